@@ -1,0 +1,21 @@
+// GEMM: the C++ API. C = act(alpha * op(A) op(B) + beta * C + bias), row-major.
+//
+// A is op(A) = A (M x K, lda >= K) or A^T (A stored K x M, lda >= M); likewise B (K x N or N x K).
+// C is M x N with ldc >= N. bias (length N, may be null) is added to every row, then the
+// activation (pydl::ops::Act; none and relu at least) is applied while the tile is hot.
+// beta == 0 means C is write-only (NaNs in old C do not propagate), as BLAS.
+// Multithreaded over output blocks only: bitwise identical results for any thread count.
+#pragma once
+
+#include <cstdint>
+
+#include "ops/activation.h"
+
+namespace pydl::gemm {
+
+template <class T>
+void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda,
+          const T* B, int64_t ldb, T beta, T* C, int64_t ldc, const T* bias = nullptr,
+          pydl::ops::Act act = pydl::ops::Act::none, T act_alpha = T(0));
+
+}  // namespace pydl::gemm

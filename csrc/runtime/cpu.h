@@ -1,0 +1,26 @@
+// CPU feature detection and the active instruction set.
+//
+// Kernels are compiled once per ISA, each inside its own namespace (pydl::<family>::avx512,
+// ::avx2, ::generic) in a file named *_avx512.cpp / *_avx2.cpp (only those files get -m flags,
+// see setup.py). A family's dispatcher switches on active_isa() at call time. Rule for ISA
+// files: no inline or template code shared with other translation units (no STL algorithms,
+// no std::min/max, no shared inline helpers from headers), so the linker can never pick an
+// AVX-512 body for a generic caller (numpy issue 25274).
+#pragma once
+
+namespace pydl::runtime {
+
+enum class Isa : int { generic = 0, avx2 = 1, avx512 = 2 };
+
+// Best ISA this CPU and OS support (cpuid + xgetbv).
+Isa detected_isa();
+// ISA in use: detected_isa(), lowered by the environment variable PYDL_ISA=avx512|avx2|generic
+// at first use, or by set_active_isa(). Never higher than detected_isa().
+Isa active_isa();
+// Sets the active ISA; returns false (and changes nothing) if the CPU lacks it.
+bool set_active_isa(Isa isa);
+const char* isa_name(Isa isa);
+// Parses "avx512" / "avx2" / "generic"; returns false for anything else.
+bool parse_isa(const char* name, Isa* out);
+
+}  // namespace pydl::runtime

@@ -1,0 +1,165 @@
+#include "runtime/threadpool.h"
+
+#include <pthread.h>
+#include <sched.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdlib>
+#include <mutex>
+#include <new>
+#include <thread>
+#include <vector>
+
+namespace pydl::runtime {
+namespace {
+
+// Workers wait on a condition variable for a new generation, run their chunk, and count down.
+class Pool {
+ public:
+  explicit Pool(int workers) {
+    for (int i = 0; i < workers; ++i) threads_.emplace_back([this, i] { loop(i + 1); });
+  }
+  ~Pool() {
+    {
+      std::lock_guard<std::mutex> lk(m_);
+      stop_ = true;
+      ++generation_;
+    }
+    cv_.notify_all();
+    for (auto& t : threads_) t.join();
+  }
+  int workers() const { return static_cast<int>(threads_.size()); }
+
+  // Runs job(0..nchunks-1); chunk 0 on the caller. nchunks - 1 <= workers().
+  void run(int nchunks, const std::function<void(int)>& job) {
+    {
+      std::lock_guard<std::mutex> lk(m_);
+      job_ = &job;
+      nchunks_ = nchunks;
+      pending_.store(nchunks - 1, std::memory_order_relaxed);
+      ++generation_;
+    }
+    cv_.notify_all();
+    job(0);
+    // Short spin, then sleep: most chunks finish within microseconds of each other.
+    for (int spin = 0; pending_.load(std::memory_order_acquire) != 0; ++spin) {
+      if (spin > 20000) {
+        std::unique_lock<std::mutex> lk(m_);
+        done_cv_.wait(lk, [this] { return pending_.load(std::memory_order_acquire) == 0; });
+        break;
+      }
+    }
+  }
+
+ private:
+  void loop(int idx) {
+    uint64_t seen = 0;
+    for (;;) {
+      const std::function<void(int)>* job;
+      {
+        std::unique_lock<std::mutex> lk(m_);
+        cv_.wait(lk, [&] { return stop_ || generation_ != seen; });
+        if (stop_) return;
+        seen = generation_;
+        job = idx < nchunks_ ? job_ : nullptr;
+      }
+      if (!job) continue;
+      (*job)(idx);
+      if (pending_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+        std::lock_guard<std::mutex> lk(m_);
+        done_cv_.notify_all();
+      }
+    }
+  }
+
+  std::vector<std::thread> threads_;
+  std::mutex m_;
+  std::condition_variable cv_, done_cv_;
+  uint64_t generation_ = 0;
+  bool stop_ = false;
+  const std::function<void(int)>* job_ = nullptr;
+  int nchunks_ = 0;
+  std::atomic<int> pending_{0};
+};
+
+int default_threads() {
+  if (const char* s = std::getenv("PYDL_NUM_THREADS")) {
+    int n = std::atoi(s);
+    if (n >= 1) return n;
+  }
+  return available_cpus();
+}
+
+std::atomic<int> g_num_threads{0};       // 0: not yet read
+Pool* g_pool = nullptr;                  // leaked in a forked child, never destroyed there
+std::atomic<bool> g_busy{false};
+std::once_flag g_atfork_once;
+
+void after_fork_in_child() {
+  // The parent's workers do not exist here. Forget the pool (leak it: its threads and locks
+  // are unusable) and start over on the next parallel call.
+  g_pool = nullptr;
+  g_busy.store(false);
+}
+
+}  // namespace
+
+int available_cpus() {
+  cpu_set_t set;
+  if (sched_getaffinity(0, sizeof(set), &set) == 0) {
+    int n = CPU_COUNT(&set);
+    if (n >= 1) return n;
+  }
+  long n = sysconf(_SC_NPROCESSORS_ONLN);
+  return n >= 1 ? static_cast<int>(n) : 1;
+}
+
+int get_num_threads() {
+  int n = g_num_threads.load();
+  if (n == 0) {
+    n = default_threads();
+    g_num_threads.store(n);
+  }
+  return n;
+}
+
+void set_num_threads(int n) { g_num_threads.store(n < 1 ? 1 : n); }
+
+int threads_for(int64_t n, int64_t min_per_chunk) {
+  if (min_per_chunk < 1) min_per_chunk = 1;
+  int64_t t = n / min_per_chunk;
+  int64_t nt = get_num_threads();
+  if (t > nt) t = nt;
+  return t < 1 ? 1 : static_cast<int>(t);
+}
+
+void parallel_for(int64_t begin, int64_t end, const std::function<void(int64_t, int64_t)>& fn) {
+  const int64_t n = end - begin;
+  if (n <= 0) return;
+  int nchunks = get_num_threads();
+  if (nchunks > n) nchunks = static_cast<int>(n);
+  bool expected = false;
+  if (nchunks <= 1 || !g_busy.compare_exchange_strong(expected, true)) {
+    fn(begin, end);
+    return;
+  }
+  std::call_once(g_atfork_once, [] { pthread_atfork(nullptr, nullptr, after_fork_in_child); });
+  if (!g_pool || g_pool->workers() != nchunks - 1) {
+    if (g_pool && g_pool->workers() >= nchunks - 1) {
+      // keep the bigger pool; extra workers sit out
+    } else {
+      delete g_pool;
+      g_pool = new Pool(nchunks - 1);
+    }
+  }
+  auto job = [&](int c) {
+    const int64_t lo = begin + n * c / nchunks, hi = begin + n * (c + 1) / nchunks;
+    if (lo < hi) fn(lo, hi);
+  };
+  g_pool->run(nchunks, job);
+  g_busy.store(false);
+}
+
+}  // namespace pydl::runtime

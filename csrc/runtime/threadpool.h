@@ -1,0 +1,30 @@
+// A small fork-safe thread pool.
+//
+// parallel_for splits [begin, end) into contiguous chunks, one per thread, and calls
+// fn(lo, hi) on each; the caller's thread takes the first chunk. Determinism rule for kernels:
+// what is computed for an index must not depend on the chunk it lands in (split output blocks,
+// never a reduction), so results are bitwise identical for any thread count.
+//
+// Fork safety: a child of fork() starts with no worker threads; the pool is rebuilt lazily on
+// its first parallel call. A parallel_for issued while the pool is busy (another Python
+// thread, or a nested call) runs serially on the calling thread instead of waiting.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+
+namespace pydl::runtime {
+
+int get_num_threads();
+// n >= 1. Takes effect at the next parallel call.
+void set_num_threads(int n);
+// Threads the machine offers this process (sched_getaffinity).
+int available_cpus();
+
+void parallel_for(int64_t begin, int64_t end, const std::function<void(int64_t, int64_t)>& fn);
+
+// Number of chunks parallel_for would use for n items when each chunk should hold at least
+// min_per_chunk items (>= 1). Kernels use it to skip threading for small work.
+int threads_for(int64_t n, int64_t min_per_chunk);
+
+}  // namespace pydl::runtime

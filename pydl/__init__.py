@@ -1,0 +1,17 @@
+"""pydl: a small deep-learning core for the CPU.
+
+C++ kernels (GEMM, activations, fused softmax-cross-entropy, optimizer steps) with runtime CPU
+dispatch, under a Keras-easy, PyTorch-exact Python API. Arrays in and out are numpy arrays.
+"""
+__version__ = "0.1.0"
+
+from . import _C  # noqa: F401  (fails early and clearly if the extension is not built)
+from ._runtime import cpu_info, get_num_threads, set_num_threads
+from ._random import manual_seed
+from ._io import load, save
+from . import ops, nn, optim, data, train, model_selection, datasets  # noqa: E402
+
+__all__ = [
+    "__version__", "cpu_info", "get_num_threads", "set_num_threads", "manual_seed", "save", "load",
+    "ops", "nn", "optim", "data", "train", "model_selection", "datasets",
+]

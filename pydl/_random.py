@@ -1,0 +1,28 @@
+"""The global random state behind weight init, dropout, shuffling and augmentation.
+
+``pydl.manual_seed(seed)`` resets it. Components draw from ``generator()`` (a numpy
+Generator) or take a fresh 64-bit seed for a C++ RNG from ``next_seed()``.
+"""
+import numpy as np
+
+_generator = np.random.default_rng()
+
+
+def manual_seed(seed):
+    """Seed pydl's global random state (init, dropout, shuffling, augmentation)."""
+    global _generator
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+        raise TypeError(f"seed: expected an int, got {type(seed).__name__}")
+    if seed < 0:
+        raise ValueError(f"seed: expected a non-negative int, got {seed}")
+    _generator = np.random.default_rng(int(seed))
+
+
+def generator():
+    """The global numpy Generator."""
+    return _generator
+
+
+def next_seed():
+    """A fresh 64-bit seed drawn from the global generator (for the C++ RNGs)."""
+    return int(_generator.integers(0, 2**63 - 1))

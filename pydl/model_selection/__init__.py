@@ -1,0 +1,1 @@
+"""pydl.model_selection"""

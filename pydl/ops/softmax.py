@@ -1,0 +1,6 @@
+def softmax(x):
+    raise NotImplementedError
+
+
+def log_softmax(x):
+    raise NotImplementedError

@@ -1,0 +1,34 @@
+"""Shared test configuration.
+
+ISA coverage: the whole suite runs under PYDL_ISA=avx512, avx2 and generic in CI (.ci/run).
+Tests that want every ISA in one process use the ``isa`` fixture, which switches
+pydl._C.set_isa for the duration of the test.
+"""
+import numpy as np
+import pytest
+
+import pydl
+from pydl import _C
+
+ISAS = [i for i in ("avx512", "avx2", "generic")
+        if ("avx512", "avx2", "generic").index(i) >= ("avx512", "avx2", "generic").index(_C.detected_isa())]
+
+
+@pytest.fixture(params=ISAS)
+def isa(request):
+    before = _C.active_isa()
+    _C.set_isa(request.param)
+    yield request.param
+    _C.set_isa(before)
+
+
+@pytest.fixture(autouse=True)
+def _restore_threads():
+    n = pydl.get_num_threads()
+    yield
+    pydl.set_num_threads(n)
+
+
+def rtol_for(dtype):
+    """Default relative tolerance for comparing a kernel against a float64 reference."""
+    return 1e-5 if np.dtype(dtype) == np.float32 else 1e-12
