@@ -34,10 +34,11 @@ def test_set_num_threads_rejects_non_int():
         pydl.set_num_threads(1.5)
 
 
-def test_pydl_isa_env_lowers_isa():
+def test_pydl_isa_env_lowers_isa(tmp_path):
     code = "import pydl; print(pydl.cpu_info()['isa'])"
     env = dict(os.environ, PYDL_ISA="generic")
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True,
+                         cwd=tmp_path)  # not the source tree: import the installed pydl
     assert out.stdout.strip() == "generic"
 
 
