@@ -1,1 +1,11 @@
-"""pydl.datasets"""
+"""pydl.datasets: a small real data set bundled with the package, and synthetic generators.
+
+- :func:`load_digits`: the UCI optical handwritten digits (1797 images 8x8, 10 classes),
+  read from a copy inside the package (no network, no scikit-learn needed).
+- :func:`make_moons`, :func:`make_spirals`: 2-D classification toys.
+- :func:`make_regression_1d`: y = sin(2 pi x) + noise, for bias-variance and over-fitting demos.
+"""
+from ._digits import Bunch, load_digits
+from ._synthetic import make_moons, make_regression_1d, make_spirals
+
+__all__ = ["Bunch", "load_digits", "make_moons", "make_spirals", "make_regression_1d"]

@@ -1,0 +1,88 @@
+"""DataLoader: mini-batches over in-memory numpy arrays."""
+import numpy as np
+
+from ._checks import check_bool, check_int, make_rng, rng_or_global
+
+
+class DataLoader:
+    """Iterate over ``(x_batch, y_batch)`` mini-batches of in-memory arrays.
+
+    Parameters
+    ----------
+    x : ndarray of shape (n_samples, ...)
+    y : ndarray of shape (n_samples, ...), optional
+        Targets; when None the loader yields ``x_batch`` alone.
+    batch_size : int or None, default 32
+        Samples per batch; None means one batch holding every sample (full-batch GD).
+    shuffle : bool, default False
+        Draw a new permutation at the start of every epoch (every ``iter()``).
+    drop_last : bool, default False
+        Drop the last batch when it is smaller than ``batch_size``.
+    transform : callable, optional
+        Called on every batch as ``transform(x_batch, y_batch)`` (returns ``(x, y)``), or
+        ``transform(x_batch)`` when ``y`` is None (returns ``x``). See :mod:`pydl.data.transforms`.
+        Without shuffling the batches are views into ``x``/``y``: a transform must return new
+        arrays rather than write into its inputs (every pydl transform does).
+    seed : int, optional
+        Seed of the loader's own Generator (``np.random.default_rng(seed)``, created once, so
+        successive epochs differ but the sequence is reproducible). When None, shuffling draws
+        from pydl's global generator, which ``pydl.manual_seed`` resets.
+
+    ``len(loader)`` is the number of batches per epoch: ceil(n / batch_size), or
+    floor(n / batch_size) with ``drop_last``.
+    """
+
+    def __init__(self, x, y=None, batch_size=32, shuffle=False, drop_last=False, transform=None,
+                 seed=None):
+        if not isinstance(x, np.ndarray):
+            x = np.asarray(x)
+        if x.ndim == 0:
+            raise ValueError("x: expected an array of samples (at least 1-D), got a scalar")
+        n = x.shape[0]
+        if n == 0:
+            raise ValueError("x: expected at least one sample, got an empty array")
+        if y is not None:
+            if not isinstance(y, np.ndarray):
+                y = np.asarray(y)
+            if y.ndim == 0 or y.shape[0] != n:
+                ny = "a scalar" if y.ndim == 0 else f"{y.shape[0]} samples"
+                raise ValueError(f"x and y: expected the same number of samples, got x with {n} "
+                                 f"samples and y with {ny}")
+        self.batch_size = check_int(batch_size, "batch_size", low=1, allow_none=True)
+        self.shuffle = check_bool(shuffle, "shuffle")
+        self.drop_last = check_bool(drop_last, "drop_last")
+        if transform is not None and not callable(transform):
+            raise TypeError(f"transform: expected a callable or None, got {type(transform).__name__}")
+        self.x, self.y = x, y
+        self.transform = transform
+        self._rng = make_rng(seed)
+
+    @property
+    def n_samples(self):
+        return self.x.shape[0]
+
+    def _effective_batch(self):
+        return self.n_samples if self.batch_size is None else self.batch_size
+
+    def __len__(self):
+        n, b = self.n_samples, self._effective_batch()
+        return n // b if self.drop_last else -(-n // b)
+
+    def __iter__(self):
+        n, b = self.n_samples, self._effective_batch()
+        order = rng_or_global(self._rng).permutation(n) if self.shuffle else None
+        for i in range(len(self)):
+            lo, hi = i * b, min((i + 1) * b, n)
+            if order is None:
+                xb = self.x[lo:hi]
+                yb = None if self.y is None else self.y[lo:hi]
+            else:
+                idx = order[lo:hi]
+                xb = self.x[idx]
+                yb = None if self.y is None else self.y[idx]
+            if self.y is None:
+                yield xb if self.transform is None else self.transform(xb)
+            elif self.transform is None:
+                yield xb, yb
+            else:
+                yield self.transform(xb, yb)

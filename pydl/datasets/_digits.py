@@ -1,0 +1,73 @@
+"""The UCI optical handwritten digits, bundled as pydl/datasets/data/digits.csv.gz (see data/README.md)."""
+import os
+
+import numpy as np
+
+from .._validate import FLOAT_DTYPES
+
+_DATA = os.path.join(os.path.dirname(__file__), "data", "digits.csv.gz")
+
+DESCR = """Optical recognition of handwritten digits (UCI ML Repository, Alpaydin & Kaynak, 1998)
+
+1797 samples, 10 classes (digits 0..9, about 180 each), 64 features: an 8x8 image of integer
+pixel counts in 0..16. 32x32 binary bitmaps written by 13 people (the UCI test part) were
+divided into non-overlapping 4x4 blocks and the "on" pixels of each block counted.
+Licence: CC BY 4.0. Source and attribution: pydl/datasets/data/README.md.
+"""
+
+
+class Bunch(dict):
+    """A dict whose keys are also attributes (``b.data is b["data"]``), as scikit-learn's Bunch."""
+
+    def __getattr__(self, key):
+        try:
+            return self[key]
+        except KeyError:
+            raise AttributeError(key) from None
+
+    def __setattr__(self, key, value):
+        self[key] = value
+
+    def __dir__(self):
+        return list(self.keys())
+
+
+def load_digits(return_X_y=False, dtype=np.float32):
+    """Load the UCI optical handwritten digits (1797 images of 8x8 pixels, 10 classes).
+
+    Parameters
+    ----------
+    return_X_y : bool, default False
+        Return ``(data, target)`` instead of a Bunch.
+    dtype : float32 or float64, default float32
+        dtype of ``data`` and ``images``. float32 is pydl's fast path; the values are the
+        integers 0..16 and are exact in either dtype (they are not rescaled: divide by 16 for
+        inputs in [0, 1]).
+
+    Returns
+    -------
+    Bunch with
+        data : ndarray of shape (1797, 64), ``dtype``
+        images : ndarray of shape (1797, 8, 8), ``dtype`` (``data`` reshaped, row-major)
+        target : ndarray of shape (1797,), int64, the digit 0..9
+        target_names : ndarray of shape (10,), int64, ``arange(10)``
+        DESCR : str
+    or ``(data, target)`` when ``return_X_y``.
+    """
+    if not isinstance(return_X_y, (bool, np.bool_)):
+        raise TypeError(f"return_X_y: expected a bool, got {type(return_X_y).__name__}")
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:
+        raise TypeError(f"dtype: expected float32 or float64, got {dtype!r}") from None
+    if dt not in FLOAT_DTYPES:
+        raise TypeError(f"dtype: expected float32 or float64, got {dt}")
+    table = np.loadtxt(_DATA, delimiter=",", dtype=np.int64)
+    if table.shape != (1797, 65):
+        raise RuntimeError(f"{_DATA}: expected a (1797, 65) table, got {table.shape}: damaged install?")
+    data = np.ascontiguousarray(table[:, :64], dtype=dt)
+    target = np.ascontiguousarray(table[:, 64])
+    if return_X_y:
+        return data, target
+    return Bunch(data=data, images=data.reshape(-1, 8, 8), target=target,
+                 target_names=np.arange(10, dtype=np.int64), DESCR=DESCR)
