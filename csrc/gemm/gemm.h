@@ -18,4 +18,15 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, 
           const T* B, int64_t ldb, T beta, T* C, int64_t ldc, const T* bias = nullptr,
           pydl::ops::Act act = pydl::ops::Act::none, T act_alpha = T(0));
 
+// The naive reference: same contract as gemm(), one dot product per element of C, single thread.
+// The test oracle and the fallback.
+template <class T>
+void gemm_ref(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda,
+              const T* B, int64_t ldb, T beta, T* C, int64_t ldc, const T* bias = nullptr,
+              pydl::ops::Act act = pydl::ops::Act::none, T act_alpha = T(0));
+
+// True if the GEMM epilogue can apply `act` (none, relu, leaky_relu always; the others once the
+// activation kernels are linked in).
+bool epilogue_supports(pydl::ops::Act act);
+
 }  // namespace pydl::gemm

@@ -1,2 +1,58 @@
+"""Matrix product on pydl's GEMM kernel."""
+import numpy as np
+
+from .. import _C
+from .._validate import FLOAT_DTYPES, check_out, shape_str
+
+
+def _matrix(x, name):
+    if not isinstance(x, np.ndarray):
+        raise TypeError(f"{name}: expected a numpy.ndarray, got {type(x).__name__}")
+    if x.dtype not in FLOAT_DTYPES:
+        raise TypeError(f"{name}: expected dtype float32 or float64, got {x.dtype}")
+    if x.ndim != 2:
+        raise ValueError(f"{name}: expected a 2-D array, got shape {shape_str(x.shape)}")
+    # The kernel reads rows with any stride (leading dimension) but needs unit inner stride.
+    if x.shape[1] > 1 and x.strides[1] != x.itemsize or x.shape[0] > 1 and x.strides[0] < x.shape[1] * x.itemsize:
+        x = np.ascontiguousarray(x)
+    return x
+
+
 def matmul(a, b, *, trans_a=False, trans_b=False, out=None):
-    raise NotImplementedError
+    """Matrix product ``op(a) @ op(b)``, where ``op(x)`` is ``x.T`` when ``trans_x`` else ``x``.
+
+    Parameters
+    ----------
+    a : ndarray of shape (M, K), or (K, M) when ``trans_a``
+    b : ndarray of shape (K, N), or (N, K) when ``trans_b``
+        Same float dtype as ``a`` (float32 or float64). Strided views are accepted (copied
+        when their rows are not unit-stride).
+    out : ndarray of shape (M, N), optional
+        C-contiguous, writeable, dtype of ``a``. May share memory with ``a`` or ``b``.
+
+    Returns
+    -------
+    ndarray of shape (M, N)
+        ``C[i, j] = sum_k op(a)[i, k] * op(b)[k, j]`` (``out`` when given).
+    """
+    a = _matrix(a, "a")
+    b = _matrix(b, "b")
+    if b.dtype != a.dtype:
+        raise TypeError(f"b: expected dtype {a.dtype} (as a), got {b.dtype}")
+    m, k = (a.shape[1], a.shape[0]) if trans_a else a.shape
+    kb, n = (b.shape[1], b.shape[0]) if trans_b else b.shape
+    if kb != k:
+        raise ValueError(f"b: inner sizes differ: op(a) has shape {shape_str((m, k))}, "
+                         f"op(b) has shape {shape_str((kb, n))}")
+    if out is None:
+        c = np.empty((m, n), dtype=a.dtype)
+        _C.gemm(a, b, c, trans_a=bool(trans_a), trans_b=bool(trans_b))
+        return c
+    check_out(out, "out", (m, n), a.dtype)
+    if np.shares_memory(out, a) or np.shares_memory(out, b):
+        c = np.empty((m, n), dtype=a.dtype)
+        _C.gemm(a, b, c, trans_a=bool(trans_a), trans_b=bool(trans_b))
+        out[...] = c
+    else:
+        _C.gemm(a, b, out, trans_a=bool(trans_a), trans_b=bool(trans_b))
+    return out
