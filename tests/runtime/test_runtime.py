@@ -36,7 +36,9 @@ def test_set_num_threads_rejects_non_int():
 
 def test_pydl_isa_env_lowers_isa(tmp_path):
     code = "import pydl; print(pydl.cpu_info()['isa'])"
-    env = dict(os.environ, PYDL_ISA="generic")
+    # The subprocess imports the same pydl as this process (installed, or an in-place build).
+    root = os.path.dirname(os.path.dirname(os.path.abspath(pydl.__file__)))
+    env = dict(os.environ, PYDL_ISA="generic", PYTHONPATH=root)
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True,
                          cwd=tmp_path)  # not the source tree: import the installed pydl
     assert out.stdout.strip() == "generic"
