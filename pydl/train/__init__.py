@@ -1,1 +1,12 @@
-"""pydl.train"""
+"""pydl.train: a Keras-like training loop over pydl modules.
+
+``Trainer(model, loss_fn, optimizer, metrics=("accuracy",), callbacks=())`` with ``fit``,
+``evaluate`` and ``predict``; ``History``; ``callbacks`` (EarlyStopping, ModelCheckpoint,
+LearningRateScheduler, TerminateOnNaN, CSVLogger); ``metrics``; ``regularizers`` (L1, L2).
+"""
+from . import callbacks, metrics, regularizers
+from .history import History
+from .regularizers import L1, L2
+from .trainer import Trainer
+
+__all__ = ["Trainer", "History", "callbacks", "metrics", "regularizers", "L1", "L2"]

@@ -1,0 +1,319 @@
+"""Callbacks for ``Trainer.fit``, with Keras's hook names and semantics.
+
+Hooks: ``on_train_begin(logs)``, ``on_epoch_begin(epoch, logs)``, ``on_batch_begin(batch, logs)``,
+``on_batch_end(batch, logs)``, ``on_epoch_end(epoch, logs)``, ``on_train_end(logs)``; epochs and
+batches count from 0. Before training the Trainer sets ``callback.trainer``; ``callback.model``
+is ``trainer.model``. Setting ``trainer.stop_training = True`` ends training after the current
+batch (from a batch hook) or epoch.
+
+Epoch logs hold "loss", the metrics, and with validation "val_loss", "val_<metric>" and "gap".
+Batch logs hold "size" (samples in the batch) and "loss" (the batch's training objective) at
+``on_batch_end``.
+"""
+import csv
+import math
+import os
+import warnings
+
+import numpy as np
+
+from . import metrics as _metrics
+
+
+class Callback:
+    """Base class: every hook does nothing."""
+
+    trainer = None
+
+    @property
+    def model(self):
+        return None if self.trainer is None else self.trainer.model
+
+    def set_trainer(self, trainer):
+        self.trainer = trainer
+
+    def on_train_begin(self, logs=None): pass
+    def on_train_end(self, logs=None): pass
+    def on_epoch_begin(self, epoch, logs=None): pass
+    def on_epoch_end(self, epoch, logs=None): pass
+    def on_batch_begin(self, batch, logs=None): pass
+    def on_batch_end(self, batch, logs=None): pass
+
+
+def _copy_state(model):
+    return {k: np.array(v, copy=True) for k, v in model.state_dict().items()}
+
+
+def _monitor_op(monitor, mode, trainer, who):
+    """Return +1 when larger is better, -1 when smaller is better (mode 'min'/'max'/'auto')."""
+    if mode == "min":
+        return -1
+    if mode == "max":
+        return 1
+    fn = None
+    if trainer is not None:
+        base = monitor[4:] if monitor.startswith("val_") else monitor
+        fn = dict(getattr(trainer, "metric_fns", ())).get(base)
+    d = _metrics.direction(monitor, fn)
+    if d is None:
+        raise ValueError(f"{who}: cannot tell whether monitor={monitor!r} should be maximized or "
+                         f"minimized; pass mode='max' or mode='min'")
+    return 1 if d == "up" else -1
+
+
+def _check_mode(mode, who):
+    if mode not in ("auto", "min", "max"):
+        raise ValueError(f"{who}: mode must be 'auto', 'min' or 'max', got {mode!r}")
+
+
+class EarlyStopping(Callback):
+    """Stop training when a monitored quantity has stopped improving (Keras 3 semantics).
+
+    At the end of every epoch ``e >= start_from_epoch`` where ``logs[monitor]`` exists:
+    ``wait += 1``; the value is an improvement when it beats ``best`` by more than ``min_delta``
+    in the monitored direction (``current - min_delta < best`` for 'min', ``current + min_delta
+    > best`` for 'max'; ``best`` starts at +inf / -inf). On improvement ``best`` and
+    ``best_epoch`` are updated and ``wait`` resets to 0 -- but only if the value also improves on
+    ``baseline`` (when given). Otherwise, if ``wait >= patience`` and ``e > 0``, training stops
+    and ``stopped_epoch = e``.
+
+    With ``restore_best_weights`` the model state (parameters and buffers) of the best epoch is
+    restored at the end of training, also when training was not stopped early (Keras 3). If no
+    epoch improved on the first considered one, its weights are those restored.
+
+    ``mode="auto"`` infers the direction from the monitored name: losses and errors go down,
+    accuracy goes up; otherwise a ValueError asks for mode='min' or 'max'. Unlike Keras, ``best``
+    is also reset at ``on_train_begin``, so one instance can serve several fits.
+    """
+
+    def __init__(self, monitor="val_loss", min_delta=0, patience=0, mode="auto", baseline=None,
+                 restore_best_weights=False, start_from_epoch=0, verbose=0):
+        _check_mode(mode, "EarlyStopping")
+        if patience < 0:
+            raise ValueError(f"patience: expected >= 0, got {patience}")
+        self.monitor = monitor
+        self.min_delta = abs(min_delta)
+        self.patience = patience
+        self.mode = mode
+        self.baseline = baseline
+        self.restore_best_weights = restore_best_weights
+        self.start_from_epoch = start_from_epoch
+        self.verbose = verbose
+        self._sign = None
+        self.on_train_begin()
+
+    def _improves(self, current, reference):
+        # Keras: op(current - signed_delta, reference), signed_delta = +min_delta ('max'), -min_delta ('min')
+        if self._sign > 0:
+            return current - self.min_delta > reference
+        return current + self.min_delta < reference
+
+    def on_train_begin(self, logs=None):
+        self.wait = 0
+        self.stopped_epoch = 0
+        self.best_epoch = 0
+        self.best_weights = None
+        self.best = None if self._sign is None else -self._sign * math.inf
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self._sign is None:
+            self._sign = _monitor_op(self.monitor, self.mode, self.trainer, "EarlyStopping")
+            self.best = -self._sign * math.inf
+        logs = logs or {}
+        current = logs.get(self.monitor)
+        if current is None:
+            warnings.warn(f"EarlyStopping: monitor {self.monitor!r} is not in the logs; available: "
+                          f"{', '.join(logs)}", RuntimeWarning, stacklevel=2)
+            return
+        if epoch < self.start_from_epoch:
+            return
+        if self.restore_best_weights and self.best_weights is None:
+            self.best_weights = _copy_state(self.model)
+            self.best_epoch = epoch
+        self.wait += 1
+        if self._improves(current, self.best):
+            self.best = current
+            self.best_epoch = epoch
+            if self.restore_best_weights:
+                self.best_weights = _copy_state(self.model)
+            if self.baseline is None or self._improves(current, self.baseline):
+                self.wait = 0
+            return
+        if self.wait >= self.patience and epoch > 0:
+            self.stopped_epoch = epoch
+            self.trainer.stop_training = True
+
+    def on_train_end(self, logs=None):
+        if self.stopped_epoch > 0 and self.verbose > 0:
+            print(f"Epoch {self.stopped_epoch + 1}: early stopping")
+        if self.restore_best_weights and self.best_weights is not None:
+            if self.verbose > 0:
+                print(f"Restoring model weights from the end of the best epoch: {self.best_epoch + 1}.")
+            self.model.load_state_dict(self.best_weights)
+
+
+class ModelCheckpoint(Callback):
+    """Save the model with ``pydl.save`` at the end of every epoch (or only when it improves).
+
+    ``filepath`` may hold format fields: ``{epoch}`` (counted from 1, as Keras) and any key of the
+    epoch logs, e.g. ``"ckpt-{epoch:02d}-{val_loss:.3f}.npz"``. With ``save_best_only`` the model
+    is saved only when ``logs[monitor]`` is better than every earlier value (strictly, in the
+    direction given by ``mode``); ``best`` holds that value. ``last_saved`` is the last path.
+    """
+
+    def __init__(self, filepath, monitor="val_loss", save_best_only=False, mode="auto", verbose=0):
+        _check_mode(mode, "ModelCheckpoint")
+        self.filepath = os.fspath(filepath)
+        self.monitor = monitor
+        self.save_best_only = save_best_only
+        self.mode = mode
+        self.verbose = verbose
+        self._sign = None
+        self.best = None
+        self.last_saved = None
+
+    def on_train_begin(self, logs=None):
+        if self._sign is None:
+            self._sign = _monitor_op(self.monitor, self.mode, self.trainer, "ModelCheckpoint")
+            self.best = -self._sign * math.inf
+
+    def on_epoch_end(self, epoch, logs=None):
+        from .. import _io
+        logs = logs or {}
+        path = self.filepath.format(epoch=epoch + 1, **logs)
+        if self.save_best_only:
+            current = logs.get(self.monitor)
+            if current is None:
+                warnings.warn(f"ModelCheckpoint: monitor {self.monitor!r} is not in the logs; "
+                              f"skipping", RuntimeWarning, stacklevel=2)
+                return
+            if not (current > self.best if self._sign > 0 else current < self.best):
+                return
+            self.best = current
+        d = os.path.dirname(path)
+        if d:
+            os.makedirs(d, exist_ok=True)
+        _io.save(self.model, path)
+        self.last_saved = path
+        if self.verbose > 0:
+            print(f"Epoch {epoch + 1}: saved model to {path}")
+
+
+class LearningRateScheduler(Callback):
+    """Step a learning-rate scheduler once per epoch, at the end of the epoch.
+
+    ``scheduler`` is a ``pydl.optim.lr_scheduler`` object (PyTorch semantics): ``scheduler.step()``
+    is called, or ``scheduler.step(logs[monitor])`` for ``ReduceLROnPlateau``. A plain callable
+    ``schedule(epoch, lr) -> lr`` (Keras style) is accepted too: it sets the learning rate of every
+    parameter group at the beginning of each epoch. The epoch logs gain "learning_rate" (the
+    learning rate of the first parameter group used during that epoch).
+    """
+
+    def __init__(self, scheduler, monitor="val_loss"):
+        self.scheduler = scheduler
+        self.monitor = monitor
+        self._plateau = type(scheduler).__name__ == "ReduceLROnPlateau"
+        self._keras_style = not hasattr(scheduler, "step")
+        if self._keras_style and not callable(scheduler):
+            raise TypeError("scheduler: expected an optim.lr_scheduler object or a callable "
+                            f"schedule(epoch, lr), got {type(scheduler).__name__}")
+
+    def _groups(self):
+        return self.trainer.optimizer.param_groups
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if self._keras_style:
+            lr = float(self.scheduler(epoch, float(self._groups()[0]["lr"])))
+            for g in self._groups():
+                g["lr"] = lr
+        self._lr = float(self._groups()[0]["lr"])
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            logs["learning_rate"] = self._lr
+        if self._keras_style:
+            return
+        if self._plateau:
+            current = (logs or {}).get(self.monitor)
+            if current is None:
+                raise ValueError(f"LearningRateScheduler: ReduceLROnPlateau needs logs[{self.monitor!r}], "
+                                 f"available: {', '.join(logs or {})}")
+            self.scheduler.step(current)
+        else:
+            self.scheduler.step()
+
+
+class TerminateOnNaN(Callback):
+    """Stop training when a batch loss is NaN or infinite, keeping the last finite weights.
+
+    The model state (parameters and buffers) is copied before every training step; when the step's
+    loss is not finite, that copy -- the weights that were in place before the failing step -- is
+    loaded back and training stops. ``terminated_batch`` holds (epoch, batch) or None.
+    """
+
+    def __init__(self, verbose=1):
+        self.verbose = verbose
+        self.terminated_batch = None
+        self._snapshot = None
+        self._epoch = 0
+
+    def on_train_begin(self, logs=None):
+        self.terminated_batch = None
+        self._snapshot = _copy_state(self.model)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
+
+    def on_batch_begin(self, batch, logs=None):
+        for k, v in self.model.state_dict().items():
+            np.copyto(self._snapshot[k], v)
+
+    def on_batch_end(self, batch, logs=None):
+        loss = (logs or {}).get("loss")
+        if loss is not None and not math.isfinite(loss):
+            self.model.load_state_dict(self._snapshot)
+            self.terminated_batch = (self._epoch, batch)
+            self.trainer.stop_training = True
+            if self.verbose:
+                print(f"TerminateOnNaN: non-finite loss ({loss}) at epoch {self._epoch} batch {batch}; "
+                      "training stopped, weights from before that step restored.")
+
+
+class CSVLogger(Callback):
+    """Write one CSV row per epoch: ``epoch`` (from 0) then the log keys in sorted order (Keras).
+
+    With ``append=True`` rows are added to an existing file (no second header).
+    """
+
+    def __init__(self, filename, separator=",", append=False):
+        self.filename = os.fspath(filename)
+        self.separator = separator
+        self.append = append
+        self._file = None
+        self._writer = None
+        self._keys = None
+
+    def on_train_begin(self, logs=None):
+        has_rows = self.append and os.path.exists(self.filename) and os.path.getsize(self.filename) > 0
+        self._write_header = not has_rows
+        self._file = open(self.filename, "a" if self.append else "w", newline="")
+        self._writer = None
+        self._keys = None
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = dict(logs or {})
+        if self._keys is None:
+            self._keys = sorted(logs)
+            self._writer = csv.DictWriter(self._file, fieldnames=["epoch"] + self._keys,
+                                          delimiter=self.separator)
+            if self._write_header:
+                self._writer.writeheader()
+        row = {"epoch": epoch}
+        row.update({k: logs.get(k, "NA") for k in self._keys})
+        self._writer.writerow(row)
+        self._file.flush()
+
+    def on_train_end(self, logs=None):
+        if self._file is not None:
+            self._file.close()
+            self._file = None

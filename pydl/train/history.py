@@ -1,0 +1,68 @@
+"""History: the per-epoch logs of ``Trainer.fit`` (as Keras's ``History``), and a plot of them."""
+from .callbacks import Callback
+
+
+class History(Callback):
+    """Records the epoch logs.
+
+    Attributes
+    ----------
+    history : dict of str -> list of float
+        One list per key, one value per epoch: "loss", the metrics ("accuracy", ...), and with
+        validation data "val_loss", "val_<metric>" and "gap" (= val_loss - loss, the
+        generalization gap of that epoch), plus keys added by callbacks ("learning_rate").
+    epoch : list of int
+        The epochs run (from 0).
+    params : dict
+        ``epochs``, ``steps`` (optimizer steps per epoch), ``samples``, ``batch_size``.
+    """
+
+    def __init__(self):
+        self.history = {}
+        self.epoch = []
+        self.params = {}
+
+    def on_train_begin(self, logs=None):
+        self.history = {}
+        self.epoch = []
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.epoch.append(epoch)
+        for k, v in (logs or {}).items():
+            self.history.setdefault(k, []).append(v)
+
+    def __repr__(self):
+        return f"History(epochs={len(self.epoch)}, keys={list(self.history)})"
+
+    def plot(self, path, dpi=100):
+        """Write a PNG with the loss curves (train and validation) and one panel per metric.
+
+        Needs matplotlib (``pip install matplotlib`` or ``pip install pydl[plot]``).
+        """
+        try:
+            from matplotlib.figure import Figure
+            from matplotlib.backends.backend_agg import FigureCanvasAgg
+        except ImportError as e:  # pragma: no cover - depends on the environment
+            raise ImportError("History.plot needs matplotlib: pip install matplotlib "
+                              "(or pip install pydl[plot])") from e
+        if not self.epoch:
+            raise ValueError("History.plot: no epochs recorded (fit has not run an epoch)")
+        skip = {"gap", "learning_rate"}
+        panels = ["loss"] + [k for k in self.history
+                             if not k.startswith("val_") and k not in skip and k != "loss"]
+        fig = Figure(figsize=(4.5 * len(panels), 3.5))
+        FigureCanvasAgg(fig)
+        x = [e + 1 for e in self.epoch]
+        for i, key in enumerate(panels):
+            ax = fig.add_subplot(1, len(panels), i + 1)
+            if key in self.history:
+                ax.plot(x, self.history[key], label=f"train {key}")
+            if "val_" + key in self.history:
+                ax.plot(x, self.history["val_" + key], label=f"validation {key}")
+            ax.set_xlabel("epoch")
+            ax.set_title(key)
+            ax.grid(alpha=0.3)
+            ax.legend()
+        fig.tight_layout()
+        fig.savefig(path, dpi=dpi)
+        return path

@@ -1,0 +1,400 @@
+"""Trainer: the Keras-like training loop (fit / evaluate / predict) over pydl modules.
+
+One training step on a batch (x_b, y_b) of n_b samples:
+
+    optimizer.zero_grad()
+    [weight noise: w <- w + eps, eps ~ N(0, std^2)]         (weight_noise > 0)
+    out = model(x_b); L_b = loss_fn(out, y_b); model.backward(loss_fn.backward())
+    [weight noise: w <- w - eps, restored exactly from a copy]
+    for each regularizer R: L_b += R.penalty(); grad += d R / d w
+    optimizer.step()
+
+The epoch's "loss" is the sample-weighted mean over its batches of the training objective,
+sum_b n_b * (data loss_b + penalty_b) / sum_b n_b, each term measured while training (dropout
+active, weights changing between batches): the number Keras reports. Training metrics are
+averaged the same way from the same forward passes (against the transformed targets when a
+``transform`` such as Mixup changes them). "val_loss" and "val_<metric>" are measured after the
+epoch in eval mode; val_loss includes the current penalty too (as Keras), so the generalization
+gap logged as "gap" = val_loss - loss compares data losses. With ``reduction="sum"`` losses the
+batch loss is divided by n_b first, so "loss" is always a per-sample mean.
+"""
+import math
+import sys
+import time
+
+import numpy as np
+
+from .. import _random
+from . import metrics as _metrics
+from .callbacks import Callback
+from .history import History
+from .regularizers import Regularizer, resolve_params
+
+_CLASS_INDEX_LOSSES = ("CrossEntropyLoss", "NLLLoss")
+
+
+def _overrides(cb, hook):
+    return getattr(type(cb), hook, None) is not getattr(Callback, hook)
+
+
+class Trainer:
+    """Fit, evaluate and predict with a model, a loss and an optimizer.
+
+    Parameters
+    ----------
+    model : nn.Module
+    loss_fn : loss object, ``loss_fn(pred, target) -> float`` and ``loss_fn.backward() -> dL/dpred``
+    optimizer : optim.Optimizer
+    metrics : sequence of str or callable
+        "accuracy" (argmax over classes; threshold 0.5 for one output, 0 on logits when the loss is
+        BCEWithLogitsLoss; soft targets use their argmax), "mse", "mae", or ``f(y_true, y_pred) -> float``
+        (a per-sample mean; logged under ``f.__name__``).
+    callbacks : sequence of Callback
+    regularizers : sequence of regularizers.L1 / L2
+        Penalties added to the training objective and to the gradients before each step.
+    weight_noise : float
+        Standard deviation of Gaussian noise added to the weights for each training step
+        (see the module docstring; An 1996, Graves 2011 "fixed-variance weight noise"): the
+        gradient is taken at w + eps and applied to the clean weights w. 0 disables it.
+    weight_noise_params : sequence of Parameters or names, optional
+        Which parameters get weight noise (default: the weights, ndim >= 2, not biases or BN).
+    transform : callable ``t(x, y) -> (x, y)``, optional
+        Applied to every training batch (not to validation, evaluate or predict): augmentations,
+        Mixup / CutMix (which may return soft targets).
+    """
+
+    def __init__(self, model, loss_fn, optimizer, metrics=("accuracy",), callbacks=(), *,
+                 regularizers=(), weight_noise=0.0, weight_noise_params=None, transform=None):
+        for name in ("__call__", "backward", "parameters", "named_parameters", "train", "eval"):
+            if not hasattr(model, name):
+                raise TypeError(f"model: expected a pydl.nn.Module, got {type(model).__name__} (no {name})")
+        if not callable(loss_fn) or not hasattr(loss_fn, "backward"):
+            raise TypeError(f"loss_fn: expected a pydl.nn loss, got {type(loss_fn).__name__}")
+        if not hasattr(optimizer, "step") or not hasattr(optimizer, "zero_grad"):
+            raise TypeError(f"optimizer: expected a pydl.optim optimizer, got {type(optimizer).__name__}")
+        self.model = model
+        self.loss_fn = loss_fn
+        self.optimizer = optimizer
+        if metrics is None:
+            metrics = ()
+        elif isinstance(metrics, str) or callable(metrics):
+            metrics = (metrics,)
+        self.metric_fns = [_metrics.get(m) for m in metrics]
+        names = [n for n, _ in self.metric_fns]
+        if len(set(names)) != len(names) or "loss" in names:
+            raise ValueError(f"metrics: names must be distinct and not 'loss', got {names}")
+        self.callbacks = list(callbacks)
+        for cb in self.callbacks:
+            if not isinstance(cb, Callback):
+                raise TypeError(f"callbacks: expected Callback instances, got {type(cb).__name__}")
+        self.regularizers = list(regularizers)
+        for r in self.regularizers:
+            if not isinstance(r, Regularizer):
+                raise TypeError(f"regularizers: expected L1/L2 instances, got {type(r).__name__}")
+        if not isinstance(weight_noise, (int, float)) or not math.isfinite(weight_noise) or weight_noise < 0:
+            raise ValueError(f"weight_noise: expected a finite std >= 0, got {weight_noise!r}")
+        self.weight_noise = float(weight_noise)
+        self.weight_noise_params = weight_noise_params
+        if transform is not None and not callable(transform):
+            raise TypeError(f"transform: expected a callable t(x, y) -> (x, y), got {type(transform).__name__}")
+        self.transform = transform
+        self.stop_training = False
+        self.history = None
+        # accuracy on a single output: threshold logits at 0 for BCEWithLogitsLoss, else 0.5.
+        self._threshold = 0.0 if type(loss_fn).__name__ == "BCEWithLogitsLoss" else 0.5
+        self._sum_reduction = getattr(loss_fn, "reduction", "mean") == "sum"
+
+    # ------------------------------------------------------------------ input checks
+    def _dtype(self):
+        for p in self.model.parameters():
+            return p.data.dtype
+        return np.dtype(np.float32)
+
+    def _check_x(self, x, name):
+        if isinstance(x, (list, tuple)):
+            x = np.asarray(x)
+        if not isinstance(x, np.ndarray):
+            raise TypeError(f"{name}: expected a numpy.ndarray, got {type(x).__name__}")
+        if x.dtype.kind not in "fiub":
+            raise TypeError(f"{name}: expected a numeric array, got dtype {x.dtype}")
+        if x.ndim < 1 or x.shape[0] == 0:
+            raise ValueError(f"{name}: empty input (shape {x.shape}); expected at least one sample")
+        x = np.ascontiguousarray(x, dtype=self._dtype())
+        if not np.isfinite(x).all():
+            bad = int(np.count_nonzero(~np.isfinite(x)))
+            raise ValueError(f"{name}: contains {bad} NaN or infinite value(s)")
+        return x
+
+    def _n_outputs(self, x):
+        """Number of model outputs (columns), from an eval-mode forward pass on one sample."""
+        was_training = getattr(self.model, "training", True)
+        self.model.eval()
+        try:
+            out = np.asarray(self.model(x[:1]))
+        finally:
+            self.model.train(was_training)
+        return (out.shape[1] if out.ndim == 2 else 1), out.ndim
+
+    def _check_y(self, y, n, n_out, out_ndim, name):
+        if isinstance(y, (list, tuple)):
+            y = np.asarray(y)
+        if not isinstance(y, np.ndarray):
+            raise TypeError(f"{name}: expected a numpy.ndarray, got {type(y).__name__}")
+        if y.ndim == 0 or y.shape[0] != n:
+            got = "a scalar" if y.ndim == 0 else f"{y.shape[0]}"
+            raise ValueError(f"x and {name}: different numbers of samples: x has {n}, {name} has {got}")
+        if y.dtype.kind in "iub":
+            if y.ndim == 1 and (n_out > 1 or type(self.loss_fn).__name__ in _CLASS_INDEX_LOSSES):
+                lo, hi = int(y.min()), int(y.max())
+                if lo < 0 or hi >= n_out:
+                    raise ValueError(f"{name}: class labels must lie in [0, {n_out}) for a model with "
+                                     f"{n_out} outputs, got labels from {lo} to {hi}")
+                return np.ascontiguousarray(y, dtype=np.int64)
+            y = y.astype(self._dtype())
+        elif y.dtype.kind == "f":
+            y = np.ascontiguousarray(y, dtype=self._dtype())
+            if not np.isfinite(y).all():
+                raise ValueError(f"{name}: contains NaN or infinite values")
+        else:
+            raise TypeError(f"{name}: expected a numeric array, got dtype {y.dtype}")
+        if y.ndim == 1 and n_out == 1 and out_ndim == 2:
+            y = y.reshape(n, 1)        # (N,) targets for a (N, 1) output
+        if y.ndim == 2 and out_ndim == 2 and y.shape[1] != n_out:
+            raise ValueError(f"{name}: expected {n_out} columns (one per model output), got shape {y.shape}")
+        return y
+
+    def _prepare(self, x, y, xname="x", yname="y"):
+        x = self._check_x(x, xname)
+        n_out, out_ndim = self._n_outputs(x)
+        return x, self._check_y(y, x.shape[0], n_out, out_ndim, yname)
+
+    # ------------------------------------------------------------------ fit
+    def fit(self, x, y, epochs=10, batch_size=32, validation_data=None, validation_split=0.0,
+            shuffle=True, verbose=1, callbacks=None):
+        """Train the model; returns a History (also kept as ``trainer.history``).
+
+        Parameters
+        ----------
+        x : ndarray of shape (N, ...)
+        y : ndarray of shape (N,) int class indices, (N, C) soft targets, or (N,) / (N, k) regression targets
+        epochs : int
+        batch_size : int or None
+            1: stochastic GD; k: mini-batch; None (or >= N): full-batch GD. The last batch of an
+            epoch may be smaller. Full-batch epochs are not shuffled (the order does not matter).
+        validation_data : (x_val, y_val), optional
+            Overrides validation_split.
+        validation_split : float in [0, 1)
+            The last fraction of the samples (before any shuffling) is held out (Keras).
+        shuffle : bool
+            Reshuffle the training samples every epoch with pydl's global generator
+            (reproducible after ``pydl.manual_seed``).
+        verbose : 0, 1 or 2
+            0 silent; 1 a tqdm progress bar per epoch when tqdm is installed, else one line per
+            epoch; 2 one line per epoch.
+        callbacks : sequence of Callback, optional
+            Extra callbacks for this call only (after those given to the constructor).
+        """
+        if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 0:
+            raise ValueError(f"epochs: expected an int >= 0, got {epochs!r}")
+        if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer))
+                                       or batch_size < 1):
+            raise ValueError(f"batch_size: expected an int >= 1 or None (full batch), got {batch_size!r}")
+        if not isinstance(validation_split, (int, float)) or not 0.0 <= validation_split < 1.0:
+            raise ValueError(f"validation_split: expected a float in [0, 1), got {validation_split!r}")
+        if verbose not in (0, 1, 2):
+            raise ValueError(f"verbose: expected 0, 1 or 2, got {verbose!r}")
+        x, y = self._prepare(x, y)
+        if validation_data is not None:
+            if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
+                raise ValueError("validation_data: expected a tuple (x_val, y_val)")
+            xv, yv = self._prepare(validation_data[0], validation_data[1],
+                                   "validation_data[0]", "validation_data[1]")
+        elif validation_split > 0:
+            split_at = int(math.floor(x.shape[0] * (1.0 - validation_split)))
+            if split_at == 0 or split_at == x.shape[0]:
+                raise ValueError(f"validation_split: {validation_split} of {x.shape[0]} samples leaves "
+                                 f"{split_at} for training and {x.shape[0] - split_at} for validation; "
+                                 "both must be non-empty")
+            x, xv, y, yv = x[:split_at], x[split_at:], y[:split_at], y[split_at:]
+        else:
+            xv = yv = None
+
+        n = x.shape[0]
+        bs = n if batch_size is None else min(int(batch_size), n)
+        steps = -(-n // bs)
+        for r in self.regularizers:
+            r.bind(self.model)
+        noise_params = resolve_params(self.model, self.weight_noise_params, "weight_noise_params") \
+            if self.weight_noise > 0 else []
+        noise_saved = [np.empty_like(p.data) for p in noise_params]
+
+        history = History()
+        history.params = {"epochs": int(epochs), "steps": steps, "samples": n, "batch_size": bs}
+        cbs = self.callbacks + list(callbacks or ()) + [history]
+        for cb in cbs:
+            cb.set_trainer(self)
+        batch_cbs = [cb for cb in cbs if _overrides(cb, "on_batch_begin") or _overrides(cb, "on_batch_end")]
+        self.history = history
+        self.stop_training = False
+        bar_cls = _tqdm() if verbose == 1 else None
+
+        model, loss_fn, opt = self.model, self.loss_fn, self.optimizer
+        rng = _random.generator()
+        for cb in cbs:
+            cb.on_train_begin({})
+        for epoch in range(int(epochs)):
+            t0 = time.perf_counter()
+            for cb in cbs:
+                cb.on_epoch_begin(epoch, {})
+            model.train()
+            order = rng.permutation(n) if (shuffle and bs < n) else None
+            bar = bar_cls(total=steps, desc=f"Epoch {epoch + 1}/{epochs}", unit="batch",
+                          leave=True, file=sys.stderr) if bar_cls else None
+            loss_sum, seen = 0.0, 0
+            metric_sums = [0.0] * len(self.metric_fns)
+            for b in range(steps):
+                sl = slice(b * bs, min((b + 1) * bs, n))
+                if order is None:
+                    xb, yb = x[sl], y[sl]
+                else:
+                    idx = order[sl]
+                    xb, yb = x[idx], y[idx]
+                nb = xb.shape[0]
+                logs = {"batch": b, "size": nb} if batch_cbs else None
+                for cb in batch_cbs:
+                    cb.on_batch_begin(b, logs)
+                if self.transform is not None:
+                    xb, yb = self._apply_transform(xb, yb)
+                opt.zero_grad()
+                for p, saved in zip(noise_params, noise_saved):
+                    np.copyto(saved, p.data)
+                    p.data += rng.standard_normal(p.data.shape, dtype=p.data.dtype) * p.data.dtype.type(self.weight_noise)
+                out = model(xb)
+                for i, (_, fn) in enumerate(self.metric_fns):
+                    metric_sums[i] += nb * self._metric(fn, yb, out)
+                loss = float(loss_fn(out, yb))
+                model.backward(loss_fn.backward())
+                for p, saved in zip(noise_params, noise_saved):
+                    np.copyto(p.data, saved)
+                if self._sum_reduction:
+                    loss /= nb
+                for r in self.regularizers:
+                    loss += r.penalty()
+                    r.add_grad()
+                opt.step()
+                loss_sum += nb * loss
+                seen += nb
+                if batch_cbs:
+                    logs["loss"] = loss
+                    for cb in batch_cbs:
+                        cb.on_batch_end(b, logs)
+                if bar is not None:
+                    bar.update(1)
+                if self.stop_training:
+                    break
+            logs = {"loss": loss_sum / seen}
+            for (name, _), s in zip(self.metric_fns, metric_sums):
+                logs[name] = s / seen
+            if xv is not None:
+                val = self._evaluate(xv, yv, max(256, bs))
+                for k, v in val.items():
+                    logs["val_" + k] = v
+                logs["gap"] = logs["val_loss"] - logs["loss"]
+            for cb in cbs:
+                cb.on_epoch_end(epoch, logs)
+            if verbose:
+                line = _format_logs(logs)
+                if bar is not None:
+                    bar.set_postfix_str(line, refresh=False)
+                    bar.close()
+                else:
+                    print(f"Epoch {epoch + 1}/{epochs} - {time.perf_counter() - t0:.2f}s - {line}", flush=True)
+            if self.stop_training:
+                break
+        for cb in cbs:
+            cb.on_train_end({})
+        return history
+
+    def _apply_transform(self, xb, yb):
+        res = self.transform(xb, yb)
+        if not isinstance(res, tuple) or len(res) != 2:
+            raise TypeError("transform: expected t(x, y) to return a tuple (x, y), got "
+                            f"{type(res).__name__}")
+        xb, yb = res
+        dt = self._dtype()
+        if xb.dtype != dt:
+            xb = xb.astype(dt)
+        if yb.dtype.kind == "f" and yb.dtype != dt:
+            yb = yb.astype(dt)
+        return np.ascontiguousarray(xb), yb
+
+    def _metric(self, fn, y, out):
+        if fn is _metrics.accuracy:
+            return _metrics.accuracy(y, out, self._threshold)
+        return float(fn(y, out))
+
+    # ------------------------------------------------------------------ evaluate / predict
+    def _evaluate(self, x, y, batch_size):
+        model, loss_fn = self.model, self.loss_fn
+        was_training = getattr(model, "training", True)
+        model.eval()
+        try:
+            n = x.shape[0]
+            loss_sum = 0.0
+            metric_sums = [0.0] * len(self.metric_fns)
+            for s in range(0, n, batch_size):
+                xb, yb = x[s:s + batch_size], y[s:s + batch_size]
+                nb = xb.shape[0]
+                out = model(xb)
+                for i, (_, fn) in enumerate(self.metric_fns):
+                    metric_sums[i] += nb * self._metric(fn, yb, out)
+                loss = float(loss_fn(out, yb))
+                loss_sum += loss if self._sum_reduction else nb * loss
+        finally:
+            model.train(was_training)
+        penalty = sum(r.penalty() for r in self.regularizers)
+        logs = {"loss": loss_sum / n + penalty}
+        for (name, _), s in zip(self.metric_fns, metric_sums):
+            logs[name] = s / n
+        return logs
+
+    def _check_batch_size(self, batch_size):
+        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+            raise ValueError(f"batch_size: expected an int >= 1, got {batch_size!r}")
+        return int(batch_size)
+
+    def evaluate(self, x, y, batch_size=256):
+        """Loss and metrics on (x, y) in eval mode -> {"loss": ..., "accuracy": ..., ...}.
+
+        "loss" is the per-sample mean data loss plus the regularizers' current penalty (as Keras).
+        """
+        batch_size = self._check_batch_size(batch_size)
+        for r in self.regularizers:
+            r.bind(self.model)
+        x, y = self._prepare(x, y)
+        return self._evaluate(x, y, batch_size)
+
+    def predict(self, x, batch_size=256):
+        """Model outputs for x in eval mode, ndarray of shape (N, ...) (logits for classifiers)."""
+        batch_size = self._check_batch_size(batch_size)
+        x = self._check_x(x, "x")
+        model = self.model
+        was_training = getattr(model, "training", True)
+        model.eval()
+        try:
+            outs = [np.array(model(x[s:s + batch_size]), copy=True) for s in range(0, x.shape[0], batch_size)]
+        finally:
+            model.train(was_training)
+        return outs[0] if len(outs) == 1 else np.concatenate(outs, axis=0)
+
+
+def _tqdm():
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        return None
+    return tqdm
+
+
+def _format_logs(logs):
+    return " - ".join(f"{k}: {v:.4f}" if isinstance(v, float) else f"{k}: {v}" for k, v in logs.items())
