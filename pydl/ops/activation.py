@@ -1,18 +1,87 @@
+"""Elementwise activations: numpy in, numpy out (float32 and float64, any shape).
+
+Each function returns a new array of the input's shape and dtype (C-contiguous). float32 runs
+the vectorised kernel of the active ISA, float64 uses libm. NaN propagates (``relu(nan)`` is
+nan) and infinities follow the formulas (``tanh(inf) == 1``, ``sigmoid(-inf) == 0``).
+"""
+import numbers
+
+import numpy as np
+
+from .. import _C
+from .._validate import as_float_array
+
+__all__ = ["relu", "leaky_relu", "sigmoid", "tanh", "gelu"]
+
+
+def _apply(kind, x, alpha=0.0):
+    # (as_float_array returns 0-d input as shape (1,): restore the shape)
+    x = as_float_array(x, "x").reshape(np.shape(x))
+    out = np.empty_like(x)
+    _C.activation_forward(kind, x, out, alpha)
+    return out
+
+
 def relu(x):
-    raise NotImplementedError
+    """Rectified linear unit, ``max(x, 0)`` elementwise (NaN stays NaN).
+
+    Parameters
+    ----------
+    x : ndarray of float32 or float64, any shape
+
+    Returns
+    -------
+    ndarray, same shape and dtype as ``x``
+    """
+    return _apply("relu", x)
 
 
 def leaky_relu(x, negative_slope=0.01):
-    raise NotImplementedError
+    """Leaky ReLU: ``x`` where ``x >= 0``, ``negative_slope * x`` elsewhere.
+
+    Parameters
+    ----------
+    x : ndarray of float32 or float64, any shape
+    negative_slope : float, default 0.01
+    """
+    if isinstance(negative_slope, bool) or not isinstance(negative_slope, numbers.Real):
+        raise TypeError(f"negative_slope: expected a real number, got {type(negative_slope).__name__}")
+    return _apply("leaky_relu", x, float(negative_slope))
 
 
 def sigmoid(x):
-    raise NotImplementedError
+    """Logistic sigmoid, ``1 / (1 + exp(-x))`` elementwise.
+
+    Parameters
+    ----------
+    x : ndarray of float32 or float64, any shape
+    """
+    return _apply("sigmoid", x)
 
 
 def tanh(x):
-    raise NotImplementedError
+    """Hyperbolic tangent elementwise (``tanh(+-inf) == +-1``).
+
+    Parameters
+    ----------
+    x : ndarray of float32 or float64, any shape
+    """
+    return _apply("tanh", x)
 
 
 def gelu(x, approximate="none"):
-    raise NotImplementedError
+    """Gaussian error linear unit, as ``torch.nn.functional.gelu``.
+
+    ``approximate="none"``: ``x * Phi(x) = x/2 * (1 + erf(x / sqrt(2)))``;
+    ``approximate="tanh"``: ``x/2 * (1 + tanh(sqrt(2/pi) * (x + 0.044715 x^3)))``.
+
+    Parameters
+    ----------
+    x : ndarray of float32 or float64, any shape
+    approximate : {"none", "tanh"}
+    """
+    if not isinstance(approximate, str):
+        raise TypeError(f"approximate: expected 'none' or 'tanh', got {type(approximate).__name__}")
+    if approximate not in ("none", "tanh"):
+        raise ValueError(f"approximate: expected 'none' or 'tanh', got {approximate!r}")
+    return _apply("gelu" if approximate == "none" else "gelu_tanh", x)
