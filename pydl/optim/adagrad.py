@@ -1,0 +1,59 @@
+"""Adagrad (Duchi, Hazan and Singer 2011)."""
+import numpy as np
+
+from .. import _C
+from .optimizer import Optimizer, check_range
+
+
+class Adagrad(Optimizer):
+    r"""Adagrad, PyTorch's ``torch.optim.Adagrad``.
+
+    .. math::
+        \begin{aligned}
+        &\tilde\gamma_t \leftarrow \gamma / (1 + (t - 1) \eta) \\
+        &g_t \leftarrow \nabla_\theta f_t(\theta_{t-1}) \ (\text{negated if maximize}) + \lambda \theta_{t-1} \\
+        &s_t \leftarrow s_{t-1} + g_t^2, \qquad s_0 = \text{initial\_accumulator\_value} \\
+        &\theta_t \leftarrow \theta_{t-1} - \tilde\gamma_t \, g_t / (\sqrt{s_t} + \epsilon)
+        \end{aligned}
+
+    with learning rate :math:`\gamma`, lr_decay :math:`\eta`, weight decay :math:`\lambda`.
+
+    Parameters
+    ----------
+    params : iterable of Parameter or of dict
+    lr : float, default 1e-2
+    lr_decay : float, default 0
+    weight_decay : float, default 0
+    initial_accumulator_value : float, default 0
+    eps : float, default 1e-10
+    maximize : bool, default False
+
+    State per parameter: ``step`` (int), ``sum``.
+    """
+
+    def __init__(self, params, lr=1e-2, lr_decay=0, weight_decay=0, initial_accumulator_value=0, eps=1e-10,
+                 *, maximize=False):
+        defaults = dict(lr=lr, lr_decay=lr_decay, weight_decay=weight_decay,
+                        initial_accumulator_value=initial_accumulator_value, eps=eps, maximize=maximize)
+        super().__init__(params, defaults)
+
+    def _validate(self, h):
+        check_range(h["lr"], "learning rate")
+        check_range(h["lr_decay"], "lr_decay value")
+        check_range(h["weight_decay"], "weight_decay value")
+        check_range(h["initial_accumulator_value"], "initial_accumulator_value value")
+        check_range(h["eps"], "epsilon value")
+
+    def _update(self, group, items):
+        params, grads, sums, steps = [], [], [], []
+        for p, st in items:
+            if not st:
+                st["step"] = 0
+                st["sum"] = np.full(p.data.shape, group["initial_accumulator_value"], dtype=p.data.dtype)
+            st["step"] += 1
+            params.append(p.data)
+            grads.append(p.grad)
+            sums.append(st["sum"])
+            steps.append(st["step"])
+        _C.adagrad_step(params, grads, sums, steps, lr=group["lr"], lr_decay=group["lr_decay"],
+                        weight_decay=group["weight_decay"], eps=group["eps"], maximize=group["maximize"])

@@ -1,0 +1,96 @@
+"""Adam (Kingma and Ba 2015), AMSGrad (Reddi et al. 2018) and AdamW (Loshchilov and Hutter 2019)."""
+from .. import _C
+from .optimizer import Optimizer, check_range, zeros_like
+
+
+class Adam(Optimizer):
+    r"""Adam, PyTorch's ``torch.optim.Adam``.
+
+    .. math::
+        \begin{aligned}
+        &g_t \leftarrow \nabla_\theta f_t(\theta_{t-1}) \ (\text{negated if maximize}) + \lambda \theta_{t-1} \\
+        &m_t \leftarrow \beta_1 m_{t-1} + (1 - \beta_1) g_t \\
+        &v_t \leftarrow \beta_2 v_{t-1} + (1 - \beta_2) g_t^2 \\
+        &\textbf{if amsgrad: } \hat v_t \leftarrow \max(\hat v_{t-1}, v_t) \quad \textbf{else } \hat v_t \leftarrow v_t \\
+        &\theta_t \leftarrow \theta_{t-1} - \frac{\gamma}{1 - \beta_1^t} \,
+            \frac{m_t}{\sqrt{\hat v_t} / \sqrt{1 - \beta_2^t} + \epsilon}
+        \end{aligned}
+
+    with :math:`m_0 = v_0 = \hat v_0 = 0`, learning rate :math:`\gamma`, weight decay
+    :math:`\lambda` (an L2 penalty added to the gradient; see AdamW for decoupled decay). The
+    maximum of AMSGrad is taken over the uncorrected :math:`v_t`, as in PyTorch.
+
+    Parameters
+    ----------
+    params : iterable of Parameter or of dict
+    lr : float, default 1e-3
+    betas : (float, float), default (0.9, 0.999)
+    eps : float, default 1e-8
+    weight_decay : float, default 0
+    amsgrad : bool, default False
+    maximize : bool, default False
+
+    State per parameter: ``step`` (int), ``exp_avg`` (:math:`m`), ``exp_avg_sq`` (:math:`v`),
+    ``max_exp_avg_sq`` (:math:`\hat v`, amsgrad).
+    """
+
+    _decoupled = False
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0, amsgrad=False, *,
+                 maximize=False):
+        defaults = dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad,
+                        maximize=maximize)
+        super().__init__(params, defaults)
+
+    def _validate(self, h):
+        check_range(h["lr"], "learning rate")
+        check_range(h["eps"], "epsilon value")
+        try:
+            beta1, beta2 = h["betas"]
+        except (TypeError, ValueError):
+            raise ValueError(f"Invalid betas: expected a pair of floats, got {h['betas']!r}") from None
+        check_range(beta1, "beta parameter at index 0", 0.0, 1.0, high_open=True)
+        check_range(beta2, "beta parameter at index 1", 0.0, 1.0, high_open=True)
+        check_range(h["weight_decay"], "weight_decay value")
+
+    def _update(self, group, items):
+        amsgrad = group["amsgrad"]
+        params, grads, exp_avgs, exp_avg_sqs, max_sqs, steps = [], [], [], [], [], []
+        for p, st in items:
+            if not st:
+                st["step"] = 0
+                st["exp_avg"] = zeros_like(p)
+                st["exp_avg_sq"] = zeros_like(p)
+            if amsgrad and "max_exp_avg_sq" not in st:
+                st["max_exp_avg_sq"] = zeros_like(p)
+            st["step"] += 1
+            params.append(p.data)
+            grads.append(p.grad)
+            exp_avgs.append(st["exp_avg"])
+            exp_avg_sqs.append(st["exp_avg_sq"])
+            if amsgrad:
+                max_sqs.append(st["max_exp_avg_sq"])
+            steps.append(st["step"])
+        beta1, beta2 = group["betas"]
+        _C.adam_step(params, grads, exp_avgs, exp_avg_sqs, max_sqs, steps, lr=group["lr"], beta1=beta1,
+                     beta2=beta2, eps=group["eps"], weight_decay=group["weight_decay"], amsgrad=amsgrad,
+                     maximize=group["maximize"], decoupled_weight_decay=self._decoupled)
+
+
+class AdamW(Adam):
+    r"""AdamW: Adam with decoupled weight decay, PyTorch's ``torch.optim.AdamW``.
+
+    .. math::
+        \theta_{t-1} \leftarrow \theta_{t-1} (1 - \gamma \lambda)
+
+    first, then the Adam update of :class:`Adam` without the :math:`\lambda \theta` term in
+    the gradient. Same parameters and state as :class:`Adam`, with ``weight_decay`` defaulting
+    to 1e-2.
+    """
+
+    _decoupled = True
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2, amsgrad=False, *,
+                 maximize=False):
+        super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad,
+                         maximize=maximize)

@@ -1,0 +1,194 @@
+"""Optimizer base class: parameter groups, per-parameter state, state_dict round trips.
+
+Subclasses implement ``_validate(hyper)`` (raise ValueError naming the bad hyperparameter)
+and ``_update(group, items)`` which gathers flat lists and makes one multi-tensor C++ call
+(pydl._C.<name>_step) for the parameters of ``group`` that have a gradient, all of one dtype.
+"""
+import numpy as np
+
+from ..nn.parameter import Parameter
+
+
+class Optimizer:
+    """Base class of the optimizers (PyTorch's ``torch.optim.Optimizer`` semantics).
+
+    Parameters
+    ----------
+    params : iterable of Parameter, or iterable of dict
+        The parameters to optimize, or parameter groups: dicts with a ``"params"`` entry (a list
+        of Parameters) and optional per-group hyperparameters (e.g. ``"lr"``), the others taken
+        from ``defaults``.
+    defaults : dict
+        Default hyperparameters of every group.
+
+    Attributes
+    ----------
+    param_groups : list of dict
+        One mutable dict per group: ``"params"`` and every hyperparameter (edit ``"lr"`` to
+        change the learning rate, as the schedulers of pydl.optim.lr_scheduler do).
+    state : dict
+        Parameter -> dict of its state (``"step"``, moment arrays, ...), filled at its first step.
+    """
+
+    def __init__(self, params, defaults):
+        self.defaults = dict(defaults)
+        self._validate(self.defaults)
+        self.state = {}
+        self.param_groups = []
+        if isinstance(params, (Parameter, np.ndarray)):
+            raise TypeError("params: expected an iterable of Parameters or of dicts, got "
+                            f"{type(params).__name__}")
+        params = list(params)
+        if not params:
+            raise ValueError("params: optimizer got an empty parameter list")
+        if not isinstance(params[0], dict):
+            params = [{"params": params}]
+        for group in params:
+            self.add_param_group(group)
+
+    # -- subclass interface ---------------------------------------------------------------------
+    def _validate(self, hyper):
+        """Raise ValueError naming the first invalid hyperparameter of ``hyper``."""
+
+    def _update(self, group, items):
+        """Update the parameters ``items`` (a list of (Parameter, state dict), one dtype, each
+        with a gradient) of ``group`` with one multi-tensor kernel call."""
+        raise NotImplementedError
+
+    # -- public API ---------------------------------------------------------------------------
+    def add_param_group(self, param_group):
+        """Add a group (a dict with ``"params"``); missing hyperparameters take the defaults."""
+        if not isinstance(param_group, dict):
+            raise TypeError(f"param_group: expected a dict, got {type(param_group).__name__}")
+        if "params" not in param_group:
+            raise ValueError("param_group: missing the key 'params'")
+        params = param_group["params"]
+        if isinstance(params, Parameter):
+            params = [params]
+        elif isinstance(params, (set, frozenset)):
+            raise TypeError("params: expected an ordered collection of Parameters, got a set "
+                            "(its order changes between runs)")
+        else:
+            params = list(params)
+        for i, p in enumerate(params):
+            if not isinstance(p, Parameter):
+                raise TypeError(f"params[{i}]: expected a pydl.nn.Parameter, got {type(p).__name__}")
+        if len({id(p) for p in params}) != len(params):
+            raise ValueError("params: a parameter appears more than once in the group")
+        seen = {id(p) for g in self.param_groups for p in g["params"]}
+        if any(id(p) in seen for p in params):
+            raise ValueError("params: some parameters appear in more than one parameter group")
+        group = dict(param_group)
+        group["params"] = params
+        for name, default in self.defaults.items():
+            group.setdefault(name, default)
+        self._validate(group)
+        # keep the caller's dict object (as PyTorch) so edits through either name are seen
+        param_group.clear()
+        param_group.update(group)
+        self.param_groups.append(param_group)
+
+    def zero_grad(self, set_to_none=True):
+        """Reset the gradients: to None (default), or to zeros in place."""
+        for group in self.param_groups:
+            for p in group["params"]:
+                if set_to_none:
+                    p.grad = None
+                elif p.grad is not None:
+                    p.grad.fill(0)
+
+    def step(self, closure=None):
+        """One update of every parameter that has a gradient (parameters whose ``grad`` is None
+        are skipped). ``closure``, if given, is called first and its result returned."""
+        loss = closure() if closure is not None else None
+        state = self.state
+        for group in self.param_groups:
+            by_dtype = {}
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                st = state.get(p)
+                if st is None:
+                    st = state[p] = {}
+                by_dtype.setdefault(p.data.dtype, []).append((p, st))
+            for items in by_dtype.values():
+                self._update(group, items)
+        return loss
+
+    def state_dict(self):
+        """Copy of the optimizer's state: ``{"state": {index: {key: value}}, "param_groups":
+        [{hyperparameters..., "params": [index, ...]}]}``, parameters numbered in group order."""
+        index = {}
+        groups = []
+        for group in self.param_groups:
+            packed = {k: v for k, v in group.items() if k != "params"}
+            packed["params"] = [index.setdefault(id(p), len(index)) for p in group["params"]]
+            groups.append(packed)
+        state = {}
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p in self.state:
+                    state[index[id(p)]] = {k: (v.copy() if isinstance(v, np.ndarray) else v)
+                                           for k, v in self.state[p].items()}
+        return {"state": state, "param_groups": groups}
+
+    def load_state_dict(self, state_dict):
+        """Restore a ``state_dict()``: hyperparameters and state (copied, cast to each parameter's
+        dtype). The groups must hold as many parameters as when it was saved."""
+        if not isinstance(state_dict, dict) or "state" not in state_dict or "param_groups" not in state_dict:
+            raise ValueError("state_dict: expected a dict with keys 'state' and 'param_groups'")
+        saved_groups = state_dict["param_groups"]
+        if len(saved_groups) != len(self.param_groups):
+            raise ValueError(f"state_dict: has {len(saved_groups)} parameter groups, "
+                             f"the optimizer has {len(self.param_groups)}")
+        by_index = {}
+        for gi, (group, saved) in enumerate(zip(self.param_groups, saved_groups)):
+            if len(saved["params"]) != len(group["params"]):
+                raise ValueError(f"state_dict: param_groups[{gi}] has {len(saved['params'])} parameters, "
+                                 f"the optimizer's group has {len(group['params'])}")
+            for idx, p in zip(saved["params"], group["params"]):
+                by_index[idx] = p
+        new_state = {}
+        for idx, st in state_dict["state"].items():
+            if idx not in by_index:
+                raise ValueError(f"state_dict: state[{idx!r}] belongs to no parameter group")
+            p = by_index[idx]
+            restored = {}
+            for key, value in st.items():
+                if isinstance(value, np.ndarray):
+                    if value.shape != p.data.shape:
+                        raise ValueError(f"state_dict: state[{idx!r}][{key!r}]: expected shape "
+                                         f"{p.data.shape} (as its parameter), got {value.shape}")
+                    value = np.array(value, dtype=p.data.dtype, order="C", copy=True)
+                elif key == "step":
+                    value = int(value)
+                restored[key] = value
+            new_state[p] = restored
+        for group, saved in zip(self.param_groups, saved_groups):
+            params = group["params"]
+            group.clear()
+            group.update({k: v for k, v in saved.items() if k != "params"})
+            group["params"] = params
+        self.state = new_state
+
+    def __repr__(self):
+        lines = [type(self).__name__ + " ("]
+        for i, group in enumerate(self.param_groups):
+            lines.append(f"Parameter Group {i}")
+            lines += [f"    {k}: {v}" for k, v in sorted(group.items()) if k != "params"]
+        return "\n".join(lines + [")"])
+
+
+# -- shared helpers for the subclasses ---------------------------------------------------------
+def check_range(value, text, low=0.0, high=None, high_open=False):
+    """Raise ValueError("Invalid <text>: <value>") unless low <= value (<= or <) high."""
+    try:
+        ok = low <= value and (high is None or (value < high if high_open else value <= high))
+    except TypeError:
+        raise TypeError(f"Invalid {text}: expected a number, got {type(value).__name__}") from None
+    if not ok:
+        raise ValueError(f"Invalid {text}: {value}")
+
+
+def zeros_like(p):
+    return np.zeros(p.data.shape, dtype=p.data.dtype)

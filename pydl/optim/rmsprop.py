@@ -1,0 +1,72 @@
+"""RMSprop (Hinton, Coursera lecture 6e; centered version: Graves 2013)."""
+from .. import _C
+from .optimizer import Optimizer, check_range, zeros_like
+
+
+class RMSprop(Optimizer):
+    r"""RMSprop, PyTorch's ``torch.optim.RMSprop``.
+
+    .. math::
+        \begin{aligned}
+        &g_t \leftarrow \nabla_\theta f_t(\theta_{t-1}) \ (\text{negated if maximize}) + \lambda \theta_{t-1} \\
+        &v_t \leftarrow \alpha v_{t-1} + (1 - \alpha) g_t^2 \\
+        &\textbf{if centered: } a_t \leftarrow \alpha a_{t-1} + (1 - \alpha) g_t,\quad
+            \tilde v_t \leftarrow v_t - a_t^2 \quad \textbf{else } \tilde v_t \leftarrow v_t \\
+        &\textbf{if } \mu > 0: \ b_t \leftarrow \mu b_{t-1} + g_t / (\sqrt{\tilde v_t} + \epsilon),
+            \quad \theta_t \leftarrow \theta_{t-1} - \gamma b_t \\
+        &\textbf{else: } \theta_t \leftarrow \theta_{t-1} - \gamma g_t / (\sqrt{\tilde v_t} + \epsilon)
+        \end{aligned}
+
+    with :math:`v_0 = a_0 = b_0 = 0`, learning rate :math:`\gamma`, smoothing :math:`\alpha`,
+    momentum :math:`\mu`, weight decay :math:`\lambda`.
+
+    Parameters
+    ----------
+    params : iterable of Parameter or of dict
+    lr : float, default 1e-2
+    alpha : float, default 0.99
+    eps : float, default 1e-8
+    weight_decay : float, default 0
+    momentum : float, default 0
+    centered : bool, default False
+    maximize : bool, default False
+
+    State per parameter: ``step`` (int), ``square_avg``, ``momentum_buffer`` (momentum > 0),
+    ``grad_avg`` (centered).
+    """
+
+    def __init__(self, params, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0, momentum=0, centered=False,
+                 *, maximize=False):
+        defaults = dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay, momentum=momentum,
+                        centered=centered, maximize=maximize)
+        super().__init__(params, defaults)
+
+    def _validate(self, h):
+        check_range(h["lr"], "learning rate")
+        check_range(h["eps"], "epsilon value")
+        check_range(h["momentum"], "momentum value")
+        check_range(h["weight_decay"], "weight_decay value")
+        check_range(h["alpha"], "alpha value")
+
+    def _update(self, group, items):
+        centered, use_momentum = group["centered"], group["momentum"] > 0
+        params, grads, square_avgs, grad_avgs, bufs = [], [], [], [], []
+        for p, st in items:
+            if not st:
+                st["step"] = 0
+                st["square_avg"] = zeros_like(p)
+            if use_momentum and "momentum_buffer" not in st:
+                st["momentum_buffer"] = zeros_like(p)
+            if centered and "grad_avg" not in st:
+                st["grad_avg"] = zeros_like(p)
+            st["step"] += 1
+            params.append(p.data)
+            grads.append(p.grad)
+            square_avgs.append(st["square_avg"])
+            if centered:
+                grad_avgs.append(st["grad_avg"])
+            if use_momentum:
+                bufs.append(st["momentum_buffer"])
+        _C.rmsprop_step(params, grads, square_avgs, grad_avgs, bufs, lr=group["lr"], alpha=group["alpha"],
+                        eps=group["eps"], weight_decay=group["weight_decay"], momentum=group["momentum"],
+                        centered=centered, maximize=group["maximize"])

@@ -1,0 +1,70 @@
+"""Stochastic gradient descent, with momentum and Nesterov momentum."""
+import numpy as np
+
+from .. import _C
+from .optimizer import Optimizer, check_range
+
+
+class SGD(Optimizer):
+    r"""Stochastic gradient descent (optionally with momentum), PyTorch's ``torch.optim.SGD``.
+
+    .. math::
+        \begin{aligned}
+        &g_t \leftarrow -\nabla_\theta f_t(\theta_{t-1}) \text{ if maximize else } \nabla_\theta f_t(\theta_{t-1}) \\
+        &\textbf{if } \lambda \neq 0:\ g_t \leftarrow g_t + \lambda \theta_{t-1} \\
+        &\textbf{if } \mu \neq 0: \\
+        &\quad b_t \leftarrow g_t \text{ if } t = 1 \text{ else } \mu b_{t-1} + (1 - \tau) g_t \\
+        &\quad g_t \leftarrow g_t + \mu b_t \text{ if nesterov else } b_t \\
+        &\theta_t \leftarrow \theta_{t-1} - \gamma g_t
+        \end{aligned}
+
+    with learning rate :math:`\gamma`, momentum :math:`\mu`, dampening :math:`\tau`, weight decay
+    :math:`\lambda`. Nesterov momentum (Sutskever et al. 2013, in PyTorch's form) needs
+    :math:`\mu > 0` and :math:`\tau = 0`.
+
+    Parameters
+    ----------
+    params : iterable of Parameter or of dict
+        Parameters or parameter groups.
+    lr : float, default 1e-3
+    momentum : float, default 0
+    dampening : float, default 0
+    weight_decay : float, default 0
+        L2 penalty added to the gradient.
+    nesterov : bool, default False
+    maximize : bool, default False
+        Maximize the objective (ascend the gradient).
+
+    State per parameter: ``momentum_buffer`` (when momentum != 0).
+    """
+
+    def __init__(self, params, lr=1e-3, momentum=0, dampening=0, weight_decay=0, nesterov=False, *,
+                 maximize=False):
+        defaults = dict(lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay,
+                        nesterov=nesterov, maximize=maximize)
+        super().__init__(params, defaults)
+
+    def _validate(self, h):
+        check_range(h["lr"], "learning rate")
+        check_range(h["momentum"], "momentum value")
+        check_range(h["weight_decay"], "weight_decay value")
+        if h["nesterov"] and (h["momentum"] <= 0 or h["dampening"] != 0):
+            raise ValueError("Nesterov momentum requires a momentum and zero dampening "
+                             f"(got momentum={h['momentum']}, dampening={h['dampening']})")
+
+    def _update(self, group, items):
+        momentum = group["momentum"]
+        params = [p.data for p, _ in items]
+        grads = [p.grad for p, _ in items]
+        bufs = first = None
+        if momentum != 0:
+            bufs, first = [], []
+            for p, st in items:
+                buf = st.get("momentum_buffer")
+                first.append(buf is None)
+                if buf is None:
+                    buf = st["momentum_buffer"] = np.empty_like(p.data)
+                bufs.append(buf)
+        _C.sgd_step(params, grads, bufs, first or [], lr=group["lr"], momentum=momentum,
+                    dampening=group["dampening"], weight_decay=group["weight_decay"],
+                    nesterov=group["nesterov"], maximize=group["maximize"])
