@@ -1,14 +1,225 @@
-// GEMM driver: C (M x N) = act(alpha * op(A) op(B) + beta * C + bias). For now the reference.
+// GEMM driver (Goto / BLIS structure; Goto & van de Geijn, "Anatomy of High-Performance Matrix
+// Multiplication", TOMS 2008; Van Zee & van de Geijn, "BLIS", TOMS 2015):
+//
+//   C (M x N) = act(alpha * op(A) op(B) + beta * C + bias), row-major, op(A) M x K, op(B) K x N.
+//
+//   for jc in N by NC:                 B block (KC x NC) packed into NR-wide slivers, kept in L2
+//     for pc in K by KC:               fixed KC: the k order never depends on the thread count
+//       pack B block                   (transposes and zero-padded edges handled here)
+//       parallel over (A sliver, column part) units:
+//         pack the A sliver (MR x KC, k-major, zero-padded rows), kept in L1
+//         for jr in the part by NR:    micro-kernel on one MR x NR tile of C; on the last KC
+//                                      block it applies alpha, beta, bias and the activation
+//
+// Threads split output tiles only, so every element of C sees the same arithmetic for any thread
+// count (bitwise identical results). Small problems run on the calling thread.
+#include <cstdlib>
+#include <cstring>
+#include <stdexcept>
+
 #include "gemm/gemm.h"
+#include "gemm/kernels.h"
+#include "runtime/cpu.h"
+#include "runtime/threadpool.h"
 
 namespace pydl::gemm {
 
 using pydl::ops::Act;
+using pydl::runtime::Isa;
+
+namespace {
+
+template <class T>
+using Kernel = void (*)(int64_t, const T*, const T*, int64_t, T*, int64_t, int, int, const Epilogue<T>&);
+
+template <class T>
+struct Plan {
+  Kernel<T> kernel;
+  int mr, nr;
+  int64_t kc, nc;  // cache blocks (nc a multiple of nr)
+};
+
+template <class T>
+Plan<T> plan_for(Isa isa);
+
+template <>
+Plan<float> plan_for<float>(Isa isa) {
+  switch (isa) {
+#if defined(PYDL_X86)
+    case Isa::avx512: return {avx512::kernel_f32, avx512::kMrF32, avx512::kNrF32, 256, 512};
+    case Isa::avx2: return {avx2::kernel_f32, avx2::kMrF32, avx2::kNrF32, 256, 512};
+#endif
+    default: return {generic::kernel_f32, generic::kMrF32, generic::kNrF32, 256, 256};
+  }
+}
+
+template <>
+Plan<double> plan_for<double>(Isa isa) {
+  switch (isa) {
+#if defined(PYDL_X86)
+    case Isa::avx512: return {avx512::kernel_f64, avx512::kMrF64, avx512::kNrF64, 192, 256};
+    case Isa::avx2: return {avx2::kernel_f64, avx2::kMrF64, avx2::kNrF64, 192, 256};
+#endif
+    default: return {generic::kernel_f64, generic::kMrF64, generic::kNrF64, 192, 192};
+  }
+}
+
+// A growable 64-byte aligned scratch buffer per thread and slot (0: B block, 1: A sliver).
+template <class T>
+T* scratch(int slot, size_t n) {
+  struct Buf {
+    void* p = nullptr;
+    size_t cap = 0;
+    ~Buf() { std::free(p); }
+  };
+  thread_local Buf bufs[2];
+  Buf& b = bufs[slot];
+  const size_t bytes = (n * sizeof(T) + 63) / 64 * 64;
+  if (bytes > b.cap) {
+    std::free(b.p);
+    b.p = std::aligned_alloc(64, bytes);
+    if (!b.p) throw std::bad_alloc();
+    b.cap = bytes;
+  }
+  return static_cast<T*>(b.p);
+}
+
+int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
+
+// Packs op(A)[i0 : i0+rows, k0 : k0+kc] into an MR x kc k-major sliver, rows past `rows` zero.
+template <class T>
+void pack_a(T* dst, const T* A, int64_t lda, bool trans, int64_t i0, int64_t k0, int rows, int64_t kc, int mr) {
+  if (!trans) {
+    for (int i = 0; i < rows; ++i) {
+      const T* src = A + (i0 + i) * lda + k0;
+      for (int64_t k = 0; k < kc; ++k) dst[k * mr + i] = src[k];
+    }
+    for (int i = rows; i < mr; ++i)
+      for (int64_t k = 0; k < kc; ++k) dst[k * mr + i] = T(0);
+  } else {
+    for (int64_t k = 0; k < kc; ++k) {
+      const T* src = A + (k0 + k) * lda + i0;
+      T* d = dst + k * mr;
+      for (int i = 0; i < rows; ++i) d[i] = src[i];
+      for (int i = rows; i < mr; ++i) d[i] = T(0);
+    }
+  }
+}
+
+// Packs op(B)[k0 : k0+kc, j0 : j0+cols] into a kc x NR sliver, columns past `cols` zero.
+template <class T>
+void pack_b(T* dst, const T* B, int64_t ldb, bool trans, int64_t k0, int64_t j0, int cols, int64_t kc, int nr) {
+  if (!trans) {
+    for (int64_t k = 0; k < kc; ++k) {
+      const T* src = B + (k0 + k) * ldb + j0;
+      T* d = dst + k * nr;
+      for (int j = 0; j < cols; ++j) d[j] = src[j];
+      for (int j = cols; j < nr; ++j) d[j] = T(0);
+    }
+  } else {
+    constexpr int64_t kb = 16;  // transpose in k-chunks so the written lines stay in L1
+    for (int64_t k1 = 0; k1 < kc; k1 += kb) {
+      const int64_t k2 = min64(kc, k1 + kb);
+      for (int j = 0; j < cols; ++j) {
+        const T* src = B + (j0 + j) * ldb + k0;
+        for (int64_t k = k1; k < k2; ++k) dst[k * nr + j] = src[k];
+      }
+      for (int j = cols; j < nr; ++j)
+        for (int64_t k = k1; k < k2; ++k) dst[k * nr + j] = T(0);
+    }
+  }
+}
+
+// C = act(beta * C + bias): the K == 0 case.
+template <class T>
+void scale_only(int64_t M, int64_t N, T beta, T* C, int64_t ldc, const T* bias, Act act, T slope) {
+  for (int64_t i = 0; i < M; ++i) {
+    T* ci = C + i * ldc;
+    for (int64_t j = 0; j < N; ++j) {
+      T x = beta != T(0) ? beta * ci[j] : T(0);
+      if (bias) x += bias[j];
+      if (act == Act::relu) x = x < T(0) ? T(0) : x;
+      else if (act == Act::leaky_relu) x = x < T(0) ? x * slope : x;
+      ci[j] = x;
+    }
+  }
+}
+
+// Work (multiply-adds) below which threads cost more than they save.
+constexpr double kMinParallelMacs = 1 << 20;
+
+template <class T>
+void gemm_blocked(const Plan<T>& p, bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha,
+                  const T* A, int64_t lda, const T* B, int64_t ldb, T beta, T* C, int64_t ldc, const T* bias,
+                  Act act, T slope) {
+  const int mr = p.mr, nr = p.nr;
+  const int act_code = act == Act::relu ? 1 : act == Act::leaky_relu ? 2 : 0;
+  const int64_t nc_max = min64(p.nc, ceil_div(N, nr) * nr);
+  const int64_t kc_max = min64(p.kc, K);
+  const int nthreads =
+      double(M) * double(N) * double(K) >= kMinParallelMacs ? pydl::runtime::get_num_threads() : 1;
+  const int64_t slivers_m = ceil_div(M, mr);
+  T* bpack = scratch<T>(0, size_t(kc_max * nc_max));
+
+  for (int64_t jc = 0; jc < N; jc += nc_max) {
+    const int64_t nc = min64(nc_max, N - jc);
+    const int64_t slivers_n = ceil_div(nc, nr);
+    // Column parts per A sliver: 1 when the rows alone give every thread enough work.
+    const int64_t parts = (nthreads == 1 || slivers_m >= 4 * nthreads) ? 1 : min64(nthreads, slivers_n);
+    for (int64_t pc = 0; pc < K; pc += kc_max) {
+      const int64_t kc = min64(kc_max, K - pc);
+      const bool first = pc == 0, last = pc + kc == K;
+      auto pack_slivers = [&](int64_t s0, int64_t s1) {
+        for (int64_t s = s0; s < s1; ++s) {
+          const int cols = int(min64(nr, nc - s * nr));
+          pack_b(bpack + s * nr * kc, B, ldb, trans_b, pc, jc + s * nr, cols, kc, nr);
+        }
+      };
+      if (nthreads > 1) pydl::runtime::parallel_for(0, slivers_n, pack_slivers);
+      else pack_slivers(0, slivers_n);
+
+      Epilogue<T> ep{alpha, first ? beta : T(1), nullptr, last ? act_code : 0, slope};
+      auto run_units = [&](int64_t u0, int64_t u1) {
+        T* apack = scratch<T>(1, size_t(mr * kc));
+        int64_t packed = -1;
+        for (int64_t u = u0; u < u1; ++u) {
+          const int64_t s = u / parts, q = u % parts;
+          const int64_t i0 = s * mr;
+          const int rows = int(min64(mr, M - i0));
+          if (s != packed) {
+            pack_a(apack, A, lda, trans_a, i0, pc, rows, kc, mr);
+            packed = s;
+          }
+          const int64_t t0 = slivers_n * q / parts, t1 = slivers_n * (q + 1) / parts;
+          Epilogue<T> e = ep;
+          for (int64_t t = t0; t < t1; ++t) {
+            const int64_t j = jc + t * nr;
+            const int cols = int(min64(nr, N - j));
+            e.bias = (last && bias) ? bias + j : nullptr;
+            p.kernel(kc, apack, bpack + t * nr * kc, nr, C + i0 * ldc + j, ldc, rows, cols, e);
+          }
+        }
+      };
+      if (nthreads > 1) pydl::runtime::parallel_for(0, slivers_m * parts, run_units);
+      else run_units(0, slivers_m * parts);
+    }
+  }
+}
+
+}  // namespace
 
 template <class T>
 void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda,
           const T* B, int64_t ldb, T beta, T* C, int64_t ldc, const T* bias, Act act, T act_alpha) {
-  gemm_ref<T>(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, bias, act, act_alpha);
+  if (!epilogue_supports(act)) throw std::invalid_argument("gemm: activation not supported in the epilogue");
+  if (M <= 0 || N <= 0) return;
+  if (K <= 0) {
+    scale_only<T>(M, N, beta, C, ldc, bias, act, act_alpha);
+    return;
+  }
+  const Plan<T> p = plan_for<T>(pydl::runtime::active_isa());
+  gemm_blocked<T>(p, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, bias, act, act_alpha);
 }
 
 template void gemm<float>(bool, bool, int64_t, int64_t, int64_t, float, const float*, int64_t, const float*,

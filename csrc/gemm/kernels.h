@@ -1,0 +1,56 @@
+// GEMM micro-kernels, one set per ISA, each in its own namespace and translation unit
+// (kernel_avx512.cpp, kernel_avx2.cpp, kernel_generic.cpp). The driver (gemm.cpp) packs the
+// operands and calls them; this header carries declarations and plain data only (no code), so
+// no inline body can be shared between ISA translation units.
+//
+// Micro-kernel contract (one MR x NR tile of C, row-major):
+//   a   packed A sliver, MR rows x kc, k-major: a[k * MR + i] (rows past the edge are zero)
+//   b   B sliver, kc x NR: b[k * ldb + j] (packed: ldb = NR; rows of B in place: ldb = B's)
+//   c   C tile, m x n valid (m <= MR, n <= NR), row stride ldc
+//   c[i][j] = act(alpha * sum_k a[k][i] b[k][j] + beta * c[i][j] + bias[j]) for i < m, j < n;
+//   beta == 0: c is not read. bias may be null. act: 0 none, 1 relu, 2 leaky_relu (slope).
+#pragma once
+
+#include <cstdint>
+
+namespace pydl::gemm {
+
+template <class T>
+struct Epilogue {
+  T alpha;
+  T beta;
+  const T* bias;  // already offset to the tile's first column, or null
+  int act;        // 0 none, 1 relu, 2 leaky_relu
+  T slope;
+};
+
+using KernelF32 = void (*)(int64_t kc, const float* a, const float* b, int64_t ldb, float* c, int64_t ldc, int m,
+                           int n, const Epilogue<float>& ep);
+using KernelF64 = void (*)(int64_t kc, const double* a, const double* b, int64_t ldb, double* c, int64_t ldc,
+                           int m, int n, const Epilogue<double>& ep);
+
+namespace avx512 {
+constexpr int kMrF32 = 12, kNrF32 = 32, kMrF64 = 12, kNrF64 = 16;
+void kernel_f32(int64_t kc, const float* a, const float* b, int64_t ldb, float* c, int64_t ldc, int m, int n,
+                const Epilogue<float>& ep);
+void kernel_f64(int64_t kc, const double* a, const double* b, int64_t ldb, double* c, int64_t ldc, int m, int n,
+                const Epilogue<double>& ep);
+}  // namespace avx512
+
+namespace avx2 {
+constexpr int kMrF32 = 6, kNrF32 = 16, kMrF64 = 6, kNrF64 = 8;
+void kernel_f32(int64_t kc, const float* a, const float* b, int64_t ldb, float* c, int64_t ldc, int m, int n,
+                const Epilogue<float>& ep);
+void kernel_f64(int64_t kc, const double* a, const double* b, int64_t ldb, double* c, int64_t ldc, int m, int n,
+                const Epilogue<double>& ep);
+}  // namespace avx2
+
+namespace generic {
+constexpr int kMrF32 = 4, kNrF32 = 8, kMrF64 = 4, kNrF64 = 4;
+void kernel_f32(int64_t kc, const float* a, const float* b, int64_t ldb, float* c, int64_t ldc, int m, int n,
+                const Epilogue<float>& ep);
+void kernel_f64(int64_t kc, const double* a, const double* b, int64_t ldb, double* c, int64_t ldc, int m, int n,
+                const Epilogue<double>& ep);
+}  // namespace generic
+
+}  // namespace pydl::gemm
