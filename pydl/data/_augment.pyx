@@ -5,11 +5,15 @@ Outputs first, then inputs, then parameters; the GIL is released around every lo
 numpy oracle of each kernel is in pydl/data/_reference.py. Callers (pydl.data.transforms)
 validate shapes and dtypes; these kernels trust them.
 """
-from libc.math cimport floor
-
 ctypedef fused real:
     float
     double
+
+
+cdef inline Py_ssize_t _floor(double v) noexcept nogil:
+    # floor for the small coordinates here; libc floor() is a call without SSE4.1
+    cdef Py_ssize_t t = <Py_ssize_t>v
+    return t - 1 if v < t else t
 
 
 def rotate_bilinear(real[:, :, :, ::1] out, const real[:, :, :, ::1] x,
@@ -24,39 +28,44 @@ def rotate_bilinear(real[:, :, :, ::1] out, const real[:, :, :, ::1] x,
     cdef Py_ssize_t N = x.shape[0], C = x.shape[1], H = x.shape[2], W = x.shape[3]
     cdef Py_ssize_t n, c, i, j, x0, y0
     cdef double cy = (H - 1) * 0.5, cx = (W - 1) * 0.5
-    cdef double ct, st, dx, dy, xs, ys, fx, fy, x0f, y0f, v00, v01, v10, v11
-    cdef bint in_y0, in_y1, in_x0, in_x1
+    cdef double ct, st, ax, ay, xs, ys, fx, fy, v00, v01, v10, v11
+    cdef const real* img
+    cdef const real* p
+    cdef real* o
     with nogil:
         for n in range(N):
             ct = cos_t[n]
             st = sin_t[n]
-            for i in range(H):
-                dy = i - cy
-                for j in range(W):
-                    dx = j - cx
-                    xs = cx + ct * dx - st * dy
-                    ys = cy + st * dx + ct * dy
-                    x0f = floor(xs)
-                    y0f = floor(ys)
-                    fx = xs - x0f
-                    fy = ys - y0f
-                    if x0f < -1.0 or x0f > W - 1 or y0f < -1.0 or y0f > H - 1:
-                        for c in range(C):
-                            out[n, c, i, j] = <real>fill
-                        continue
-                    x0 = <Py_ssize_t>x0f
-                    y0 = <Py_ssize_t>y0f
-                    in_x0 = x0 >= 0
-                    in_x1 = x0 + 1 < W
-                    in_y0 = y0 >= 0
-                    in_y1 = y0 + 1 < H
-                    for c in range(C):
-                        v00 = x[n, c, y0, x0] if (in_y0 and in_x0) else fill
-                        v01 = x[n, c, y0, x0 + 1] if (in_y0 and in_x1) else fill
-                        v10 = x[n, c, y0 + 1, x0] if (in_y1 and in_x0) else fill
-                        v11 = x[n, c, y0 + 1, x0 + 1] if (in_y1 and in_x1) else fill
-                        out[n, c, i, j] = <real>((1.0 - fy) * ((1.0 - fx) * v00 + fx * v01)
-                                                 + fy * ((1.0 - fx) * v10 + fx * v11))
+            for c in range(C):
+                img = &x[n, c, 0, 0]
+                o = &out[n, c, 0, 0]
+                for i in range(H):
+                    # xs = ax + cos*j, ys = ay + sin*j along the output row
+                    ax = cx - ct * cx - st * (i - cy)
+                    ay = cy - st * cx + ct * (i - cy)
+                    for j in range(W):
+                        xs = ax + ct * j
+                        ys = ay + st * j
+                        x0 = _floor(xs)
+                        y0 = _floor(ys)
+                        fx = xs - x0
+                        fy = ys - y0
+                        if x0 >= 0 and x0 + 1 < W and y0 >= 0 and y0 + 1 < H:
+                            p = img + y0 * W + x0
+                            v00 = p[0]
+                            v01 = p[1]
+                            v10 = p[W]
+                            v11 = p[W + 1]
+                        elif x0 < -1 or x0 >= W or y0 < -1 or y0 >= H:
+                            o[i * W + j] = <real>fill
+                            continue
+                        else:
+                            v00 = img[y0 * W + x0] if (y0 >= 0 and x0 >= 0) else fill
+                            v01 = img[y0 * W + x0 + 1] if (y0 >= 0 and x0 + 1 < W) else fill
+                            v10 = img[(y0 + 1) * W + x0] if (y0 + 1 < H and x0 >= 0) else fill
+                            v11 = img[(y0 + 1) * W + x0 + 1] if (y0 + 1 < H and x0 + 1 < W) else fill
+                        o[i * W + j] = <real>((1.0 - fy) * ((1.0 - fx) * v00 + fx * v01)
+                                              + fy * ((1.0 - fx) * v10 + fx * v11))
 
 
 def crop_pad(real[:, :, :, ::1] out, const real[:, :, :, ::1] x,
@@ -74,8 +83,10 @@ def crop_pad(real[:, :, :, ::1] out, const real[:, :, :, ::1] x,
     with nogil:
         for n in range(N):
             sx0 = left[n] - padding
-            # output columns j with 0 <= sx0 + j < W
+            # output columns j with 0 <= sx0 + j < W, as 0 <= j_lo <= j_hi <= w
             j_lo = -sx0 if sx0 < 0 else 0
+            if j_lo > w:
+                j_lo = w
             j_hi = W - sx0 if W - sx0 < w else w
             if j_hi < j_lo:
                 j_hi = j_lo

@@ -129,6 +129,18 @@ def test_crop_content_by_hand():
     np.testing.assert_array_equal(T.crop(x, 1, 1, 4, padding=1), x)
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_crop_padding_wider_than_the_window(dtype):
+    # windows lying wholly in the padding, beside rows inside the image
+    x = _batch((1, 1, 3, 3), dtype) + 5
+    pad, H, W = 4, 3, 3
+    for h, w in [(1, 1), (2, 1), (1, 3), (5, 2)]:
+        for top in range(H + 2 * pad - h + 1):
+            for left in range(W + 2 * pad - w + 1):
+                out = T.crop(x, top, left, (h, w), pad)
+                np.testing.assert_array_equal(out, R.crop_pad(x, [top], [left], (h, w), pad))
+
+
 def test_random_crop_shape_and_torchvision_semantics():
     x = _batch((50, 3, 8, 8))
     t = T.RandomCrop(8, padding=2, seed=0)
