@@ -14,15 +14,6 @@ using pydl::ops::Act;
 
 namespace {
 
-bool parse_activation(const std::string& s, Act* out) {
-  static const struct { const char* name; Act act; } table[] = {
-      {"none", Act::none}, {"relu", Act::relu}, {"leaky_relu", Act::leaky_relu}, {"sigmoid", Act::sigmoid},
-      {"tanh", Act::tanh}, {"gelu", Act::gelu}, {"gelu_tanh", Act::gelu_tanh}};
-  for (const auto& e : table)
-    if (s == e.name) { *out = e.act; return true; }
-  return false;
-}
-
 // Leading dimension (in elements) of a 2-D matrix whose inner stride must be the item size.
 int64_t leading_dim(const py::array& x, const char* name) {
   const py::ssize_t item = x.itemsize(), rows = x.shape(0), cols = x.shape(1);
@@ -108,11 +99,9 @@ void gemm_entry(bool reference, const py::object& a_obj, const py::object& b_obj
     if (N > 1 && bv.strides(0) != bv.itemsize()) throw py::value_error("bias: expected a contiguous array");
   }
   Act act;
-  if (!parse_activation(activation, &act))
+  if (!pydl::ops::parse_act(activation.c_str(), &act))
     throw py::value_error("activation: expected 'none', 'relu', 'leaky_relu', 'sigmoid', 'tanh', 'gelu' or "
                           "'gelu_tanh', got '" + activation + "'");
-  if (!pydl::gemm::epilogue_supports(act))
-    throw py::value_error("activation: '" + activation + "' is not available in the GEMM epilogue yet");
   if (dt == DType::f32)
     run<float>(reference, trans_a, trans_b, M, N, K, alpha, a, lda, b, ldb, beta, c, ldc, bias, act, negative_slope);
   else
@@ -124,7 +113,7 @@ constexpr const char* kDoc = R"(c = act(alpha * op(a) @ op(b) + beta * c + bias)
 op(x) is x, or x.T when trans_x. a, b, c: 2-D, same float dtype (float32/float64), unit inner
 stride (row stride may exceed the row: leading dimension). bias: 1-D, length N, or None.
 beta == 0 ignores the old contents of c (NaNs there do not propagate). activation: 'none',
-'relu', 'leaky_relu' (negative_slope), and 'sigmoid', 'tanh', 'gelu', 'gelu_tanh' once available.
+'relu', 'leaky_relu' (negative_slope), 'sigmoid', 'tanh', 'gelu' (erf), 'gelu_tanh'.
 c must not share memory with a or b. Returns None.)";
 
 }  // namespace

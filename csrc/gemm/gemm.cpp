@@ -143,6 +143,8 @@ void scale_only(int64_t M, int64_t N, T beta, T* C, int64_t ldc, const T* bias, 
       else if (act == Act::leaky_relu) x = x < T(0) ? x * slope : x;
       ci[j] = x;
     }
+    if (act != Act::none && act != Act::relu && act != Act::leaky_relu)
+      pydl::ops::activation_forward<T>(act, ci, ci, N, slope);
   }
 }
 
@@ -155,6 +157,7 @@ void gemm_blocked(const Plan<T>& p, bool trans_a, bool trans_b, int64_t M, int64
                   Act act, T slope) {
   const int mr = p.mr, nr = p.nr;
   const int act_code = act == Act::relu ? 1 : act == Act::leaky_relu ? 2 : 0;
+  const bool other_act = act != Act::none && act_code == 0;
   const int64_t nc_max = min64(p.nc, ceil_div(N, nr) * nr);
   const int64_t kc_max = min64(p.kc, K);
   const int nthreads =
@@ -198,6 +201,13 @@ void gemm_blocked(const Plan<T>& p, bool trans_a, bool trans_b, int64_t M, int64
             const int cols = int(min64(nr, N - j));
             e.bias = (last && bias) ? bias + j : nullptr;
             p.kernel(kc, apack, bpack + t * nr * kc, nr, C + i0 * ldc + j, ldc, rows, cols, e);
+          }
+          if (last && other_act) {  // sigmoid, tanh, gelu: on the finished rows while they are in cache
+            const int64_t j0 = jc + t0 * nr, j1 = min64(N, jc + t1 * nr);
+            for (int i = 0; i < rows; ++i) {
+              T* row = C + (i0 + i) * ldc + j0;
+              pydl::ops::activation_forward<T>(act, row, row, j1 - j0, slope);
+            }
           }
         }
       };

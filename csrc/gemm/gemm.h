@@ -25,8 +25,9 @@ void gemm_ref(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alp
               const T* B, int64_t ldb, T beta, T* C, int64_t ldc, const T* bias = nullptr,
               pydl::ops::Act act = pydl::ops::Act::none, T act_alpha = T(0));
 
-// True if the GEMM epilogue can apply `act` (none, relu, leaky_relu always; the others once the
-// activation kernels are linked in).
+// True if the GEMM epilogue can apply `act`: all kinds. none, relu and leaky_relu run inside the
+// micro-kernel; sigmoid, tanh, gelu, gelu_tanh run pydl::ops::activation_forward on each finished
+// row block of C while it is in cache.
 bool epilogue_supports(pydl::ops::Act act);
 
 }  // namespace pydl::gemm

@@ -10,7 +10,7 @@ namespace pydl::gemm {
 
 using pydl::ops::Act;
 
-bool epilogue_supports(Act act) { return act == Act::none || act == Act::relu || act == Act::leaky_relu; }
+bool epilogue_supports(Act act) { return int(act) >= int(Act::none) && int(act) <= int(Act::gelu_tanh); }
 
 template <class T>
 void gemm_ref(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda,
@@ -31,6 +31,8 @@ void gemm_ref(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alp
       else if (act == Act::leaky_relu) v = v < T(0) ? v * act_alpha : v;
       C[i * ldc + j] = v;
     }
+    if (act != Act::none && act != Act::relu && act != Act::leaky_relu)
+      pydl::ops::activation_forward<T>(act, C + i * ldc, C + i * ldc, N, act_alpha);
   }
 }
 
