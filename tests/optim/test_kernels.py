@@ -285,3 +285,19 @@ def test_bad_steps_rejected():
         _C.adam_step(p, g, m, v, None, [1, 0], **ADAM)
     with pytest.raises(ValueError, match=r"steps: expected 2 step counts"):
         _C.adagrad_step(p, g, m, [1, 2, 3], lr=0.1, lr_decay=0.0, weight_decay=0.0, eps=1e-10, maximize=False)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_adam_overflowing_second_moment_matches_reference(isa, dtype):
+    # g^2 overflows to inf: sqrt(v)/bc2_sqrt = inf, m/inf = 0, p unchanged (no NaN from the fast
+    # path's division by bc2_sqrt through FMAs)
+    big = np.finfo(dtype).max / 4
+    p0 = np.linspace(-1, 1, 37).astype(dtype)
+    g = np.full(37, big, dtype)
+    out = []
+    for reference in (False, True):
+        p, m, v = p0.copy(), np.zeros_like(p0), np.zeros_like(p0)
+        _C.adam_step([p], [g], [m], [v], None, [1], reference=reference, **ADAM)
+        out.append(p)
+    np.testing.assert_array_equal(out[0], out[1])
+    np.testing.assert_array_equal(out[0], p0)

@@ -1,0 +1,222 @@
+"""Optimizer step throughput: pydl (raw kernel and optim.<Opt>.step) vs hand-written numpy
+(in-place ufuncs with out=, no temporaries beyond one scratch array per tensor) and torch
+(foreach and fused where available), float32, one thread, in the same run.
+
+Run:  env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python -m pytest bench/bench_optim.py --benchmark-enable -s
+Each case checks one step against the numpy update before timing. At the end a table prints
+Gelem/s (parameters updated per second) and the ratio of each implementation to numpy and to
+pydl's optim path. Bar: optim.Adam over 1M float32 parameters >= 2 Gelem/s on one thread.
+"""
+import math
+
+import numpy as np
+import pytest
+
+import pydl
+from pydl import _C, nn, optim
+
+try:
+    import torch
+except ImportError:  # pragma: no cover
+    torch = None
+
+SIZES = {"1M": 1 << 20, "16M": 1 << 24}
+FRACTIONS = [0.3, 0.2, 0.15, 0.1, 0.08, 0.06, 0.05, 0.03, 0.02, 0.01]  # ~10 tensors, unequal
+LR, BETAS, EPS, MOMENTUM = 1e-3, (0.9, 0.999), 1e-8, 0.9
+RESULTS = {}  # (optimizer, size) -> {impl: seconds}
+
+
+def split(n):
+    sizes = [int(f * n) for f in FRACTIONS]
+    sizes[0] += n - sum(sizes)
+    return sizes
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread_and_report():
+    threads = pydl.get_num_threads()
+    pydl.set_num_threads(1)
+    if torch is not None:
+        torch_threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+    yield
+    pydl.set_num_threads(threads)
+    if torch is not None:
+        torch.set_num_threads(torch_threads)
+    print(f"\n\noptimizer steps, float32, 1 thread (isa={_C.active_isa()}); Gelem/s and ratios")
+    for (opt, size), res in sorted(RESULTS.items()):
+        n = SIZES[size]
+        base, ours = res.get("numpy"), res.get("optim")
+        for impl, t in sorted(res.items(), key=lambda kv: kv[1]):
+            line = f"  {opt:<13} {size:>4} {impl:<14} {n / t / 1e9:6.2f} Gelem/s"
+            if base:
+                line += f"   vs numpy x{base / t:5.2f}"
+            if ours:
+                line += f"   optim vs this x{t / ours:5.2f}"
+            print(line)
+
+
+class Problem:
+    """n float32 parameters in ~10 tensors with fixed gradients, and matching numpy/torch copies."""
+
+    def __init__(self, n, seed=0):
+        rng = np.random.default_rng(seed)
+        self.n = n
+        self.params = [nn.Parameter(rng.standard_normal(s, dtype=np.float32)) for s in split(n)]
+        for p in self.params:
+            p.grad = rng.standard_normal(p.shape, dtype=np.float32)
+
+    def arrays(self):
+        return [p.data.copy() for p in self.params], [p.grad for p in self.params]
+
+    def torch_params(self):
+        ts = []
+        for p in self.params:
+            t = torch.tensor(p.data.copy(), requires_grad=True)
+            t.grad = torch.from_numpy(p.grad)
+            ts.append(t)
+        return ts
+
+
+# -- Adam --------------------------------------------------------------------------------------
+def numpy_adam_step(ps, gs, ms, vs, tmps, t):
+    """Hand-written numpy Adam, PyTorch's order of operations, in place."""
+    b1, b2 = BETAS
+    step_size, bc2_sqrt = LR / (1 - b1 ** t), math.sqrt(1 - b2 ** t)
+    for p, g, m, v, tmp in zip(ps, gs, ms, vs, tmps):
+        m *= b1
+        np.multiply(g, 1 - b1, out=tmp)
+        m += tmp
+        v *= b2
+        np.multiply(g, g, out=tmp)
+        tmp *= 1 - b2
+        v += tmp
+        np.sqrt(v, out=tmp)
+        tmp /= bc2_sqrt
+        tmp += EPS
+        np.divide(m, tmp, out=tmp)
+        tmp *= step_size
+        p -= tmp
+
+
+def adam_impls(prob):
+    """name -> zero-argument step function; each keeps its own copy of the parameters."""
+    impls = {}
+    opt = optim.Adam(prob.params, lr=LR, betas=BETAS, eps=EPS)
+    impls["optim"] = opt.step
+
+    ps, gs = prob.arrays()
+    ms, vs = [np.zeros_like(p) for p in ps], [np.zeros_like(p) for p in ps]
+    t_kernel = [0]
+
+    def kernel():
+        t_kernel[0] += 1
+        _C.adam_step(ps, gs, ms, vs, None, [t_kernel[0]] * len(ps), lr=LR, beta1=BETAS[0], beta2=BETAS[1],
+                     eps=EPS, weight_decay=0.0, amsgrad=False, maximize=False)
+    impls["kernel"] = kernel
+
+    nps, ngs = prob.arrays()
+    nms, nvs, tmps = ([np.zeros_like(p) for p in nps] for _ in range(3))
+    t_numpy = [0]
+
+    def numpy_step():
+        t_numpy[0] += 1
+        numpy_adam_step(nps, ngs, nms, nvs, tmps, t_numpy[0])
+    impls["numpy"] = numpy_step
+
+    if torch is not None:
+        for kind in ("foreach", "fused"):
+            tps = prob.torch_params()
+            try:
+                topt = torch.optim.Adam(tps, lr=LR, betas=BETAS, eps=EPS, **{kind: True})
+                topt.step()
+            except (RuntimeError, TypeError):
+                continue
+            impls[f"torch_{kind}"] = topt.step
+    return impls, opt, (nps, prob)
+
+
+def check_adam_once(impls, state):
+    """One step of each implementation from the same start; pydl must agree with numpy."""
+    nps, prob = state
+    before = [p.data.copy() for p in prob.params]
+    impls["optim"]()
+    impls["numpy"]()
+    for p, q in zip(prob.params, nps):
+        np.testing.assert_allclose(p.data, q, rtol=1e-5, atol=1e-6)
+    assert any(not np.array_equal(p.data, b) for p, b in zip(prob.params, before))
+
+
+@pytest.mark.parametrize("size", list(SIZES))
+@pytest.mark.parametrize("impl", ["kernel", "optim", "numpy", "torch_foreach", "torch_fused"])
+def test_adam_step(benchmark, size, impl):
+    n = SIZES[size]
+    prob = Problem(n)
+    impls, _, state = adam_impls(prob)
+    check_adam_once(impls, state)
+    if impl not in impls:
+        pytest.skip(f"{impl} not available")
+    rounds = 40 if n <= 1 << 20 else 6
+    benchmark.pedantic(impls[impl], rounds=rounds, warmup_rounds=2)
+    RESULTS.setdefault(("Adam", size), {})[impl] = benchmark.stats.stats.median
+    benchmark.extra_info["gelem_per_s"] = n / benchmark.stats.stats.median / 1e9
+
+
+# -- SGD with momentum -------------------------------------------------------------------------
+def sgd_impls(prob):
+    impls = {}
+    opt = optim.SGD(prob.params, lr=LR, momentum=MOMENTUM)
+    impls["optim"] = opt.step
+
+    ps, gs = prob.arrays()
+    bufs = [np.empty_like(p) for p in ps]
+    first = [True]
+
+    def kernel():
+        _C.sgd_step(ps, gs, bufs, [first[0]] * len(ps), lr=LR, momentum=MOMENTUM, dampening=0.0,
+                    weight_decay=0.0, nesterov=False, maximize=False)
+        first[0] = False
+    impls["kernel"] = kernel
+
+    nps, ngs = prob.arrays()
+    nbufs, tmps = [None] * len(nps), [np.empty_like(p) for p in nps]
+
+    def numpy_step():
+        for i, (p, g, tmp) in enumerate(zip(nps, ngs, tmps)):
+            if nbufs[i] is None:
+                nbufs[i] = g.copy()
+            else:
+                nbufs[i] *= MOMENTUM
+                nbufs[i] += g
+            np.multiply(nbufs[i], LR, out=tmp)
+            p -= tmp
+    impls["numpy"] = numpy_step
+
+    if torch is not None:
+        for kind in ("foreach", "fused"):
+            tps = prob.torch_params()
+            try:
+                topt = torch.optim.SGD(tps, lr=LR, momentum=MOMENTUM, **{kind: True})
+                topt.step()
+            except (RuntimeError, TypeError):
+                continue
+            impls[f"torch_{kind}"] = topt.step
+    return impls, (nps, prob)
+
+
+@pytest.mark.parametrize("size", list(SIZES))
+@pytest.mark.parametrize("impl", ["kernel", "optim", "numpy", "torch_foreach", "torch_fused"])
+def test_sgd_momentum_step(benchmark, size, impl):
+    n = SIZES[size]
+    prob = Problem(n)
+    impls, (nps, _) = sgd_impls(prob)
+    impls["optim"]()
+    impls["numpy"]()
+    for p, q in zip(prob.params, nps):
+        np.testing.assert_allclose(p.data, q, rtol=1e-6, atol=1e-7)
+    if impl not in impls:
+        pytest.skip(f"{impl} not available")
+    rounds = 40 if n <= 1 << 20 else 6
+    benchmark.pedantic(impls[impl], rounds=rounds, warmup_rounds=2)
+    RESULTS.setdefault(("SGD-momentum", size), {})[impl] = benchmark.stats.stats.median
+    benchmark.extra_info["gelem_per_s"] = n / benchmark.stats.stats.median / 1e9
