@@ -1,4 +1,16 @@
-"""pydl.nn: modules with explicit backward, and losses."""
+"""pydl.nn: modules with explicit backward, losses, initializers."""
+from . import init
+from .activation import GELU, LeakyReLU, ReLU, Sigmoid, Softmax, Tanh
+from .batchnorm import BatchNorm1d
+from .container import Residual, Sequential
+from .dropout import Dropout, GaussianNoise
+from .linear import Flatten, Identity, Linear
+from .loss import BCEWithLogitsLoss, CrossEntropyLoss, L1Loss, MSELoss, NLLLoss
+from .module import Module, StateDictError
 from .parameter import Parameter
 
-__all__ = ["Parameter"]
+__all__ = [
+    "Parameter", "Module", "StateDictError", "Linear", "Identity", "Flatten", "ReLU", "LeakyReLU", "Sigmoid",
+    "Tanh", "GELU", "Softmax", "Dropout", "GaussianNoise", "BatchNorm1d", "Sequential", "Residual",
+    "MSELoss", "L1Loss", "CrossEntropyLoss", "NLLLoss", "BCEWithLogitsLoss", "init",
+]
