@@ -77,6 +77,10 @@ def load(path):
     if not zipfile.is_zipfile(path):
         raise ValueError(f"{path!r} is not a pydl checkpoint (.npz archive): truncated or foreign file")
     try:
+        with zipfile.ZipFile(path) as zf:
+            foreign = [n for n in zf.namelist() if not n.endswith(".npy")]
+        if foreign:
+            raise ValueError(f"{path!r} is not a pydl checkpoint: it holds non-array members {foreign[:3]}")
         with np.load(path, allow_pickle=False) as z:
             return {k: z[k] for k in z.files}
     except ValueError as e:

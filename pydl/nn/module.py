@@ -43,9 +43,11 @@ class Module:
         if isinstance(value, (Parameter, Module)):
             if "_parameters" not in d:
                 raise AttributeError(f"cannot assign {type(value).__name__} '{name}' before Module.__init__() call")
+            target = d["_parameters"] if isinstance(value, Parameter) else d["_modules"]
             for reg in (d["_parameters"], d["_buffers"], d["_modules"]):
-                reg.pop(name, None)
-            (d["_parameters"] if isinstance(value, Parameter) else d["_modules"])[name] = value
+                if reg is not target:
+                    reg.pop(name, None)
+            target[name] = value  # a re-assigned name keeps its place (dict order)
         elif "_parameters" in d:
             if name in d["_parameters"]:
                 if value is not None:

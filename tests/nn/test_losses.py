@@ -1,0 +1,152 @@
+"""Losses: torch parity for every option, finite-difference gradients (float64), bad input."""
+import numpy as np
+import pytest
+
+from pydl import nn
+from pydl.testing import numerical_grad
+
+DTYPES = [np.float32, np.float64]
+
+
+def rand(*shape, dtype=np.float64, seed=0):
+    return np.random.default_rng(seed).standard_normal(shape).astype(dtype)
+
+
+def labels(n, c, seed=0):
+    return np.random.default_rng(seed).integers(0, c, n)
+
+
+def probs(n, c, seed=0):
+    p = np.random.default_rng(seed).random((n, c))
+    return p / p.sum(1, keepdims=True)
+
+
+def check_grad(loss_fn, x, target):
+    loss_fn(x, target)
+    g = loss_fn.backward().copy()
+    np.testing.assert_allclose(g, numerical_grad(lambda: loss_fn(x, target), x), rtol=1e-6, atol=1e-8)
+
+
+def torch_loss(torch, cls, x, target, **kw):
+    tx = torch.from_numpy(x.copy()).requires_grad_()
+    tl = getattr(torch.nn, cls)(**kw)(tx, torch.from_numpy(target))
+    tl.backward()
+    return tl, tx.grad
+
+
+def case_list():
+    """(loss class, kwargs, target kind) for every option."""
+    cases = []
+    for red in ("mean", "sum"):
+        cases += [("MSELoss", {"reduction": red}, "real"), ("L1Loss", {"reduction": red}, "real")]
+        for ls in (0.0, 0.1):
+            for w in (False, True):
+                for tk in ("index", "prob"):
+                    cases.append(("CrossEntropyLoss", {"reduction": red, "label_smoothing": ls, "weight": w}, tk))
+        for w in (False, True):
+            cases.append(("NLLLoss", {"reduction": red, "weight": w}, "index"))
+        for pw in (False, True):
+            for w in (False, True):
+                cases.append(("BCEWithLogitsLoss", {"reduction": red, "pos_weight": pw, "weight": w}, "binary"))
+    return cases
+
+
+def make_case(cls, kw, tk, dtype, N=6, C=5):
+    x = rand(N, C, dtype=dtype) * 3
+    if cls == "NLLLoss":
+        x = x - np.log(np.exp(x.astype(np.float64)).sum(1, keepdims=True)).astype(dtype)
+    target = {"real": lambda: rand(N, C, dtype=dtype, seed=1), "index": lambda: labels(N, C),
+              "prob": lambda: probs(N, C).astype(dtype),
+              "binary": lambda: (np.random.default_rng(1).random((N, C)) > 0.5).astype(dtype)}[tk]()
+    kw = dict(kw)
+    if kw.get("weight"):
+        kw["weight"] = (np.random.default_rng(2).random(C) + 0.5).astype(dtype)
+        if cls == "BCEWithLogitsLoss":
+            kw["weight"] = (np.random.default_rng(2).random((N, C)) + 0.5).astype(dtype)
+    elif "weight" in kw:
+        kw["weight"] = None
+    if kw.get("pos_weight"):
+        kw["pos_weight"] = (np.random.default_rng(3).random(C) * 3).astype(dtype)
+    elif "pos_weight" in kw:
+        kw["pos_weight"] = None
+    return x, target, kw
+
+
+CASES = case_list()
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("cls,kw,tk", CASES, ids=[f"{c}-{'-'.join(f'{k}={v}' for k, v in kw.items())}-{t}"
+                                                  for c, kw, t in CASES])
+def test_loss_matches_torch(parity, dtype, cls, kw, tk):
+    torch = pytest.importorskip("torch")
+    x, target, kw = make_case(cls, kw, tk, dtype)
+    fn = getattr(nn, cls)(**kw)
+    loss = fn(x, target)
+    assert isinstance(loss, float)
+    tkw = {k: (torch.from_numpy(v) if isinstance(v, np.ndarray) else v) for k, v in kw.items()}
+    tl, tg = torch_loss(torch, cls, x, target, **tkw)
+    parity(np.array(loss, dtype), tl)
+    g = fn.backward()
+    assert g.dtype == dtype and g.shape == x.shape
+    parity(g, tg)
+
+
+@pytest.mark.parametrize("cls,kw,tk", CASES[::3])
+def test_loss_gradcheck(cls, kw, tk):
+    x, target, kw = make_case(cls, kw, tk, np.float64)
+    check_grad(getattr(nn, cls)(**kw), x, target)
+
+
+def test_cross_entropy_int32_labels_and_noncontiguous_logits():
+    x = rand(8, 6)[::2]
+    t = labels(4, 6).astype(np.int32)
+    a = nn.CrossEntropyLoss()
+    b = nn.CrossEntropyLoss()
+    assert a(x, t) == pytest.approx(b(np.ascontiguousarray(x), t.astype(np.int64)), rel=1e-12)
+    z = x - x.max(1, keepdims=True)
+    logp = z - np.log(np.exp(z).sum(1, keepdims=True))
+    assert a(x, t) == pytest.approx(-logp[np.arange(4), t].mean(), rel=1e-12)
+
+
+def test_loss_bad_inputs():
+    ce = nn.CrossEntropyLoss()
+    x = rand(4, 3)
+    with pytest.raises(ValueError, match=r"class index 3.*\[0, 3\)"):
+        ce(x, np.array([0, 1, 2, 3]))
+    with pytest.raises(ValueError, match="class index -1"):
+        ce(x, np.array([0, -1, 2, 1]))
+    with pytest.raises(ValueError, match=r"target.*\(4,\)"):
+        ce(x, np.array([0, 1]))
+    with pytest.raises(ValueError, match=r"target.*\(4, 3\)"):
+        ce(x, np.ones((4, 2)))
+    with pytest.raises(ValueError, match="input"):
+        ce(rand(4), np.array([0]))
+    with pytest.raises(TypeError, match="input"):
+        ce(x.astype(np.int64), np.array([0, 1, 2, 0]))
+    with pytest.raises(ValueError, match="weight"):
+        nn.CrossEntropyLoss(weight=np.ones(2))(x, np.array([0, 1, 2, 0]))
+    with pytest.raises(ValueError, match="reduction"):
+        nn.MSELoss(reduction="none")
+    with pytest.raises(ValueError, match="label_smoothing"):
+        nn.CrossEntropyLoss(label_smoothing=1.5)
+    with pytest.raises(ValueError, match=r"target.*\(4, 3\)"):
+        nn.MSELoss()(x, rand(3, 4))
+    with pytest.raises(TypeError, match="target"):
+        nn.L1Loss()(x, "abc")
+    with pytest.raises(ValueError, match="class index 5"):
+        nn.NLLLoss()(x, np.array([0, 5, 1, 1]))
+    with pytest.raises(TypeError, match="target"):
+        nn.NLLLoss()(x, np.zeros(4))
+    with pytest.raises(ValueError, match="pos_weight"):
+        nn.BCEWithLogitsLoss(pos_weight=np.ones(5))(x, np.ones((4, 3)))
+    with pytest.raises(RuntimeError, match="before"):
+        nn.MSELoss().backward()
+
+
+def test_bce_stable_for_large_logits():
+    x = np.array([[-1000.0, 1000.0, 0.0]])
+    y = np.array([[1.0, 0.0, 1.0]])
+    fn = nn.BCEWithLogitsLoss(reduction="sum")
+    assert fn(x, y) == pytest.approx(2000 + np.log(2))
+    np.testing.assert_allclose(fn.backward(), [[-1.0, 1.0, -0.5]])
