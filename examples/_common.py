@@ -1,0 +1,94 @@
+"""Helpers shared by the example scripts: arguments, the digits split, an MLP builder, tables, plots."""
+import argparse
+import os
+import time
+
+import numpy as np
+
+import pydl
+from pydl import nn
+from pydl.datasets import load_digits
+from pydl.model_selection import train_test_split
+
+
+def parser(description):
+    p = argparse.ArgumentParser(description=description)
+    p.add_argument("--out", default=os.path.join("runs", "examples"), help="directory for the PNG")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--quick", action="store_true", help="fewer epochs / repeats (a smoke run)")
+    return p
+
+
+def digits_split(seed=0, test_size=0.25, n_train=None, images=False):
+    """Digits scaled to [0, 1]; stratified train / test split; optionally only n_train training samples."""
+    d = load_digits()
+    x = (np.asarray(d.images if images else d.data, dtype=np.float32) / 16.0)
+    y = np.asarray(d.target, dtype=np.int64)
+    x_tr, x_te, y_tr, y_te = train_test_split(x, y, test_size=test_size, stratify=y, random_state=seed)
+    if n_train is not None:
+        x_tr, y_tr = x_tr[:n_train], y_tr[:n_train]
+    return x_tr, x_te, y_tr, y_te
+
+
+def mlp(sizes, activation=nn.ReLU, dropout=0.0, batchnorm=False, flatten=False, input_noise=0.0):
+    """Sequential MLP with the given layer widths, e.g. (64, 128, 64, 10)."""
+    layers = [nn.Flatten()] if flatten else []
+    if input_noise > 0:
+        layers.append(nn.GaussianNoise(input_noise))
+    for i in range(len(sizes) - 2):
+        layers.append(nn.Linear(sizes[i], sizes[i + 1]))
+        if batchnorm:
+            layers.append(nn.BatchNorm1d(sizes[i + 1]))
+        layers.append(activation())
+        if dropout > 0:
+            layers.append(nn.Dropout(dropout))
+    layers.append(nn.Linear(sizes[-2], sizes[-1]))
+    return nn.Sequential(*layers)
+
+
+def table(headers, rows, floatfmt="{:.4f}"):
+    """Print a plain-text table; rows are sequences of str / int / float."""
+    cells = [[c if isinstance(c, str) else (floatfmt.format(c) if isinstance(c, float) else str(c)) for c in r]
+             for r in rows]
+    widths = [max(len(h), *(len(r[i]) for r in cells)) for i, h in enumerate(headers)]
+    print("  ".join(h.ljust(w) for h, w in zip(headers, widths)))
+    print("  ".join("-" * w for w in widths))
+    for r in cells:
+        print("  ".join(c.ljust(w) for c, w in zip(r, widths)))
+
+
+def figure(ncols=1, nrows=1, size=(5.0, 4.0)):
+    """A matplotlib Figure (no pyplot state); None when matplotlib is missing."""
+    try:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+    except ImportError:
+        print("matplotlib is not installed: no plot written (pip install matplotlib)")
+        return None
+    fig = Figure(figsize=(size[0] * ncols, size[1] * nrows))
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def save(fig, out, name):
+    if fig is None:
+        return None
+    os.makedirs(out, exist_ok=True)
+    path = os.path.join(out, name)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    print(f"plot: {path}")
+    return path
+
+
+class Timer:
+    def __enter__(self):
+        self.t0 = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc):
+        self.seconds = time.perf_counter() - self.t0
+
+
+def seed_all(seed):
+    pydl.manual_seed(seed)

@@ -1,0 +1,92 @@
+"""Batch size and generalization: stochastic, mini-batch and full-batch gradient descent.
+
+The same MLP (64-256-256-10, ReLU) is trained on 600 digits with Adam (lr 1e-3) and batch sizes
+from 1 (stochastic GD) to 600 (full-batch GD), each until its training loss falls below 0.01 (or
+an epoch budget runs out). For each run: optimizer steps, training and test loss, the
+generalization gap (test loss - training loss), test accuracy, and a sharpness measure in the
+spirit of Keskar et al. 2017 ("On Large-Batch Training for Deep Learning: Generalization Gap and
+Sharp Minima"): the largest relative increase of the training loss over random points of the box
+|delta_i| <= eps (|w_i| + 1) around the final weights w,
+
+    sharpness = 100 * max_k (L(w + delta_k) - L(w)) / (1 + L(w)),
+
+estimated with 40 uniform random points (Keskar et al. maximize over the box with L-BFGS-B;
+random points give a lower bound of that maximum). Large batches tend to reach sharper minima
+and a larger gap.
+
+    python examples/batch_size.py --out runs/examples
+"""
+import numpy as np
+
+import pydl
+from pydl import nn, optim
+from pydl.train import Trainer
+from pydl.train.callbacks import Callback
+
+import _common as C
+
+
+class StopBelow(Callback):
+    def __init__(self, threshold):
+        self.threshold = threshold
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs["loss"] < self.threshold:
+            self.trainer.stop_training = True
+
+
+def sharpness(trainer, x, y, eps=5e-3, samples=40, seed=0):
+    rng = np.random.default_rng(seed)
+    params = [p for p in trainer.model.parameters()]
+    w0 = [p.data.copy() for p in params]
+    base = trainer.evaluate(x, y)["loss"]
+    worst = 0.0
+    for _ in range(samples):
+        for p, w in zip(params, w0):
+            p.data[...] = w + eps * (np.abs(w) + 1) * rng.uniform(-1, 1, w.shape).astype(w.dtype)
+        worst = max(worst, trainer.evaluate(x, y)["loss"] - base)
+    for p, w in zip(params, w0):
+        p.data[...] = w
+    return 100.0 * worst / (1.0 + base)
+
+
+def main():
+    args = C.parser(__doc__.splitlines()[0]).parse_args()
+    x_tr, x_te, y_tr, y_te = C.digits_split(args.seed, n_train=600)
+    sizes = [4, 32, 128, 600] if args.quick else [1, 8, 32, 128, 600]
+    budget = 40 if args.quick else 400               # epochs; full batch needs many more steps
+    rows, results = [], []
+    for bs in sizes:
+        pydl.manual_seed(args.seed)
+        model = C.mlp((64, 256, 256, 10))
+        trainer = Trainer(model, nn.CrossEntropyLoss(), optim.Adam(model.parameters(), lr=1e-3),
+                          callbacks=[StopBelow(0.01)])
+        epochs = min(budget, 30 if bs == 1 else budget)
+        with C.Timer() as t:
+            hist = trainer.fit(x_tr, y_tr, epochs=epochs, batch_size=bs, verbose=0)
+        tr = trainer.evaluate(x_tr, y_tr)
+        te = trainer.evaluate(x_te, y_te)
+        sharp = sharpness(trainer, x_tr, y_tr, seed=args.seed)
+        steps = len(hist.epoch) * hist.params["steps"]
+        label = "full" if bs >= len(y_tr) else str(bs)
+        rows.append([label, len(hist.epoch), steps, tr["loss"], te["loss"], te["loss"] - tr["loss"],
+                     te["accuracy"], sharp, f"{t.seconds:.1f}"])
+        results.append((label, te["loss"] - tr["loss"], te["accuracy"], sharp))
+    print("Digits (600 training samples), MLP 64-256-256-10, Adam 1e-3, trained to loss < 0.01")
+    C.table(["batch", "epochs", "steps", "train loss", "test loss", "gap", "test acc", "sharpness %", "s"], rows)
+
+    fig = C.figure(3, 1, size=(4.2, 3.6))
+    if fig is not None:
+        labels = [r[0] for r in results]
+        for i, (title, k) in enumerate((("generalization gap (test - train loss)", 1), ("test accuracy", 2),
+                                        ("sharpness (%)", 3))):
+            ax = fig.add_subplot(1, 3, i + 1)
+            ax.bar(labels, [r[k] for r in results], color="tab:blue" if k != 3 else "tab:red")
+            ax.set(xlabel="batch size", title=title)
+            if k == 2:
+                ax.set_ylim(min(r[2] for r in results) - 0.02, 1.0)
+        C.save(fig, args.out, "batch_size.png")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,98 @@
+"""Regularization ablation on a small training set (digits, 300 training images).
+
+A wide MLP (64-256-256-10, ReLU, Adam 1e-3, batch 32, 150 epochs) over-fits 300 images. Each row
+adds one regularizer; reported: test accuracy and the generalization gap (test loss - training
+loss, both in eval mode, data loss only), mean over seeds.
+
+- none
+- L2 penalty 1e-4 * sum(w^2) on the weights            (pydl.train.L2)
+- L1 penalty 1e-5 * sum(|w|) on the weights            (pydl.train.L1)
+- dropout p = 0.3 after each hidden layer              (nn.Dropout)
+- batch normalization before each hidden activation    (nn.BatchNorm1d)
+- Gaussian noise on the inputs, std 0.1                (nn.GaussianNoise)
+- Gaussian noise on the weights, std 0.02 per step     (Trainer(weight_noise=...))
+- augmentation: random rotations of +-15 degrees       (pydl.data.RandomRotation)
+- Cutout of 3x3 pixels                                 (pydl.data.Cutout)
+- label smoothing 0.1                                  (nn.CrossEntropyLoss(label_smoothing=...))
+- Mixup, alpha 0.2                                      (pydl.data.Mixup)
+- CutMix, alpha 1.0                                     (pydl.data.CutMix)
+- early stopping on a 20% validation split, patience 10 (callbacks.EarlyStopping)
+
+    python examples/regularization.py --out runs/examples
+"""
+import numpy as np
+
+import pydl
+from pydl import data, nn, optim
+from pydl.train import L1, L2, Trainer
+from pydl.train.callbacks import EarlyStopping
+
+import _common as C
+
+SIZES = (64, 256, 256, 10)
+
+
+def configs():
+    """name -> dict(model=..., trainer=..., loss=..., fit=...) keyword overrides."""
+    return {
+        "none": {},
+        "L2 1e-4": {"trainer": {"regularizers": [L2(1e-4)]}},
+        "L1 1e-5": {"trainer": {"regularizers": [L1(1e-5)]}},
+        "dropout 0.3": {"model": {"dropout": 0.3}},
+        "batchnorm": {"model": {"batchnorm": True}},
+        "input noise 0.1": {"model": {"input_noise": 0.1}},
+        "weight noise 0.02": {"trainer": {"weight_noise": 0.02}},
+        "rotation 15deg": {"trainer": {"transform": data.RandomRotation(15.0)}},
+        "cutout 3x3": {"trainer": {"transform": data.Cutout(3)}},
+        "label smoothing 0.1": {"loss": {"label_smoothing": 0.1}},
+        "mixup 0.2": {"trainer": {"transform": data.Mixup(0.2, num_classes=10)}},
+        "cutmix 1.0": {"trainer": {"transform": data.CutMix(1.0, num_classes=10)}},
+        "early stopping": {"trainer": {"callbacks": [EarlyStopping(patience=10, restore_best_weights=True)]},
+                           "fit": {"validation_split": 0.2}},
+    }
+
+
+def run(cfg, data_split, epochs, seed):
+    x_tr, x_te, y_tr, y_te = data_split
+    pydl.manual_seed(seed)
+    model = C.mlp(SIZES, flatten=True, **cfg.get("model", {}))
+    loss = nn.CrossEntropyLoss(**cfg.get("loss", {}))
+    trainer = Trainer(model, loss, optim.Adam(model.parameters(), lr=1e-3), **cfg.get("trainer", {}))
+    hist = trainer.fit(x_tr, y_tr, epochs=epochs, batch_size=32, verbose=0, **cfg.get("fit", {}))
+    plain = Trainer(model, nn.CrossEntropyLoss(), trainer.optimizer)    # data loss only, no penalty
+    tr, te = plain.evaluate(x_tr, y_tr), plain.evaluate(x_te, y_te)
+    return te["accuracy"], te["loss"] - tr["loss"], len(hist.epoch)
+
+
+def main():
+    args = C.parser(__doc__.splitlines()[0]).parse_args()
+    epochs = 30 if args.quick else 150
+    seeds = [args.seed] if args.quick else [args.seed, args.seed + 1, args.seed + 2]
+    splits = {s: C.digits_split(s, n_train=300, images=True) for s in seeds}
+    rows, results = [], []
+    for name, cfg in configs().items():
+        with C.Timer() as t:
+            res = np.array([run(cfg, splits[s], epochs, s) for s in seeds])
+        acc, gap, ep = res.mean(axis=0)
+        rows.append([name, float(acc), float(res[:, 0].std()), float(gap), int(round(ep)), f"{t.seconds:.1f}"])
+        results.append((name, acc, gap))
+    print(f"Digits, 300 training images, MLP 64-256-256-10, Adam 1e-3, batch 32, {epochs} epochs, "
+          f"{len(seeds)} seed(s)")
+    C.table(["regularizer", "test acc", "std", "gap", "epochs", "s"], rows)
+
+    fig = C.figure(2, 1, size=(5.5, 4.5))
+    if fig is not None:
+        names = [r[0] for r in results]
+        ax = fig.add_subplot(1, 2, 1)
+        ax.barh(names, [r[1] for r in results], color="tab:green")
+        ax.set(xlim=(min(r[1] for r in results) - 0.02, 1.0), xlabel="test accuracy")
+        ax.invert_yaxis()
+        ax = fig.add_subplot(1, 2, 2)
+        ax.barh(names, [r[2] for r in results], color="tab:red")
+        ax.set(xlabel="generalization gap (test - train loss)")
+        ax.invert_yaxis()
+        C.save(fig, args.out, "regularization.png")
+
+
+if __name__ == "__main__":
+    main()

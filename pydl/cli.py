@@ -1,0 +1,353 @@
+"""Command line: ``python -m pydl train [options]``.
+
+Trains an MLP classifier, by default on the bundled digits (8x8 images, 10 classes, pixels scaled
+to [0, 1] by /16), with a stratified train / validation / test split (70 / 10 / 20 %) drawn with a
+fixed seed. Prints progress and the final train / validation / test loss and accuracy, and writes
+the weights (``pydl.save``), the training curves (PNG, when matplotlib is installed) and a CSV log
+of the epochs under ``--out``. ``--data FILE`` trains on a .npz (arrays ``x``, ``y``) or a .csv
+(last column: the label) instead; its features are standardized with the training split's
+mean and standard deviation. ``--kfold K`` also reports the mean ± std accuracy of K-fold
+stratified cross-validation on the train + validation part.
+"""
+import argparse
+import os
+import sys
+import time
+
+import numpy as np
+
+OPTIMIZERS = ("sgd", "momentum", "nesterov", "adagrad", "adadelta", "rmsprop", "adam", "adamw")
+DEFAULT_LR = {"sgd": 0.05, "momentum": 0.05, "nesterov": 0.05, "adagrad": 0.01, "adadelta": 1.0,
+              "rmsprop": 1e-3, "adam": 1e-3, "adamw": 1e-3}
+ACTIVATIONS = ("relu", "tanh", "sigmoid", "gelu")
+AUGMENTATIONS = ("rotation", "crop", "noise", "cutout", "hflip", "vflip")
+
+
+class CLIError(Exception):
+    """A user error: printed as ``error: ...`` with exit status 1."""
+
+
+def _batch_size(text):
+    if text.lower() in ("full", "none", "0"):
+        return None
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive int, 0 or 'full', got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a positive int, 0 or 'full', got {text!r}")
+    return value
+
+
+def _positive_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive int, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive int, got {text!r}")
+    return value
+
+
+def _non_negative(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}") from None
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a finite number >= 0, got {text!r}")
+    return value
+
+
+def _probability(text):
+    value = _non_negative(text)
+    if value >= 1:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got {text!r}")
+    return value
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(prog="python -m pydl", description="pydl command line")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    t = sub.add_parser("train", help="train an MLP classifier (default: the bundled digits)",
+                       description=__doc__.split("\n\n", 1)[1],
+                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    t.add_argument("--data", metavar="FILE", help=".npz with arrays x, y or .csv whose last column is the label "
+                   "(default: the bundled digits)")
+    t.add_argument("--hidden", type=_positive_int, nargs="*", default=[128, 64], metavar="N",
+                   help="hidden layer widths")
+    t.add_argument("--activation", choices=ACTIVATIONS, default="relu")
+    t.add_argument("--optimizer", choices=OPTIMIZERS, default="adam",
+                   help="momentum / nesterov are SGD with momentum (--momentum)")
+    t.add_argument("--lr", type=_non_negative, default=None,
+                   help="learning rate (default per optimizer: " +
+                   ", ".join(f"{k} {v:g}" for k, v in DEFAULT_LR.items()) + ")")
+    t.add_argument("--momentum", type=_probability, default=0.9, help="for momentum, nesterov, rmsprop")
+    t.add_argument("--weight-decay", type=_non_negative, default=None,
+                   help="optimizer weight decay (default 0; 0.01 for adamw)")
+    t.add_argument("--batch-size", type=_batch_size, default=32, help="samples per step; 0 or 'full': full batch")
+    t.add_argument("--epochs", type=_positive_int, default=50)
+    t.add_argument("--l1", type=_non_negative, default=0.0, help="L1 penalty coefficient on the weights")
+    t.add_argument("--l2", type=_non_negative, default=0.0, help="L2 penalty coefficient on the weights")
+    t.add_argument("--dropout", type=_probability, default=0.0, help="dropout probability after each hidden layer")
+    t.add_argument("--batchnorm", action="store_true", help="BatchNorm1d before each hidden activation")
+    t.add_argument("--input-noise", type=_non_negative, default=0.0, help="std of Gaussian noise on the inputs "
+                   "(a GaussianNoise layer)")
+    t.add_argument("--weight-noise", type=_non_negative, default=0.0, help="std of Gaussian noise on the weights "
+                   "at each training step")
+    t.add_argument("--label-smoothing", type=_probability, default=0.0)
+    t.add_argument("--augment", nargs="*", choices=AUGMENTATIONS, default=None, metavar="KIND",
+                   help=f"augment training batches; kinds {', '.join(AUGMENTATIONS)} (no kind: rotation)")
+    t.add_argument("--mixup", type=_non_negative, default=0.0, metavar="ALPHA", help="Mixup with Beta(alpha, alpha)")
+    t.add_argument("--cutmix", type=_non_negative, default=0.0, metavar="ALPHA", help="CutMix with Beta(alpha, alpha)")
+    t.add_argument("--early-stopping", type=_positive_int, default=None, metavar="PATIENCE",
+                   help="stop when val_loss has not improved for PATIENCE epochs (best weights restored)")
+    t.add_argument("--kfold", type=_positive_int, default=None, metavar="K",
+                   help="also report K-fold stratified cross-validation accuracy (mean ± std)")
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--threads", type=_positive_int, default=None, help="pydl threads (default: all cores)")
+    t.add_argument("--out", default=os.path.join("runs", "train"), metavar="DIR",
+                   help="where the checkpoint (model.npz), curves (curves.png) and log (history.csv) go")
+    t.add_argument("--quiet", action="store_true", help="no progress output")
+    return parser
+
+
+# ---------------------------------------------------------------- data
+def load_data(path):
+    """(x, y, images): x float array, y labels as read, images True when x is (N, H, W)."""
+    if path is None:
+        from .datasets import load_digits
+        d = load_digits()
+        return np.asarray(d.images, dtype=np.float32) / 16.0, np.asarray(d.target), True
+    if not os.path.isfile(path):
+        raise CLIError(f"--data: no such file: {path}")
+    ext = os.path.splitext(path)[1].lower()
+    if ext == ".npz":
+        try:
+            with np.load(path, allow_pickle=False) as f:
+                missing = [k for k in ("x", "y") if k not in f.files]
+                if missing:
+                    raise CLIError(f"--data: {path} lacks array(s) {', '.join(missing)}; it holds {f.files}")
+                x, y = f["x"], f["y"]
+        except CLIError:
+            raise
+        except Exception as e:
+            raise CLIError(f"--data: cannot read {path} as .npz: {e}") from None
+    elif ext == ".csv":
+        table = _read_csv(path)
+        if table.ndim != 2 or table.shape[1] < 2:
+            raise CLIError(f"--data: {path}: expected at least 2 columns (features, then the label)")
+        x, y = table[:, :-1], table[:, -1]
+    else:
+        raise CLIError(f"--data: expected a .npz or .csv file, got {path}")
+    if x.dtype.kind not in "fiub" or x.ndim not in (2, 3) or x.shape[0] == 0:
+        raise CLIError(f"--data: x must be a non-empty numeric array (N, features) or (N, H, W), "
+                       f"got dtype {x.dtype} shape {x.shape}")
+    if y.ndim != 1 or y.shape[0] != x.shape[0]:
+        raise CLIError(f"--data: y must have shape ({x.shape[0]},), got {y.shape}")
+    if not np.all(np.isfinite(x)):
+        raise CLIError("--data: x contains NaN or infinite values")
+    return x.astype(np.float32), y, x.ndim == 3
+
+
+def _read_csv(path):
+    for skip in (0, 1):          # a header line is allowed
+        try:
+            return np.loadtxt(path, delimiter=",", skiprows=skip, ndmin=2)
+        except ValueError as e:
+            err = e
+    raise CLIError(f"--data: cannot parse {path} as numeric CSV: {err}")
+
+
+def encode_labels(y):
+    """Map the labels to 0..C-1; they must be integers (class ids)."""
+    if y.dtype.kind == "f":
+        if not np.all(np.isfinite(y)) or not np.all(y == np.round(y)):
+            raise CLIError("--data: labels (y / last column) must be integer class ids")
+    elif y.dtype.kind not in "iub":
+        raise CLIError(f"--data: labels must be integer class ids, got dtype {y.dtype}")
+    classes, idx = np.unique(y, return_inverse=True)
+    if len(classes) < 2:
+        raise CLIError(f"--data: need at least 2 classes, got {len(classes)}")
+    return idx.astype(np.int64), classes
+
+
+# ---------------------------------------------------------------- model and training
+def build_model(n_in, n_classes, args, images):
+    from . import nn
+    act = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid, "gelu": nn.GELU}[args.activation]
+    layers = [nn.Flatten()] if images else []
+    if args.input_noise > 0:
+        layers.append(nn.GaussianNoise(args.input_noise))
+    width = n_in
+    for h in args.hidden:
+        layers.append(nn.Linear(width, h))
+        if args.batchnorm:
+            layers.append(nn.BatchNorm1d(h))
+        layers.append(act())
+        if args.dropout > 0:
+            layers.append(nn.Dropout(args.dropout))
+        width = h
+    layers.append(nn.Linear(width, n_classes))
+    return nn.Sequential(*layers)
+
+
+def build_optimizer(params, args):
+    from . import optim
+    name = args.optimizer
+    lr = DEFAULT_LR[name] if args.lr is None else args.lr
+    wd = (0.01 if name == "adamw" else 0.0) if args.weight_decay is None else args.weight_decay
+    if name == "sgd":
+        return optim.SGD(params, lr=lr, weight_decay=wd)
+    if name in ("momentum", "nesterov"):
+        if args.momentum <= 0:
+            raise CLIError(f"--optimizer {name} needs --momentum > 0")
+        return optim.SGD(params, lr=lr, momentum=args.momentum, nesterov=name == "nesterov", weight_decay=wd)
+    if name == "adagrad":
+        return optim.Adagrad(params, lr=lr, weight_decay=wd)
+    if name == "adadelta":
+        return optim.Adadelta(params, lr=lr, weight_decay=wd)
+    if name == "rmsprop":
+        return optim.RMSprop(params, lr=lr, weight_decay=wd)
+    if name == "adam":
+        return optim.Adam(params, lr=lr, weight_decay=wd)
+    return optim.AdamW(params, lr=lr, weight_decay=wd)
+
+
+def build_transform(args, n_classes, image_shape):
+    """The training-batch transform: augmentations, then Mixup / CutMix (None when none asked)."""
+    from . import data
+    kinds = args.augment
+    if kinds is not None and not kinds:
+        kinds = ["rotation"]
+    kinds = kinds or []
+    needs_images = [k for k in kinds if k != "noise"] + (["cutmix"] if args.cutmix > 0 else [])
+    if needs_images and image_shape is None:
+        raise CLIError(f"{', '.join(needs_images)} needs image data (x of shape (N, H, W)); "
+                       "use --augment noise or --mixup with flat features")
+    makers = {"rotation": lambda: data.RandomRotation(15.0),
+              "crop": lambda: data.RandomCrop(image_shape, padding=1),
+              "noise": lambda: data.GaussianNoise(0.05),
+              "cutout": lambda: data.Cutout(max(1, image_shape[0] // 3)),
+              "hflip": lambda: data.RandomHorizontalFlip(),
+              "vflip": lambda: data.RandomVerticalFlip()}
+    steps = [makers[k]() for k in kinds]
+    if args.mixup > 0:
+        steps.append(data.Mixup(args.mixup, num_classes=n_classes))
+    if args.cutmix > 0:
+        steps.append(data.CutMix(args.cutmix, num_classes=n_classes))
+    if not steps:
+        return None
+    return steps[0] if len(steps) == 1 else data.Compose(steps)
+
+
+def make_trainer(args, n_in, n_classes, image_shape, callbacks=()):
+    from . import nn
+    from .train import L1, L2, Trainer
+    model = build_model(n_in, n_classes, args, image_shape is not None)
+    regs = ([L1(args.l1)] if args.l1 > 0 else []) + ([L2(args.l2)] if args.l2 > 0 else [])
+    return Trainer(model, nn.CrossEntropyLoss(label_smoothing=args.label_smoothing),
+                   build_optimizer(model.parameters(), args), metrics=("accuracy",),
+                   callbacks=callbacks, regularizers=regs, weight_noise=args.weight_noise,
+                   transform=build_transform(args, n_classes, image_shape))
+
+
+def cmd_train(args):
+    import pydl
+    from .model_selection import StratifiedKFold, cross_validate, train_test_split
+    from .train.callbacks import CSVLogger, EarlyStopping
+
+    if args.threads is not None:
+        pydl.set_num_threads(args.threads)
+    say = (lambda *a: None) if args.quiet else (lambda *a: print(*a, flush=True))
+    x, y_raw, images = load_data(args.data)
+    y, classes = encode_labels(y_raw)
+    n_classes = len(classes)
+    counts = np.bincount(y)
+    if counts.min() < 5:
+        raise CLIError(f"every class needs at least 5 samples for the stratified splits; class "
+                       f"{classes[counts.argmin()]} has {counts.min()}")
+    x_rest, x_test, y_rest, y_test = train_test_split(x, y, test_size=0.2, stratify=y, random_state=args.seed)
+    x_train, x_val, y_train, y_val = train_test_split(x_rest, y_rest, test_size=0.125, stratify=y_rest,
+                                                      random_state=args.seed)
+    if args.data is not None:          # standardize with the training split's statistics
+        mean = x_train.mean(axis=0)
+        std = x_train.std(axis=0)
+        std[std == 0] = 1.0
+        x_train, x_val, x_test, x_rest = ((a - mean) / std for a in (x_train, x_val, x_test, x_rest))
+    n_in = int(np.prod(x.shape[1:]))
+    image_shape = tuple(x.shape[1:]) if images else None
+    bs = args.batch_size
+    source = "digits (bundled)" if args.data is None else args.data
+    say(f"data: {source}: {x.shape[0]} samples, {n_in} features, {n_classes} classes; "
+        f"train {len(y_train)} / validation {len(y_val)} / test {len(y_test)}")
+
+    if args.kfold is not None:
+        if args.kfold < 2:
+            raise CLIError(f"--kfold: expected K >= 2, got {args.kfold}")
+        t0 = time.perf_counter()
+
+        def build():
+            return make_trainer(args, n_in, n_classes, image_shape)
+
+        pydl.manual_seed(args.seed)
+        cv = StratifiedKFold(n_splits=args.kfold, shuffle=True, random_state=args.seed)
+        res = cross_validate(build, x_rest, y_rest, cv=cv,
+                             fit_kwargs={"epochs": args.epochs, "batch_size": bs, "verbose": 0})
+        scores = np.asarray(res["test_score"])
+        say("cv fold accuracies: " + " ".join(f"{s:.4f}" for s in scores))
+        print(f"cv accuracy ({args.kfold}-fold): {scores.mean():.4f} ± {scores.std():.4f} "
+              f"({time.perf_counter() - t0:.1f}s)", flush=True)
+
+    os.makedirs(args.out, exist_ok=True)
+    callbacks = [CSVLogger(os.path.join(args.out, "history.csv"))]
+    if args.early_stopping is not None:
+        callbacks.append(EarlyStopping(patience=args.early_stopping, restore_best_weights=True))
+    pydl.manual_seed(args.seed)
+    trainer = make_trainer(args, n_in, n_classes, image_shape, callbacks)
+    say(f"model: {_describe(trainer.model)}; optimizer {args.optimizer}; batch size "
+        f"{'full' if bs is None else bs}; {args.epochs} epochs")
+    t0 = time.perf_counter()
+    history = trainer.fit(x_train, y_train, epochs=args.epochs, batch_size=bs,
+                          validation_data=(x_val, y_val), verbose=0 if args.quiet else 1)
+    elapsed = time.perf_counter() - t0
+    results = {name: trainer.evaluate(a, b) for name, a, b in
+               (("train", x_train, y_train), ("validation", x_val, y_val), ("test", x_test, y_test))}
+    print(f"trained {len(history.epoch)} epochs in {elapsed:.1f}s", flush=True)
+    for name, r in results.items():
+        print(f"{name} loss {r['loss']:.4f}  {name} accuracy {r['accuracy']:.4f}")
+    ckpt = os.path.join(args.out, "model.npz")
+    pydl.save(trainer.model, ckpt)
+    print(f"checkpoint: {ckpt}")
+    try:
+        history.plot(os.path.join(args.out, "curves.png"))
+        print(f"curves: {os.path.join(args.out, 'curves.png')}")
+    except ImportError:
+        say("curves: matplotlib not installed, no PNG written")
+    return 0
+
+
+def _describe(model):
+    try:
+        return " -> ".join(type(m).__name__ for m in model)
+    except TypeError:
+        return type(model).__name__
+
+
+def main(argv=None):
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "train":
+            return cmd_train(args)
+    except CLIError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    except (ValueError, TypeError, OSError) as e:
+        print(f"error: {type(e).__name__}: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    parser.error(f"unknown command {args.command!r}")
