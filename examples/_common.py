@@ -30,8 +30,9 @@ def digits_split(seed=0, test_size=0.25, n_train=None, images=False):
     return x_tr, x_te, y_tr, y_te
 
 
-def mlp(sizes, activation=nn.ReLU, dropout=0.0, batchnorm=False, flatten=False, input_noise=0.0):
-    """Sequential MLP with the given layer widths, e.g. (64, 128, 64, 10)."""
+def mlp(sizes, activation=None, dropout=0.0, batchnorm=False, flatten=False, input_noise=0.0):
+    """Sequential MLP with the given layer widths, e.g. (64, 128, 64, 10); ReLU unless ``activation``."""
+    activation = activation or nn.ReLU
     layers = [nn.Flatten()] if flatten else []
     if input_noise > 0:
         layers.append(nn.GaussianNoise(input_noise))

@@ -29,7 +29,7 @@ DIGITS = [
 
 # learning rates for Rosenbrock (its curvature reaches ~2000 along the valley walls)
 ROSENBROCK = [
-    ("SGD", lambda p: optim.SGD(p, lr=5e-4)),
+    ("SGD", lambda p: optim.SGD(p, lr=1e-3)),
     ("Momentum", lambda p: optim.SGD(p, lr=5e-4, momentum=0.9)),
     ("Nesterov", lambda p: optim.SGD(p, lr=5e-4, momentum=0.9, nesterov=True)),
     ("Adagrad", lambda p: optim.Adagrad(p, lr=0.5)),
