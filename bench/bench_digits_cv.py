@@ -84,8 +84,8 @@ def sklearn_cv(x, y, splits):
 def blas_info():
     try:
         from threadpoolctl import threadpool_info
-        return ", ".join(f"{i.get('internal_api')} {i.get('architecture')}" for i in threadpool_info()
-                         if i.get("user_api") == "blas")
+        return ", ".join(sorted({f"{i.get('internal_api')} {i.get('architecture')}" for i in threadpool_info()
+                                 if i.get("user_api") == "blas"}))
     except ImportError:
         return "unknown"
 

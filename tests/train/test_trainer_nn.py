@@ -117,6 +117,7 @@ def test_lr_schedulers():
     assert hist.history["learning_rate"] == pytest.approx([0.1, 0.1, 0.05, 0.025])
 
 
+@pytest.mark.filterwarnings("ignore:overflow:RuntimeWarning")
 def test_terminate_on_nan_real_model():
     x, y = blobs()
     pydl.manual_seed(4)
