@@ -9,6 +9,7 @@
 #include "bindings/common.h"
 #include "ops/activation.h"
 #include "ops/softmax.h"
+#include "ops/vmath.h"
 
 namespace py = pybind11;
 using namespace pydl::bind;
@@ -220,6 +221,22 @@ double cross_entropy(const py::object& lo, const py::object& to, const py::objec
   return cross_entropy_t<double>(logits, gp, target, idx, wp, label_smoothing, mean);
 }
 
+void vmath(const std::string& fn, const py::object& xo, const py::object& outo) {
+  using pydl::ops::VmathFn;
+  VmathFn f;
+  if (fn == "exp") f = VmathFn::exp;
+  else if (fn == "tanh") f = VmathFn::tanh;
+  else if (fn == "erf") f = VmathFn::erf;
+  else throw py::value_error("fn: expected 'exp', 'tanh' or 'erf', got '" + fn + "'");
+  py::array x = float_input(xo, "x");
+  if (dtype_of(x) != DType::f32) throw py::type_error("x: expected float32, got " + dtype_str(x));
+  py::array out = float_output(outo, "out", x, "x");
+  require_alias_or_disjoint(x, "x", out, "out");
+  const int64_t n = x.size();
+  py::gil_scoped_release nogil;
+  pydl::ops::vmath_f32(f, ptr<float>(out), cptr<float>(x), n);
+}
+
 }  // namespace
 
 void register_ops(py::module_& m) {
@@ -242,4 +259,6 @@ void register_ops(py::module_& m) {
         "Fused log-softmax + NLL, torch.nn.functional.cross_entropy semantics. logits (N, C); target int64 class "
         "indices (N,) or probabilities (N, C) of logits' dtype; weight (C,) class weights; reduction 'mean' or "
         "'sum'. Returns the loss; when grad (N, C) is given also writes dL/dlogits into it.");
+  m.def("_vmath", &vmath, py::arg("fn"), py::arg("x"), py::arg("out"),
+        "out = fn(x) for fn in exp, tanh, erf with the float32 vector math of the active ISA (tests, benchmarks).");
 }

@@ -20,6 +20,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "ops/vmath.h"
 #include "runtime/cpu.h"
 #include "runtime/threadpool.h"
 
@@ -108,11 +109,23 @@ void split(int64_t n, int64_t min_chunk, Fn fn) {
 }
 
 void forward_f32(Act act, const float* x, float* y, int64_t n, float alpha) {
-  activation_forward_ref(act, x, y, n, alpha);
+  switch (runtime::active_isa()) {
+#ifdef PYDL_X86
+    case runtime::Isa::avx512: return avx512::activation_forward_f32(act, x, y, n, alpha);
+    case runtime::Isa::avx2: return avx2::activation_forward_f32(act, x, y, n, alpha);
+#endif
+    default: return generic::activation_forward_f32(act, x, y, n, alpha);
+  }
 }
 
 void backward_f32(Act act, const float* dy, const float* x, const float* y, float* dx, int64_t n, float alpha) {
-  activation_backward_ref(act, dy, x, y, dx, n, alpha);
+  switch (runtime::active_isa()) {
+#ifdef PYDL_X86
+    case runtime::Isa::avx512: return avx512::activation_backward_f32(act, dy, x, y, dx, n, alpha);
+    case runtime::Isa::avx2: return avx2::activation_backward_f32(act, dy, x, y, dx, n, alpha);
+#endif
+    default: return generic::activation_backward_f32(act, dy, x, y, dx, n, alpha);
+  }
 }
 
 }  // namespace
@@ -141,6 +154,20 @@ void activation_backward<double>(Act act, const double* dy, const double* x, con
   split(n, kMinChunk / 4, [&](int64_t lo, int64_t hi) {  // libm: slower per element, smaller chunks
     activation_backward_ref(act, dy + lo, x ? x + lo : nullptr, y ? y + lo : nullptr, dx + lo, hi - lo, alpha);
   });
+}
+
+void vmath_f32(VmathFn fn, float* y, const float* x, int64_t n) {
+  using F = void (*)(float*, const float*, int64_t);
+  F table[3][3] = {{generic::vexp_f32, generic::vtanh_f32, generic::verf_f32},
+#ifdef PYDL_X86
+                   {avx2::vexp_f32, avx2::vtanh_f32, avx2::verf_f32},
+                   {avx512::vexp_f32, avx512::vtanh_f32, avx512::verf_f32}};
+#else
+                   {generic::vexp_f32, generic::vtanh_f32, generic::verf_f32},
+                   {generic::vexp_f32, generic::vtanh_f32, generic::verf_f32}};
+#endif
+  F f = table[static_cast<int>(runtime::active_isa())][static_cast<int>(fn)];
+  split(n, kMinChunk, [&](int64_t lo, int64_t hi) { f(y + lo, x + lo, hi - lo); });
 }
 
 template void activation_forward_ref<float>(Act, const float*, float*, int64_t, float);

@@ -12,12 +12,15 @@
 //   dloss_i/dx_ic = p_ic S_i - w_c t'_ic,   S_i = sum_c w_c t'_ic
 //   mean divides by D = n.
 // L = sum_i loss_i / D and dL/dx = dloss_i/dx / D, written in the same pass over the row as the
-// loss. Per-row losses are accumulated in double in row order (identical for any thread count).
+// loss. float32 rows run the vectorised kernel of the active ISA (cross_entropy_kernels.inc),
+// float64 rows the reference below. Per-row losses are accumulated in double in row order (identical for any thread count).
 #include <cmath>
 #include <limits>
 #include <vector>
 
 #include "ops/softmax.h"
+#include "ops/vmath.h"
+#include "runtime/cpu.h"
 #include "runtime/threadpool.h"
 
 namespace pydl::ops {
@@ -85,6 +88,34 @@ double cross_entropy_row_ref(const CeArgs<T>& a, int64_t i) {
   return loss;
 }
 
+namespace {
+
+using RowF32 = double (*)(const CeRowArgsF32&, int64_t);
+
+RowF32 row_kernel_f32() {
+  switch (runtime::active_isa()) {
+#ifdef PYDL_X86
+    case runtime::Isa::avx512: return avx512::cross_entropy_row_f32;
+    case runtime::Isa::avx2: return avx2::cross_entropy_row_f32;
+#endif
+    default: return generic::cross_entropy_row_f32;
+  }
+}
+
+// Loss of rows [lo, hi) into losses[]: float32 with the vectorised row kernel, float64 with the reference.
+void rows(const CeArgs<float>& a, double* losses, int64_t lo, int64_t hi) {
+  const CeRowArgsF32 r{a.grad, a.logits, a.target_idx, a.target_prob, a.weight, a.c,
+                       static_cast<float>(a.eps), static_cast<float>(a.weight_sum), static_cast<float>(a.scale)};
+  RowF32 f = row_kernel_f32();
+  for (int64_t i = lo; i < hi; ++i) losses[i] = f(r, i);
+}
+
+void rows(const CeArgs<double>& a, double* losses, int64_t lo, int64_t hi) {
+  for (int64_t i = lo; i < hi; ++i) losses[i] = cross_entropy_row_ref(a, i);
+}
+
+}  // namespace
+
 int64_t cross_entropy_check_targets(const int64_t* target_idx, int64_t n, int64_t c) {
   for (int64_t i = 0; i < n; ++i)
     if (target_idx[i] < 0 || target_idx[i] >= c) return i;
@@ -110,12 +141,10 @@ double cross_entropy(T* grad, const T* logits, const int64_t* target_idx, const 
   }
   a.scale = 1.0 / denom;
   std::vector<double> losses(static_cast<size_t>(n));
-  auto rows = [&](int64_t lo, int64_t hi) {
-    for (int64_t i = lo; i < hi; ++i) losses[i] = cross_entropy_row_ref(a, i);
-  };
+  auto chunk = [&](int64_t lo, int64_t hi) { rows(a, losses.data(), lo, hi); };
   const int64_t min_rows = c > 0 ? ((int64_t(1) << 14) + c - 1) / c : n + 1;
-  if (runtime::threads_for(n, min_rows) <= 1) rows(0, n);
-  else runtime::parallel_for(0, n, rows);
+  if (runtime::threads_for(n, min_rows) <= 1) chunk(0, n);
+  else runtime::parallel_for(0, n, chunk);
   double total = 0;
   for (int64_t i = 0; i < n; ++i) total += losses[i];
   return total / denom;

@@ -5,12 +5,15 @@
 //   log_softmax  y_j = x_j - m - log(s)            dx_j = dy_j - exp(y_j) * sum_k dy_k
 // Subtracting the max keeps exp in range. IEEE cases follow that formula, as numpy computes it:
 // a row holding +inf gives NaN everywhere (inf - inf), a row of all -inf gives NaN, NaN spreads
-// to its whole row. Rows are split across threads (a row's result does not depend on the split).
+// to its whole row. float32 runs the vectorised rows of the active ISA (softmax_kernels.inc),
+// float64 the reference below. Rows are split across threads (a row's result does not depend on the split).
 #include "ops/softmax.h"
 
 #include <cmath>
 #include <limits>
 
+#include "ops/vmath.h"
+#include "runtime/cpu.h"
 #include "runtime/threadpool.h"
 
 namespace pydl::ops {
@@ -25,8 +28,8 @@ void softmax_forward_ref(T* y, const T* x, int64_t rows, int64_t cols, bool log)
     T s = 0;
     for (int64_t j = 0; j < cols; ++j) s += std::exp(xr[j] - m);
     if (log) {
-      T lse = m + std::log(s);
-      for (int64_t j = 0; j < cols; ++j) yr[j] = xr[j] - lse;
+      T l = std::log(s);  // (x - m) - l: m + l would round at the scale of m
+      for (int64_t j = 0; j < cols; ++j) yr[j] = (xr[j] - m) - l;
     } else {
       T inv = T(1) / s;
       for (int64_t j = 0; j < cols; ++j) yr[j] = std::exp(xr[j] - m) * inv;
@@ -65,19 +68,51 @@ void split_rows(int64_t rows, int64_t cols, Fn fn) {
   }
 }
 
+void forward_f32(float* y, const float* x, int64_t rows, int64_t cols, bool log) {
+  switch (runtime::active_isa()) {
+#ifdef PYDL_X86
+    case runtime::Isa::avx512: return avx512::softmax_forward_f32(y, x, rows, cols, log);
+    case runtime::Isa::avx2: return avx2::softmax_forward_f32(y, x, rows, cols, log);
+#endif
+    default: return generic::softmax_forward_f32(y, x, rows, cols, log);
+  }
+}
+
+void backward_f32(float* dx, const float* dy, const float* y, int64_t rows, int64_t cols, bool log) {
+  switch (runtime::active_isa()) {
+#ifdef PYDL_X86
+    case runtime::Isa::avx512: return avx512::softmax_backward_f32(dx, dy, y, rows, cols, log);
+    case runtime::Isa::avx2: return avx2::softmax_backward_f32(dx, dy, y, rows, cols, log);
+#endif
+    default: return generic::softmax_backward_f32(dx, dy, y, rows, cols, log);
+  }
+}
+
+// float32: the vectorised rows of the active ISA; float64: the reference.
+void rows_forward(float* y, const float* x, int64_t rows, int64_t cols, bool log) { forward_f32(y, x, rows, cols, log); }
+void rows_forward(double* y, const double* x, int64_t rows, int64_t cols, bool log) {
+  softmax_forward_ref(y, x, rows, cols, log);
+}
+void rows_backward(float* dx, const float* dy, const float* y, int64_t rows, int64_t cols, bool log) {
+  backward_f32(dx, dy, y, rows, cols, log);
+}
+void rows_backward(double* dx, const double* dy, const double* y, int64_t rows, int64_t cols, bool log) {
+  softmax_backward_ref(dx, dy, y, rows, cols, log);
+}
+
 }  // namespace
 
 template <class T>
 void softmax_forward(T* y, const T* x, int64_t rows, int64_t cols, bool log) {
   split_rows(rows, cols, [&](int64_t lo, int64_t hi) {
-    softmax_forward_ref(y + lo * cols, x + lo * cols, hi - lo, cols, log);
+    rows_forward(y + lo * cols, x + lo * cols, hi - lo, cols, log);
   });
 }
 
 template <class T>
 void softmax_backward(T* dx, const T* dy, const T* y, int64_t rows, int64_t cols, bool log) {
   split_rows(rows, cols, [&](int64_t lo, int64_t hi) {
-    softmax_backward_ref(dx + lo * cols, dy + lo * cols, y + lo * cols, hi - lo, cols, log);
+    rows_backward(dx + lo * cols, dy + lo * cols, y + lo * cols, hi - lo, cols, log);
   });
 }
 
