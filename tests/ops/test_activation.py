@@ -141,7 +141,7 @@ def test_non_contiguous_input_and_default_slope():
 
 
 @pytest.mark.parametrize("kind", ["relu", "sigmoid", "tanh", "gelu"])
-def test_in_place_and_thread_count_identical(kind):
+def test_in_place_and_thread_count_identical(isa, kind):
     x = sample(300_001, np.float32, seed=5)
     pydl.set_num_threads(1)
     one = forward(kind, x)

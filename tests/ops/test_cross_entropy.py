@@ -82,7 +82,7 @@ def test_grad_finite_differences(kind, use_w, eps, red):
     assert_close(g, num, rtol=1e-6, atol=1e-9)
 
 
-def test_grad_may_alias_logits_and_threads_identical():
+def test_grad_may_alias_logits_and_threads_identical(isa):
     x, t, w = make("index", True, 3000, 37, np.float32, seed=3)
     pydl.set_num_threads(1)
     l1, g1 = ce(x, t, w, 0.1, "mean", grad=True)

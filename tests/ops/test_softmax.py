@@ -95,7 +95,7 @@ def test_public_functions_any_shape(x):
         assert_close(got, ref_softmax(x, log), rtol=rtol, atol=atol * (50 if log else 1))
 
 
-def test_in_place_and_thread_count_identical():
+def test_in_place_and_thread_count_identical(isa):
     rng = np.random.default_rng(3)
     x = rng.standard_normal((600, 1000)).astype(np.float32)
     for log in (False, True):
