@@ -5,8 +5,10 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <algorithm>
 #include <cmath>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "bindings/common.h"
@@ -66,6 +68,39 @@ struct Lists {
   DType dtype = DType::f32;
 };
 
+// The kernels use __restrict pointers: no array they write may share memory with any other array
+// of the call (a repeated parameter would also be updated twice). Gradients may share memory with
+// each other. Sweep the byte ranges in address order, keeping the furthest end seen so far among
+// written and among read-only arrays.
+void require_no_overlap(const Lists& L, const std::vector<const char*>& state_names) {
+  struct Range { uintptr_t lo, hi; bool written; std::string name; };
+  std::vector<Range> r;
+  auto add = [&](const py::array& a, bool written, const std::string& name) {
+    if (a.nbytes() == 0) return;
+    auto lo = reinterpret_cast<uintptr_t>(a.data());
+    r.push_back({lo, lo + static_cast<uintptr_t>(a.nbytes()), written, name});
+  };
+  for (size_t i = 0; i < L.params.size(); ++i) {
+    add(L.params[i], true, item("params", i));
+    add(L.grads[i], false, item("grads", i));
+    for (size_t s = 0; s < L.states.size(); ++s)
+      if (!L.states[s].empty()) add(L.states[s][i], true, item(state_names[s], i));
+  }
+  std::sort(r.begin(), r.end(), [](const Range& a, const Range& b) { return a.lo < b.lo; });
+  const Range* far_written = nullptr;
+  const Range* far_read = nullptr;
+  for (const Range& x : r) {
+    const Range* hit = nullptr;
+    if (far_written && x.lo < far_written->hi) hit = far_written;
+    else if (x.written && far_read && x.lo < far_read->hi) hit = far_read;
+    if (hit)
+      throw py::value_error(x.name + ": shares memory with " + hit->name +
+                            " (every array the step writes needs its own memory)");
+    const Range*& far = x.written ? far_written : far_read;
+    if (!far || x.hi > far->hi) far = &x;
+  }
+}
+
 // state_specs: (name, needed). A needed state list must be a list of len(params); an unneeded one
 // may be None (or any list, ignored).
 Lists collect(const py::object& params, const py::object& grads,
@@ -85,7 +120,9 @@ Lists collect(const py::object& params, const py::object& grads,
   }
   L.grads = array_list(grads, "grads", n);
   for (size_t i = 0; i < L.grads.size(); ++i) check_like(L.grads[i], "grads", i, L.params[i], false);
+  std::vector<const char*> state_names;
   for (auto& [name, spec] : state_specs) {
+    state_names.push_back(name);
     auto& [obj, needed] = spec;
     if (!needed) {
       L.states.emplace_back();
@@ -96,6 +133,7 @@ Lists collect(const py::object& params, const py::object& grads,
     L.states.push_back(array_list(obj, name, n));
     for (size_t i = 0; i < L.states.back().size(); ++i) check_like(L.states.back()[i], name, i, L.params[i], true);
   }
+  require_no_overlap(L, state_names);
   return L;
 }
 

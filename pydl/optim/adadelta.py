@@ -47,10 +47,11 @@ class Adadelta(Optimizer):
                 st["step"] = 0
                 st["square_avg"] = zeros_like(p)
                 st["acc_delta"] = zeros_like(p)
-            st["step"] += 1
             params.append(p.data)
             grads.append(p.grad)
             square_avgs.append(st["square_avg"])
             acc_deltas.append(st["acc_delta"])
         _C.adadelta_step(params, grads, square_avgs, acc_deltas, lr=group["lr"], rho=group["rho"],
                          eps=group["eps"], weight_decay=group["weight_decay"], maximize=group["maximize"])
+        for _, st in items:  # counted once the step has run (validation errors change nothing)
+            st["step"] += 1

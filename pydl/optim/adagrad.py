@@ -50,10 +50,11 @@ class Adagrad(Optimizer):
             if not st:
                 st["step"] = 0
                 st["sum"] = np.full(p.data.shape, group["initial_accumulator_value"], dtype=p.data.dtype)
-            st["step"] += 1
             params.append(p.data)
             grads.append(p.grad)
             sums.append(st["sum"])
-            steps.append(st["step"])
+            steps.append(st["step"] + 1)
         _C.adagrad_step(params, grads, sums, steps, lr=group["lr"], lr_decay=group["lr_decay"],
                         weight_decay=group["weight_decay"], eps=group["eps"], maximize=group["maximize"])
+        for _, st in items:  # counted once the step has run (validation errors change nothing)
+            st["step"] += 1

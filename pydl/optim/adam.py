@@ -29,17 +29,17 @@ class Adam(Optimizer):
     weight_decay : float, default 0
     amsgrad : bool, default False
     maximize : bool, default False
+    decoupled_weight_decay : bool, default False
+        Decay the weights as AdamW does instead of adding :math:`\lambda \theta` to the gradient.
 
     State per parameter: ``step`` (int), ``exp_avg`` (:math:`m`), ``exp_avg_sq`` (:math:`v`),
     ``max_exp_avg_sq`` (:math:`\hat v`, amsgrad).
     """
 
-    _decoupled = False
-
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0, amsgrad=False, *,
-                 maximize=False):
+                 maximize=False, decoupled_weight_decay=False):
         defaults = dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad,
-                        maximize=maximize)
+                        maximize=maximize, decoupled_weight_decay=decoupled_weight_decay)
         super().__init__(params, defaults)
 
     def _validate(self, h):
@@ -63,18 +63,19 @@ class Adam(Optimizer):
                 st["exp_avg_sq"] = zeros_like(p)
             if amsgrad and "max_exp_avg_sq" not in st:
                 st["max_exp_avg_sq"] = zeros_like(p)
-            st["step"] += 1
             params.append(p.data)
             grads.append(p.grad)
             exp_avgs.append(st["exp_avg"])
             exp_avg_sqs.append(st["exp_avg_sq"])
             if amsgrad:
                 max_sqs.append(st["max_exp_avg_sq"])
-            steps.append(st["step"])
+            steps.append(st["step"] + 1)
         beta1, beta2 = group["betas"]
         _C.adam_step(params, grads, exp_avgs, exp_avg_sqs, max_sqs, steps, lr=group["lr"], beta1=beta1,
                      beta2=beta2, eps=group["eps"], weight_decay=group["weight_decay"], amsgrad=amsgrad,
-                     maximize=group["maximize"], decoupled_weight_decay=self._decoupled)
+                     maximize=group["maximize"], decoupled_weight_decay=group["decoupled_weight_decay"])
+        for _, st in items:  # counted once the step has run (validation errors change nothing)
+            st["step"] += 1
 
 
 class AdamW(Adam):
@@ -88,9 +89,7 @@ class AdamW(Adam):
     to 1e-2.
     """
 
-    _decoupled = True
-
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2, amsgrad=False, *,
                  maximize=False):
         super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad,
-                         maximize=maximize)
+                         maximize=maximize, decoupled_weight_decay=True)

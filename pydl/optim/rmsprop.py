@@ -59,7 +59,6 @@ class RMSprop(Optimizer):
                 st["momentum_buffer"] = zeros_like(p)
             if centered and "grad_avg" not in st:
                 st["grad_avg"] = zeros_like(p)
-            st["step"] += 1
             params.append(p.data)
             grads.append(p.grad)
             square_avgs.append(st["square_avg"])
@@ -70,3 +69,5 @@ class RMSprop(Optimizer):
         _C.rmsprop_step(params, grads, square_avgs, grad_avgs, bufs, lr=group["lr"], alpha=group["alpha"],
                         eps=group["eps"], weight_decay=group["weight_decay"], momentum=group["momentum"],
                         centered=centered, maximize=group["maximize"])
+        for _, st in items:  # counted once the step has run (validation errors change nothing)
+            st["step"] += 1

@@ -57,14 +57,18 @@ class SGD(Optimizer):
         params = [p.data for p, _ in items]
         grads = [p.grad for p, _ in items]
         bufs = first = None
+        new = []  # buffers the kernel initialises (b = g); kept only once it has run
         if momentum != 0:
             bufs, first = [], []
             for p, st in items:
                 buf = st.get("momentum_buffer")
                 first.append(buf is None)
                 if buf is None:
-                    buf = st["momentum_buffer"] = np.empty_like(p.data)
+                    buf = np.empty_like(p.data)
+                    new.append((st, buf))
                 bufs.append(buf)
         _C.sgd_step(params, grads, bufs, first or [], lr=group["lr"], momentum=momentum,
                     dampening=group["dampening"], weight_decay=group["weight_decay"],
                     nesterov=group["nesterov"], maximize=group["maximize"])
+        for st, buf in new:
+            st["momentum_buffer"] = buf

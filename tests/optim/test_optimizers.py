@@ -18,7 +18,7 @@ OPTIONS = {
     "RMSprop": [dict(), dict(momentum=0.9), dict(centered=True), dict(centered=True, momentum=0.5, weight_decay=0.1),
                 dict(alpha=0.9, eps=1e-4, maximize=True)],
     "Adam": [dict(), dict(lr=0.01, betas=(0.8, 0.99)), dict(weight_decay=0.1), dict(amsgrad=True),
-             dict(amsgrad=True, weight_decay=0.05, maximize=True)],
+             dict(amsgrad=True, weight_decay=0.05, maximize=True), dict(weight_decay=0.1, decoupled_weight_decay=True)],
     "AdamW": [dict(), dict(weight_decay=0.1, lr=0.01), dict(amsgrad=True), dict(maximize=True, betas=(0.5, 0.9))],
 }
 CASES = [(name, opts) for name, lst in OPTIONS.items() for opts in lst]
@@ -247,3 +247,41 @@ def test_loss_goes_down_on_least_squares(name, opts):
         opt.step()
     last = loss_and_grads()
     assert last < 0.2 * first, (first, last)
+
+
+def test_failed_step_changes_no_state():
+    params = make_params(np.float32)
+    for name in ("SGD", "Adam", "Adagrad", "RMSprop"):
+        opt = getattr(optim, name)(params, **({"momentum": 0.9} if name == "SGD" else {}))
+        for p, g in zip(params, grads_for(0, np.float32)):
+            p.grad = g
+        opt.step()
+        sd = opt.state_dict()
+        saved = params[2].data
+        params[2].data = np.asfortranarray(saved)  # (33, 5): not C-contiguous, the kernel refuses it
+        with pytest.raises(ValueError, match=r"params\[2\]: expected a C-contiguous array"):
+            opt.step()
+        params[2].data = saved
+        after = opt.state_dict()
+        for i, st in sd["state"].items():
+            for k, v in st.items():
+                np.testing.assert_array_equal(after["state"][i][k], v)
+
+
+def test_kernel_refuses_arrays_sharing_memory():
+    from pydl import _C
+    p = np.zeros(10, np.float32)
+    g = np.ones(10, np.float32)
+    m = np.zeros(10, np.float32)
+    kw = dict(lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0, amsgrad=False, maximize=False)
+    with pytest.raises(ValueError, match=r"shares memory with"):
+        _C.adam_step([p], [g], [m], [m], None, [1], **kw)
+    with pytest.raises(ValueError, match=r"grads\[0\]: shares memory with params\[0\]|params\[0\]: shares memory with grads\[0\]"):
+        _C.adam_step([p], [p], [m], [np.zeros(10, np.float32)], None, [1], **kw)
+    big = np.zeros(20, np.float32)
+    with pytest.raises(ValueError, match=r"shares memory with"):
+        _C.sgd_step([big[:10], big[5:15]], [g, g], None, [], lr=0.1, momentum=0.0, dampening=0.0, weight_decay=0.0,
+                    nesterov=False, maximize=False)
+    # gradients may share memory with each other
+    _C.sgd_step([np.zeros(10, np.float32), np.zeros(10, np.float32)], [g, g], None, [], lr=0.1, momentum=0.0,
+                dampening=0.0, weight_decay=0.0, nesterov=False, maximize=False)
