@@ -171,7 +171,7 @@ void register_nn(py::module_& m) {
       py::arg("input"), py::arg("weight"), py::arg("bias"), py::arg("out"), py::arg("activation") = "none",
       py::arg("alpha") = 0.0,
       "out (N, OUT) = act(input (N, IN) @ weight (OUT, IN)^T + bias (OUT,)); GEMM with the bias/activation "
-      "epilogue (sigmoid, tanh, gelu run as a second pass).");
+      "epilogue.");
   m.def(
       "linear_backward",
       [](const py::array& grad_out, const py::array& x, const py::array& weight, const py::object& out,

@@ -25,17 +25,12 @@ bool act_backward_from_output(Act act, double alpha) {
   }
 }
 
-// Activations the GEMM epilogue is guaranteed to apply; the others run as a second pass.
-static bool in_epilogue(Act act) { return act == Act::none || act == Act::relu || act == Act::leaky_relu; }
-
 template <class T>
 void linear_forward(T* y, const T* x, const T* w, const T* b, int64_t N, int64_t IN, int64_t OUT, Act act,
                     T alpha) {
   if (N == 0) return;
-  bool epi = in_epilogue(act);
-  pydl::gemm::gemm<T>(false, true, N, OUT, IN, T(1), x, IN, w, IN, T(0), y, OUT, b, epi ? act : Act::none,
-                      alpha);
-  if (!epi) pydl::ops::activation_forward<T>(act, y, y, N * OUT, alpha);
+  // Every activation runs in the GEMM epilogue, on each block of rows while it is in cache.
+  pydl::gemm::gemm<T>(false, true, N, OUT, IN, T(1), x, IN, w, IN, T(0), y, OUT, b, act, alpha);
 }
 
 // db (OUT,) (+)= sum over the N rows of dz (N, OUT); row-major, so the inner loop vectorizes.

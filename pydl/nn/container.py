@@ -8,11 +8,14 @@ from .linear import Linear
 from .module import Module, check_grad, no_forward
 
 
+def _plain_linear(m):
+    return (isinstance(m, Linear) and type(m)._forward is Linear._forward and type(m).forward is Linear.forward
+            and type(m).backward is Linear.backward and type(m)._backward is Linear._backward)
+
+
 def _fusable(lin, act):
     """A Linear followed by an activation the fused kernels handle, neither with overridden passes."""
-    return (isinstance(lin, Linear) and type(lin)._forward is Linear._forward
-            and type(lin).forward is Linear.forward and type(lin).backward is Linear.backward
-            and isinstance(act, _Activation) and type(act).forward is _Activation.forward
+    return (_plain_linear(lin) and isinstance(act, _Activation) and type(act).forward is _Activation.forward
             and type(act).backward is _Activation.backward and act.fusable)
 
 
@@ -106,10 +109,11 @@ class Sequential(Module):
                 i += 2
             else:
                 fwd.append(m)
-                bwd.append(m.backward)
+                bwd.append(m._backward if _plain_linear(m) else m.backward)
                 i += 1
+        first_skips = bool(mods) and (_plain_linear(mods[0]) or (len(mods) > 1 and _fusable(mods[0], mods[1])))
         bwd.reverse()
-        plan = (tuple(fwd), tuple(bwd))
+        plan = (tuple(fwd), tuple(bwd), first_skips)
         self.__dict__["_plan"] = plan
         return plan
 
@@ -120,13 +124,22 @@ class Sequential(Module):
         self.__dict__["_ran"] = plan
         return x
 
-    def backward(self, grad_out):
+    def backward(self, grad_out, input_grad=True):
+        """Backward through the modules in reverse; returns dL/dinput, or None when ``input_grad``
+        is False (then a leading Linear skips its dX GEMM, as torch does for an input that does
+        not require grad)."""
         plan = self._ran
         if plan is None:
             raise no_forward(self)
-        for step in plan[1]:
+        steps = plan[1]
+        if input_grad or not plan[2]:
+            for step in steps:
+                grad_out = step(grad_out)
+            return grad_out if input_grad else None
+        for step in steps[:-1]:
             grad_out = step(grad_out)
-        return grad_out
+        steps[-1](grad_out, False)
+        return None
 
 
 def _fused_forward(lin, act):

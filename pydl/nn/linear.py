@@ -80,11 +80,13 @@ class Linear(Module):
         d["_oshape"] = y.shape
         return y
 
-    def backward(self, grad_out):
+    def backward(self, grad_out, input_grad=True):
+        """Fills weight.grad (and bias.grad); returns dL/dx, or None (and skips its GEMM) when
+        ``input_grad`` is False."""
         if self._act != "none" and self._act is not None:
             raise RuntimeError("Linear.backward: the last forward ran fused with the activation that follows "
                                "it in a Sequential; call the Sequential's backward")
-        return self._backward(grad_out)
+        return self._backward(grad_out, input_grad)
 
     def _backward(self, grad_out, need_input_grad=True):
         """Fused backward of the last forward (with its activation): returns dL/dx."""

@@ -47,15 +47,15 @@ def _class_weight(weight, C, dtype):
     return np.ascontiguousarray(w, dtype=dtype)
 
 
-def _class_target(target, N, C):
-    """Class indices (N,) as int64, each in [0, C)."""
+def _class_target(target, N, C, check_range=True):
+    """Class indices (N,) as int64, each in [0, C) (checked here unless ``check_range`` is False)."""
     if not np.issubdtype(target.dtype, np.integer):
         raise TypeError(f"target: expected integer class indices or float probabilities, got {target.dtype}")
     if target.shape != (N,):
         raise ValueError(f"target: expected shape ({N},) class indices for input of shape ({N}, {C}), "
                          f"got {shape_str(target.shape)}")
     t = target if target.dtype == np.int64 else target.astype(np.int64)
-    if N:
+    if N and check_range:
         lo, hi = t.min(), t.max()
         if lo < 0 or hi >= C:
             bad = lo if lo < 0 else hi
@@ -151,7 +151,7 @@ class CrossEntropyLoss(_Loss):
                                  f"got {shape_str(target.shape)}")
             t = np.ascontiguousarray(target, dtype=input.dtype)
         else:
-            t = _class_target(target, N, C)
+            t = _class_target(target, N, C, check_range=False)  # the C++ kernel checks the range
         w = None
         if self.weight is not None:
             wc = self._wcache

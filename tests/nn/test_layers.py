@@ -239,3 +239,24 @@ def test_identity_flatten():
 def test_residual_shape_check():
     with pytest.raises(ValueError, match="Residual"):
         nn.Residual(nn.Linear(3, 2, dtype=np.float64))(rand(2, 3))
+
+
+@pytest.mark.parametrize("first", ["linear_relu", "linear", "tanh"])
+def test_backward_without_input_grad(first):
+    pydl.manual_seed(0)
+    head = {"linear_relu": [nn.Linear(5, 6), nn.ReLU()], "linear": [nn.Linear(5, 6)], "tanh": [nn.Tanh(),
+                                                                                               nn.Linear(5, 6)]}[first]
+    m = nn.Sequential(*head, nn.Linear(6, 3))
+    x, g = rand(4, 5, dtype=np.float32), rand(4, 3, dtype=np.float32, seed=1)
+    m(x)
+    m.backward(g)
+    ref = [p.grad.copy() for p in m.parameters()]
+    m.zero_grad()
+    m(x)
+    assert m.backward(g, input_grad=False) is None
+    for a, p in zip(ref, m.parameters()):
+        np.testing.assert_array_equal(p.grad, a)
+    lin = nn.Linear(5, 2)
+    lin(x)
+    assert lin.backward(np.ones((4, 2), np.float32), input_grad=False) is None
+    assert lin.weight.grad is not None
