@@ -30,11 +30,20 @@ using pydl::runtime::Isa;
 namespace {
 
 template <class T>
-using Kernel = void (*)(int64_t, const T*, const T*, int64_t, T*, int64_t, int, int, const Epilogue<T>&);
+using Kernel = void (*)(int64_t, const T*, int64_t, const T*, int64_t, T*, int64_t, int, int, const Epilogue<T>&);
+
+template <class T>
+using TransposePack = void (*)(T* dst, int w, const T* src, int64_t lds, int rows, int64_t kc);
+
+int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
+
+template <class T>
+void transpose_pack_scalar(T* dst, int w, const T* src, int64_t lds, int rows, int64_t kc);
 
 template <class T>
 struct Plan {
   Kernel<T> kernel;
+  TransposePack<T> tpack;
   int mr, nr;
   int64_t kc, nc;  // cache blocks (nc a multiple of nr)
 };
@@ -46,10 +55,10 @@ template <>
 Plan<float> plan_for<float>(Isa isa) {
   switch (isa) {
 #if defined(PYDL_X86)
-    case Isa::avx512: return {avx512::kernel_f32, avx512::kMrF32, avx512::kNrF32, 256, 512};
-    case Isa::avx2: return {avx2::kernel_f32, avx2::kMrF32, avx2::kNrF32, 256, 512};
+    case Isa::avx512: return {avx512::kernel_f32, avx512::transpose_pack_f32, avx512::kMrF32, avx512::kNrF32, 256, 512};
+    case Isa::avx2: return {avx2::kernel_f32, avx2::transpose_pack_f32, avx2::kMrF32, avx2::kNrF32, 256, 512};
 #endif
-    default: return {generic::kernel_f32, generic::kMrF32, generic::kNrF32, 256, 256};
+    default: return {generic::kernel_f32, transpose_pack_scalar<float>, generic::kMrF32, generic::kNrF32, 256, 256};
   }
 }
 
@@ -57,10 +66,10 @@ template <>
 Plan<double> plan_for<double>(Isa isa) {
   switch (isa) {
 #if defined(PYDL_X86)
-    case Isa::avx512: return {avx512::kernel_f64, avx512::kMrF64, avx512::kNrF64, 192, 256};
-    case Isa::avx2: return {avx2::kernel_f64, avx2::kMrF64, avx2::kNrF64, 192, 256};
+    case Isa::avx512: return {avx512::kernel_f64, transpose_pack_scalar<double>, avx512::kMrF64, avx512::kNrF64, 192, 256};
+    case Isa::avx2: return {avx2::kernel_f64, transpose_pack_scalar<double>, avx2::kMrF64, avx2::kNrF64, 192, 256};
 #endif
-    default: return {generic::kernel_f64, generic::kMrF64, generic::kNrF64, 192, 192};
+    default: return {generic::kernel_f64, transpose_pack_scalar<double>, generic::kMrF64, generic::kNrF64, 192, 192};
   }
 }
 
@@ -85,50 +94,45 @@ T* scratch(int slot, size_t n) {
 }
 
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
-int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
+
+// dst[k * w + r] = src[r * lds + k] for r < rows, zero for rows <= r < w (scalar version).
+template <class T>
+void transpose_pack_scalar(T* dst, int w, const T* src, int64_t lds, int rows, int64_t kc) {
+  constexpr int64_t kb = 16;  // k-chunks keep the written lines in L1
+  for (int64_t k1 = 0; k1 < kc; k1 += kb) {
+    const int64_t k2 = min64(kc, k1 + kb);
+    for (int r = 0; r < rows; ++r)
+      for (int64_t k = k1; k < k2; ++k) dst[k * w + r] = src[r * lds + k];
+    for (int r = rows; r < w; ++r)
+      for (int64_t k = k1; k < k2; ++k) dst[k * w + r] = T(0);
+  }
+}
+
+// dst[k * w + c] = src[k * lds + c] for c < cols, zero for cols <= c < w: rows copied as they are.
+template <class T>
+void copy_pack(T* dst, int w, const T* src, int64_t lds, int cols, int64_t kc) {
+  for (int64_t k = 0; k < kc; ++k) {
+    const T* s = src + k * lds;
+    T* d = dst + k * w;
+    for (int c = 0; c < cols; ++c) d[c] = s[c];
+    for (int c = cols; c < w; ++c) d[c] = T(0);
+  }
+}
 
 // Packs op(A)[i0 : i0+rows, k0 : k0+kc] into an MR x kc k-major sliver, rows past `rows` zero.
 template <class T>
-void pack_a(T* dst, const T* A, int64_t lda, bool trans, int64_t i0, int64_t k0, int rows, int64_t kc, int mr) {
-  if (!trans) {
-    for (int i = 0; i < rows; ++i) {
-      const T* src = A + (i0 + i) * lda + k0;
-      for (int64_t k = 0; k < kc; ++k) dst[k * mr + i] = src[k];
-    }
-    for (int i = rows; i < mr; ++i)
-      for (int64_t k = 0; k < kc; ++k) dst[k * mr + i] = T(0);
-  } else {
-    for (int64_t k = 0; k < kc; ++k) {
-      const T* src = A + (k0 + k) * lda + i0;
-      T* d = dst + k * mr;
-      for (int i = 0; i < rows; ++i) d[i] = src[i];
-      for (int i = rows; i < mr; ++i) d[i] = T(0);
-    }
-  }
+void pack_a(const Plan<T>& p, T* dst, const T* A, int64_t lda, bool trans, int64_t i0, int64_t k0, int rows,
+            int64_t kc) {
+  if (trans) copy_pack(dst, p.mr, A + k0 * lda + i0, lda, rows, kc);
+  else p.tpack(dst, p.mr, A + i0 * lda + k0, lda, rows, kc);
 }
 
 // Packs op(B)[k0 : k0+kc, j0 : j0+cols] into a kc x NR sliver, columns past `cols` zero.
 template <class T>
-void pack_b(T* dst, const T* B, int64_t ldb, bool trans, int64_t k0, int64_t j0, int cols, int64_t kc, int nr) {
-  if (!trans) {
-    for (int64_t k = 0; k < kc; ++k) {
-      const T* src = B + (k0 + k) * ldb + j0;
-      T* d = dst + k * nr;
-      for (int j = 0; j < cols; ++j) d[j] = src[j];
-      for (int j = cols; j < nr; ++j) d[j] = T(0);
-    }
-  } else {
-    constexpr int64_t kb = 16;  // transpose in k-chunks so the written lines stay in L1
-    for (int64_t k1 = 0; k1 < kc; k1 += kb) {
-      const int64_t k2 = min64(kc, k1 + kb);
-      for (int j = 0; j < cols; ++j) {
-        const T* src = B + (j0 + j) * ldb + k0;
-        for (int64_t k = k1; k < k2; ++k) dst[k * nr + j] = src[k];
-      }
-      for (int j = cols; j < nr; ++j)
-        for (int64_t k = k1; k < k2; ++k) dst[k * nr + j] = T(0);
-    }
-  }
+void pack_b(const Plan<T>& p, T* dst, const T* B, int64_t ldb, bool trans, int64_t k0, int64_t j0, int cols,
+            int64_t kc) {
+  if (trans) p.tpack(dst, p.nr, B + j0 * ldb + k0, ldb, cols, kc);
+  else copy_pack(dst, p.nr, B + k0 * ldb + j0, ldb, cols, kc);
 }
 
 // C = act(beta * C + bias): the K == 0 case.
@@ -163,6 +167,11 @@ void gemm_blocked(const Plan<T>& p, bool trans_a, bool trans_b, int64_t M, int64
   const int nthreads =
       double(M) * double(N) * double(K) >= kMinParallelMacs ? pydl::runtime::get_num_threads() : 1;
   const int64_t slivers_m = ceil_div(M, mr);
+  // Small-problem paths: read op(B) = B in place when there are too few A slivers to pay for
+  // packing it, and op(A) = A^T in place when there are too few B slivers to pay for packing A
+  // (partial slivers at the edges are still packed, zero-padded).
+  const bool direct_b = !trans_b && slivers_m <= 4;
+  const bool direct_a = trans_a && ceil_div(N, nr) <= 4;
   T* bpack = scratch<T>(0, size_t(kc_max * nc_max));
 
   for (int64_t jc = 0; jc < N; jc += nc_max) {
@@ -176,7 +185,7 @@ void gemm_blocked(const Plan<T>& p, bool trans_a, bool trans_b, int64_t M, int64
       auto pack_slivers = [&](int64_t s0, int64_t s1) {
         for (int64_t s = s0; s < s1; ++s) {
           const int cols = int(min64(nr, nc - s * nr));
-          pack_b(bpack + s * nr * kc, B, ldb, trans_b, pc, jc + s * nr, cols, kc, nr);
+          if (!direct_b || cols < nr) pack_b(p, bpack + s * nr * kc, B, ldb, trans_b, pc, jc + s * nr, cols, kc);
         }
       };
       if (nthreads > 1) pydl::runtime::parallel_for(0, slivers_n, pack_slivers);
@@ -190,8 +199,13 @@ void gemm_blocked(const Plan<T>& p, bool trans_a, bool trans_b, int64_t M, int64
           const int64_t s = u / parts, q = u % parts;
           const int64_t i0 = s * mr;
           const int rows = int(min64(mr, M - i0));
-          if (s != packed) {
-            pack_a(apack, A, lda, trans_a, i0, pc, rows, kc, mr);
+          const T* a = apack;
+          int64_t aks = mr;
+          if (direct_a && rows == mr) {
+            a = A + pc * lda + i0;
+            aks = lda;
+          } else if (s != packed) {
+            pack_a(p, apack, A, lda, trans_a, i0, pc, rows, kc);
             packed = s;
           }
           const int64_t t0 = slivers_n * q / parts, t1 = slivers_n * (q + 1) / parts;
@@ -200,7 +214,10 @@ void gemm_blocked(const Plan<T>& p, bool trans_a, bool trans_b, int64_t M, int64
             const int64_t j = jc + t * nr;
             const int cols = int(min64(nr, N - j));
             e.bias = (last && bias) ? bias + j : nullptr;
-            p.kernel(kc, apack, bpack + t * nr * kc, nr, C + i0 * ldc + j, ldc, rows, cols, e);
+            if (direct_b && cols == nr)
+              p.kernel(kc, a, aks, B + pc * ldb + j, ldb, C + i0 * ldc + j, ldc, rows, cols, e);
+            else
+              p.kernel(kc, a, aks, bpack + t * nr * kc, nr, C + i0 * ldc + j, ldc, rows, cols, e);
           }
           if (last && other_act) {  // sigmoid, tanh, gelu: on the finished rows while they are in cache
             const int64_t j0 = jc + t0 * nr, j1 = min64(N, jc + t1 * nr);

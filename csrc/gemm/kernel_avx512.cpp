@@ -56,7 +56,7 @@ typename S::M lanes(int n) {
 }
 
 template <class S, int MR, int NV>
-void kernel(int64_t kc, const typename S::T* a, const typename S::T* b, int64_t ldb, typename S::T* c,
+void kernel(int64_t kc, const typename S::T* a, int64_t aks, const typename S::T* b, int64_t ldb, typename S::T* c,
             int64_t ldc, int m, int n, const Epilogue<typename S::T>& ep) {
   using V = typename S::V;
   using M = typename S::M;
@@ -81,7 +81,7 @@ void kernel(int64_t kc, const typename S::T* a, const typename S::T* b, int64_t 
 #pragma GCC unroll 4
       for (int v = 0; v < NV; ++v) acc[i][v] = S::fma(ai, bv[v], acc[i][v]);
     }
-    a += MR;
+    a += aks;
     b += ldb;
   }
 
@@ -110,16 +110,84 @@ void kernel(int64_t kc, const typename S::T* a, const typename S::T* b, int64_t 
   }
 }
 
-}  // namespace
-
-void kernel_f32(int64_t kc, const float* a, const float* b, int64_t ldb, float* c, int64_t ldc, int m, int n,
-                const Epilogue<float>& ep) {
-  kernel<F32, kMrF32, kNrF32 / 16>(kc, a, b, ldb, c, ldc, m, n, ep);
+// Edge tiles run a smaller register block (4 or 8 rows, one vector of columns) instead of
+// computing zero padding: same per-element arithmetic, fewer wasted FMAs.
+template <class S>
+void dispatch(int64_t kc, const typename S::T* a, int64_t aks, const typename S::T* b, int64_t ldb,
+              typename S::T* c, int64_t ldc, int m, int n, const Epilogue<typename S::T>& ep) {
+  static_assert(kMrF32 == 12 && kNrF32 == 32 && kMrF64 == 12 && kNrF64 == 16, "blocks below assume 12 x 2 vectors");
+  if (n > S::L) {
+    if (m > 8) kernel<S, 12, 2>(kc, a, aks, b, ldb, c, ldc, m, n, ep);
+    else if (m > 4) kernel<S, 8, 2>(kc, a, aks, b, ldb, c, ldc, m, n, ep);
+    else kernel<S, 4, 2>(kc, a, aks, b, ldb, c, ldc, m, n, ep);
+  } else {
+    if (m > 8) kernel<S, 12, 1>(kc, a, aks, b, ldb, c, ldc, m, n, ep);
+    else if (m > 4) kernel<S, 8, 1>(kc, a, aks, b, ldb, c, ldc, m, n, ep);
+    else kernel<S, 4, 1>(kc, a, aks, b, ldb, c, ldc, m, n, ep);
+  }
 }
 
-void kernel_f64(int64_t kc, const double* a, const double* b, int64_t ldb, double* c, int64_t ldc, int m, int n,
+}  // namespace
+
+void kernel_f32(int64_t kc, const float* a, int64_t aks, const float* b, int64_t ldb, float* c, int64_t ldc, int m, int n,
+                const Epilogue<float>& ep) {
+  dispatch<F32>(kc, a, aks, b, ldb, c, ldc, m, n, ep);
+}
+
+void kernel_f64(int64_t kc, const double* a, int64_t aks, const double* b, int64_t ldb, double* c, int64_t ldc, int m, int n,
                 const Epilogue<double>& ep) {
-  kernel<F64, kMrF64, kNrF64 / 8>(kc, a, b, ldb, c, ldc, m, n, ep);
+  dispatch<F64>(kc, a, aks, b, ldb, c, ldc, m, n, ep);
+}
+
+}  // namespace pydl::gemm::avx512
+
+// ---- transposing pack: dst[k * w + r] = src[r * lds + k] (r < rows), zero for rows <= r < w ----
+namespace pydl::gemm::avx512 {
+namespace {
+
+// In-register transpose of 16 rows of 16 floats (unpack, shuffle, then 128-bit lane shuffles).
+void transpose16(__m512 r[16]) {
+  __m512 t[16], u[16];
+  for (int p = 0; p < 8; ++p) {
+    t[2 * p] = _mm512_unpacklo_ps(r[2 * p], r[2 * p + 1]);
+    t[2 * p + 1] = _mm512_unpackhi_ps(r[2 * p], r[2 * p + 1]);
+  }
+  for (int q = 0; q < 4; ++q) {
+    u[4 * q + 0] = _mm512_shuffle_ps(t[4 * q], t[4 * q + 2], 0x44);
+    u[4 * q + 1] = _mm512_shuffle_ps(t[4 * q], t[4 * q + 2], 0xEE);
+    u[4 * q + 2] = _mm512_shuffle_ps(t[4 * q + 1], t[4 * q + 3], 0x44);
+    u[4 * q + 3] = _mm512_shuffle_ps(t[4 * q + 1], t[4 * q + 3], 0xEE);
+  }
+  // u[4q + c], lane L: column 4L + c of rows 4q..4q+3. Gather the four lanes L of u[c + 4q].
+  for (int c = 0; c < 4; ++c) {
+    const __m512 w0 = _mm512_shuffle_f32x4(u[c], u[4 + c], 0x44), w1 = _mm512_shuffle_f32x4(u[c], u[4 + c], 0xEE);
+    const __m512 w2 = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0x44);
+    const __m512 w3 = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0xEE);
+    r[c] = _mm512_shuffle_f32x4(w0, w2, 0x88);
+    r[4 + c] = _mm512_shuffle_f32x4(w0, w2, 0xDD);
+    r[8 + c] = _mm512_shuffle_f32x4(w1, w3, 0x88);
+    r[12 + c] = _mm512_shuffle_f32x4(w1, w3, 0xDD);
+  }
+}
+
+}  // namespace
+
+void transpose_pack_f32(float* dst, int w, const float* src, int64_t lds, int rows, int64_t kc) {
+  for (int r0 = 0; r0 < w; r0 += 16) {
+    const int nrow = w - r0 < 16 ? w - r0 : 16;                      // rows of this block in dst
+    const int valid = rows - r0 < 0 ? 0 : (rows - r0 < nrow ? rows - r0 : nrow);  // rows read from src
+    const __mmask16 store_mask = static_cast<__mmask16>((1u << nrow) - 1u);
+    for (int64_t k0 = 0; k0 < kc; k0 += 16) {
+      const int kn = kc - k0 < 16 ? int(kc - k0) : 16;
+      const __mmask16 load_mask = static_cast<__mmask16>((1u << kn) - 1u);
+      __m512 r[16];
+      for (int i = 0; i < 16; ++i)
+        r[i] = i < valid ? _mm512_maskz_loadu_ps(load_mask, src + (r0 + i) * lds + k0) : _mm512_setzero_ps();
+      transpose16(r);
+      float* d = dst + k0 * w + r0;
+      for (int k = 0; k < kn; ++k) _mm512_mask_storeu_ps(d + k * w, store_mask, r[k]);
+    }
+  }
 }
 
 }  // namespace pydl::gemm::avx512

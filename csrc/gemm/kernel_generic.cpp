@@ -8,7 +8,7 @@ namespace pydl::gemm::generic {
 namespace {
 
 template <class T, int MR, int NR>
-void kernel(int64_t kc, const T* a, const T* b, int64_t ldb, T* c, int64_t ldc, int m, int n,
+void kernel(int64_t kc, const T* a, int64_t aks, const T* b, int64_t ldb, T* c, int64_t ldc, int m, int n,
             const Epilogue<T>& ep) {
   T acc[MR][NR] = {};
   for (int64_t k = 0; k < kc; ++k) {
@@ -18,7 +18,7 @@ void kernel(int64_t kc, const T* a, const T* b, int64_t ldb, T* c, int64_t ldc, 
       const T ai = a[i];
       for (int j = 0; j < NR; ++j) acc[i][j] += ai * bk[j];
     }
-    a += MR;
+    a += aks;
     b += ldb;
   }
   for (int i = 0; i < m; ++i) {
@@ -36,14 +36,14 @@ void kernel(int64_t kc, const T* a, const T* b, int64_t ldb, T* c, int64_t ldc, 
 
 }  // namespace
 
-void kernel_f32(int64_t kc, const float* a, const float* b, int64_t ldb, float* c, int64_t ldc, int m, int n,
+void kernel_f32(int64_t kc, const float* a, int64_t aks, const float* b, int64_t ldb, float* c, int64_t ldc, int m, int n,
                 const Epilogue<float>& ep) {
-  kernel<float, kMrF32, kNrF32>(kc, a, b, ldb, c, ldc, m, n, ep);
+  kernel<float, kMrF32, kNrF32>(kc, a, aks, b, ldb, c, ldc, m, n, ep);
 }
 
-void kernel_f64(int64_t kc, const double* a, const double* b, int64_t ldb, double* c, int64_t ldc, int m, int n,
+void kernel_f64(int64_t kc, const double* a, int64_t aks, const double* b, int64_t ldb, double* c, int64_t ldc, int m, int n,
                 const Epilogue<double>& ep) {
-  kernel<double, kMrF64, kNrF64>(kc, a, b, ldb, c, ldc, m, n, ep);
+  kernel<double, kMrF64, kNrF64>(kc, a, aks, b, ldb, c, ldc, m, n, ep);
 }
 
 }  // namespace pydl::gemm::generic

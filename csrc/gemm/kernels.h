@@ -4,7 +4,8 @@
 // no inline body can be shared between ISA translation units.
 //
 // Micro-kernel contract (one MR x NR tile of C, row-major):
-//   a   packed A sliver, MR rows x kc, k-major: a[k * MR + i] (rows past the edge are zero)
+//   a   A sliver, MR rows x kc, k-major: a[k * aks + i] (packed: aks = MR, rows past the edge zero;
+//       or op(A) = A^T read in place: aks = A's leading dimension)
 //   b   B sliver, kc x NR: b[k * ldb + j] (packed: ldb = NR; rows of B in place: ldb = B's)
 //   c   C tile, m x n valid (m <= MR, n <= NR), row stride ldc
 //   c[i][j] = act(alpha * sum_k a[k][i] b[k][j] + beta * c[i][j] + bias[j]) for i < m, j < n;
@@ -24,32 +25,39 @@ struct Epilogue {
   T slope;
 };
 
-using KernelF32 = void (*)(int64_t kc, const float* a, const float* b, int64_t ldb, float* c, int64_t ldc, int m,
+using KernelF32 = void (*)(int64_t kc, const float* a, int64_t aks, const float* b, int64_t ldb, float* c, int64_t ldc, int m,
                            int n, const Epilogue<float>& ep);
-using KernelF64 = void (*)(int64_t kc, const double* a, const double* b, int64_t ldb, double* c, int64_t ldc,
+using KernelF64 = void (*)(int64_t kc, const double* a, int64_t aks, const double* b, int64_t ldb, double* c, int64_t ldc,
                            int m, int n, const Epilogue<double>& ep);
+
+// Transposing pack (float32): dst[k * w + r] = src[r * lds + k] for r < rows, k < kc; rows r in
+// [rows, w) are zero. Packs row-major A into k-major slivers (w = MR) and B^T into B slivers
+// (w = NR). The generic driver has a scalar version; the ISA versions transpose in registers.
+using TransposePackF32 = void (*)(float* dst, int w, const float* src, int64_t lds, int rows, int64_t kc);
 
 namespace avx512 {
 constexpr int kMrF32 = 12, kNrF32 = 32, kMrF64 = 12, kNrF64 = 16;
-void kernel_f32(int64_t kc, const float* a, const float* b, int64_t ldb, float* c, int64_t ldc, int m, int n,
+void transpose_pack_f32(float* dst, int w, const float* src, int64_t lds, int rows, int64_t kc);
+void kernel_f32(int64_t kc, const float* a, int64_t aks, const float* b, int64_t ldb, float* c, int64_t ldc, int m, int n,
                 const Epilogue<float>& ep);
-void kernel_f64(int64_t kc, const double* a, const double* b, int64_t ldb, double* c, int64_t ldc, int m, int n,
+void kernel_f64(int64_t kc, const double* a, int64_t aks, const double* b, int64_t ldb, double* c, int64_t ldc, int m, int n,
                 const Epilogue<double>& ep);
 }  // namespace avx512
 
 namespace avx2 {
 constexpr int kMrF32 = 6, kNrF32 = 16, kMrF64 = 6, kNrF64 = 8;
-void kernel_f32(int64_t kc, const float* a, const float* b, int64_t ldb, float* c, int64_t ldc, int m, int n,
+void transpose_pack_f32(float* dst, int w, const float* src, int64_t lds, int rows, int64_t kc);
+void kernel_f32(int64_t kc, const float* a, int64_t aks, const float* b, int64_t ldb, float* c, int64_t ldc, int m, int n,
                 const Epilogue<float>& ep);
-void kernel_f64(int64_t kc, const double* a, const double* b, int64_t ldb, double* c, int64_t ldc, int m, int n,
+void kernel_f64(int64_t kc, const double* a, int64_t aks, const double* b, int64_t ldb, double* c, int64_t ldc, int m, int n,
                 const Epilogue<double>& ep);
 }  // namespace avx2
 
 namespace generic {
 constexpr int kMrF32 = 4, kNrF32 = 8, kMrF64 = 4, kNrF64 = 4;
-void kernel_f32(int64_t kc, const float* a, const float* b, int64_t ldb, float* c, int64_t ldc, int m, int n,
+void kernel_f32(int64_t kc, const float* a, int64_t aks, const float* b, int64_t ldb, float* c, int64_t ldc, int m, int n,
                 const Epilogue<float>& ep);
-void kernel_f64(int64_t kc, const double* a, const double* b, int64_t ldb, double* c, int64_t ldc, int m, int n,
+void kernel_f64(int64_t kc, const double* a, int64_t aks, const double* b, int64_t ldb, double* c, int64_t ldc, int m, int n,
                 const Epilogue<double>& ep);
 }  // namespace generic
 

@@ -1,0 +1,115 @@
+"""SGEMM throughput: pydl vs numpy (OpenBLAS) and torch, float32, same run, same thread count.
+
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python -m pytest bench/bench_gemm.py --benchmark-enable
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE PYTHONPATH=. python bench/bench_gemm.py [threads]
+
+Cases: square C = A B for n in 16 ... 2048, and the Linear layers of a 784-512-256-10 MLP at
+batch 128 (forward X W^T, backward dX = dY W and dW = dY^T X). Every case first checks pydl's
+result against numpy (float64 accumulation) before timing. GFLOP/s = 2 M N K / best time; the
+summary at the end prints the ratio of pydl and torch to numpy. The second form times the
+three libraries interleaved (less sensitive to a busy machine) and prints the same table.
+"""
+import sys
+import timeit
+
+import numpy as np
+import pytest
+
+import pydl
+from pydl import _C
+
+try:
+    import torch
+except ImportError:  # pragma: no cover
+    torch = None
+
+SQUARE = [16, 32, 64, 128, 256, 512, 1024, 2048]
+MLP = [(784, 512), (512, 256), (256, 10)]
+BATCH = 128
+
+
+def mlp_cases():
+    """(name, M, N, K, trans_a, trans_b) of the MLP's forward and backward GEMMs."""
+    cases = []
+    for fin, fout in MLP:
+        cases.append((f"fwd X W^T {fin}->{fout}", BATCH, fout, fin, False, True))
+        cases.append((f"bwd dY W {fout}->{fin}", BATCH, fin, fout, False, False))
+        cases.append((f"bwd dY^T X {fout}x{fin}", fout, fin, BATCH, True, False))
+    return cases
+
+
+CASES = [(f"square n={n}", n, n, n, False, False) for n in SQUARE] + mlp_cases()
+
+
+def operands(m, n, k, ta, tb, seed=0):
+    rng = np.random.default_rng(seed)
+    a = rng.standard_normal((k, m) if ta else (m, k)).astype(np.float32)
+    b = rng.standard_normal((n, k) if tb else (k, n)).astype(np.float32)
+    return a, b, np.empty((m, n), np.float32)
+
+
+def runners(a, b, c, ta, tb):
+    """name -> zero-argument callable computing op(a) op(b), writing into a preallocated output."""
+    oa, ob = (a.T if ta else a), (b.T if tb else b)
+    run = {"pydl": lambda: _C.gemm(a, b, c, trans_a=ta, trans_b=tb),
+           "numpy": lambda: np.matmul(oa, ob, out=c)}
+    if torch is not None:
+        ta_, tb_, tc = torch.from_numpy(oa), torch.from_numpy(ob), torch.from_numpy(c)
+        run["torch"] = lambda: torch.matmul(ta_, tb_, out=tc)
+    return run
+
+
+def check(run, a, b, c, ta, tb, k):
+    ref = (a.T if ta else a).astype(np.float64) @ (b.T if tb else b).astype(np.float64)
+    c[...] = np.nan
+    run()
+    scale = k * np.abs(a).max() * np.abs(b).max()
+    np.testing.assert_allclose(c, ref, rtol=1e-4, atol=1e-6 * scale)
+
+
+@pytest.mark.parametrize("impl", ["pydl", "numpy", "torch"])
+@pytest.mark.parametrize("name,m,n,k,ta,tb", CASES, ids=[c[0].replace(" ", "_") for c in CASES])
+def test_sgemm(benchmark, throughput, bench_threads, name, m, n, k, ta, tb, impl):
+    a, b, c = operands(m, n, k, ta, tb)
+    run = runners(a, b, c, ta, tb)
+    if impl not in run:
+        pytest.skip(f"{impl} not installed")
+    check(run[impl], a, b, c, ta, tb, k)
+    benchmark.group = f"sgemm {name} ({m}x{n}x{k})"
+    flops = 2.0 * m * n * k
+    rounds = int(min(200, max(5, 2e9 / flops)))
+    benchmark.pedantic(run[impl], rounds=rounds, iterations=1, warmup_rounds=1)
+    throughput.record(benchmark, f"{name} ({m}x{n}x{k})", impl, flops)
+
+
+def main(threads=1):
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    pydl.set_num_threads(threads)
+    if torch is not None:
+        torch.set_num_threads(threads)
+    with threadpool_limits(threads):
+        blas = [(i["internal_api"], i.get("architecture"), i["num_threads"]) for i in threadpool_info()
+                if i["user_api"] == "blas"]
+        print(f"float32 GEMM, {threads} thread(s), isa={_C.active_isa()}, numpy BLAS {blas}")
+        print(f"{'case':<34} {'pydl':>8} {'numpy':>8} {'torch':>8}  GFLOP/s   pydl/numpy torch/numpy")
+        for name, m, n, k, ta, tb in CASES:
+            a, b, c = operands(m, n, k, ta, tb)
+            run = runners(a, b, c, ta, tb)
+            for fn in run.values():
+                check(fn, a, b, c, ta, tb, k)
+            flops = 2.0 * m * n * k
+            number = int(max(1, 2e8 / flops))
+            best = {key: float("inf") for key in run}
+            for _ in range(7):  # interleaved rounds: the libraries see the same machine load
+                for key, fn in run.items():
+                    best[key] = min(best[key], min(timeit.repeat(fn, number=number, repeat=1)) / number)
+            rate = {key: flops / t * 1e-9 for key, t in best.items()}
+            tr = f"{rate['torch']:8.1f}" if "torch" in rate else f"{'-':>8}"
+            tratio = f"{rate['torch'] / rate['numpy']:.2f}" if "torch" in rate else "-"
+            print(f"{name + f' ({m}x{n}x{k})':<34} {rate['pydl']:8.1f} {rate['numpy']:8.1f} {tr}"
+                  f"           {rate['pydl'] / rate['numpy']:.2f}       {tratio}")
+
+
+if __name__ == "__main__":
+    main(int(sys.argv[1]) if len(sys.argv) > 1 else 1)
