@@ -33,7 +33,7 @@ ROSENBROCK = [
     ("Momentum", lambda p: optim.SGD(p, lr=5e-4, momentum=0.9)),
     ("Nesterov", lambda p: optim.SGD(p, lr=5e-4, momentum=0.9, nesterov=True)),
     ("Adagrad", lambda p: optim.Adagrad(p, lr=0.5)),
-    ("Adadelta", lambda p: optim.Adadelta(p, lr=1.0, eps=1e-4)),
+    ("Adadelta", lambda p: optim.Adadelta(p, lr=1.0)),
     ("RMSprop", lambda p: optim.RMSprop(p, lr=1e-2)),
     ("Adam", lambda p: optim.Adam(p, lr=0.05)),
 ]
@@ -98,12 +98,12 @@ def main():
         ax.legend(fontsize=8)
         ax = fig.add_subplot(1, 3, 2)
         gx, gy = np.meshgrid(np.linspace(-2, 2, 300), np.linspace(-1, 3, 300))
-        ax.contour(gx, gy, np.log10(rosenbrock((gx, gy)) + 1e-3), levels=25, cmap="Greys", linewidths=0.6)
+        ax.contour(gx, gy, np.log10(rosenbrock((gx, gy)) + 1e-3), levels=25, cmap="Greys", linewidths=0.4, alpha=0.6)
         for name, path in paths.items():
             ax.plot(path[:, 0], path[:, 1], lw=1.2, label=name)
         ax.plot([1], [1], "k*", ms=12)
         ax.set(xlim=(-2, 2), ylim=(-1, 3), xlabel="x", ylabel="y", title="Rosenbrock trajectories")
-        ax.legend(fontsize=8)
+        ax.legend(fontsize=7, loc="lower right")
         ax = fig.add_subplot(1, 3, 3)
         for name, path in paths.items():
             ax.semilogy([rosenbrock(w) + 1e-16 for w in path], label=name)

@@ -227,6 +227,7 @@ class Trainer:
         noise_params = resolve_params(self.model, self.weight_noise_params, "weight_noise_params") \
             if self.weight_noise > 0 else []
         noise_saved = [np.empty_like(p.data) for p in noise_params]
+        noise_bufs = [np.empty_like(p.data) for p in noise_params]
 
         history = History()
         history.params = {"epochs": int(epochs), "steps": steps, "samples": n, "batch_size": bs}
@@ -266,9 +267,11 @@ class Trainer:
                 if self.transform is not None:
                     xb, yb = self._apply_transform(xb, yb)
                 opt.zero_grad()
-                for p, saved in zip(noise_params, noise_saved):
+                for p, saved, eps in zip(noise_params, noise_saved, noise_bufs):
                     np.copyto(saved, p.data)
-                    p.data += rng.standard_normal(p.data.shape, dtype=p.data.dtype) * p.data.dtype.type(self.weight_noise)
+                    rng.standard_normal(dtype=eps.dtype, out=eps)
+                    eps *= self.weight_noise
+                    p.data += eps
                 out = model(xb)
                 for i, (_, fn) in enumerate(self.metric_fns):
                     metric_sums[i] += nb * self._metric(fn, yb, out)
