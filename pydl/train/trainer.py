@@ -18,6 +18,7 @@ epoch in eval mode; val_loss includes the current penalty too (as Keras), so the
 gap logged as "gap" = val_loss - loss compares data losses. With ``reduction="sum"`` losses the
 batch loss is divided by n_b first, so "loss" is always a per-sample mean.
 """
+import inspect
 import math
 import sys
 import time
@@ -103,6 +104,12 @@ class Trainer:
         # accuracy on a single output: threshold logits at 0 for BCEWithLogitsLoss, else 0.5.
         self._threshold = 0.0 if type(loss_fn).__name__ == "BCEWithLogitsLoss" else 0.5
         self._sum_reduction = getattr(loss_fn, "reduction", "mean") == "sum"
+        # The gradient w.r.t. the input batch is never used: skip it where the model allows.
+        try:
+            self._backward_kw = ({"input_grad": False}
+                                 if "input_grad" in inspect.signature(model.backward).parameters else {})
+        except (TypeError, ValueError):
+            self._backward_kw = {}
 
     # ------------------------------------------------------------------ input checks
     def _dtype(self):
@@ -276,7 +283,7 @@ class Trainer:
                 for i, (_, fn) in enumerate(self.metric_fns):
                     metric_sums[i] += nb * self._metric(fn, yb, out)
                 loss = float(loss_fn(out, yb))
-                model.backward(loss_fn.backward())
+                model.backward(loss_fn.backward(), **self._backward_kw)
                 for p, saved in zip(noise_params, noise_saved):
                     np.copyto(p.data, saved)
                 if self._sum_reduction:
