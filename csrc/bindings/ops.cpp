@@ -177,6 +177,7 @@ double cross_entropy(const py::object& lo, const py::object& to, const py::objec
   py::array logits = float_input(lo, "logits");
   require_ndim(logits, "logits", 2);
   const int64_t n = logits.shape(0), c = logits.shape(1);
+  if (c < 1) throw py::value_error("logits: expected at least one class, got shape " + shape_str(logits));
   py::array target = as_array(to, "target");
   require_c_contiguous(target, "target");
   bool idx;

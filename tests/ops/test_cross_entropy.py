@@ -5,6 +5,8 @@ import itertools
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import pydl
 from pydl import _C
@@ -82,6 +84,20 @@ def test_grad_finite_differences(kind, use_w, eps, red):
     assert_close(g, num, rtol=1e-6, atol=1e-9)
 
 
+@settings(max_examples=30, deadline=None)
+@given(n=st.integers(0, 9), c=st.integers(1, 40), kind=st.sampled_from(["index", "prob"]), use_w=st.booleans(),
+       eps=st.sampled_from([0.0, 0.05, 1.0]), red=st.sampled_from(["mean", "sum"]), scale=st.sampled_from([0.1, 10.0, 1e3]),
+       dtype=st.sampled_from([np.float32, np.float64]), seed=st.integers(0, 2**16))
+def test_random_shapes_and_scales(n, c, kind, use_w, eps, red, scale, dtype, seed):
+    x, t, w = make(kind, use_w, n, c, dtype, seed=seed)
+    x = (x * scale).astype(dtype)
+    want = ref_ce(x, t, w, eps, red) if n else (np.nan if red == "mean" else 0.0)
+    loss = ce(x, t, w, eps, red)
+    rtol = 2e-5 if dtype == np.float32 else 1e-10
+    # float32: the loss sums terms of size ~|x|, so the absolute error scales with the logits
+    assert loss == pytest.approx(want, rel=rtol, abs=rtol * scale, nan_ok=True)
+
+
 def test_grad_may_alias_logits_and_threads_identical(isa):
     x, t, w = make("index", True, 3000, 37, np.float32, seed=3)
     pydl.set_num_threads(1)
@@ -131,5 +147,7 @@ def test_bad_input():
         _C.cross_entropy(x, t, label_smoothing=1.5)
     with pytest.raises(ValueError, match="reduction"):
         _C.cross_entropy(x, t, reduction="none")
+    with pytest.raises(ValueError, match="logits.*class"):
+        _C.cross_entropy(np.zeros((2, 0), np.float32), np.zeros(2, np.int64))
     with pytest.raises(TypeError, match="target.*ndarray"):
         _C.cross_entropy(x, [0, 1, 2, 0])
