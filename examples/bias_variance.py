@@ -33,8 +33,8 @@ def builder(h):
 def main():
     args = C.parser(__doc__.splitlines()[0]).parse_args()
     widths = [1, 4, 64] if args.quick else [1, 2, 4, 8, 16, 64]
-    rounds = 8 if args.quick else 30
-    epochs = 400 if args.quick else 1500
+    rounds = 5 if args.quick else 30
+    epochs = 200 if args.quick else 1500
     x_tr, y_tr = make_regression_1d(40, noise=0.3, random_state=args.seed)
     x_te = np.linspace(0, 1, 200, dtype=np.float32).reshape(-1, 1)
     y_te = np.sin(2 * np.pi * x_te).astype(np.float32)

@@ -66,7 +66,7 @@ def run(cfg, data_split, epochs, seed):
 
 def main():
     args = C.parser(__doc__.splitlines()[0]).parse_args()
-    epochs = 30 if args.quick else 150
+    epochs = 10 if args.quick else 150
     seeds = [args.seed] if args.quick else [args.seed, args.seed + 1, args.seed + 2]
     splits = {s: C.digits_split(s, n_train=300, images=True) for s in seeds}
     rows, results = [], []
