@@ -271,6 +271,19 @@ def test_verbose_output(stubs, blobs, capsys):
     assert len(lines) == 2 and lines[1].startswith("Epoch 2/2") and "val_accuracy" in lines[1]
 
 
+def test_verbose_1_progress_bar_or_lines(stubs, blobs, capsys, monkeypatch):
+    x, y = blobs
+    tr, _, _ = make(stubs)
+    pytest.importorskip("tqdm")
+    tr.fit(x, y, epochs=2, batch_size=30, verbose=1)
+    cap = capsys.readouterr()
+    assert cap.out == "" and "Epoch 2/2" in cap.err and "loss:" in cap.err
+    monkeypatch.setattr("pydl.train.trainer._tqdm", lambda: None)      # as if tqdm were not installed
+    tr.fit(x, y, epochs=2, batch_size=30, verbose=1)
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 2 and lines[0].startswith("Epoch 1/2") and "loss:" in lines[0]
+
+
 @pytest.mark.parametrize("xs, ys, match", [
     ((10, 4), (9,), "different numbers of samples: x has 10, y has 9"),
     ((0, 4), (0,), "empty"),
