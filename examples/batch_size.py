@@ -2,11 +2,12 @@
 
 The same MLP (64-256-256-10, ReLU) is trained on 600 digits with plain SGD (lr 0.1) and batch
 sizes from 1 (stochastic GD) to 600 (full-batch GD), each until its training loss (measured in
-eval mode on the whole training set after each epoch) falls below 0.02, or an epoch budget runs out. For each run: optimizer steps, training and test loss, the
-generalization gap (test loss - training loss), test accuracy, and a sharpness measure in the
-spirit of Keskar et al. 2017 ("On Large-Batch Training for Deep Learning: Generalization Gap and
-Sharp Minima"): the largest relative increase of the training loss over random points of the box
-|delta_i| <= eps (|w_i| + 1) around the final weights w,
+eval mode on the whole training set after each epoch) falls below 0.02, or an epoch budget runs
+out. For each run: optimizer steps, training and test loss, the generalization gap (test loss -
+training loss), test accuracy, and a sharpness measure in the spirit of Keskar et al. 2017 ("On
+Large-Batch Training for Deep Learning: Generalization Gap and Sharp Minima"): the largest
+relative increase of the training loss over random points of the box |delta_i| <= eps (|w_i| +
+1) around the final weights w,
 
     sharpness = 100 * max_k (L(w + delta_k) - L(w)) / (1 + L(w)),
 

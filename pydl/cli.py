@@ -1,13 +1,14 @@
 """Command line: ``python -m pydl train [options]``.
 
 Trains an MLP classifier (default 64-128-64-10, ReLU, He init, Adam 1e-3, batch 32, 50 epochs),
-by default on the bundled digits (8x8 images, 10 classes, pixels scaled to [0, 1] by /16), with a
-stratified train / validation / test split (70 / 10 / 20 %) drawn with a fixed seed. Prints progress and the final train / validation / test loss and accuracy, and writes
-the weights (pydl.save), the training curves (PNG, when matplotlib is installed) and a CSV log
-of the epochs under ``--out``. ``--data FILE`` trains on a .npz (arrays ``x``, ``y``) or a .csv
-(last column: the label) instead; its features are standardized with the training split's
-mean and standard deviation. ``--kfold K`` also reports the mean ± std accuracy of K-fold
-stratified cross-validation on the train + validation part.
+by default on the bundled digits (8x8 images, 10 classes, pixels scaled to [0, 1] by /16), with
+a stratified train / validation / test split (70 / 10 / 20 %) drawn with a fixed seed. Prints
+progress and the final train / validation / test loss and accuracy, and writes the weights
+(pydl.save), the training curves (PNG, when matplotlib is installed) and a CSV log of the epochs
+under ``--out``. ``--data FILE`` trains on a .npz (arrays ``x``, ``y``) or a .csv (last column:
+the label) instead; its features are standardized with the training split's mean and standard
+deviation. ``--kfold K`` also reports the mean ± std accuracy of K-fold stratified cross-
+validation on the train + validation part.
 """
 import argparse
 import os
