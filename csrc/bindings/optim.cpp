@@ -1,7 +1,9 @@
-// pydl._C optimizer steps: <name>_step(params, grads, <state lists>..., *, hyperparameters).
+// pydl._C optimizer steps: <name>_step(params, grads, <state lists>..., hyperparameters...).
 // One call updates every tensor of the lists in place (csrc/optim/multi_tensor.h). The lists
-// are validated here (lengths, dtype, shape, C-contiguity, writeability; messages name the
-// argument and the index), then the kernels run with the GIL released.
+// are validated here (lengths, dtype, shape, C-contiguity, writeability, no shared memory;
+// messages name the argument and the index), then the kernels run with the GIL released.
+// Hyperparameters may be passed by keyword; pydl.optim passes them by position, which saves
+// pybind11's keyword matching (a few microseconds a call, more than the per-tensor checks).
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
@@ -50,15 +52,18 @@ bool same_shape(const py::array& a, const py::array& b) {
   return true;
 }
 
-// Checks `arr` (element i of list `name`) against params[i].
+// Checks `arr` (element i of list `name`) against params[i]. Messages are built only on failure:
+// this runs for every array of every step.
 void check_like(const py::array& arr, const char* name, size_t i, const py::array& p, bool writeable) {
-  const std::string an = item(name, i), pn = item("params", i);
+  auto an = [&] { return item(name, i); };
   if (!arr.dtype().is(p.dtype()))
-    throw py::type_error(an + ": expected dtype " + dtype_str(p) + " (as " + pn + "), got " + dtype_str(arr));
+    throw py::type_error(an() + ": expected dtype " + dtype_str(p) + " (as " + item("params", i) + "), got " +
+                         dtype_str(arr));
   if (!same_shape(arr, p))
-    throw py::value_error(an + ": expected shape " + shape_str(p) + " (as " + pn + "), got " + shape_str(arr));
-  require_c_contiguous(arr, an.c_str());
-  if (writeable) require_writeable(arr, an.c_str());
+    throw py::value_error(an() + ": expected shape " + shape_str(p) + " (as " + item("params", i) + "), got " +
+                          shape_str(arr));
+  if (!(arr.flags() & py::array::c_style)) require_c_contiguous(arr, an().c_str());
+  if (writeable && !arr.writeable()) require_writeable(arr, an().c_str());
 }
 
 // The validated lists of one step: parameters, gradients and up to three state lists.
@@ -73,18 +78,19 @@ struct Lists {
 // each other. Sweep the byte ranges in address order, keeping the furthest end seen so far among
 // written and among read-only arrays.
 void require_no_overlap(const Lists& L, const std::vector<const char*>& state_names) {
-  struct Range { uintptr_t lo, hi; bool written; std::string name; };
+  struct Range { uintptr_t lo, hi; bool written; const char* list; size_t index; };
   std::vector<Range> r;
-  auto add = [&](const py::array& a, bool written, const std::string& name) {
+  r.reserve(L.params.size() * (2 + L.states.size()));
+  auto add = [&](const py::array& a, bool written, const char* list, size_t i) {
     if (a.nbytes() == 0) return;
     auto lo = reinterpret_cast<uintptr_t>(a.data());
-    r.push_back({lo, lo + static_cast<uintptr_t>(a.nbytes()), written, name});
+    r.push_back({lo, lo + static_cast<uintptr_t>(a.nbytes()), written, list, i});
   };
   for (size_t i = 0; i < L.params.size(); ++i) {
-    add(L.params[i], true, item("params", i));
-    add(L.grads[i], false, item("grads", i));
+    add(L.params[i], true, "params", i);
+    add(L.grads[i], false, "grads", i);
     for (size_t s = 0; s < L.states.size(); ++s)
-      if (!L.states[s].empty()) add(L.states[s][i], true, item(state_names[s], i));
+      if (!L.states[s].empty()) add(L.states[s][i], true, state_names[s], i);
   }
   std::sort(r.begin(), r.end(), [](const Range& a, const Range& b) { return a.lo < b.lo; });
   const Range* far_written = nullptr;
@@ -94,7 +100,7 @@ void require_no_overlap(const Lists& L, const std::vector<const char*>& state_na
     if (far_written && x.lo < far_written->hi) hit = far_written;
     else if (x.written && far_read && x.lo < far_read->hi) hit = far_read;
     if (hit)
-      throw py::value_error(x.name + ": shares memory with " + hit->name +
+      throw py::value_error(item(x.list, x.index) + ": shares memory with " + item(hit->list, hit->index) +
                             " (every array the step writes needs its own memory)");
     const Range*& far = x.written ? far_written : far_read;
     if (!far || x.hi > far->hi) far = &x;
@@ -110,13 +116,15 @@ Lists collect(const py::object& params, const py::object& grads,
   const py::ssize_t n = static_cast<py::ssize_t>(L.params.size());
   for (size_t i = 0; i < L.params.size(); ++i) {
     const py::array& p = L.params[i];
-    const std::string pn = item("params", i);
-    DType d = require_float(p, pn.c_str());
-    if (i == 0) L.dtype = d;
-    else if (!p.dtype().is(L.params[0].dtype()))
-      throw py::type_error(pn + ": expected dtype " + dtype_str(L.params[0]) + " (as params[0]), got " + dtype_str(p));
-    require_c_contiguous(p, pn.c_str());
-    require_writeable(p, pn.c_str());
+    if (i == 0) {
+      L.dtype = require_float(p, "params[0]");
+    } else if (!p.dtype().is(L.params[0].dtype())) {
+      require_float(p, item("params", i).c_str());
+      throw py::type_error(item("params", i) + ": expected dtype " + dtype_str(L.params[0]) + " (as params[0]), got " +
+                           dtype_str(p));
+    }
+    if (!(p.flags() & py::array::c_style)) require_c_contiguous(p, item("params", i).c_str());
+    if (!p.writeable()) require_writeable(p, item("params", i).c_str());
   }
   L.grads = array_list(grads, "grads", n);
   for (size_t i = 0; i < L.grads.size(); ++i) check_like(L.grads[i], "grads", i, L.params[i], false);
@@ -193,7 +201,7 @@ void register_optim(py::module_& m) {
         run(L, args, [&](auto& t, auto& a) { sgd_multi<float>(t, a, impl); },
             [&](auto& t, auto& a) { sgd_multi<double>(t, a, impl); });
       },
-      py::arg("params"), py::arg("grads"), py::arg("momentum_buffers"), py::arg("first"), py::kw_only(),
+      py::arg("params"), py::arg("grads"), py::arg("momentum_buffers"), py::arg("first"), 
       py::arg("lr"), py::arg("momentum"), py::arg("dampening"), py::arg("weight_decay"), py::arg("nesterov"),
       py::arg("maximize"), py::arg("reference") = false,
       R"doc(SGD step over lists of arrays, in place.
@@ -215,7 +223,7 @@ p -= lr * g. momentum_buffers (and first) may be None when momentum == 0.)doc");
         run(L, args, [&](auto& t, auto& a) { adagrad_multi<float>(t, a, impl); },
             [&](auto& t, auto& a) { adagrad_multi<double>(t, a, impl); });
       },
-      py::arg("params"), py::arg("grads"), py::arg("state_sums"), py::arg("steps"), py::kw_only(), py::arg("lr"),
+      py::arg("params"), py::arg("grads"), py::arg("state_sums"), py::arg("steps"), py::arg("lr"),
       py::arg("lr_decay"), py::arg("weight_decay"), py::arg("eps"), py::arg("maximize"), py::arg("reference") = false,
       R"doc(Adagrad step over lists of arrays, in place; steps[i] = t >= 1 of tensor i.
 
@@ -231,7 +239,7 @@ clr = lr / (1 + (t - 1) * lr_decay); g += weight_decay * p; s += g^2; p -= clr *
         run(L, args, [&](auto& t, auto& a) { adadelta_multi<float>(t, a, impl); },
             [&](auto& t, auto& a) { adadelta_multi<double>(t, a, impl); });
       },
-      py::arg("params"), py::arg("grads"), py::arg("square_avgs"), py::arg("acc_deltas"), py::kw_only(),
+      py::arg("params"), py::arg("grads"), py::arg("square_avgs"), py::arg("acc_deltas"), 
       py::arg("lr"), py::arg("rho"), py::arg("eps"), py::arg("weight_decay"), py::arg("maximize"),
       py::arg("reference") = false,
       R"doc(Adadelta step over lists of arrays, in place.
@@ -255,7 +263,7 @@ u = rho * u + (1 - rho) * dx^2; p -= lr * dx.)doc");
             [&](auto& t, auto& a) { rmsprop_multi<double>(t, a, impl); });
       },
       py::arg("params"), py::arg("grads"), py::arg("square_avgs"), py::arg("grad_avgs"), py::arg("momentum_buffers"),
-      py::kw_only(), py::arg("lr"), py::arg("alpha"), py::arg("eps"), py::arg("weight_decay"), py::arg("momentum"),
+      py::arg("lr"), py::arg("alpha"), py::arg("eps"), py::arg("weight_decay"), py::arg("momentum"),
       py::arg("centered"), py::arg("maximize"), py::arg("reference") = false,
       R"doc(RMSprop step over lists of arrays, in place.
 
@@ -286,7 +294,7 @@ grad_avgs may be None unless centered, momentum_buffers unless momentum > 0.)doc
             [&](auto& t, auto& a) { adam_multi<double>(t, a, impl); });
       },
       py::arg("params"), py::arg("grads"), py::arg("exp_avgs"), py::arg("exp_avg_sqs"), py::arg("max_exp_avg_sqs"),
-      py::arg("steps"), py::kw_only(), py::arg("lr"), py::arg("beta1"), py::arg("beta2"), py::arg("eps"),
+      py::arg("steps"), py::arg("lr"), py::arg("beta1"), py::arg("beta2"), py::arg("eps"),
       py::arg("weight_decay"), py::arg("amsgrad"), py::arg("maximize"), py::arg("decoupled_weight_decay") = false,
       py::arg("reference") = false,
       R"doc(Adam / AdamW step over lists of arrays, in place; steps[i] = t >= 1 of tensor i.

@@ -51,7 +51,8 @@ class Adadelta(Optimizer):
             grads.append(p.grad)
             square_avgs.append(st["square_avg"])
             acc_deltas.append(st["acc_delta"])
-        _C.adadelta_step(params, grads, square_avgs, acc_deltas, lr=group["lr"], rho=group["rho"],
-                         eps=group["eps"], weight_decay=group["weight_decay"], maximize=group["maximize"])
+        # hyperparameters by position (lr, rho, eps, weight_decay, maximize)
+        _C.adadelta_step(params, grads, square_avgs, acc_deltas, group["lr"], group["rho"], group["eps"],
+                         group["weight_decay"], group["maximize"])
         for _, st in items:  # counted once the step has run (validation errors change nothing)
             st["step"] += 1

@@ -54,7 +54,8 @@ class Adagrad(Optimizer):
             grads.append(p.grad)
             sums.append(st["sum"])
             steps.append(st["step"] + 1)
-        _C.adagrad_step(params, grads, sums, steps, lr=group["lr"], lr_decay=group["lr_decay"],
-                        weight_decay=group["weight_decay"], eps=group["eps"], maximize=group["maximize"])
+        # hyperparameters by position (lr, lr_decay, weight_decay, eps, maximize)
+        _C.adagrad_step(params, grads, sums, steps, group["lr"], group["lr_decay"], group["weight_decay"],
+                        group["eps"], group["maximize"])
         for _, st in items:  # counted once the step has run (validation errors change nothing)
             st["step"] += 1

@@ -66,8 +66,8 @@ class RMSprop(Optimizer):
                 grad_avgs.append(st["grad_avg"])
             if use_momentum:
                 bufs.append(st["momentum_buffer"])
-        _C.rmsprop_step(params, grads, square_avgs, grad_avgs, bufs, lr=group["lr"], alpha=group["alpha"],
-                        eps=group["eps"], weight_decay=group["weight_decay"], momentum=group["momentum"],
-                        centered=centered, maximize=group["maximize"])
+        # hyperparameters by position (lr, alpha, eps, weight_decay, momentum, centered, maximize)
+        _C.rmsprop_step(params, grads, square_avgs, grad_avgs, bufs, group["lr"], group["alpha"], group["eps"],
+                        group["weight_decay"], group["momentum"], centered, group["maximize"])
         for _, st in items:  # counted once the step has run (validation errors change nothing)
             st["step"] += 1

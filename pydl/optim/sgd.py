@@ -67,8 +67,9 @@ class SGD(Optimizer):
                     buf = np.empty_like(p.data)
                     new.append((st, buf))
                 bufs.append(buf)
-        _C.sgd_step(params, grads, bufs, first or [], lr=group["lr"], momentum=momentum,
-                    dampening=group["dampening"], weight_decay=group["weight_decay"],
-                    nesterov=group["nesterov"], maximize=group["maximize"])
+        # hyperparameters by position (lr, momentum, dampening, weight_decay, nesterov, maximize):
+        # cheaper than keywords through pybind11
+        _C.sgd_step(params, grads, bufs, first or [], group["lr"], momentum, group["dampening"],
+                    group["weight_decay"], group["nesterov"], group["maximize"])
         for st, buf in new:
             st["momentum_buffer"] = buf
