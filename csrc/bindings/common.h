@@ -15,8 +15,8 @@ namespace py = pybind11;
 enum class DType { f32, f64, other };
 
 inline DType dtype_of(const py::array& a) {
-  if (a.dtype().is(py::dtype::of<float>())) return DType::f32;
-  if (a.dtype().is(py::dtype::of<double>())) return DType::f64;
+  if (a.dtype().equal(py::dtype::of<float>())) return DType::f32;  // equal, not is: unpickled arrays carry their own dtype objects
+  if (a.dtype().equal(py::dtype::of<double>())) return DType::f64;
   return DType::other;
 }
 
@@ -36,7 +36,7 @@ inline DType require_float(const py::array& a, const char* name) {
 }
 
 inline void require_same_dtype(const py::array& a, const char* an, const py::array& b, const char* bn) {
-  if (!a.dtype().is(b.dtype()))
+  if (!a.dtype().equal(b.dtype()))
     throw py::type_error(std::string(bn) + ": expected dtype " + dtype_str(a) + " (as " + an + "), got " + dtype_str(b));
 }
 

@@ -148,7 +148,7 @@ void check_p(double p) {
 }
 
 void require_mask(const py::array& mask, int64_t n) {
-  if (!mask.dtype().is(py::dtype::of<uint8_t>())) throw py::type_error("mask: expected uint8, got " + dtype_str(mask));
+  if (!mask.dtype().equal(py::dtype::of<uint8_t>())) throw py::type_error("mask: expected uint8, got " + dtype_str(mask));
   require_c_contiguous(mask, "mask");
   if (mask.size() != n) throw py::value_error("mask: expected " + std::to_string(n) + " elements, got shape " + shape_str(mask));
 }

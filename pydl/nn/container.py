@@ -94,6 +94,12 @@ class Sequential(Module):
         self.add_module(str(len(self._modules)), module)
         return self
 
+    def __getstate__(self):
+        # the plan holds closures over this instance's modules: a copy must build its own
+        state = self.__dict__.copy()
+        state["_plan"] = state["_ran"] = None
+        return state
+
     # ----------------------------------------------------------------- passes
     def _build_plan(self):
         """Forward/backward callables; fused (Linear, activation) pairs become one step."""

@@ -228,3 +228,19 @@ def test_parameter_before_init_raises():
 
     with pytest.raises(AttributeError, match="__init__"):
         Bad()
+
+
+def test_deepcopy_and_pickle_are_independent():
+    import copy
+    import pickle
+
+    m = mlp()
+    x = np.random.default_rng(0).standard_normal((4, 4)).astype(np.float32)
+    m.eval()
+    y = m(x)
+    for c in (copy.deepcopy(m), pickle.loads(pickle.dumps(m))):
+        np.testing.assert_array_equal(c(x), y)
+        c[0].weight.data[...] = 0
+        c[0].bias.data[...] = 0
+        assert not np.array_equal(c(x), y)
+        np.testing.assert_array_equal(m(x), y)
