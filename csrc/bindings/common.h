@@ -14,9 +14,26 @@ namespace py = pybind11;
 
 enum class DType { f32, f64, other };
 
+// Reads the descriptor's fields only (no Python API call, so it is safe with the GIL released).
+// Compares type numbers rather than dtype object identity: unpickled arrays carry their own
+// (equal) dtype objects. Byte-swapped arrays count as "other".
+inline const py::detail::PyArrayDescr_Proxy* descr_of(const py::array& a) {
+  return py::detail::array_descriptor_proxy(py::detail::array_proxy(a.ptr())->descr);
+}
+
+inline bool byte_swapped(const py::detail::PyArrayDescr_Proxy* d) {
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+  return d->byteorder == '<';
+#else
+  return d->byteorder == '>';
+#endif
+}
+
 inline DType dtype_of(const py::array& a) {
-  if (a.dtype().equal(py::dtype::of<float>())) return DType::f32;  // equal, not is: unpickled arrays carry their own dtype objects
-  if (a.dtype().equal(py::dtype::of<double>())) return DType::f64;
+  const auto* d = descr_of(a);
+  if (byte_swapped(d)) return DType::other;
+  if (d->type_num == py::detail::npy_api::NPY_FLOAT_) return DType::f32;
+  if (d->type_num == py::detail::npy_api::NPY_DOUBLE_) return DType::f64;
   return DType::other;
 }
 
@@ -36,7 +53,8 @@ inline DType require_float(const py::array& a, const char* name) {
 }
 
 inline void require_same_dtype(const py::array& a, const char* an, const py::array& b, const char* bn) {
-  if (!a.dtype().equal(b.dtype()))
+  const auto *da = descr_of(a), *db = descr_of(b);
+  if (da->type_num != db->type_num || byte_swapped(da) != byte_swapped(db))
     throw py::type_error(std::string(bn) + ": expected dtype " + dtype_str(a) + " (as " + an + "), got " + dtype_str(b));
 }
 
