@@ -7,6 +7,8 @@ import itertools
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import pydl
 from pydl import _C
@@ -301,3 +303,26 @@ def test_adam_overflowing_second_moment_matches_reference(isa, dtype):
         out.append(p)
     np.testing.assert_array_equal(out[0], out[1])
     np.testing.assert_array_equal(out[0], p0)
+
+
+@settings(max_examples=25, deadline=None)
+@given(n=st.integers(0, 300), lr=st.floats(1e-4, 1.0), beta1=st.floats(0.0, 0.99), beta2=st.floats(0.0, 0.9999),
+       eps=st.floats(1e-10, 1e-2), wd=st.floats(0.0, 0.5), t=st.integers(1, 10_000),
+       flags=st.tuples(st.booleans(), st.booleans(), st.booleans()), scale=st.floats(1e-6, 1e3),
+       seed=st.integers(0, 2**31))
+def test_adam_random_hyperparameters_match_numpy(n, lr, beta1, beta2, eps, wd, t, flags, scale, seed):
+    # the step count t is arbitrary: resuming state at step t is one step of the formulas
+    amsgrad, maximize, decoupled = flags
+    rng = np.random.default_rng(seed)
+    p, g = rng.standard_normal(n), scale * rng.standard_normal(n)
+    s = {"m": scale * rng.standard_normal(n), "v": scale ** 2 * rng.random(n), "vmax": scale ** 2 * rng.random(n)}
+    h = dict(lr=lr, beta1=beta1, beta2=beta2, eps=eps, weight_decay=wd, amsgrad=amsgrad, maximize=maximize,
+             decoupled=decoupled)
+    for dtype in (np.float32, np.float64):
+        ps, gs = [p.astype(dtype)], [g.astype(dtype)]
+        states = [{k: v.astype(dtype) for k, v in s.items()}]
+        ref_s = {k: v.astype(dtype).astype(np.float64) for k, v in s.items()}
+        expected = ref_adam(ps[0].astype(np.float64), gs[0].astype(np.float64), ref_s, t=t, **h)
+        call_kernel("adam", ps, gs, states, h, t)
+        tol = 1e-5 if dtype == np.float32 else 1e-12
+        np.testing.assert_allclose(ps[0], expected, rtol=tol, atol=tol * lr)
