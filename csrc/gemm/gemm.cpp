@@ -153,7 +153,8 @@ void scale_only(int64_t M, int64_t N, T beta, T* C, int64_t ldc, const T* bias, 
 }
 
 // Work (multiply-adds) below which threads cost more than they save.
-constexpr double kMinParallelMacs = 1 << 20;
+// (~4M multiply-adds is ~20-40 us on one core; waking a worker costs a few us.)
+constexpr double kMinParallelMacs = 1 << 22;
 
 template <class T>
 void gemm_blocked(const Plan<T>& p, bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha,
@@ -163,7 +164,10 @@ void gemm_blocked(const Plan<T>& p, bool trans_a, bool trans_b, int64_t M, int64
   const int act_code = act == Act::relu ? 1 : act == Act::leaky_relu ? 2 : 0;
   const bool other_act = act != Act::none && act_code == 0;
   const int64_t nc_max = min64(p.nc, ceil_div(N, nr) * nr);
-  const int64_t kc_max = min64(p.kc, K);
+  // K split into equal blocks of at most p.kc (rounded up to 8): no short tail block. Depends on
+  // K and the ISA only, never on the thread count.
+  const int64_t kblocks = ceil_div(K, p.kc);
+  const int64_t kc_max = min64(K, ceil_div(ceil_div(K, kblocks), 8) * 8);
   const int nthreads =
       double(M) * double(N) * double(K) >= kMinParallelMacs ? pydl::runtime::get_num_threads() : 1;
   const int64_t slivers_m = ceil_div(M, mr);

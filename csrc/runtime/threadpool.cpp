@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdlib>
 #include <mutex>
@@ -15,7 +16,18 @@
 namespace pydl::runtime {
 namespace {
 
-// Workers wait on a condition variable for a new generation, run their chunk, and count down.
+void cpu_relax() {
+#if defined(PYDL_X86)
+  __builtin_ia32_pause();
+#endif
+}
+
+// How long an idle worker polls for the next job before it sleeps: back-to-back parallel calls
+// (the blocks of one GEMM, the layers of a training step) then find it awake.
+constexpr auto kWorkerSpin = std::chrono::microseconds(50);
+
+// Workers wait for a new generation (polling briefly, then on a condition variable), run their
+// chunk, and count down.
 class Pool {
  public:
   explicit Pool(int workers) {
@@ -25,7 +37,7 @@ class Pool {
     {
       std::lock_guard<std::mutex> lk(m_);
       stop_ = true;
-      ++generation_;
+      generation_.fetch_add(1, std::memory_order_release);
     }
     cv_.notify_all();
     for (auto& t : threads_) t.join();
@@ -39,12 +51,13 @@ class Pool {
       job_ = &job;
       nchunks_ = nchunks;
       pending_.store(nchunks - 1, std::memory_order_relaxed);
-      ++generation_;
+      generation_.fetch_add(1, std::memory_order_release);
     }
     cv_.notify_all();
     job(0);
     // Short spin, then sleep: most chunks finish within microseconds of each other.
     for (int spin = 0; pending_.load(std::memory_order_acquire) != 0; ++spin) {
+      cpu_relax();
       if (spin > 20000) {
         std::unique_lock<std::mutex> lk(m_);
         done_cv_.wait(lk, [this] { return pending_.load(std::memory_order_acquire) == 0; });
@@ -57,12 +70,19 @@ class Pool {
   void loop(int idx) {
     uint64_t seen = 0;
     for (;;) {
+      if (generation_.load(std::memory_order_acquire) == seen) {
+        const auto t0 = std::chrono::steady_clock::now();
+        for (int i = 1; generation_.load(std::memory_order_acquire) == seen; ++i) {
+          cpu_relax();
+          if ((i & 127) == 0 && std::chrono::steady_clock::now() - t0 > kWorkerSpin) break;
+        }
+      }
       const std::function<void(int)>* job;
       {
         std::unique_lock<std::mutex> lk(m_);
-        cv_.wait(lk, [&] { return stop_ || generation_ != seen; });
+        cv_.wait(lk, [&] { return stop_ || generation_.load(std::memory_order_relaxed) != seen; });
         if (stop_) return;
-        seen = generation_;
+        seen = generation_.load(std::memory_order_relaxed);
         job = idx < nchunks_ ? job_ : nullptr;
       }
       if (!job) continue;
@@ -77,7 +97,7 @@ class Pool {
   std::vector<std::thread> threads_;
   std::mutex m_;
   std::condition_variable cv_, done_cv_;
-  uint64_t generation_ = 0;
+  std::atomic<uint64_t> generation_{0};
   bool stop_ = false;
   const std::function<void(int)>* job_ = nullptr;
   int nchunks_ = 0;

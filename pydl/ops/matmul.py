@@ -2,19 +2,21 @@
 import numpy as np
 
 from .. import _C
-from .._validate import FLOAT_DTYPES, check_out, shape_str
+from .._validate import check_out, shape_str
 
 
 def _matrix(x, name):
     if not isinstance(x, np.ndarray):
         raise TypeError(f"{name}: expected a numpy.ndarray, got {type(x).__name__}")
-    if x.dtype not in FLOAT_DTYPES:
+    if x.dtype.char not in "fd":  # float32 / float64
         raise TypeError(f"{name}: expected dtype float32 or float64, got {x.dtype}")
     if x.ndim != 2:
         raise ValueError(f"{name}: expected a 2-D array, got shape {shape_str(x.shape)}")
     # The kernel reads rows with any stride (leading dimension) but needs unit inner stride.
-    if x.shape[1] > 1 and x.strides[1] != x.itemsize or x.shape[0] > 1 and x.strides[0] < x.shape[1] * x.itemsize:
-        x = np.ascontiguousarray(x)
+    if not x.flags.c_contiguous:
+        rows, cols = x.shape
+        if cols > 1 and x.strides[1] != x.itemsize or rows > 1 and x.strides[0] < cols * x.itemsize:
+            x = np.ascontiguousarray(x)
     return x
 
 
@@ -46,13 +48,13 @@ def matmul(a, b, *, trans_a=False, trans_b=False, out=None):
                          f"op(b) has shape {shape_str((kb, n))}")
     if out is None:
         c = np.empty((m, n), dtype=a.dtype)
-        _C.gemm(a, b, c, trans_a=bool(trans_a), trans_b=bool(trans_b))
+        _C.gemm(a, b, c, bool(trans_a), bool(trans_b))  # positional: pybind11 keywords cost ~2 us
         return c
     check_out(out, "out", (m, n), a.dtype)
-    if np.shares_memory(out, a) or np.shares_memory(out, b):
+    if np.may_share_memory(out, a) or np.may_share_memory(out, b):  # bounds check: cheap, conservative
         c = np.empty((m, n), dtype=a.dtype)
-        _C.gemm(a, b, c, trans_a=bool(trans_a), trans_b=bool(trans_b))
+        _C.gemm(a, b, c, bool(trans_a), bool(trans_b))  # positional: pybind11 keywords cost ~2 us
         out[...] = c
     else:
-        _C.gemm(a, b, out, trans_a=bool(trans_a), trans_b=bool(trans_b))
+        _C.gemm(a, b, out, bool(trans_a), bool(trans_b))
     return out
