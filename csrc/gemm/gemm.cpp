@@ -55,8 +55,8 @@ template <>
 Plan<float> plan_for<float>(Isa isa) {
   switch (isa) {
 #if defined(PYDL_X86)
-    case Isa::avx512: return {avx512::kernel_f32, avx512::transpose_pack_f32, avx512::kMrF32, avx512::kNrF32, 256, 512};
-    case Isa::avx2: return {avx2::kernel_f32, avx2::transpose_pack_f32, avx2::kMrF32, avx2::kNrF32, 256, 512};
+    case Isa::avx512: return {avx512::kernel_f32, avx512::transpose_pack_f32, avx512::kMrF32, avx512::kNrF32, 384, 512};
+    case Isa::avx2: return {avx2::kernel_f32, avx2::transpose_pack_f32, avx2::kMrF32, avx2::kNrF32, 384, 512};
 #endif
     default: return {generic::kernel_f32, transpose_pack_scalar<float>, generic::kMrF32, generic::kNrF32, 256, 256};
   }
@@ -66,8 +66,8 @@ template <>
 Plan<double> plan_for<double>(Isa isa) {
   switch (isa) {
 #if defined(PYDL_X86)
-    case Isa::avx512: return {avx512::kernel_f64, transpose_pack_scalar<double>, avx512::kMrF64, avx512::kNrF64, 192, 256};
-    case Isa::avx2: return {avx2::kernel_f64, transpose_pack_scalar<double>, avx2::kMrF64, avx2::kNrF64, 192, 256};
+    case Isa::avx512: return {avx512::kernel_f64, transpose_pack_scalar<double>, avx512::kMrF64, avx512::kNrF64, 256, 256};
+    case Isa::avx2: return {avx2::kernel_f64, transpose_pack_scalar<double>, avx2::kMrF64, avx2::kNrF64, 256, 256};
 #endif
     default: return {generic::kernel_f64, transpose_pack_scalar<double>, generic::kMrF64, generic::kNrF64, 192, 192};
   }
@@ -181,8 +181,9 @@ void gemm_blocked(const Plan<T>& p, bool trans_a, bool trans_b, int64_t M, int64
   for (int64_t jc = 0; jc < N; jc += nc_max) {
     const int64_t nc = min64(nc_max, N - jc);
     const int64_t slivers_n = ceil_div(nc, nr);
-    // Column parts per A sliver: 1 when the rows alone give every thread enough work.
-    const int64_t parts = (nthreads == 1 || slivers_m >= 4 * nthreads) ? 1 : min64(nthreads, slivers_n);
+    // Units are (A sliver, column part) pairs, `parts` parts per sliver, handed out in contiguous
+    // runs: each thread gets an equal share of the tiles and packs at most one sliver twice.
+    const int64_t parts = nthreads == 1 ? 1 : min64(nthreads, slivers_n);
     for (int64_t pc = 0; pc < K; pc += kc_max) {
       const int64_t kc = min64(kc_max, K - pc);
       const bool first = pc == 0, last = pc + kc == K;
