@@ -56,7 +56,7 @@ class Sequential(Module):
         return len(self._modules)
 
     def __iter__(self):
-        return iter(self._modules.values())
+        return iter([m for m in self._modules.values() if m is not None])
 
     def _index(self, idx):
         n = len(self._modules)
@@ -103,7 +103,11 @@ class Sequential(Module):
     # ----------------------------------------------------------------- passes
     def _build_plan(self):
         """Forward/backward callables; fused (Linear, activation) pairs become one step."""
-        mods = list(self._modules.values())
+        mods = [m for m in self._modules.values() if m is not None]
+        if len({id(m) for m in mods}) != len(mods):
+            raise ValueError("Sequential: a module instance appears twice; each module keeps the cache of one "
+                             "forward for its explicit backward, so use separate instances (Parameters may "
+                             "be shared)")
         fwd, bwd = [], []
         i = 0
         while i < len(mods):

@@ -3,6 +3,8 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import pydl
 from pydl import nn
@@ -138,6 +140,7 @@ def test_fused_equals_unfused(dtype, act):
     lin1, a, lin2 = fused
     x, g = rand(7, 9, dtype=dtype), rand(7, 4, dtype=dtype, seed=1)
     y = fused(x)
+    assert len(fused._plan[0]) == (2 if getattr(a, "fusable", False) else 3)  # fusable pairs run as one step
     gx = fused.backward(g)
     grads = [p.grad.copy() for p in fused.parameters()]
     fused.zero_grad()
@@ -260,3 +263,31 @@ def test_backward_without_input_grad(first):
     lin(x)
     assert lin.backward(np.ones((4, 2), np.float32), input_grad=False) is None
     assert lin.weight.grad is not None
+
+
+def test_sequential_rejects_a_module_used_twice():
+    lin = nn.Linear(3, 3)
+    with pytest.raises(ValueError, match="twice"):
+        nn.Sequential(lin, nn.ReLU(), lin)(np.ones((1, 3), np.float32))
+
+
+@settings(max_examples=25, deadline=None)
+@given(n=st.integers(0, 9), i=st.integers(1, 40), o=st.integers(1, 40), bias=st.booleans(),
+       act=st.sampled_from(["relu", "sigmoid", "tanh", "leaky", "identity"]))
+def test_linear_act_shapes_against_numpy(n, i, o, bias, act):
+    pydl.manual_seed(n + i + o)
+    m = nn.Sequential(nn.Linear(i, o, bias=bias, dtype=np.float64), ACTIVATIONS[act][0]())
+    x, g = rand(n, i), rand(n, o, seed=1)
+    z = x @ m[0].weight.data.T + (m[0].bias.data if bias else 0)
+    ref = {"relu": lambda v: np.maximum(v, 0), "sigmoid": lambda v: 1 / (1 + np.exp(-v)), "tanh": np.tanh,
+           "leaky": lambda v: np.where(v > 0, v, 0.2 * v), "identity": lambda v: v}[act]
+    d = {"relu": lambda v: (v > 0) * 1.0, "sigmoid": lambda v: ref(v) * (1 - ref(v)),
+         "tanh": lambda v: 1 - np.tanh(v) ** 2, "leaky": lambda v: np.where(v > 0, 1.0, 0.2),
+         "identity": lambda v: np.ones_like(v)}[act]
+    np.testing.assert_allclose(m(x), ref(z), rtol=1e-12, atol=1e-14)
+    gx = m.backward(g)
+    dz = g * d(z)
+    np.testing.assert_allclose(gx, dz @ m[0].weight.data, rtol=1e-12, atol=1e-13)
+    np.testing.assert_allclose(m[0].weight.grad, dz.T @ x, rtol=1e-12, atol=1e-13)
+    if bias:
+        np.testing.assert_allclose(m[0].bias.grad, dz.sum(0), rtol=1e-12, atol=1e-13)
