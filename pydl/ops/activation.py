@@ -1,8 +1,10 @@
 """Elementwise activations: numpy in, numpy out (float32 and float64, any shape).
 
 Each function returns a new array of the input's shape and dtype (C-contiguous). float32 runs
-the vectorised kernel of the active ISA, float64 uses libm. NaN propagates (``relu(nan)`` is
-nan) and infinities follow the formulas (``tanh(inf) == 1``, ``sigmoid(-inf) == 0``).
+the vectorised kernel of the active ISA (AVX-512, AVX2 or portable; tanh within 3 ulp, sigmoid
+within 2.7 ulp over all float32 inputs, gelu to an absolute error of about 1e-7 |x|), float64
+uses libm. NaN propagates (``relu(nan)`` is nan) and infinities follow the formulas
+(``tanh(inf) == 1``, ``sigmoid(-inf) == 0``, ``gelu(-inf)`` is nan as in torch).
 """
 import numbers
 

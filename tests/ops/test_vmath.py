@@ -1,4 +1,5 @@
-"""float32 vector math (exp, tanh, erf) of every ISA against float64 references, in ulp.
+"""float32 vector math (exp, tanh, erf, and the sigmoid built on exp) of every ISA against
+float64 references, in ulp.
 
 The bound is 4 ulp of the float32 result (the float64 reference's float32 spacing), over dense
 strided sweeps of all float32 bit patterns plus special values: 0, -0, denormals, +-inf, NaN and
@@ -24,12 +25,15 @@ def _erf64(x):
         return np.vectorize(math.erf, otypes=[np.float64])(x)
 
 
-REFERENCE = {"exp": np.exp, "tanh": np.tanh, "erf": _erf64}
+REFERENCE = {"exp": np.exp, "tanh": np.tanh, "erf": _erf64, "sigmoid": lambda x: 1 / (1 + np.exp(-x))}
 
 
 def vmath(fn, x):
     y = np.empty_like(x)
-    _C._vmath(fn, x, y)
+    if fn == "sigmoid":
+        _C.activation_forward("sigmoid", x, y)
+    else:
+        _C._vmath(fn, x, y)
     return y
 
 
@@ -52,7 +56,7 @@ SPECIAL = np.array([0.0, -0.0, 1e-45, -1e-45, 1e-40, -1e-40, 1.1754942e-38, 1.17
                     FLT_MAX, -FLT_MAX], dtype=np.float32)
 
 
-@pytest.mark.parametrize("fn", ["exp", "tanh", "erf"])
+@pytest.mark.parametrize("fn", ["exp", "tanh", "erf", "sigmoid"])
 def test_ulp_dense_sweep(isa, fn):
     x = np.concatenate([sweep_points(4099, 17), SPECIAL])
     if fn == "erf":  # dense over [-4.5, 4.5] where erf is not yet +-1
