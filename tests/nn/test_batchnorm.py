@@ -95,3 +95,31 @@ def test_batchnorm_bad_inputs():
         nn.BatchNorm1d(0)
     with pytest.raises(ValueError, match="momentum"):
         nn.BatchNorm1d(3, momentum=2.0)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_batchnorm_large_threaded_matches_numpy_and_is_deterministic(dtype):
+    import pydl
+
+    x = rand(300, 256, dtype=dtype)  # N * C above the kernel's threading threshold
+    g = rand(300, 256, dtype=dtype, seed=1)
+    outs = []
+    for threads in (1, 2):
+        pydl.set_num_threads(threads)
+        bn = nn.BatchNorm1d(256, dtype=dtype)
+        bn.weight.data[:] = np.linspace(0.5, 1.5, 256)
+        y = bn(x)
+        outs.append((y, bn.backward(g), bn.weight.grad, bn.running_var.copy()))
+    for a, b in zip(*outs):
+        np.testing.assert_array_equal(a, b)
+    x64, g64 = x.astype(np.float64), g.astype(np.float64)
+    mu, var = x64.mean(0), x64.var(0)
+    xhat = (x64 - mu) / np.sqrt(var + 1e-5)
+    w = np.linspace(0.5, 1.5, 256)
+    dx = w / np.sqrt(var + 1e-5) * (g64 - g64.mean(0) - xhat * (g64 * xhat).mean(0))
+    tol = 2e-5 if dtype == np.float32 else 1e-10
+    y, gx, gw, rv = outs[0]
+    np.testing.assert_allclose(y, xhat * w, rtol=tol, atol=tol)
+    np.testing.assert_allclose(gx, dx, rtol=tol, atol=tol * np.abs(dx).max())
+    np.testing.assert_allclose(gw, (g64 * xhat).sum(0), rtol=tol, atol=tol * 300)
+    np.testing.assert_allclose(rv, 0.9 + 0.1 * x64.var(0, ddof=1), rtol=tol)

@@ -291,3 +291,25 @@ def test_linear_act_shapes_against_numpy(n, i, o, bias, act):
     np.testing.assert_allclose(m[0].weight.grad, dz.T @ x, rtol=1e-12, atol=1e-13)
     if bias:
         np.testing.assert_allclose(m[0].bias.grad, dz.sum(0), rtol=1e-12, atol=1e-13)
+
+
+def test_flatten_and_dropout_match_torch(parity):
+    torch = pytest.importorskip("torch")
+    x = rand(2, 3, 4)
+    g = rand(2, 12, seed=1)
+    tx = torch.from_numpy(x.copy()).requires_grad_()
+    ty = torch.nn.Flatten()(tx)
+    ty.backward(torch.from_numpy(g))
+    f = nn.Flatten()
+    parity(f(x), ty)
+    parity(f.backward(g), tx.grad)
+    pydl.manual_seed(0)
+    d = nn.Dropout(0.25)
+    y = d(x)
+    mask = torch.from_numpy((y != 0).astype(np.float64))
+    tx = torch.from_numpy(x.copy()).requires_grad_()
+    ty = tx * mask / 0.75  # torch's dropout with this mask (torch.nn.functional.dropout's formula)
+    gg = rand(2, 3, 4, seed=2)
+    ty.backward(torch.from_numpy(gg))
+    parity(y, ty)
+    parity(d.backward(gg), tx.grad)
