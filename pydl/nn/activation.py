@@ -45,11 +45,6 @@ class _Activation(Module):
         _C.activation_backward(self.kind, g, x, y, gx, self.alpha)
         return gx
 
-    def _invalidate(self):
-        """Called when a Sequential ran this activation fused into the Linear before it."""
-        d = self.__dict__
-        d["_x"] = d["_y"] = None
-
 
 class ReLU(_Activation):
     """y = max(x, 0); dy/dx = 1 where x > 0, else 0."""

@@ -153,11 +153,11 @@ class Sequential(Module):
 
 
 def _fused_forward(lin, act):
-    kind, fwd, invalidate = act.kind, lin._forward, act._invalidate
+    kind, fwd, act_state = act.kind, lin._forward, act.__dict__
 
     def step(x):
-        invalidate()
-        return fwd(x, kind, act.alpha)
+        act_state["_x"] = act_state["_y"] = None  # the activation's own backward must not run
+        return fwd(x, kind, act_state["alpha"])
 
     return step
 

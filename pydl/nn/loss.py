@@ -145,7 +145,9 @@ class CrossEntropyLoss(_Loss):
         N, C = input.shape
         if not isinstance(target, np.ndarray):
             raise TypeError(f"target: expected a numpy.ndarray, got {type(target).__name__}")
-        if target.dtype.kind == "f":
+        if target.dtype == np.int64 and target.shape == (N,) and target.flags.c_contiguous:
+            t = target  # the kernel checks the range
+        elif target.dtype.kind == "f":
             if target.shape != input.shape:
                 raise ValueError(f"target: expected class probabilities of shape {shape_str(input.shape)}, "
                                  f"got {shape_str(target.shape)}")

@@ -150,3 +150,10 @@ def test_bce_stable_for_large_logits():
     fn = nn.BCEWithLogitsLoss(reduction="sum")
     assert fn(x, y) == pytest.approx(2000 + np.log(2))
     np.testing.assert_allclose(fn.backward(), [[-1.0, 1.0, -0.5]])
+
+
+def test_cross_entropy_noncontiguous_int64_target():
+    x = rand(4, 6)
+    t = labels(8, 6)[::2]
+    assert not t.flags.c_contiguous
+    assert nn.CrossEntropyLoss()(x, t) == pytest.approx(nn.CrossEntropyLoss()(x, t.copy()), rel=1e-15)
