@@ -313,3 +313,14 @@ def test_flatten_and_dropout_match_torch(parity):
     ty.backward(torch.from_numpy(gg))
     parity(y, ty)
     parity(d.backward(gg), tx.grad)
+
+
+def test_empty_batch():
+    pydl.manual_seed(0)
+    m = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2))
+    y = m(np.zeros((0, 3), np.float32))
+    assert y.shape == (0, 2)
+    gx = m.backward(np.zeros((0, 2), np.float32))
+    assert gx.shape == (0, 3)
+    for p in m.parameters():
+        np.testing.assert_array_equal(p.grad, np.zeros_like(p.data))
