@@ -136,7 +136,7 @@ def test_activation(benchmark, op, size, impl):
     m = min(n, 1 << 16)
     np.testing.assert_allclose(out[:m], reference(op, x[:m]), rtol=2e-6, atol=2e-6 if op == "gelu" else 1e-7)
     benchmark.group = f"{op} {size}"
-    benchmark.pedantic(fn, rounds=max(5, (1 << 26) // n), iterations=1, warmup_rounds=2)
+    benchmark.pedantic(fn, rounds=max(12, (1 << 26) // n), iterations=1, warmup_rounds=2)
     t = benchmark.stats.stats.min
     RESULTS.setdefault((op, size), {})[impl] = t
     benchmark.extra_info["gelem_per_s"] = n / t / 1e9
