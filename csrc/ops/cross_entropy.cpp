@@ -13,7 +13,8 @@
 //   mean divides by D = n.
 // L = sum_i loss_i / D and dL/dx = dloss_i/dx / D, written in the same pass over the row as the
 // loss. float32 rows run the vectorised kernel of the active ISA (cross_entropy_kernels.inc),
-// float64 rows the reference below. Per-row losses are accumulated in double in row order (identical for any thread count).
+// float64 rows the reference below. Rows are split across threads; per-row losses are summed in
+// double in row order afterwards (identical for any thread count).
 #include <cmath>
 #include <limits>
 #include <vector>
@@ -25,7 +26,7 @@
 
 namespace pydl::ops {
 
-// Per-row parameters shared by the reference and the vectorised row kernels.
+// Arguments of the reference row kernel (the float32 kernels take CeRowArgsF32, vmath.h).
 template <class T>
 struct CeArgs {
   T* grad;                  // (n, c) or null
