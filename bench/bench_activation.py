@@ -1,4 +1,5 @@
-"""Elementwise activation throughput: pydl kernels vs numpy (the same formula written with
+"""Activation throughput (and softmax / log-softmax / fused cross-entropy at the end of the file):
+pydl kernels vs numpy (the same formula written with
 ufuncs and out=, no extra temporaries) and torch, float32, in the same run.
 
 Run:  env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python -m pytest bench/bench_activation.py --benchmark-enable -s
@@ -103,7 +104,7 @@ def report():
     for (op, size), res in RESULTS.items():
         base = res.get("numpy")
         for impl, t in res.items():
-            line = f"  {op:<8} {size:>4} {impl:<9} {SIZES[size] / t / 1e9:6.2f} Gelem/s"
+            line = f"  {op:<13} {size:>8} {impl:<9} {SIZES[size] / t / 1e9:6.2f} Gelem/s"
             if base:
                 line += f"   x{base / t:5.2f} numpy"
             print(line)
@@ -141,5 +142,82 @@ def test_activation(benchmark, op, size, impl):
     RESULTS.setdefault((op, size), {})[impl] = t
     benchmark.extra_info["gelem_per_s"] = n / t / 1e9
     base = RESULTS[(op, size)].get("numpy")
+    if base:
+        benchmark.extra_info["ratio_vs_numpy"] = base / t
+
+
+# Softmax / log-softmax over the last axis and the fused cross-entropy (forward + dL/dlogits),
+# float32, one thread: (batch, classes) shapes of a classifier head.
+SHAPES = {"128x10": (128, 10), "256x1000": (256, 1000)}
+
+
+def softmax_cases(op, x, target, out):
+    n = x.shape[0]
+
+    def np_log_softmax():
+        z = x - x.max(-1, keepdims=True)
+        z -= np.log(np.exp(z).sum(-1, keepdims=True))
+        return z
+
+    def np_softmax():
+        e = np.exp(x - x.max(-1, keepdims=True))
+        e /= e.sum(-1, keepdims=True)
+        return e
+
+    def np_ce():
+        z = np_log_softmax()
+        loss = -z[np.arange(n), target].mean()
+        g = np.exp(z)
+        g[np.arange(n), target] -= 1
+        g /= n
+        return loss, g
+
+    cases = {"numpy": {"softmax": np_softmax, "log_softmax": np_log_softmax, "cross_entropy": np_ce}[op],
+             "pydl": {"softmax": lambda: _C.softmax_forward(x, out, False),
+                      "log_softmax": lambda: _C.softmax_forward(x, out, True),
+                      "cross_entropy": lambda: _C.cross_entropy(x, target, grad=out)}[op]}
+    if torch is not None:
+        xt, tt = torch.from_numpy(x), torch.from_numpy(target)
+
+        def torch_ce():
+            xg = xt.detach().requires_grad_()
+            loss = torch.nn.functional.cross_entropy(xg, tt)
+            loss.backward()
+            return loss
+
+        cases["torch"] = {"softmax": lambda: torch.softmax(xt, -1), "log_softmax": lambda: torch.log_softmax(xt, -1),
+                          "cross_entropy": torch_ce}[op]
+    return cases, np_ce
+
+
+@pytest.mark.parametrize("impl", ["numpy", "torch", "pydl"])
+@pytest.mark.parametrize("shape", list(SHAPES))
+@pytest.mark.parametrize("op", ["softmax", "log_softmax", "cross_entropy"])
+def test_softmax_family(benchmark, op, shape, impl):
+    n, c = SHAPES[shape]
+    rng = np.random.default_rng(0)
+    x = (rng.standard_normal((n, c)) * 3).astype(np.float32)
+    target = rng.integers(0, c, n).astype(np.int64)
+    out = np.empty_like(x)
+    cases, np_ce = softmax_cases(op, x, target, out)
+    if impl not in cases:
+        pytest.skip("torch not installed")
+    pydl.set_num_threads(1)
+    if torch is not None:
+        torch.set_num_threads(1)
+    fn = cases[impl]
+    if impl == "pydl":  # check against the numpy formula before timing
+        got = fn()
+        want_loss, want = np_ce() if op == "cross_entropy" else (None, cases["numpy"]())
+        if op == "cross_entropy":
+            assert got == pytest.approx(float(want_loss), rel=1e-5)
+        np.testing.assert_allclose(out, want, rtol=1e-5, atol=1e-6)
+    benchmark.group = f"{op} {shape}"
+    benchmark.pedantic(fn, rounds=200, iterations=1, warmup_rounds=5)
+    t = benchmark.stats.stats.min
+    RESULTS.setdefault((op, shape), {})[impl] = t
+    SIZES.setdefault(shape, n * c)
+    benchmark.extra_info["gelem_per_s"] = n * c / t / 1e9
+    base = RESULTS[(op, shape)].get("numpy")
     if base:
         benchmark.extra_info["ratio_vs_numpy"] = base / t
