@@ -20,4 +20,16 @@ void activation_forward(Act act, const T* x, T* y, int64_t n, T alpha);
 template <class T>
 void activation_backward(Act act, const T* dy, const T* x, const T* y, T* dx, int64_t n, T alpha);
 
+// Defined for float (vectorised, active ISA) and double (libm) in activation.cpp.
+template <>
+void activation_forward<float>(Act act, const float* x, float* y, int64_t n, float alpha);
+template <>
+void activation_forward<double>(Act act, const double* x, double* y, int64_t n, double alpha);
+template <>
+void activation_backward<float>(Act act, const float* dy, const float* x, const float* y, float* dx, int64_t n,
+                                float alpha);
+template <>
+void activation_backward<double>(Act act, const double* dy, const double* x, const double* y, double* dx, int64_t n,
+                                 double alpha);
+
 }  // namespace pydl::ops
