@@ -4,15 +4,18 @@
 //   C (M x N) = act(alpha * op(A) op(B) + beta * C + bias), row-major, op(A) M x K, op(B) K x N.
 //
 //   for jc in N by NC:                 B block (KC x NC) packed into NR-wide slivers, kept in L2
-//     for pc in K by KC:               fixed KC: the k order never depends on the thread count
+//     for pc in K by KC:               equal blocks of <= KC; the k order never depends on threads
 //       pack B block                   (transposes and zero-padded edges handled here)
-//       parallel over (A sliver, column part) units:
+//       for each (A sliver, column part) unit, threads taking units from a shared counter:
 //         pack the A sliver (MR x KC, k-major, zero-padded rows), kept in L1
 //         for jr in the part by NR:    micro-kernel on one MR x NR tile of C; on the last KC
 //                                      block it applies alpha, beta, bias and the activation
 //
-// Threads split output tiles only, so every element of C sees the same arithmetic for any thread
-// count (bitwise identical results). Small problems run on the calling thread.
+// Small problems skip packing where it cannot pay: op(B) = B is read in place when M has few
+// slivers, op(A) = A^T when N has few. Threads split output tiles only, so every element of C
+// sees the same arithmetic for any thread count (bitwise identical results); problems under
+// ~4M multiply-adds run on the calling thread.
+#include <atomic>
 #include <cstdlib>
 #include <cstring>
 #include <stdexcept>
@@ -156,6 +159,21 @@ void scale_only(int64_t M, int64_t N, T beta, T* C, int64_t ldc, const T* bias, 
 // (~4M multiply-adds is ~20-40 us on one core; waking a worker costs a few us.)
 constexpr double kMinParallelMacs = 1 << 22;
 
+// Runs body(lo, hi) over [0, n) in chunks of `grain` that `nthreads` threads (the caller included)
+// take from a shared counter: a descheduled thread delays only the chunk it holds. What is
+// computed for an index does not depend on which thread takes it.
+template <class Body>
+void dynamic_for(int nthreads, int64_t n, int64_t grain, const Body& body) {
+  if (nthreads <= 1 || n <= grain) {
+    body(int64_t(0), n);
+    return;
+  }
+  std::atomic<int64_t> next{0};
+  pydl::runtime::parallel_for(0, nthreads, [&](int64_t, int64_t) {
+    for (int64_t lo; (lo = next.fetch_add(grain, std::memory_order_relaxed)) < n;) body(lo, min64(n, lo + grain));
+  });
+}
+
 template <class T>
 void gemm_blocked(const Plan<T>& p, bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha,
                   const T* A, int64_t lda, const T* B, int64_t ldb, T beta, T* C, int64_t ldc, const T* bias,
@@ -181,9 +199,9 @@ void gemm_blocked(const Plan<T>& p, bool trans_a, bool trans_b, int64_t M, int64
   for (int64_t jc = 0; jc < N; jc += nc_max) {
     const int64_t nc = min64(nc_max, N - jc);
     const int64_t slivers_n = ceil_div(nc, nr);
-    // Units are (A sliver, column part) pairs, `parts` parts per sliver, handed out in contiguous
-    // runs: each thread gets an equal share of the tiles and packs at most one sliver twice.
-    const int64_t parts = nthreads == 1 ? 1 : min64(nthreads, slivers_n);
+    // Work units are (A sliver, column part) pairs; slivers are cut into parts only when there
+    // are too few of them to keep every thread busy.
+    const int64_t parts = (nthreads == 1 || slivers_m >= 4 * nthreads) ? 1 : min64(2 * nthreads, slivers_n);
     for (int64_t pc = 0; pc < K; pc += kc_max) {
       const int64_t kc = min64(kc_max, K - pc);
       const bool first = pc == 0, last = pc + kc == K;
@@ -193,8 +211,7 @@ void gemm_blocked(const Plan<T>& p, bool trans_a, bool trans_b, int64_t M, int64
           if (!direct_b || cols < nr) pack_b(p, bpack + s * nr * kc, B, ldb, trans_b, pc, jc + s * nr, cols, kc);
         }
       };
-      if (nthreads > 1) pydl::runtime::parallel_for(0, slivers_n, pack_slivers);
-      else pack_slivers(0, slivers_n);
+      dynamic_for(nthreads, slivers_n, 1, pack_slivers);
 
       Epilogue<T> ep{alpha, first ? beta : T(1), nullptr, last ? act_code : 0, slope};
       auto run_units = [&](int64_t u0, int64_t u1) {
@@ -233,8 +250,7 @@ void gemm_blocked(const Plan<T>& p, bool trans_a, bool trans_b, int64_t M, int64
           }
         }
       };
-      if (nthreads > 1) pydl::runtime::parallel_for(0, slivers_m * parts, run_units);
-      else run_units(0, slivers_m * parts);
+      dynamic_for(nthreads, slivers_m * parts, 1, run_units);
     }
   }
 }
