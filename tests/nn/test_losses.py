@@ -157,3 +157,18 @@ def test_cross_entropy_noncontiguous_int64_target():
     t = labels(8, 6)[::2]
     assert not t.flags.c_contiguous
     assert nn.CrossEntropyLoss()(x, t) == pytest.approx(nn.CrossEntropyLoss()(x, t.copy()), rel=1e-15)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_cross_entropy_accepts_unpickled_arrays(dtype):
+    import pickle
+
+    x, t, p = rand(5, 4, dtype=dtype), labels(5, 4), probs(5, 4).astype(dtype)
+    w = np.linspace(0.5, 2, 4).astype(dtype)
+    ux, ut, up, uw = pickle.loads(pickle.dumps((x, t, p, w)))
+    assert ux.dtype is not np.dtype(dtype)  # distinct dtype objects, as from joblib workers
+    for tt, utt in ((t, ut), (p, up)):
+        a = nn.CrossEntropyLoss(weight=w)(x, tt)
+        fn = nn.CrossEntropyLoss(weight=uw)
+        assert fn(ux, utt) == a
+        assert fn.backward().dtype == dtype

@@ -244,3 +244,24 @@ def test_deepcopy_and_pickle_are_independent():
         c[0].bias.data[...] = 0
         assert not np.array_equal(c(x), y)
         np.testing.assert_array_equal(m(x), y)
+
+
+def test_unpickled_model_trains_like_the_original():
+    import pickle
+
+    from pydl import optim
+
+    x = np.random.default_rng(0).standard_normal((6, 4)).astype(np.float32)
+    y = np.array([0, 1, 2, 0, 1, 2])
+    losses = []
+    for model, xx, yy in ((mlp(), x, y), (pickle.loads(pickle.dumps(mlp())),) + pickle.loads(pickle.dumps((x, y)))):
+        pydl.manual_seed(5)
+        opt, lf = optim.Adam(model.parameters(), lr=0.01), nn.CrossEntropyLoss()
+        run = []
+        for _ in range(3):
+            opt.zero_grad()
+            run.append(lf(model(xx), yy))
+            model.backward(lf.backward(), input_grad=False)
+            opt.step()
+        losses.append(run)
+    assert losses[0] == losses[1]
