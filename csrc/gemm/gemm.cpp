@@ -69,7 +69,7 @@ template <>
 Plan<double> plan_for<double>(Isa isa) {
   switch (isa) {
 #if defined(PYDL_X86)
-    case Isa::avx512: return {avx512::kernel_f64, transpose_pack_scalar<double>, avx512::kMrF64, avx512::kNrF64, 256, 256};
+    case Isa::avx512: return {avx512::kernel_f64, avx512::transpose_pack_f64, avx512::kMrF64, avx512::kNrF64, 256, 256};
     case Isa::avx2: return {avx2::kernel_f64, transpose_pack_scalar<double>, avx2::kMrF64, avx2::kNrF64, 256, 256};
 #endif
     default: return {generic::kernel_f64, transpose_pack_scalar<double>, generic::kMrF64, generic::kNrF64, 192, 192};

@@ -170,7 +170,44 @@ void transpose16(__m512 r[16]) {
   }
 }
 
+// In-register transpose of 8 rows of 8 doubles.
+void transpose8(__m512d r[8]) {
+  __m512d t[8];
+  for (int p = 0; p < 4; ++p) {
+    t[2 * p] = _mm512_unpacklo_pd(r[2 * p], r[2 * p + 1]);      // lane L: rows 2p, 2p+1 of column 2L
+    t[2 * p + 1] = _mm512_unpackhi_pd(r[2 * p], r[2 * p + 1]);  // lane L: column 2L + 1
+  }
+  for (int odd = 0; odd < 2; ++odd) {
+    const __m512d w0 = _mm512_shuffle_f64x2(t[odd], t[2 + odd], 0x44);
+    const __m512d w1 = _mm512_shuffle_f64x2(t[odd], t[2 + odd], 0xEE);
+    const __m512d w2 = _mm512_shuffle_f64x2(t[4 + odd], t[6 + odd], 0x44);
+    const __m512d w3 = _mm512_shuffle_f64x2(t[4 + odd], t[6 + odd], 0xEE);
+    r[0 + odd] = _mm512_shuffle_f64x2(w0, w2, 0x88);
+    r[2 + odd] = _mm512_shuffle_f64x2(w0, w2, 0xDD);
+    r[4 + odd] = _mm512_shuffle_f64x2(w1, w3, 0x88);
+    r[6 + odd] = _mm512_shuffle_f64x2(w1, w3, 0xDD);
+  }
+}
+
 }  // namespace
+
+void transpose_pack_f64(double* dst, int w, const double* src, int64_t lds, int rows, int64_t kc) {
+  for (int r0 = 0; r0 < w; r0 += 8) {
+    const int nrow = w - r0 < 8 ? w - r0 : 8;
+    const int valid = rows - r0 < 0 ? 0 : (rows - r0 < nrow ? rows - r0 : nrow);
+    const __mmask8 store_mask = static_cast<__mmask8>((1u << nrow) - 1u);
+    for (int64_t k0 = 0; k0 < kc; k0 += 8) {
+      const int kn = kc - k0 < 8 ? int(kc - k0) : 8;
+      const __mmask8 load_mask = static_cast<__mmask8>((1u << kn) - 1u);
+      __m512d r[8];
+      for (int i = 0; i < 8; ++i)
+        r[i] = i < valid ? _mm512_maskz_loadu_pd(load_mask, src + (r0 + i) * lds + k0) : _mm512_setzero_pd();
+      transpose8(r);
+      double* d = dst + k0 * w + r0;
+      for (int k = 0; k < kn; ++k) _mm512_mask_storeu_pd(d + k * w, store_mask, r[k]);
+    }
+  }
+}
 
 void transpose_pack_f32(float* dst, int w, const float* src, int64_t lds, int rows, int64_t kc) {
   for (int r0 = 0; r0 < w; r0 += 16) {
