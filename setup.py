@@ -48,6 +48,8 @@ ext_modules = [
     Pybind11Extension(
         "pydl._C",
         cpp_sources(),
+        # headers and included kernel bodies: editing one rebuilds the extension
+        depends=sorted(glob.glob("csrc/**/*.h", recursive=True) + glob.glob("csrc/**/*.inc", recursive=True)),
         include_dirs=["csrc"],
         cxx_std=17,
         define_macros=[("PYDL_X86", "1")] if X86 else [],
