@@ -42,8 +42,8 @@ struct F64 {
 
 // Full MR x NR tile: accumulate, then the epilogue on registers. c/bias cover all NR columns.
 template <class S, int MR, int NV>
-void tile(int64_t kc, const typename S::T* a, int64_t aks, const typename S::T* b, int64_t ldb, typename S::T* c, int64_t ldc,
-          int m, const typename S::T* bias_p, const Epilogue<typename S::T>& ep) {
+void tile(int64_t kc, const typename S::T* a, int64_t aks, const typename S::T* b, int64_t ldb,
+          typename S::T* c, int64_t ldc, int m, const typename S::T* bias_p, const Epilogue<typename S::T>& ep) {
   using V = typename S::V;
   constexpr int L = S::L;
   V acc[MR][NV];
@@ -120,13 +120,13 @@ void dispatch(int64_t kc, const typename S::T* a, int64_t aks, const typename S:
 
 }  // namespace
 
-void kernel_f32(int64_t kc, const float* a, int64_t aks, const float* b, int64_t ldb, float* c, int64_t ldc, int m, int n,
-                const Epilogue<float>& ep) {
+void kernel_f32(int64_t kc, const float* a, int64_t aks, const float* b, int64_t ldb,
+                float* c, int64_t ldc, int m, int n, const Epilogue<float>& ep) {
   dispatch<F32>(kc, a, aks, b, ldb, c, ldc, m, n, ep);
 }
 
-void kernel_f64(int64_t kc, const double* a, int64_t aks, const double* b, int64_t ldb, double* c, int64_t ldc, int m, int n,
-                const Epilogue<double>& ep) {
+void kernel_f64(int64_t kc, const double* a, int64_t aks, const double* b, int64_t ldb,
+                double* c, int64_t ldc, int m, int n, const Epilogue<double>& ep) {
   dispatch<F64>(kc, a, aks, b, ldb, c, ldc, m, n, ep);
 }
 

@@ -36,13 +36,13 @@ void kernel(int64_t kc, const T* a, int64_t aks, const T* b, int64_t ldb, T* c, 
 
 }  // namespace
 
-void kernel_f32(int64_t kc, const float* a, int64_t aks, const float* b, int64_t ldb, float* c, int64_t ldc, int m, int n,
-                const Epilogue<float>& ep) {
+void kernel_f32(int64_t kc, const float* a, int64_t aks, const float* b, int64_t ldb,
+                float* c, int64_t ldc, int m, int n, const Epilogue<float>& ep) {
   kernel<float, kMrF32, kNrF32>(kc, a, aks, b, ldb, c, ldc, m, n, ep);
 }
 
-void kernel_f64(int64_t kc, const double* a, int64_t aks, const double* b, int64_t ldb, double* c, int64_t ldc, int m, int n,
-                const Epilogue<double>& ep) {
+void kernel_f64(int64_t kc, const double* a, int64_t aks, const double* b, int64_t ldb,
+                double* c, int64_t ldc, int m, int n, const Epilogue<double>& ep) {
   kernel<double, kMrF64, kNrF64>(kc, a, aks, b, ldb, c, ldc, m, n, ep);
 }
 

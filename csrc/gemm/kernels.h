@@ -25,42 +25,35 @@ struct Epilogue {
   T slope;
 };
 
-using KernelF32 = void (*)(int64_t kc, const float* a, int64_t aks, const float* b, int64_t ldb, float* c, int64_t ldc, int m,
-                           int n, const Epilogue<float>& ep);
-using KernelF64 = void (*)(int64_t kc, const double* a, int64_t aks, const double* b, int64_t ldb, double* c, int64_t ldc,
-                           int m, int n, const Epilogue<double>& ep);
-
-// Transposing pack (float32): dst[k * w + r] = src[r * lds + k] for r < rows, k < kc; rows r in
+// Transposing pack: dst[k * w + r] = src[r * lds + k] for r < rows, k < kc; rows r in
 // [rows, w) are zero. Packs row-major A into k-major slivers (w = MR) and B^T into B slivers
 // (w = NR). The generic driver has a scalar version; the ISA versions transpose in registers.
-using TransposePackF32 = void (*)(float* dst, int w, const float* src, int64_t lds, int rows, int64_t kc);
-using TransposePackF64 = void (*)(double* dst, int w, const double* src, int64_t lds, int rows, int64_t kc);
 
 namespace avx512 {
 constexpr int kMrF32 = 12, kNrF32 = 32, kMrF64 = 12, kNrF64 = 16;
 void transpose_pack_f32(float* dst, int w, const float* src, int64_t lds, int rows, int64_t kc);
 void transpose_pack_f64(double* dst, int w, const double* src, int64_t lds, int rows, int64_t kc);
-void kernel_f32(int64_t kc, const float* a, int64_t aks, const float* b, int64_t ldb, float* c, int64_t ldc, int m, int n,
-                const Epilogue<float>& ep);
-void kernel_f64(int64_t kc, const double* a, int64_t aks, const double* b, int64_t ldb, double* c, int64_t ldc, int m, int n,
-                const Epilogue<double>& ep);
+void kernel_f32(int64_t kc, const float* a, int64_t aks, const float* b, int64_t ldb,
+                float* c, int64_t ldc, int m, int n, const Epilogue<float>& ep);
+void kernel_f64(int64_t kc, const double* a, int64_t aks, const double* b, int64_t ldb,
+                double* c, int64_t ldc, int m, int n, const Epilogue<double>& ep);
 }  // namespace avx512
 
 namespace avx2 {
 constexpr int kMrF32 = 6, kNrF32 = 16, kMrF64 = 6, kNrF64 = 8;
 void transpose_pack_f32(float* dst, int w, const float* src, int64_t lds, int rows, int64_t kc);
-void kernel_f32(int64_t kc, const float* a, int64_t aks, const float* b, int64_t ldb, float* c, int64_t ldc, int m, int n,
-                const Epilogue<float>& ep);
-void kernel_f64(int64_t kc, const double* a, int64_t aks, const double* b, int64_t ldb, double* c, int64_t ldc, int m, int n,
-                const Epilogue<double>& ep);
+void kernel_f32(int64_t kc, const float* a, int64_t aks, const float* b, int64_t ldb,
+                float* c, int64_t ldc, int m, int n, const Epilogue<float>& ep);
+void kernel_f64(int64_t kc, const double* a, int64_t aks, const double* b, int64_t ldb,
+                double* c, int64_t ldc, int m, int n, const Epilogue<double>& ep);
 }  // namespace avx2
 
 namespace generic {
 constexpr int kMrF32 = 4, kNrF32 = 8, kMrF64 = 4, kNrF64 = 4;
-void kernel_f32(int64_t kc, const float* a, int64_t aks, const float* b, int64_t ldb, float* c, int64_t ldc, int m, int n,
-                const Epilogue<float>& ep);
-void kernel_f64(int64_t kc, const double* a, int64_t aks, const double* b, int64_t ldb, double* c, int64_t ldc, int m, int n,
-                const Epilogue<double>& ep);
+void kernel_f32(int64_t kc, const float* a, int64_t aks, const float* b, int64_t ldb,
+                float* c, int64_t ldc, int m, int n, const Epilogue<float>& ep);
+void kernel_f64(int64_t kc, const double* a, int64_t aks, const double* b, int64_t ldb,
+                double* c, int64_t ldc, int m, int n, const Epilogue<double>& ep);
 }  // namespace generic
 
 }  // namespace pydl::gemm
