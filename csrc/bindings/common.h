@@ -52,9 +52,23 @@ inline DType require_float(const py::array& a, const char* name) {
   return d;
 }
 
-inline void require_same_dtype(const py::array& a, const char* an, const py::array& b, const char* bn) {
+// Equal dtypes (type number and byte order), whatever the dtype objects' identity.
+inline bool same_dtype(const py::array& a, const py::array& b) {
   const auto *da = descr_of(a), *db = descr_of(b);
-  if (da->type_num != db->type_num || byte_swapped(da) != byte_swapped(db))
+  return da->type_num == db->type_num && byte_swapped(da) == byte_swapped(db);
+}
+
+// Native-order int64 (numpy's long or long long, whichever is 64-bit here).
+inline bool is_int64(const py::array& a) {
+  using api = py::detail::npy_api;
+  const auto* d = descr_of(a);
+  if (byte_swapped(d)) return false;
+  return (d->type_num == api::NPY_LONG_ && sizeof(long) == 8) ||
+         (d->type_num == api::NPY_LONGLONG_ && sizeof(long long) == 8);
+}
+
+inline void require_same_dtype(const py::array& a, const char* an, const py::array& b, const char* bn) {
+  if (!same_dtype(a, b))
     throw py::type_error(std::string(bn) + ": expected dtype " + dtype_str(a) + " (as " + an + "), got " + dtype_str(b));
 }
 

@@ -181,7 +181,7 @@ double cross_entropy(const py::object& lo, const py::object& to, const py::objec
   py::array target = as_array(to, "target");
   require_c_contiguous(target, "target");
   bool idx;
-  if (target.dtype().is(py::dtype::of<int64_t>())) {
+  if (is_int64(target)) {
     idx = true;
     if (target.ndim() != 1 || target.shape(0) != n)
       throw py::value_error("target: expected class indices of shape (" + std::to_string(n) + ",), got shape " +
@@ -190,7 +190,7 @@ double cross_entropy(const py::object& lo, const py::object& to, const py::objec
     if (bad >= 0)
       throw py::value_error("target: class index " + std::to_string(cptr<int64_t>(target)[bad]) + " at position " +
                             std::to_string(bad) + " is out of range [0, " + std::to_string(c) + ")");
-  } else if (target.dtype().is(logits.dtype())) {
+  } else if (same_dtype(target, logits)) {
     idx = false;
     require_same_shape(logits, "logits", target, "target");
   } else {

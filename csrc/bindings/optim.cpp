@@ -56,7 +56,7 @@ bool same_shape(const py::array& a, const py::array& b) {
 // this runs for every array of every step.
 void check_like(const py::array& arr, const char* name, size_t i, const py::array& p, bool writeable) {
   auto an = [&] { return item(name, i); };
-  if (!arr.dtype().is(p.dtype()))
+  if (!same_dtype(arr, p))
     throw py::type_error(an() + ": expected dtype " + dtype_str(p) + " (as " + item("params", i) + "), got " +
                          dtype_str(arr));
   if (!same_shape(arr, p))
@@ -118,7 +118,7 @@ Lists collect(const py::object& params, const py::object& grads,
     const py::array& p = L.params[i];
     if (i == 0) {
       L.dtype = require_float(p, "params[0]");
-    } else if (!p.dtype().is(L.params[0].dtype())) {
+    } else if (!same_dtype(p, L.params[0])) {
       require_float(p, item("params", i).c_str());
       throw py::type_error(item("params", i) + ": expected dtype " + dtype_str(L.params[0]) + " (as params[0]), got " +
                            dtype_str(p));

@@ -9,8 +9,6 @@ from .. import _C
 from .._validate import shape_str
 
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
-_CANONICAL = {d: d for d in _FLOATS}  # equal dtype -> numpy's own dtype object
-_INT64 = np.dtype(np.int64)
 
 
 def _check_reduction(reduction):
@@ -147,35 +145,21 @@ class CrossEntropyLoss(_Loss):
         N, C = input.shape
         if not isinstance(target, np.ndarray):
             raise TypeError(f"target: expected a numpy.ndarray, got {type(target).__name__}")
-        # The kernel's binding matches dtypes by object identity; arrays that went through pickle
-        # (joblib workers, unpickled models) carry equal but distinct dtype objects: view them
-        # with the canonical ones (no copy).
         x = input if input.flags.c_contiguous else np.ascontiguousarray(input)
-        dt = _CANONICAL[x.dtype]
-        if x.dtype is not dt:
-            x = x.view(dt)
         if target.dtype == np.int64 and target.shape == (N,) and target.flags.c_contiguous:
-            t = target if target.dtype is _INT64 else target.view(_INT64)  # the kernel checks the range
+            t = target  # the kernel checks the range
         elif target.dtype.kind == "f":
             if target.shape != input.shape:
                 raise ValueError(f"target: expected class probabilities of shape {shape_str(input.shape)}, "
                                  f"got {shape_str(target.shape)}")
-            t = np.ascontiguousarray(target, dtype=dt)
-            if t.dtype is not dt:
-                t = t.view(dt)
+            t = np.ascontiguousarray(target, dtype=x.dtype)
         else:
             t = _class_target(target, N, C, check_range=False)  # the C++ kernel checks the range
-            if t.dtype is not _INT64:
-                t = t.view(_INT64)
         w = None
         if self.weight is not None:
-            wc = self._wcache
-            if wc is None or wc.dtype is not dt or wc.shape[0] != C:
-                wc = _class_weight(self.weight, C, dt)
-                if wc.dtype is not dt:
-                    wc = wc.view(dt)
-                self._wcache = wc
-            w = wc
+            if self._wcache is None or self._wcache.dtype != x.dtype or self._wcache.shape[0] != C:
+                self._wcache = _class_weight(self.weight, C, x.dtype)
+            w = self._wcache
         g = np.empty_like(x)
         loss = _C.cross_entropy(x, t, g, w, self.label_smoothing, self.reduction)
         self._grad = g

@@ -151,3 +151,17 @@ def test_bad_input():
         _C.cross_entropy(np.zeros((2, 0), np.float32), np.zeros(2, np.int64))
     with pytest.raises(TypeError, match="target.*ndarray"):
         _C.cross_entropy(x, [0, 1, 2, 0])
+
+
+def test_unpickled_arrays_are_accepted():
+    # arrays that went through pickle (joblib workers) carry equal but distinct dtype objects
+    import pickle
+    rng = np.random.default_rng(0)
+    logits = rng.standard_normal((5, 4)).astype(np.float32)
+    target = np.array([0, 3, 1, 2, 3], dtype=np.int64)
+    probs = np.full((5, 4), 0.25, np.float32)
+    want_idx = _C.cross_entropy(logits, target)
+    want_prob = _C.cross_entropy(logits, probs)
+    rt = lambda a: pickle.loads(pickle.dumps(a))  # noqa: E731
+    assert _C.cross_entropy(rt(logits), rt(target)) == want_idx
+    assert _C.cross_entropy(rt(logits), rt(probs)) == want_prob

@@ -285,3 +285,16 @@ def test_kernel_refuses_arrays_sharing_memory():
     # gradients may share memory with each other
     _C.sgd_step([np.zeros(10, np.float32), np.zeros(10, np.float32)], [g, g], None, [], lr=0.1, momentum=0.0,
                 dampening=0.0, weight_decay=0.0, nesterov=False, maximize=False)
+
+
+def test_step_accepts_unpickled_arrays():
+    # arrays that went through pickle (joblib workers) carry equal but distinct dtype objects
+    import pickle
+    rt = lambda a: pickle.loads(pickle.dumps(a))  # noqa: E731
+    p = nn.Parameter(rt(np.ones(3, np.float32)))
+    p.grad = rt(np.full(3, 0.5, np.float32))
+    q = nn.Parameter(np.ones(3, np.float32))
+    q.grad = np.full(3, 0.5, np.float32)
+    for params in ([p], [q]):
+        optim.Adam(params, lr=0.1).step()
+    np.testing.assert_array_equal(p.data, q.data)
