@@ -192,7 +192,7 @@ void gemm_blocked(const Plan<T>& p, bool trans_a, bool trans_b, int64_t M, int64
   // Small-problem paths: read op(B) = B in place when there are too few A slivers to pay for
   // packing it, and op(A) = A^T in place when there are too few B slivers to pay for packing A
   // (partial slivers at the edges are still packed, zero-padded).
-  const bool direct_b = !trans_b && slivers_m <= 4;
+  const bool direct_b = !trans_b && (slivers_m <= 4 || K * N * int64_t(sizeof(T)) <= (64 << 10));
   const bool direct_a = trans_a && ceil_div(N, nr) <= 4;
   T* bpack = scratch<T>(0, size_t(kc_max * nc_max));
 
