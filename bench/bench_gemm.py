@@ -10,6 +10,7 @@ summary at the end prints the ratio of pydl and torch to numpy. The second form 
 three libraries interleaved (less sensitive to a busy machine) and prints the same table.
 """
 import sys
+import time
 import timeit
 
 import numpy as np
@@ -69,12 +70,13 @@ def check(run, a, b, c, ta, tb, k):
 
 @pytest.mark.parametrize("impl", ["pydl", "numpy", "torch"])
 @pytest.mark.parametrize("name,m,n,k,ta,tb", CASES, ids=[c[0].replace(" ", "_") for c in CASES])
-def test_sgemm(benchmark, throughput, bench_threads, name, m, n, k, ta, tb, impl):
+def test_sgemm(benchmark, throughput, bench_threads, settle, name, m, n, k, ta, tb, impl):
     a, b, c = operands(m, n, k, ta, tb)
     run = runners(a, b, c, ta, tb)
     if impl not in run:
         pytest.skip(f"{impl} not installed")
     check(run[impl], a, b, c, ta, tb, k)
+    settle()
     benchmark.group = f"sgemm {name} ({m}x{n}x{k})"
     flops = 2.0 * m * n * k
     rounds = int(min(200, max(5, 2e9 / flops)))
@@ -103,6 +105,8 @@ def main(threads=1):
             best = {key: float("inf") for key in run}
             for _ in range(7):  # interleaved rounds: the libraries see the same machine load
                 for key, fn in run.items():
+                    if threads > 1:  # others' workers spin after a call: let them sleep first
+                        time.sleep(0.05)
                     best[key] = min(best[key], min(timeit.repeat(fn, number=number, repeat=1)) / number)
             rate = {key: flops / t * 1e-9 for key, t in best.items()}
             tr = f"{rate['torch']:8.1f}" if "torch" in rate else f"{'-':>8}"

@@ -10,6 +10,7 @@ pydl, numpy's BLAS and torch alike. ``throughput`` records each timing; a table 
 and the ratio to the baseline measured in the same run is printed at the end.
 """
 import collections
+import time
 
 import numpy as np
 import pytest
@@ -73,6 +74,19 @@ def bench_threads(request):
         limits.restore_original_limits()
     if torch is not None:
         torch.set_num_threads(torch_before)
+
+
+@pytest.fixture
+def settle(bench_threads):
+    """Call before timing: with several threads, lets other libraries' workers stop spinning.
+
+    OpenBLAS and torch's OpenMP workers busy-wait for a while after each call; on a 2-core machine
+    that steals the core the next library's worker needs.
+    """
+    def wait(seconds=0.3):
+        if bench_threads > 1:
+            time.sleep(seconds)
+    return wait
 
 
 @pytest.fixture(scope="session")

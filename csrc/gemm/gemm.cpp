@@ -14,7 +14,7 @@
 // Small problems skip packing where it cannot pay: op(B) = B is read in place when M has few
 // slivers, op(A) = A^T when N has few. Threads split output tiles only, so every element of C
 // sees the same arithmetic for any thread count (bitwise identical results); problems under
-// ~4M multiply-adds run on the calling thread.
+// ~2M multiply-adds run on the calling thread.
 #include <atomic>
 #include <cstdlib>
 #include <cstring>
@@ -156,8 +156,8 @@ void scale_only(int64_t M, int64_t N, T beta, T* C, int64_t ldc, const T* bias, 
 }
 
 // Work (multiply-adds) below which threads cost more than they save.
-// (~4M multiply-adds is ~20-40 us on one core; waking a worker costs a few us.)
-constexpr double kMinParallelMacs = 1 << 22;
+// (~2M multiply-adds is ~20 us on one core; waking a worker costs a few us.)
+constexpr double kMinParallelMacs = 1 << 21;
 
 // Runs body(lo, hi) over [0, n) in chunks of `grain` that `nthreads` threads (the caller included)
 // take from a shared counter: a descheduled thread delays only the chunk it holds. What is
@@ -190,8 +190,8 @@ void gemm_blocked(const Plan<T>& p, bool trans_a, bool trans_b, int64_t M, int64
       double(M) * double(N) * double(K) >= kMinParallelMacs ? pydl::runtime::get_num_threads() : 1;
   const int64_t slivers_m = ceil_div(M, mr);
   // Small-problem paths: read op(B) = B in place when there are too few A slivers to pay for
-  // packing it, and op(A) = A^T in place when there are too few B slivers to pay for packing A
-  // (partial slivers at the edges are still packed, zero-padded).
+  // packing it or it is small enough to stay in cache, and op(A) = A^T in place when there are
+  // too few B slivers to pay for packing A (partial slivers at the edges are still packed).
   const bool direct_b = !trans_b && (slivers_m <= 4 || K * N * int64_t(sizeof(T)) <= (64 << 10));
   const bool direct_a = trans_a && ceil_div(N, nr) <= 4;
   T* bpack = scratch<T>(0, size_t(kc_max * nc_max));
