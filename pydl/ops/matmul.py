@@ -12,6 +12,8 @@ def _matrix(x, name):
         raise TypeError(f"{name}: expected dtype float32 or float64, got {x.dtype}")
     if x.ndim != 2:
         raise ValueError(f"{name}: expected a 2-D array, got shape {shape_str(x.shape)}")
+    if not x.dtype.isnative:  # byte-swapped: the kernel reads native floats
+        x = x.astype(x.dtype.newbyteorder("="))
     # The kernel reads rows with any stride (leading dimension) but needs unit inner stride.
     if not x.flags.c_contiguous:
         rows, cols = x.shape

@@ -247,6 +247,22 @@ def test_matmul_accepts_strided_views():
     assert_gemm_close(c, expected(a, b, False, False), a, b, 20, np.float32)
 
 
+def test_matmul_unpickled_and_byte_swapped_inputs():
+    import pickle
+
+    rng = np.random.default_rng(14)
+    a, b = operands(9, 7, 5, False, False, np.float32, rng)
+    a2, b2 = pickle.loads(pickle.dumps(a)), pickle.loads(pickle.dumps(b))
+    c = pydl.ops.matmul(a2, b2)
+    assert_gemm_close(c, expected(a, b, False, False), a, b, 5, np.float32)
+    c = pydl.ops.matmul(a.astype(">f4"), b)
+    assert c.dtype == np.float32
+    assert_gemm_close(c, expected(a, b, False, False), a, b, 5, np.float32)
+    out = pickle.loads(pickle.dumps(np.empty((9, 7), np.float32)))
+    pydl.ops.matmul(a, b, out=out)
+    assert_gemm_close(out, expected(a, b, False, False), a, b, 5, np.float32)
+
+
 @settings(max_examples=40, deadline=None)
 @given(m=st.integers(0, 70), n=st.integers(0, 70), k=st.integers(0, 70), ta=st.booleans(), tb=st.booleans(),
        f64=st.booleans(), seed=st.integers(0, 2**32 - 1))
