@@ -26,48 +26,66 @@ void cpu_relax() {
 // (the blocks of one GEMM, the layers of a training step) then find it awake.
 constexpr auto kWorkerSpin = std::chrono::microseconds(50);
 
-// Workers wait for a new generation (polling briefly, then on a condition variable), run their
-// chunk, and count down.
+// Workers wait for a new generation (polling briefly, then on a condition variable) and claim
+// chunks from a counter tagged with the generation. The caller runs chunk 0, then claims what is
+// left itself, so it only ever waits for chunks a worker has actually started: a worker that is
+// slow to wake (descheduled on a busy machine) never holds up a parallel call.
 class Pool {
  public:
   explicit Pool(int workers) {
-    for (int i = 0; i < workers; ++i) threads_.emplace_back([this, i] { loop(i + 1); });
+    for (int i = 0; i < workers; ++i) threads_.emplace_back([this] { loop(); });
   }
   ~Pool() {
     {
       std::lock_guard<std::mutex> lk(m_);
       stop_ = true;
-      generation_.fetch_add(1, std::memory_order_release);
+      generation_.store(generation_.load(std::memory_order_relaxed) + 1, std::memory_order_release);
     }
     cv_.notify_all();
     for (auto& t : threads_) t.join();
   }
   int workers() const { return static_cast<int>(threads_.size()); }
 
-  // Runs job(0..nchunks-1); chunk 0 on the caller. nchunks - 1 <= workers().
+  // Runs job(0..nchunks-1), each chunk exactly once; chunk 0 on the caller.
   void run(int nchunks, const std::function<void(int)>& job) {
+    uint64_t gen;
     {
       std::lock_guard<std::mutex> lk(m_);
       job_ = &job;
       nchunks_ = nchunks;
-      pending_.store(nchunks - 1, std::memory_order_relaxed);
-      generation_.fetch_add(1, std::memory_order_release);
+      done_.store(0, std::memory_order_relaxed);
+      gen = (generation_.load(std::memory_order_relaxed) + 1) & 0xffffffffu;
+      claim_.store((gen << 32) | 1u, std::memory_order_relaxed);  // chunk 0 is the caller's
+      generation_.store(gen, std::memory_order_release);
     }
     cv_.notify_all();
     job(0);
-    // Short spin, then sleep: most chunks finish within microseconds of each other.
-    for (int spin = 0; pending_.load(std::memory_order_acquire) != 0; ++spin) {
+    for (int c; (c = claim(gen, nchunks)) >= 0;) {
+      job(c);
+      done_.fetch_add(1, std::memory_order_acq_rel);
+    }
+    // The other chunks are running on workers: short spin, then sleep.
+    for (int spin = 0; done_.load(std::memory_order_acquire) != nchunks - 1; ++spin) {
       cpu_relax();
       if (spin > 20000) {
         std::unique_lock<std::mutex> lk(m_);
-        done_cv_.wait(lk, [this] { return pending_.load(std::memory_order_acquire) == 0; });
+        done_cv_.wait(lk, [&] { return done_.load(std::memory_order_acquire) == nchunks - 1; });
         break;
       }
     }
   }
 
  private:
-  void loop(int idx) {
+  // Next unclaimed chunk of generation `gen`, or -1 when all are taken or the generation is over.
+  int claim(uint64_t gen, int nchunks) {
+    uint64_t v = claim_.load(std::memory_order_acquire);
+    for (;;) {
+      if ((v >> 32) != gen || static_cast<int>(v & 0xffffffffu) >= nchunks) return -1;
+      if (claim_.compare_exchange_weak(v, v + 1, std::memory_order_acq_rel)) return static_cast<int>(v & 0xffffffffu);
+    }
+  }
+
+  void loop() {
     uint64_t seen = 0;
     for (;;) {
       if (generation_.load(std::memory_order_acquire) == seen) {
@@ -78,18 +96,22 @@ class Pool {
         }
       }
       const std::function<void(int)>* job;
+      int nchunks;
       {
         std::unique_lock<std::mutex> lk(m_);
         cv_.wait(lk, [&] { return stop_ || generation_.load(std::memory_order_relaxed) != seen; });
         if (stop_) return;
         seen = generation_.load(std::memory_order_relaxed);
-        job = idx < nchunks_ ? job_ : nullptr;
+        job = job_;
+        nchunks = nchunks_;
       }
-      if (!job) continue;
-      (*job)(idx);
-      if (pending_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
-        std::lock_guard<std::mutex> lk(m_);
-        done_cv_.notify_all();
+      // job is dereferenced only after a successful claim: the caller is then still waiting for it.
+      for (int c; (c = claim(seen, nchunks)) >= 0;) {
+        (*job)(c);
+        if (done_.fetch_add(1, std::memory_order_acq_rel) + 1 == nchunks - 1) {
+          std::lock_guard<std::mutex> lk(m_);
+          done_cv_.notify_all();
+        }
       }
     }
   }
@@ -97,11 +119,12 @@ class Pool {
   std::vector<std::thread> threads_;
   std::mutex m_;
   std::condition_variable cv_, done_cv_;
-  std::atomic<uint64_t> generation_{0};
+  std::atomic<uint64_t> generation_{0};   // 32-bit generation number, changed under m_
+  std::atomic<uint64_t> claim_{0};        // generation << 32 | next chunk to claim
+  std::atomic<int> done_{0};              // chunks other than 0 finished in this generation
   bool stop_ = false;
   const std::function<void(int)>* job_ = nullptr;
   int nchunks_ = 0;
-  std::atomic<int> pending_{0};
 };
 
 int default_threads() {

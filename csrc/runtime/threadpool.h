@@ -1,7 +1,8 @@
 // A small fork-safe thread pool.
 //
 // parallel_for splits [begin, end) into contiguous chunks, one per thread, and calls
-// fn(lo, hi) on each; the caller's thread takes the first chunk. Determinism rule for kernels:
+// fn(lo, hi) on each; the caller's thread takes the first chunk, and any chunk no worker has
+// started by the time it is done (so a descheduled worker never holds the caller up). Determinism rule for kernels:
 // what is computed for an index must not depend on the chunk it lands in (split output blocks,
 // never a reduction), so results are bitwise identical for any thread count.
 //
