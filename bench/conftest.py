@@ -83,7 +83,7 @@ def settle(bench_threads):
     OpenBLAS and torch's OpenMP workers busy-wait for a while after each call; on a 2-core machine
     that steals the core the next library's worker needs.
     """
-    def wait(seconds=0.3):
+    def wait(seconds=0.5):
         if bench_threads > 1:
             time.sleep(seconds)
     return wait
