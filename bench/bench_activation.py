@@ -113,7 +113,7 @@ def report():
 @pytest.mark.parametrize("impl", IMPLS)
 @pytest.mark.parametrize("size", list(SIZES))
 @pytest.mark.parametrize("op", OPS)
-def test_activation(benchmark, op, size, impl):
+def test_activation(benchmark, throughput, op, size, impl):
     n = SIZES[size]
     x = (np.random.default_rng(0).standard_normal(n) * 3).astype(np.float32)
     out = np.empty_like(x)
@@ -140,6 +140,7 @@ def test_activation(benchmark, op, size, impl):
     benchmark.pedantic(fn, rounds=max(12, (1 << 26) // n), iterations=1, warmup_rounds=2)
     t = benchmark.stats.stats.min
     RESULTS.setdefault((op, size), {})[impl] = t
+    throughput.record(benchmark, f"{op} {size}", impl, n, unit="Gelem/s")
     benchmark.extra_info["gelem_per_s"] = n / t / 1e9
     base = RESULTS[(op, size)].get("numpy")
     if base:
@@ -193,7 +194,7 @@ def softmax_cases(op, x, target, out):
 @pytest.mark.parametrize("impl", ["numpy", "torch", "pydl"])
 @pytest.mark.parametrize("shape", list(SHAPES))
 @pytest.mark.parametrize("op", ["softmax", "log_softmax", "cross_entropy"])
-def test_softmax_family(benchmark, op, shape, impl):
+def test_softmax_family(benchmark, throughput, op, shape, impl):
     n, c = SHAPES[shape]
     rng = np.random.default_rng(0)
     x = (rng.standard_normal((n, c)) * 3).astype(np.float32)
@@ -216,6 +217,7 @@ def test_softmax_family(benchmark, op, shape, impl):
     benchmark.pedantic(fn, rounds=200, iterations=1, warmup_rounds=5)
     t = benchmark.stats.stats.min
     RESULTS.setdefault((op, shape), {})[impl] = t
+    throughput.record(benchmark, f"{op} {shape}", impl, n * c, unit="Gelem/s")
     SIZES.setdefault(shape, n * c)
     benchmark.extra_info["gelem_per_s"] = n * c / t / 1e9
     base = RESULTS[(op, shape)].get("numpy")

@@ -81,11 +81,12 @@ def _best(fn, number=20, repeat=7):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("op", ["rotate", "rotate_or", "crop_pad4", "cutout8"])
 @pytest.mark.parametrize("impl", ["cython", "numpy"])
-def test_augment(benchmark, op, impl, dtype):
+def test_augment(benchmark, throughput, op, impl, dtype):
     fast, ref = _cases(dtype)[op]
     _check(fast, ref, dtype)
     benchmark.group = f"{op} {np.dtype(dtype).name} batch {N}x{H}x{W}"
     benchmark(fast if impl == "cython" else ref)
+    throughput.record(benchmark, benchmark.group, impl, N, unit="img/s", scale=1.0)
 
 
 def main():

@@ -150,7 +150,7 @@ def check_adam_once(impls, state):
 
 @pytest.mark.parametrize("size", list(SIZES))
 @pytest.mark.parametrize("impl", ["kernel", "optim", "numpy", "torch_foreach", "torch_fused"])
-def test_adam_step(benchmark, size, impl):
+def test_adam_step(benchmark, throughput, size, impl):
     n = SIZES[size]
     prob = Problem(n)
     impls, _, state = adam_impls(prob)
@@ -160,6 +160,7 @@ def test_adam_step(benchmark, size, impl):
     rounds = 40 if n <= 1 << 20 else 6
     benchmark.pedantic(impls[impl], rounds=rounds, warmup_rounds=2)
     RESULTS.setdefault(("Adam", size), {})[impl] = (benchmark.stats.stats.median, benchmark.stats.stats.min)
+    throughput.record(benchmark, f"Adam step {size}", impl, n, unit="Gelem/s")
     benchmark.extra_info["gelem_per_s"] = n / benchmark.stats.stats.median / 1e9
 
 
@@ -207,7 +208,7 @@ def sgd_impls(prob):
 
 @pytest.mark.parametrize("size", list(SIZES))
 @pytest.mark.parametrize("impl", ["kernel", "optim", "numpy", "torch_foreach", "torch_fused"])
-def test_sgd_momentum_step(benchmark, size, impl):
+def test_sgd_momentum_step(benchmark, throughput, size, impl):
     n = SIZES[size]
     prob = Problem(n)
     impls, (nps, _) = sgd_impls(prob)
@@ -220,4 +221,5 @@ def test_sgd_momentum_step(benchmark, size, impl):
     rounds = 40 if n <= 1 << 20 else 6
     benchmark.pedantic(impls[impl], rounds=rounds, warmup_rounds=2)
     RESULTS.setdefault(("SGD-momentum", size), {})[impl] = (benchmark.stats.stats.median, benchmark.stats.stats.min)
+    throughput.record(benchmark, f"SGD-momentum step {size}", impl, n, unit="Gelem/s")
     benchmark.extra_info["gelem_per_s"] = n / benchmark.stats.stats.median / 1e9

@@ -174,7 +174,7 @@ def _limit_threads():
 
 @pytest.mark.parametrize("impl", ["pydl", "pydl-no-dx", "numpy", "torch"])
 @pytest.mark.parametrize("name", list(CASES))
-def test_train_step(benchmark, name, impl):
+def test_train_step(benchmark, throughput, name, impl):
     _limit_threads()
     steps, batch = make_steps(name)
     if impl not in steps:
@@ -182,6 +182,7 @@ def test_train_step(benchmark, name, impl):
     benchmark.group = f"train step {name}"
     benchmark.extra_info["batch"] = batch
     benchmark(steps[impl])
+    throughput.record(benchmark, f"train step {name}", impl, batch, unit="samples/s", scale=1.0)
 
 
 def _best(fn, number, repeat=9):
