@@ -5,7 +5,7 @@ random angle per image ("rotate": against rotate_numpy below, the fastest numpy 
 here; "rotate_or": against the test oracle), random crop 28x28 of the image padded by 4 (numpy: pad + sliding-window gather),
 Cutout 8x8. Every pair is checked for equal results before it is timed.
 
-    PYTHONPATH=. python bench/bench_augment.py          # table: images/s and ratio, same run
+    PYTHONPATH=src python bench/bench_augment.py          # table: images/s and ratio, same run
     python -m pytest bench/bench_augment.py --benchmark-enable   # the same pairs under pytest-benchmark
 """
 import timeit

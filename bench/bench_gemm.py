@@ -1,7 +1,7 @@
 """SGEMM throughput: pydl vs numpy (OpenBLAS) and torch, float32, same run, same thread count.
 
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python -m pytest bench/bench_gemm.py --benchmark-enable
-    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE PYTHONPATH=. python bench/bench_gemm.py [threads]
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE PYTHONPATH=src python bench/bench_gemm.py [threads]
 
 Cases: square C = A B for n in 16 ... 2048, and the Linear layers of a 784-512-256-10 MLP at
 batch 128 (forward X W^T, backward dX = dY W and dW = dY^T X). Every case first checks pydl's

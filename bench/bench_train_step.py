@@ -7,7 +7,7 @@ not require grad) and a hand-written numpy loop (forward with @ and bias, relu v
 softmax-CE, backward, Adam with in-place ufuncs). Before timing, one pydl step is checked
 against one numpy step from the same weights.
 
-    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE PYTHONPATH=. python bench/bench_train_step.py
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE PYTHONPATH=src python bench/bench_train_step.py
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python -m pytest bench/bench_train_step.py --benchmark-enable
 """
 import timeit
