@@ -261,6 +261,19 @@ def test_backward_accumulates():
     lin.backward(g)
     np.testing.assert_allclose(lin.weight.grad, g.T @ x, rtol=1e-12)
     np.testing.assert_allclose(lin.bias.grad, 3 * g.sum(0), rtol=1e-12)
+    bn = nn.BatchNorm1d(2, dtype=np.float64) if "dtype" in _params(nn.BatchNorm1d) else None
+    if bn is not None:
+        xb = rng.standard_normal((6, 2))
+        gb = rng.standard_normal((6, 2))
+        bn(xb)
+        bn.backward(gb)
+        w1 = bn.weight.grad.copy()
+        xhat = (xb - xb.mean(0)) / np.sqrt(xb.var(0) + 1e-5)
+        np.testing.assert_allclose(w1, (gb * xhat).sum(0), rtol=1e-10)
+        np.testing.assert_allclose(bn.bias.grad, gb.sum(0), rtol=1e-10)
+        bn(xb)
+        bn.backward(gb)
+        np.testing.assert_allclose(bn.weight.grad, 2 * w1, rtol=1e-10)
 
 
 def test_linear_shapes_init_forward():
@@ -1064,3 +1077,34 @@ def test_optimizer_skips_params_without_grad_and_refit_after_stop():
     tr2 = _trainer()
     tr2.stop_training = True  # Keras resets it at the start of fit
     assert len(tr2.fit(x, np.arange(4) % 2, epochs=3, verbose=0).history["loss"]) == 3
+
+
+@pytest.mark.parametrize("loss", ["mse", "0-1_loss"])
+def test_bias_variance_matches_mlxtend_formulas(loss):
+    """Untrainable models (lr=0) of random init: the decomposition of their recorded predictions."""
+    from pydl.model_selection import bias_variance_decomp
+    rng = np.random.default_rng(2)
+    Xtr, Xte = rng.standard_normal((12, 3)), rng.standard_normal((7, 3))
+    C = 1 if loss == "mse" else 3
+    ytr = rng.standard_normal((12, 1)) if loss == "mse" else rng.integers(0, C, 12)
+    yte = rng.standard_normal((7, 1)) if loss == "mse" else rng.integers(0, C, 7)
+    built = []
+
+    def build():
+        m = nn.Sequential(nn.Linear(3, C, dtype=np.float64))
+        lf = nn.MSELoss() if loss == "mse" else nn.CrossEntropyLoss()
+        built.append(pydl.train.Trainer(m, lf, optim.SGD(m.parameters(), lr=0.0), metrics=()))
+        return built[-1]
+    el, bias, var = bias_variance_decomp(build, Xtr, ytr, Xte, yte, loss=loss, num_rounds=5, random_seed=3)
+    assert len(built) == 5
+    preds = np.stack([t.predict(Xte) for t in built])
+    if loss == "mse":
+        preds = preds.reshape(5, -1)
+        yt = yte.reshape(-1)
+        main = preds.mean(0)
+        want = (((preds - yt) ** 2).mean(), ((main - yt) ** 2).mean(), ((main - preds) ** 2).mean())
+    else:
+        labels = preds.argmax(-1)
+        main = np.array([np.bincount(col, minlength=C).argmax() for col in labels.T])
+        want = ((labels != yte).mean(), (main != yte).mean(), (main != labels).mean())
+    np.testing.assert_allclose([el, bias, var], want, rtol=1e-10, atol=1e-14)

@@ -71,7 +71,7 @@ class EarlyStopping(Callback):
 
     At the end of every epoch ``e >= start_from_epoch`` where ``logs[monitor]`` exists:
     ``wait += 1``; the value is an improvement when it beats ``best`` by more than ``min_delta``
-    in the monitored direction (``current - min_delta < best`` for 'min', ``current + min_delta
+    in the monitored direction (``current + min_delta < best`` for 'min', ``current - min_delta
     > best`` for 'max'; ``best`` starts at +inf / -inf). On improvement ``best`` and
     ``best_epoch`` are updated and ``wait`` resets to 0 -- but only if the value also improves on
     ``baseline`` (when given). Otherwise, if ``wait >= patience`` and ``e > 0``, training stops
