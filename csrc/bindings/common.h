@@ -86,6 +86,27 @@ inline void require_writeable(const py::array& a, const char* name) {
   if (!a.writeable()) throw py::value_error(std::string(name) + ": array is read-only");
 }
 
+// An ndarray argument (no conversion of lists or scalars), else TypeError naming it.
+inline py::array array_arg(const py::handle& o, const char* name) {
+  if (!py::isinstance<py::array>(o))
+    throw py::type_error(std::string(name) + ": expected a numpy.ndarray, got " + std::string(Py_TYPE(o.ptr())->tp_name));
+  return py::reinterpret_borrow<py::array>(o);
+}
+
+// Byte ranges of two C-contiguous arrays intersect (empty arrays share nothing).
+inline bool shares_bytes(const py::array& a, const py::array& b) {
+  if (a.nbytes() == 0 || b.nbytes() == 0) return false;
+  const char* a0 = static_cast<const char*>(a.data());
+  const char* b0 = static_cast<const char*>(b.data());
+  return a0 < b0 + b.nbytes() && b0 < a0 + a.nbytes();
+}
+
+// An output of a kernel that reads `in` while writing `out` (C-contiguous both) must not share memory with it.
+inline void require_disjoint(const py::array& out, const char* out_name, const py::array& in, const char* in_name) {
+  if (shares_bytes(out, in))
+    throw py::value_error(std::string(out_name) + ": must not share memory with " + in_name);
+}
+
 template <class T>
 T* ptr(py::array& a) { return static_cast<T*>(a.mutable_data()); }
 template <class T>

@@ -24,7 +24,11 @@ void require(const py::array& a, const char* name, DType dtype, std::initializer
   require_ndim(a, name, static_cast<py::ssize_t>(shape.size()));
   py::ssize_t i = 0;
   for (py::ssize_t s : shape) {
-    if (a.shape(i) != s) throw py::value_error(std::string(name) + ": unexpected shape " + shape_str(a));
+    if (a.shape(i) != s) {
+      std::string want = "(";
+      for (py::ssize_t e : shape) want += std::to_string(e) + ",";
+      throw py::value_error(std::string(name) + ": expected shape " + want + "), got " + shape_str(a));
+    }
     ++i;
   }
   require_c_contiguous(a, name);
@@ -35,7 +39,7 @@ void require(const py::array& a, const char* name, DType dtype, std::initializer
 template <class T>
 const T* opt_in(const py::object& o, const char* name, DType dt, std::initializer_list<py::ssize_t> shape) {
   if (o.is_none()) return nullptr;
-  if (!py::isinstance<py::array>(o)) throw py::type_error(std::string(name) + ": expected a numpy.ndarray or None");
+  if (!py::isinstance<py::array>(o)) throw py::type_error(std::string(name) + ": expected a numpy.ndarray or None, got " + std::string(Py_TYPE(o.ptr())->tp_name));
   py::array a = py::reinterpret_borrow<py::array>(o);
   require(a, name, dt, shape);
   return static_cast<const T*>(a.data());
@@ -43,10 +47,26 @@ const T* opt_in(const py::object& o, const char* name, DType dt, std::initialize
 template <class T>
 T* opt_out(const py::object& o, const char* name, DType dt, std::initializer_list<py::ssize_t> shape) {
   if (o.is_none()) return nullptr;
-  if (!py::isinstance<py::array>(o)) throw py::type_error(std::string(name) + ": expected a numpy.ndarray or None");
+  if (!py::isinstance<py::array>(o)) throw py::type_error(std::string(name) + ": expected a numpy.ndarray or None, got " + std::string(Py_TYPE(o.ptr())->tp_name));
   py::array a = py::reinterpret_borrow<py::array>(o);
   require(a, name, dt, shape, true);
   return static_cast<T*>(a.mutable_data());
+}
+
+// Named array arguments, None allowed (skipped).
+using Named = std::initializer_list<std::pair<const char*, py::handle>>;
+
+// Every output shares no memory with any input nor with another output (the kernels read inputs
+// after writing outputs and use restrict pointers: aliasing gives silently wrong numbers).
+void require_outputs_disjoint(Named outs, Named ins) {
+  for (auto o = outs.begin(); o != outs.end(); ++o) {
+    if (o->second.is_none()) continue;
+    py::array oa = py::reinterpret_borrow<py::array>(o->second);
+    for (auto& [iname, i] : ins)
+      if (!i.is_none()) require_disjoint(oa, o->first, py::reinterpret_borrow<py::array>(i), iname);
+    for (auto p = outs.begin(); p != o; ++p)
+      if (!p->second.is_none()) require_disjoint(oa, o->first, py::reinterpret_borrow<py::array>(p->second), p->first);
+  }
 }
 
 pydl::ops::Act act_of(const std::string& s) {
@@ -62,6 +82,7 @@ void linear_forward_t(const py::array& x, const py::array& w, const py::object& 
   require(w, "weight", dt, {OUT, IN});
   require(y, "out", dt, {N, OUT}, true);
   const T* bp = opt_in<T>(b, "bias", dt, {OUT});
+  require_outputs_disjoint({{"out", y}}, {{"input", x}, {"weight", w}, {"bias", b}});
   const T* xp = cptr<T>(x);
   const T* wp = cptr<T>(w);
   T* yp = ptr<T>(y);
@@ -85,6 +106,8 @@ void linear_backward_t(const py::array& dy, const py::array& x, const py::array&
   }
   T* dxp = opt_out<T>(dx, "grad_in", dt, {N, IN});
   T* dbp = opt_out<T>(db, "grad_bias", dt, {OUT});
+  require_outputs_disjoint({{"grad_in", dx}, {"grad_weight", dw}, {"grad_bias", db}},
+                           {{"grad_out", dy}, {"input", x}, {"weight", w}, {"out", y}});
   const T *dyp = cptr<T>(dy), *xp = cptr<T>(x), *wp = cptr<T>(w);
   T* dwp = ptr<T>(dw);
   py::gil_scoped_release nogil;
@@ -104,6 +127,9 @@ void bn_train_t(const py::array& x, const py::object& gamma, const py::object& b
   if ((g == nullptr) != (b == nullptr)) throw py::value_error("weight, bias: give both or neither");
   T* rm = opt_out<T>(rmean, "running_mean", dt, {C});
   T* rv = opt_out<T>(rvar, "running_var", dt, {C});
+  require_outputs_disjoint({{"out", y}, {"save_mean", mean}, {"save_invstd", invstd}, {"running_mean", rmean},
+                            {"running_var", rvar}},
+                           {{"input", x}, {"weight", gamma}, {"bias", beta}});
   const T* xp = cptr<T>(x);
   T *yp = ptr<T>(y), *mp = ptr<T>(mean), *ip = ptr<T>(invstd);
   py::gil_scoped_release nogil;
@@ -120,6 +146,8 @@ void bn_eval_t(const py::array& x, const py::object& gamma, const py::object& be
   const T* g = opt_in<T>(gamma, "weight", dt, {C});
   const T* b = opt_in<T>(beta, "bias", dt, {C});
   if ((g == nullptr) != (b == nullptr)) throw py::value_error("weight, bias: give both or neither");
+  require_outputs_disjoint({{"out", y}}, {{"input", x}, {"running_mean", rmean}, {"running_var", rvar},
+                                          {"weight", gamma}, {"bias", beta}});
   const T *xp = cptr<T>(x), *rm = cptr<T>(rmean), *rv = cptr<T>(rvar);
   T* yp = ptr<T>(y);
   py::gil_scoped_release nogil;
@@ -138,9 +166,18 @@ void bn_backward_t(const py::array& dy, const py::array& x, const py::array& mea
   T* dxp = opt_out<T>(dx, "grad_in", dt, {N, C});
   T* dgp = opt_out<T>(dgamma, "grad_weight", dt, {C});
   T* dbp = opt_out<T>(dbeta, "grad_bias", dt, {C});
+  require_outputs_disjoint({{"grad_in", dx}, {"grad_weight", dgamma}, {"grad_bias", dbeta}},
+                           {{"grad_out", dy}, {"input", x}, {"mean", mean}, {"invstd", invstd}, {"weight", gamma}});
   const T *dyp = cptr<T>(dy), *xp = cptr<T>(x), *mp = cptr<T>(mean), *ip = cptr<T>(invstd);
   py::gil_scoped_release nogil;
   pydl::ops::batchnorm_backward<T>(dxp, dgp, dbp, dyp, xp, mp, ip, g, N, C, training, accumulate);
+}
+
+// Elementwise kernels may write in place (out is exactly the input) but not into a shifted view of it.
+void require_alias_or_disjoint(const py::array& out, const char* out_name, const py::array& in, const char* in_name) {
+  if (out.data() == in.data() && out.nbytes() == in.nbytes()) return;
+  if (shares_bytes(out, in))
+    throw py::value_error(std::string(out_name) + ": overlaps " + in_name + " partially (it may only be the same array or disjoint)");
 }
 
 void check_p(double p) {
@@ -158,8 +195,11 @@ void require_mask(const py::array& mask, int64_t n) {
 void register_nn(py::module_& m) {
   m.def(
       "linear_forward",
-      [](const py::array& x, const py::array& weight, const py::object& bias, py::array& out,
+      [](const py::object& x_o, const py::object& weight_o, const py::object& bias, const py::object& out_o,
          const std::string& activation, double alpha) {
+        py::array x = array_arg(x_o, "input");
+        py::array weight = array_arg(weight_o, "weight");
+        py::array out = array_arg(out_o, "out");
         DType dt = require_float(x, "input");
         require_ndim(x, "input", 2);
         require_c_contiguous(x, "input");
@@ -174,9 +214,13 @@ void register_nn(py::module_& m) {
       "epilogue.");
   m.def(
       "linear_backward",
-      [](const py::array& grad_out, const py::array& x, const py::array& weight, const py::object& out,
-         const py::object& grad_in, py::array& grad_weight, const py::object& grad_bias,
+      [](const py::object& grad_out_o, const py::object& x_o, const py::object& weight_o, const py::object& out,
+         const py::object& grad_in, const py::object& grad_weight_o, const py::object& grad_bias,
          const std::string& activation, double alpha, bool accumulate_weight, bool accumulate_bias) {
+        py::array grad_out = array_arg(grad_out_o, "grad_out");
+        py::array x = array_arg(x_o, "input");
+        py::array weight = array_arg(weight_o, "weight");
+        py::array grad_weight = array_arg(grad_weight_o, "grad_weight");
         DType dt = require_float(x, "input");
         require_ndim(x, "input", 2);
         require_c_contiguous(x, "input");
@@ -197,7 +241,10 @@ void register_nn(py::module_& m) {
 
   m.def(
       "dropout_forward",
-      [](const py::array& x, py::array& out, py::array& mask, double p, uint64_t seed) {
+      [](const py::object& x_o, const py::object& out_o, const py::object& mask_o, double p, uint64_t seed) {
+        py::array x = array_arg(x_o, "input");
+        py::array out = array_arg(out_o, "out");
+        py::array mask = array_arg(mask_o, "mask");
         check_p(p);
         DType dt = require_float(x, "input");
         require_c_contiguous(x, "input");
@@ -209,6 +256,9 @@ void register_nn(py::module_& m) {
         require_c_contiguous(out, "out");
         require_writeable(out, "out");
         if (out.size() != n) throw py::value_error("out: expected " + std::to_string(n) + " elements, got shape " + shape_str(out));
+        require_alias_or_disjoint(out, "out", x, "input");
+        require_disjoint(mask, "mask", x, "input");
+        require_disjoint(mask, "mask", out, "out");
         uint8_t* mp = static_cast<uint8_t*>(mask.mutable_data());
         if (dt == DType::f32) {
           const float* xp = cptr<float>(x);
@@ -226,7 +276,10 @@ void register_nn(py::module_& m) {
       "Inverted dropout: mask = keep(seed, i) (P = 1 - p), out = input * mask / (1 - p).");
   m.def(
       "dropout_backward",
-      [](const py::array& grad_out, const py::array& mask, py::array& grad_in, double p) {
+      [](const py::object& grad_out_o, const py::object& mask_o, const py::object& grad_in_o, double p) {
+        py::array grad_out = array_arg(grad_out_o, "grad_out");
+        py::array mask = array_arg(mask_o, "mask");
+        py::array grad_in = array_arg(grad_in_o, "grad_in");
         check_p(p);
         DType dt = require_float(grad_out, "grad_out");
         require_c_contiguous(grad_out, "grad_out");
@@ -236,6 +289,8 @@ void register_nn(py::module_& m) {
         require_c_contiguous(grad_in, "grad_in");
         require_writeable(grad_in, "grad_in");
         if (grad_in.size() != n) throw py::value_error("grad_in: expected " + std::to_string(n) + " elements, got shape " + shape_str(grad_in));
+        require_alias_or_disjoint(grad_in, "grad_in", grad_out, "grad_out");
+        require_disjoint(grad_in, "grad_in", mask, "mask");
         const uint8_t* mp = static_cast<const uint8_t*>(mask.data());
         if (dt == DType::f32) {
           const float* g = cptr<float>(grad_out);
@@ -253,7 +308,8 @@ void register_nn(py::module_& m) {
       "grad_in = grad_out * mask / (1 - p).");
   m.def(
       "dropout_mask",
-      [](py::array& mask, double p, uint64_t seed) {
+      [](const py::object& mask_o, double p, uint64_t seed) {
+        py::array mask = array_arg(mask_o, "mask");
         check_p(p);
         require_mask(mask, mask.size());
         require_writeable(mask, "mask");
@@ -266,9 +322,13 @@ void register_nn(py::module_& m) {
 
   m.def(
       "batchnorm_forward_train",
-      [](const py::array& x, const py::object& weight, const py::object& bias, py::array& out, py::array& save_mean,
-         py::array& save_invstd, const py::object& running_mean, const py::object& running_var, double eps,
+      [](const py::object& x_o, const py::object& weight, const py::object& bias, const py::object& out_o, const py::object& save_mean_o,
+         const py::object& save_invstd_o, const py::object& running_mean, const py::object& running_var, double eps,
          double momentum) {
+        py::array x = array_arg(x_o, "input");
+        py::array out = array_arg(out_o, "out");
+        py::array save_mean = array_arg(save_mean_o, "save_mean");
+        py::array save_invstd = array_arg(save_invstd_o, "save_invstd");
         DType dt = require_float(x, "input");
         require_ndim(x, "input", 2);
         require_c_contiguous(x, "input");
@@ -282,8 +342,12 @@ void register_nn(py::module_& m) {
       "Training-mode batch norm over (N, C) with batch statistics; updates the running stats (unbiased var).");
   m.def(
       "batchnorm_forward_eval",
-      [](const py::array& x, const py::object& weight, const py::object& bias, const py::array& running_mean,
-         const py::array& running_var, py::array& out, double eps) {
+      [](const py::object& x_o, const py::object& weight, const py::object& bias, const py::object& running_mean_o,
+         const py::object& running_var_o, const py::object& out_o, double eps) {
+        py::array x = array_arg(x_o, "input");
+        py::array running_mean = array_arg(running_mean_o, "running_mean");
+        py::array running_var = array_arg(running_var_o, "running_var");
+        py::array out = array_arg(out_o, "out");
         DType dt = require_float(x, "input");
         require_ndim(x, "input", 2);
         require_c_contiguous(x, "input");
@@ -294,9 +358,13 @@ void register_nn(py::module_& m) {
       py::arg("out"), py::arg("eps"), "Eval-mode batch norm with the running statistics.");
   m.def(
       "batchnorm_backward",
-      [](const py::array& grad_out, const py::array& x, const py::array& mean, const py::array& invstd,
+      [](const py::object& grad_out_o, const py::object& x_o, const py::object& mean_o, const py::object& invstd_o,
          const py::object& weight, const py::object& grad_in, const py::object& grad_weight,
          const py::object& grad_bias, bool training, bool accumulate) {
+        py::array grad_out = array_arg(grad_out_o, "grad_out");
+        py::array x = array_arg(x_o, "input");
+        py::array mean = array_arg(mean_o, "mean");
+        py::array invstd = array_arg(invstd_o, "invstd");
         DType dt = require_float(x, "input");
         require_ndim(x, "input", 2);
         require_c_contiguous(x, "input");

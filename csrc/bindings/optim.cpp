@@ -188,9 +188,17 @@ Impl impl_of(bool reference) { return reference ? Impl::reference : Impl::fast; 
 void register_optim(py::module_& m) {
   m.def(
       "sgd_step",
-      [](py::object params, py::object grads, py::object momentum_buffers, std::vector<bool> first, double lr,
+      [](py::object params, py::object grads, py::object momentum_buffers, py::object first_obj, double lr,
          double momentum, double dampening, double weight_decay, bool nesterov, bool maximize, bool reference) {
         Lists L = collect(params, grads, {{"momentum_buffers", {momentum_buffers, momentum != 0}}});
+        // first: one flag per parameter, read only when momentum != 0 (None allowed otherwise).
+        std::vector<bool> first;
+        if (momentum != 0) {
+          if (first_obj.is_none()) throw py::value_error("first: required when momentum != 0, got None");
+          if (!py::isinstance<py::sequence>(first_obj) || py::isinstance<py::str>(first_obj))
+            throw py::type_error("first: expected a list of bool, got " + std::string(Py_TYPE(first_obj.ptr())->tp_name));
+          for (py::handle h : first_obj) first.push_back(PyObject_IsTrue(h.ptr()) == 1);
+        }
         if (momentum != 0 && first.size() != L.params.size())
           throw py::value_error("first: expected " + std::to_string(L.params.size()) + " flags (one per parameter), got " +
                                 std::to_string(first.size()));

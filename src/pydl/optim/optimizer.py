@@ -38,7 +38,11 @@ class Optimizer:
         if isinstance(params, (Parameter, np.ndarray)):
             raise TypeError("params: expected an iterable of Parameters or of dicts, got "
                             f"{type(params).__name__}")
-        params = list(params)
+        try:
+            params = list(params)
+        except TypeError:
+            raise TypeError("params: expected an iterable of Parameters or of dicts, got "
+                            f"{type(params).__name__}") from None
         if not params:
             raise ValueError("params: optimizer got an empty parameter list")
         if not isinstance(params[0], dict):

@@ -20,6 +20,7 @@ batch loss is divided by n_b first, so "loss" is always a per-sample mean.
 """
 import inspect
 import math
+import numbers
 import sys
 import time
 
@@ -132,12 +133,15 @@ class Trainer:
             raise ValueError(f"{name}: contains {bad} NaN or infinite value(s)")
         return x
 
-    def _n_outputs(self, x):
+    def _n_outputs(self, x, name="x"):
         """Number of model outputs (columns), from an eval-mode forward pass on one sample."""
         was_training = getattr(self.model, "training", True)
         self.model.eval()
         try:
             out = np.asarray(self.model(x[:1]))
+        except (ValueError, TypeError) as e:  # name the caller's argument and its real shape
+            raise type(e)(f"{name}: the model rejects samples of shape {tuple(x.shape[1:])} "
+                          f"(x of shape {tuple(x.shape)}): {e}") from e
         finally:
             self.model.train(was_training)
         return (out.shape[1] if out.ndim == 2 else 1), out.ndim
@@ -172,7 +176,7 @@ class Trainer:
 
     def _prepare(self, x, y, xname="x", yname="y"):
         x = self._check_x(x, xname)
-        n_out, out_ndim = self._n_outputs(x)
+        n_out, out_ndim = self._n_outputs(x, xname)
         return x, self._check_y(y, x.shape[0], n_out, out_ndim, yname)
 
     # ------------------------------------------------------------------ fit
@@ -206,7 +210,8 @@ class Trainer:
         if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer))
                                        or batch_size < 1):
             raise ValueError(f"batch_size: expected an int >= 1 or None (full batch), got {batch_size!r}")
-        if not isinstance(validation_split, (int, float)) or not 0.0 <= validation_split < 1.0:
+        if (isinstance(validation_split, bool) or not isinstance(validation_split, numbers.Real)
+                or not 0.0 <= validation_split < 1.0):
             raise ValueError(f"validation_split: expected a float in [0, 1), got {validation_split!r}")
         if verbose not in (0, 1, 2):
             raise ValueError(f"verbose: expected 0, 1 or 2, got {verbose!r}")
