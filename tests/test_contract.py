@@ -180,6 +180,14 @@ def test_ops_contract(dtype):
     sm = e / e.sum(-1, keepdims=True)
     np.testing.assert_allclose(pydl.ops.softmax(x), sm, **tol)
     np.testing.assert_allclose(pydl.ops.log_softmax(x), np.log(sm), **tol)
+    # views (strided, transposed, Fortran-ordered) give op(a) @ op(b) too
+    big = rng.standard_normal((8, 10)).astype(dtype)
+    rhs = rng.standard_normal((10, 12)).astype(dtype)
+    for A, B, kw in ((big[:, ::2], rhs[::2], {}), (big.T, rhs, dict(trans_a=True)),
+                     (np.asfortranarray(big), rhs, {}), (big, rhs.T, dict(trans_b=True))):
+        want = (A.T if kw.get("trans_a") else A).astype(np.float64) @ (B.T if kw.get("trans_b") else B)
+        np.testing.assert_allclose(pydl.ops.matmul(A, B, **kw), want, **tol)
+    np.testing.assert_allclose(pydl.ops.tanh(big[:, ::3]), np.tanh(big[:, ::3].astype(np.float64)), **tol)
     x3 = rng.standard_normal((2, 3, 4)).astype(dtype)
     e3 = np.exp(x3.astype(np.float64))
     np.testing.assert_allclose(pydl.ops.softmax(x3), e3 / e3.sum(-1, keepdims=True), **tol)
