@@ -492,3 +492,38 @@ def test_failed_save_and_load_state_dict_lose_nothing(tmp_path):
     with pytest.raises(ValueError):  # the bias mismatch must not leave weight half-loaded
         m.load_state_dict({"weight": np.ones((2, 3), f32), "bias": np.ones(5, f32)})
     np.testing.assert_array_equal(m.weight.data, w0)
+
+
+# ---------------------------------------------------------------- found later in the sweep
+def test_gemm_bias_sharing_c_rejected():
+    # The epilogue reads bias while writing c: a bias inside c gave silently wrong numbers.
+    a, b = RNG.standard_normal((8, 4)).astype(f32), RNG.standard_normal((4, 8)).astype(f32)
+    buf = np.zeros(8 * 8, f32)
+    raises(ValueError, "bias", _C.gemm, a, b, buf.reshape(8, 8), bias=buf[8:16])
+    c, bias = np.zeros((8, 8), f32), RNG.standard_normal(8).astype(f32)
+    _C.gemm(a, b, c, bias=bias)
+    np.testing.assert_allclose(c, a @ b + bias, rtol=1e-5, atol=1e-5)
+
+
+def test_set_num_threads_bounds():
+    before = pydl.get_num_threads()
+    try:
+        raises(ValueError, "n", pydl.set_num_threads, 10 ** 6)  # used to spawn a thread per chunk: hang
+        raises(ValueError, "n", pydl.set_num_threads, 2 ** 40)
+        raises(ValueError, "n", pydl.set_num_threads, 0)
+        raises(TypeError, "n", pydl.set_num_threads, 2.0)
+    finally:
+        pydl.set_num_threads(before)
+
+
+def test_metrics_and_state_dict_and_loader_messages():
+    from pydl.train import metrics
+    raises(ValueError, "y_true", metrics.accuracy, np.array([0, 1]), np.ones((3, 2)))
+    raises(ValueError, "y_true", metrics.accuracy, np.array([0, 1]), np.ones((3, 1)))
+    m = nn.Linear(3, 2)
+    w0 = m.weight.data.copy()
+    with pytest.raises(ValueError) as info:  # complex would silently lose its imaginary part
+        m.load_state_dict({"weight": np.ones((2, 3), np.complex64), "bias": np.ones(2)})
+    assert "weight" in str(info.value)
+    np.testing.assert_array_equal(m.weight.data, w0)
+    raises(ValueError, "x", data.DataLoader, [[1.0, 2.0], [3.0]])

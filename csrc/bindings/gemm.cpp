@@ -97,6 +97,11 @@ void gemm_entry(bool reference, const py::object& a_obj, const py::object& b_obj
     if (bv.shape(0) != N)
       throw py::value_error("bias: expected shape (" + std::to_string(N) + ",), got " + shape_str(bv));
     if (N > 1 && bv.strides(0) != bv.itemsize()) throw py::value_error("bias: expected a contiguous array");
+    const char *c0, *c1;  // the epilogue reads bias while writing c
+    byte_range(c, &c0, &c1);
+    const char* b0 = static_cast<const char*>(bv.data());
+    if (N > 0 && c0 < c1 && c0 < b0 + N * bv.itemsize() && b0 < c1)
+      throw py::value_error("c: must not share memory with bias");
   }
   Act act;
   if (!pydl::ops::parse_act(activation.c_str(), &act))

@@ -18,6 +18,7 @@ void register_runtime(py::module_& m) {
           if (!set_active_isa(isa))
             throw py::value_error("isa: this CPU does not support '" + name + "' (best: " + isa_name(detected_isa()) + ")");
         }, py::arg("isa"), "Switch the kernels to another ISA (tests use it to cover every path).");
+  m.attr("MAX_THREADS") = kMaxThreads;
   m.def("get_num_threads", &get_num_threads);
   m.def("set_num_threads", &set_num_threads, py::arg("n"));
   m.def("available_cpus", &available_cpus);

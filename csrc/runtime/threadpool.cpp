@@ -129,8 +129,8 @@ class Pool {
 
 int default_threads() {
   if (const char* s = std::getenv("PYDL_NUM_THREADS")) {
-    int n = std::atoi(s);
-    if (n >= 1) return n;
+    long n = std::strtol(s, nullptr, 10);  // (atoi overflows on huge values)
+    if (n >= 1) return n > kMaxThreads ? kMaxThreads : static_cast<int>(n);
   }
   return available_cpus();
 }
@@ -168,7 +168,7 @@ int get_num_threads() {
   return n;
 }
 
-void set_num_threads(int n) { g_num_threads.store(n < 1 ? 1 : n); }
+void set_num_threads(int n) { g_num_threads.store(n < 1 ? 1 : n > kMaxThreads ? kMaxThreads : n); }
 
 int threads_for(int64_t n, int64_t min_per_chunk) {
   if (min_per_chunk < 1) min_per_chunk = 1;

@@ -18,6 +18,9 @@ namespace pydl::runtime {
 
 int get_num_threads();
 // n >= 1. Takes effect at the next parallel call.
+// Thread counts are clamped to [1, kMaxThreads] (each thread is a real worker: a huge count would
+// exhaust the process's threads and hang). pydl.set_num_threads rejects larger values.
+constexpr int kMaxThreads = 1024;
 void set_num_threads(int n);
 // Threads the machine offers this process (sched_getaffinity).
 int available_cpus();

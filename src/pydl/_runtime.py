@@ -26,9 +26,9 @@ def get_num_threads():
 
 
 def set_num_threads(n):
-    """Set the number of kernel threads (``n >= 1``). Results do not depend on it, bit for bit."""
+    """Set the number of kernel threads (``1 <= n <= 1024``). Results do not depend on it, bit for bit."""
     if isinstance(n, bool) or not isinstance(n, int):
         raise TypeError(f"n: expected an int, got {type(n).__name__}")
-    if n < 1:
-        raise ValueError(f"n: expected n >= 1, got {n}")
+    if not 1 <= n <= _C.MAX_THREADS:
+        raise ValueError(f"n: expected 1 <= n <= {_C.MAX_THREADS}, got {n}")
     _C.set_num_threads(n)

@@ -4,6 +4,13 @@ import numpy as np
 from ._checks import check_bool, check_int, make_rng, rng_or_global
 
 
+def _as_array(a, name):
+    try:
+        return np.asarray(a)
+    except ValueError as e:  # ragged nested lists
+        raise ValueError(f"{name}: cannot be made an array: {e}") from None
+
+
 class DataLoader:
     """Iterate over ``(x_batch, y_batch)`` mini-batches of in-memory arrays.
 
@@ -35,7 +42,7 @@ class DataLoader:
     def __init__(self, x, y=None, batch_size=32, shuffle=False, drop_last=False, transform=None,
                  seed=None):
         if not isinstance(x, np.ndarray):
-            x = np.asarray(x)
+            x = _as_array(x, "x")
         if x.ndim == 0:
             raise ValueError("x: expected an array of samples (at least 1-D), got a scalar")
         n = x.shape[0]
@@ -43,7 +50,7 @@ class DataLoader:
             raise ValueError("x: expected at least one sample, got an empty array")
         if y is not None:
             if not isinstance(y, np.ndarray):
-                y = np.asarray(y)
+                y = _as_array(y, "y")
             if y.ndim == 0 or y.shape[0] != n:
                 ny = "a scalar" if y.ndim == 0 else f"{y.shape[0]} samples"
                 raise ValueError(f"x and y: expected the same number of samples, got x with {n} "

@@ -215,8 +215,8 @@ class Module:
             if src.shape != dst.shape:
                 problems.append(f"size mismatch for {name}: expected shape {shape_str(dst.shape)}, "
                                 f"got {shape_str(src.shape)}")
-            elif not (np.issubdtype(src.dtype, np.number) or src.dtype == np.bool_):
-                problems.append(f"dtype of {name}: expected a numeric array, got {src.dtype}")
+            elif not (np.issubdtype(src.dtype, np.number) or src.dtype == np.bool_) or src.dtype.kind == "c":
+                problems.append(f"dtype of {name}: expected a real numeric array, got {src.dtype}")
             else:
                 values.append((dst, src))
         if strict:

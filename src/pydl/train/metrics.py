@@ -14,6 +14,8 @@ def _class_targets(y_true, n):
     y = np.asarray(y_true)
     if y.ndim == 2 and y.shape[1] > 1:
         return np.argmax(y, axis=1)          # probability / soft targets (mixup, label smoothing)
+    if y.size != n:
+        raise ValueError(f"y_true: expected {n} class labels (one per row of y_pred), got shape {y.shape}")
     return y.reshape(n)
 
 
@@ -40,7 +42,10 @@ def accuracy(y_true, y_pred, threshold=0.5):
         true = _class_targets(y_true, n)
     else:
         pred = y_pred.reshape(n) > threshold
-        true = np.asarray(y_true).reshape(n) > 0.5
+        true = np.asarray(y_true)
+        if true.size != n:
+            raise ValueError(f"y_true: expected {n} targets (as y_pred of shape {y_pred.shape}), got shape {true.shape}")
+        true = true.reshape(n) > 0.5
     return float(np.count_nonzero(pred == true)) / n
 
 
