@@ -527,3 +527,17 @@ def test_metrics_and_state_dict_and_loader_messages():
     assert "weight" in str(info.value)
     np.testing.assert_array_equal(m.weight.data, w0)
     raises(ValueError, "x", data.DataLoader, [[1.0, 2.0], [3.0]])
+
+
+def test_functional_transforms_positions():
+    # Float positions were truncated silently (NaN cast to garbage); huge ones overflowed int64.
+    raises(ValueError, "top", T.crop, IMG, 1.7, 0, 4)
+    raises(ValueError, "top", T.crop, IMG, np.full(4, np.nan), 0, 4)
+    raises(ValueError, "top", T.crop, IMG, np.full(4, 2 ** 63, np.uint64), 0, 4)
+    raises(ValueError, "centers_y", T.cutout, IMG, np.full(4, np.nan), 3, 3)
+    raises(ValueError, "centers_x", T.cutout, IMG, 3, -(2 ** 62), 3)
+    raises(TypeError, "centers_y", T.cutout, IMG, np.array([None] * 4), 3, 3)
+    raises(TypeError, "angle", T.rotate, IMG, "a")
+    raises(TypeError, "transforms", T.Compose, None)
+    np.testing.assert_array_equal(T.crop(IMG, 2.0, 1, 4), IMG[:, :, 2:6, 1:5])  # integral floats are fine
+    np.testing.assert_array_equal(T.cutout(IMG, 3, 3, 2 ** 63 - 1), np.zeros_like(IMG))  # covers everything

@@ -49,8 +49,21 @@ def _float_batch(x, name="x"):
 
 
 def _per_sample(values, n, name, dtype):
-    """A scalar broadcast to (n,), or an (n,) array, as a contiguous array of ``dtype``."""
-    v = np.asarray(values, dtype=dtype)
+    """A scalar broadcast to (n,), or an (n,) array, as a contiguous array of ``dtype``. Integer
+    ``dtype`` (pixel positions) takes integer values only: a float is never truncated silently."""
+    try:
+        v = np.asarray(values)
+    except ValueError as e:
+        raise ValueError(f"{name}: expected a number or an array of numbers: {e}") from None
+    if v.dtype.kind not in "iuf":
+        raise TypeError(f"{name}: expected numbers, got dtype {v.dtype}")
+    if np.dtype(dtype).kind == "i" and v.size:
+        if v.dtype.kind == "f" and not np.all(np.isfinite(v) & (v == np.round(v))):
+            raise ValueError(f"{name}: expected integer pixel positions, got {v.ravel()[:4].tolist()}")
+        info = np.iinfo(dtype)
+        if v.min() < info.min // 4 or v.max() > info.max // 4:  # room for the box arithmetic
+            raise ValueError(f"{name}: pixel positions out of range, got {v.min()} to {v.max()}")
+    v = v.astype(dtype)
     if v.ndim == 0:
         return np.full(n, v, dtype=dtype)
     if v.shape != (n,):
@@ -150,7 +163,7 @@ def cutout(x, centers_y, centers_x, size, fill=0.0):
     borders, to ``fill`` in every channel of image n (DeVries & Taylor 2017)."""
     x4, shape = _image_batch(x)
     N, _, H, W = x4.shape
-    size = check_int(size, "size", low=1)
+    size = min(check_int(size, "size", low=1), 2 ** 60)  # same boxes for |centre| < 2**59; no int64 overflow
     fill = check_float(fill, "fill")
     boxes = cutout_boxes(_per_sample(centers_y, N, "centers_y", np.intp),
                          _per_sample(centers_x, N, "centers_x", np.intp), size, H, W)
@@ -187,7 +200,10 @@ class Compose:
     """Apply transforms in order: ``Compose([t1, t2])(x, y) == t2(*t1(x, y))``."""
 
     def __init__(self, transforms):
-        transforms = list(transforms)
+        try:
+            transforms = list(transforms)
+        except TypeError:
+            raise TypeError(f"transforms: expected a list of callables, got {type(transforms).__name__}") from None
         for i, t in enumerate(transforms):
             if not callable(t):
                 raise TypeError(f"transforms[{i}]: expected a callable, got {type(t).__name__}")
