@@ -4,6 +4,8 @@ ISA coverage: the whole suite runs under PYDL_ISA=avx512, avx2 and generic in CI
 Tests that want every ISA in one process use the ``isa`` fixture, which switches
 pydl._C.set_isa for the duration of the test.
 """
+import sys
+
 import numpy as np
 import pytest
 
@@ -20,6 +22,22 @@ def isa(request):
     _C.set_isa(request.param)
     yield request.param
     _C.set_isa(before)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _pickle_test_functions_by_value(request):
+    """joblib's worker processes (cross_validate(n_jobs > 1)) unpickle functions defined in test
+    modules; those are imported by path (--import-mode=importlib), so a worker cannot import them
+    by name. Have cloudpickle send them by value, as it does for a script's __main__."""
+    try:
+        import cloudpickle
+    except ImportError:  # joblib (and with it cloudpickle) is a test extra
+        yield
+        return
+    name = request.module.__name__
+    if name in sys.modules:
+        cloudpickle.register_pickle_by_value(sys.modules[name])
+    yield
 
 
 @pytest.fixture(autouse=True)

@@ -1,6 +1,4 @@
 """cross_validate, bias_variance_decomp and the data transforms with the real pydl Trainer."""
-import sys
-
 import numpy as np
 import pytest
 
@@ -10,13 +8,6 @@ from pydl.data import transforms as T
 from pydl.datasets import load_digits, make_moons, make_regression_1d
 from pydl.model_selection import bias_variance_decomp, cross_validate, train_test_split
 from pydl.train import Trainer
-
-# joblib's worker processes unpickle the build functions below. This test module is imported
-# by path (pytest --import-mode=importlib), so a worker cannot import it by name: have
-# cloudpickle send its functions by value, as it does for a script's __main__.
-cloudpickle = pytest.importorskip("cloudpickle")  # a dependency of joblib
-
-cloudpickle.register_pickle_by_value(sys.modules[__name__])
 
 
 def _classifier(n_in, n_out, lr=0.02):
