@@ -3,7 +3,7 @@
 ISA-specific translation units are named ``*_avx512.cpp`` / ``*_avx2.cpp`` and only they are
 compiled with the matching ``-m`` flags; everything else targets baseline x86-64, so the same
 build runs on any x86-64 CPU and picks its kernels at import (see csrc/runtime/cpu.h).
-there is no flag for the build machine's own CPU.
+There is no flag for the build machine's own CPU.
 """
 import glob
 import os
