@@ -32,12 +32,9 @@ def _batch_size(text):
     if text.lower() in ("full", "none", "0"):
         return None
     try:
-        value = int(text)
-    except ValueError:
+        return _positive_int(text)
+    except argparse.ArgumentTypeError:
         raise argparse.ArgumentTypeError(f"expected a positive int, 0 or 'full', got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a positive int, 0 or 'full', got {text!r}")
-    return value
 
 
 def _positive_int(text):
