@@ -1,4 +1,4 @@
-"""Build pydl._C (pybind11, every .cpp under csrc/) and the Cython modules (src/pydl/**/_*.pyx).
+"""Build pydl._C (pybind11, every .cpp under csrc/) and the Cython modules (pydl/**/_*.pyx).
 
 ISA-specific translation units are named ``*_avx512.cpp`` / ``*_avx2.cpp`` and only they are
 compiled with the matching ``-m`` flags; everything else targets baseline x86-64, so the same
@@ -58,12 +58,12 @@ ext_modules = [
     )
 ]
 
-pyx = sorted(glob.glob("src/pydl/**/_*.pyx", recursive=True))
+pyx = sorted(glob.glob("pydl/**/_*.pyx", recursive=True))
 if pyx:
     from Cython.Build import cythonize
 
     cy_exts = [
-        Extension(os.path.splitext(os.path.relpath(p, "src"))[0].replace(os.sep, "."), [p], extra_compile_args=["-O3"])
+        Extension(os.path.splitext(p)[0].replace(os.sep, "."), [p], extra_compile_args=["-O3"])
         for p in pyx
     ]
     ext_modules += cythonize(

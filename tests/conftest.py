@@ -16,6 +16,10 @@ ISAS = [i for i in ("avx512", "avx2", "generic")
         if ("avx512", "avx2", "generic").index(i) >= ("avx512", "avx2", "generic").index(_C.detected_isa())]
 
 
+def pytest_report_header(config):
+    return f"pydl {pydl.__version__} from {pydl.__file__}, kernels {pydl.cpu_info()}"
+
+
 @pytest.fixture(params=ISAS)
 def isa(request):
     before = _C.active_isa()
