@@ -8,10 +8,11 @@ __version__ = "0.1.0"
 from . import _C  # noqa: F401  (fails early and clearly if the extension is not built)
 from ._runtime import cpu_info, get_num_threads, set_num_threads
 from ._random import manual_seed
+from ._grad_mode import is_grad_enabled, no_grad
 from ._io import load, save
 from . import ops, nn, optim, data, train, model_selection, datasets  # noqa: E402
 
 __all__ = [
-    "__version__", "cpu_info", "get_num_threads", "set_num_threads", "manual_seed", "save", "load",
+    "__version__", "cpu_info", "get_num_threads", "set_num_threads", "manual_seed", "no_grad", "is_grad_enabled", "save", "load",
     "ops", "nn", "optim", "data", "train", "model_selection", "datasets",
 ]
