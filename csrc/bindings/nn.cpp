@@ -194,6 +194,15 @@ void require_mask(const py::array& mask, int64_t n) {
 
 void register_nn(py::module_& m) {
   m.def(
+      "activation_derivative_from_output",
+      [](const std::string& activation, double alpha) {
+        return pydl::nn::act_backward_from_output(act_of(activation), alpha);
+      },
+      py::arg("activation"), py::arg("alpha") = 0.0,
+      "True when the activation's derivative is a function of its output alone (relu, sigmoid, tanh, "
+      "leaky_relu with a slope >= 0, none): it can then run in a GEMM epilogue and its backward from the "
+      "output, without keeping the pre-activation.");
+  m.def(
       "linear_forward",
       [](const py::object& x_o, const py::object& weight_o, const py::object& bias, const py::object& out_o,
          const std::string& activation, double alpha) {

@@ -1,6 +1,23 @@
-"""Kernels as functions: numpy in, numpy out (float32 and float64), inputs validated."""
-from .matmul import matmul
-from .activation import gelu, leaky_relu, relu, sigmoid, tanh
-from .softmax import log_softmax, softmax
+"""Kernels as functions: numpy in, numpy out (float32 and float64).
 
-__all__ = ["matmul", "relu", "leaky_relu", "sigmoid", "tanh", "gelu", "softmax", "log_softmax"]
+``pydl.ops`` is the one Python front end of the compiled kernels (``pydl._C``): the nn layers,
+losses and the trainer call these functions, never ``_C`` directly. The user-facing functions
+(matmul, the activations, softmax) validate their inputs in Python and accept any float array;
+the layer kernels (linear, batch_norm_*, dropout, *_backward, softmax_cross_entropy) take the
+arrays a layer hands them and leave the array checks (dtype, rank, shape, aliasing) to the
+compiled argument layer, whose errors name the argument.
+"""
+from .matmul import matmul
+from .activation import (ACTIVATIONS, activation_backward, activation_forward, derivative_from_output, gelu,
+                         leaky_relu, relu, sigmoid, tanh)
+from .softmax import log_softmax, softmax, softmax_backward, softmax_cross_entropy
+from .linear import linear, linear_backward
+from .batchnorm import batch_norm_backward, batch_norm_eval, batch_norm_train
+from .dropout import dropout, dropout_backward
+
+__all__ = [
+    "matmul", "relu", "leaky_relu", "sigmoid", "tanh", "gelu", "softmax", "log_softmax",
+    "ACTIVATIONS", "activation_forward", "activation_backward", "derivative_from_output",
+    "softmax_backward", "softmax_cross_entropy", "linear", "linear_backward",
+    "batch_norm_train", "batch_norm_eval", "batch_norm_backward", "dropout", "dropout_backward",
+]

@@ -14,7 +14,11 @@ import numpy as np
 from .. import _C
 from .._validate import as_float_array
 
-__all__ = ["relu", "leaky_relu", "sigmoid", "tanh", "gelu"]
+__all__ = ["relu", "leaky_relu", "sigmoid", "tanh", "gelu", "activation_forward", "activation_backward",
+           "derivative_from_output", "ACTIVATIONS"]
+
+#: The kernels' activation names (``activation=`` of activation_forward, linear, ...).
+ACTIVATIONS = ("none", "relu", "leaky_relu", "sigmoid", "tanh", "gelu", "gelu_tanh")
 
 
 def _apply(kind, x, alpha=0.0):
@@ -23,6 +27,50 @@ def _apply(kind, x, alpha=0.0):
     out = np.empty_like(x)
     _C.activation_forward(kind, x, out, alpha)
     return out
+
+
+def activation_forward(x, activation, negative_slope=0.0):
+    """y = activation(x) elementwise, a new C-contiguous array of x's shape and dtype.
+
+    Parameters
+    ----------
+    x : ndarray of float32 or float64, any shape
+    activation : one of :data:`ACTIVATIONS`
+    negative_slope : float
+        leaky_relu's slope for x < 0.
+    """
+    x = np.ascontiguousarray(x)
+    out = np.empty_like(x)
+    _C.activation_forward(activation, x, out, negative_slope)
+    return out
+
+
+def activation_backward(grad_out, x, out, activation, negative_slope=0.0):
+    """dL/dx = dL/dy * activation'(x), elementwise.
+
+    relu, leaky_relu and gelu read the forward input ``x``; sigmoid (y (1 - y)) and tanh
+    (1 - y^2) read the forward output ``out``. The other may be None.
+
+    Parameters
+    ----------
+    grad_out : ndarray, float32 or float64
+    x, out : ndarray of grad_out's shape and dtype, or None
+    activation : one of :data:`ACTIVATIONS`
+    negative_slope : float
+    """
+    g = np.ascontiguousarray(grad_out)
+    gx = np.empty_like(g)
+    _C.activation_backward(activation, g, x, out, gx, negative_slope)
+    return gx
+
+
+def derivative_from_output(activation, negative_slope=0.0):
+    """True when activation'(x) is a function of y = activation(x) alone (decided in C++).
+
+    Such an activation can run in a GEMM epilogue and take its backward from the output
+    (relu, sigmoid, tanh, leaky_relu with negative_slope >= 0, none); gelu cannot.
+    """
+    return _C.activation_derivative_from_output(activation, negative_slope)
 
 
 def relu(x):

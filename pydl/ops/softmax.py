@@ -10,7 +10,7 @@ import numpy as np
 from .. import _C
 from .._validate import as_float_array
 
-__all__ = ["softmax", "log_softmax"]
+__all__ = ["softmax", "log_softmax", "softmax_backward", "softmax_cross_entropy"]
 
 
 def _apply(x, log):
@@ -42,3 +42,42 @@ def log_softmax(x):
     x : ndarray of float32 or float64, shape (..., C)
     """
     return _apply(x, True)
+
+
+def softmax_backward(grad_out, out):
+    """dL/dx of y = softmax(x) over the last axis: ``y * (dy - sum(dy * y))`` per row.
+
+    Parameters
+    ----------
+    grad_out, out : ndarray of the same shape (..., C) and dtype; ``out`` is the forward's y.
+    """
+    y2 = out.reshape(-1, out.shape[-1])
+    g = np.ascontiguousarray(grad_out.reshape(y2.shape))
+    gx = np.empty_like(y2)
+    _C.softmax_backward(g, np.ascontiguousarray(y2), gx)
+    return gx.reshape(out.shape)
+
+
+def softmax_cross_entropy(logits, target, weight=None, label_smoothing=0.0, reduction="mean"):
+    """Fused softmax + cross-entropy: the loss and dloss/dlogits in one pass over (N, C).
+
+    With p = softmax(logits) per row and eps = label_smoothing, the per-row loss is
+    ``(1 - eps) * w[t] * (-log p[t]) + (eps / C) * sum_c w[c] * (-log p[c])`` for class indices
+    ``t``, or ``-sum_c w[c] q[c] log p[c]`` for probabilities ``q`` (smoothed as PyTorch).
+    "mean" divides by the sum of the target weights (PyTorch), "sum" does not.
+
+    Parameters
+    ----------
+    logits : ndarray of shape (N, C), float32 or float64, C-contiguous
+    target : ndarray of shape (N,) int64 class indices in [0, C), or (N, C) probabilities of logits' dtype
+    weight : ndarray of shape (C,) of logits' dtype, or None
+    label_smoothing : float in [0, 1]
+    reduction : {"mean", "sum"}
+
+    Returns
+    -------
+    (loss, grad): a Python float and dloss/dlogits, shape (N, C).
+    """
+    g = np.empty_like(logits)
+    loss = _C.cross_entropy(logits, target, g, weight, label_smoothing, reduction)
+    return loss, g
