@@ -116,49 +116,16 @@ def build_parser():
 
 # ---------------------------------------------------------------- data
 def load_data(path):
-    """(x, y, images): x float array, y labels as read, images True when x is (N, H, W)."""
+    """(x, y, images): x float32, y labels as read, images True when x is (N, H, W)."""
+    from .datasets import load_digits, load_file
     if path is None:
-        from .datasets import load_digits
         d = load_digits()
         return np.asarray(d.images, dtype=np.float32) / 16.0, np.asarray(d.target), True
-    if not os.path.isfile(path):
-        raise CLIError(f"--data: no such file: {path}")
-    ext = os.path.splitext(path)[1].lower()
-    if ext == ".npz":
-        try:
-            with np.load(path, allow_pickle=False) as f:
-                missing = [k for k in ("x", "y") if k not in f.files]
-                if missing:
-                    raise CLIError(f"--data: {path} lacks array(s) {', '.join(missing)}; it holds {f.files}")
-                x, y = f["x"], f["y"]
-        except CLIError:
-            raise
-        except Exception as e:
-            raise CLIError(f"--data: cannot read {path} as .npz: {e}") from None
-    elif ext == ".csv":
-        table = _read_csv(path)
-        if table.ndim != 2 or table.shape[1] < 2:
-            raise CLIError(f"--data: {path}: expected at least 2 columns (features, then the label)")
-        x, y = table[:, :-1], table[:, -1]
-    else:
-        raise CLIError(f"--data: expected a .npz or .csv file, got {path}")
-    if x.dtype.kind not in "fiub" or x.ndim not in (2, 3) or x.shape[0] == 0:
-        raise CLIError(f"--data: x must be a non-empty numeric array (N, features) or (N, H, W), "
-                       f"got dtype {x.dtype} shape {x.shape}")
-    if y.ndim != 1 or y.shape[0] != x.shape[0]:
-        raise CLIError(f"--data: y must have shape ({x.shape[0]},), got {y.shape}")
-    if not np.all(np.isfinite(x)):
-        raise CLIError("--data: x contains NaN or infinite values")
-    return x.astype(np.float32), y, x.ndim == 3
-
-
-def _read_csv(path):
-    for skip in (0, 1):          # a header line is allowed
-        try:
-            return np.loadtxt(path, delimiter=",", skiprows=skip, ndmin=2)
-        except ValueError as e:
-            err = e
-    raise CLIError(f"--data: cannot parse {path} as numeric CSV: {err}")
+    try:
+        x, y = load_file(path)
+    except (OSError, ValueError) as e:
+        raise CLIError(f"--data: {e}") from None
+    return x, y, x.ndim == 3
 
 
 def encode_labels(y):
