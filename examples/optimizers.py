@@ -12,7 +12,7 @@
 import numpy as np
 
 from pydl import nn, optim
-from pydl.train import Trainer
+from pydl.train import Trainer, build_mlp
 
 import _common as C
 
@@ -68,7 +68,7 @@ def main():
     rows, curves = [], {}
     for name, factory in DIGITS:
         C.seed_all(args.seed)
-        model = C.mlp((64, 128, 64, 10))
+        model = build_mlp(64, (128, 64), 10)
         trainer = Trainer(model, nn.CrossEntropyLoss(), factory(model.parameters()))
         with C.Timer() as t:
             hist = trainer.fit(x_tr, y_tr, epochs=epochs, batch_size=32, verbose=0)

@@ -17,10 +17,11 @@ import time
 
 import numpy as np
 
+from .train._mlp import ACTIVATIONS, INITS
+
 OPTIMIZERS = ("sgd", "momentum", "nesterov", "adagrad", "adadelta", "rmsprop", "adam", "adamw")
 DEFAULT_LR = {"sgd": 0.05, "momentum": 0.05, "nesterov": 0.05, "adagrad": 0.01, "adadelta": 1.0,
               "rmsprop": 1e-3, "adam": 1e-3, "adamw": 1e-3}
-ACTIVATIONS = ("relu", "tanh", "sigmoid", "gelu")
 AUGMENTATIONS = ("rotation", "crop", "noise", "cutout", "hflip", "vflip")
 
 
@@ -75,8 +76,8 @@ def build_parser():
                    "(default: the bundled digits)")
     t.add_argument("--hidden", type=_positive_int, nargs="*", default=[128, 64], metavar="N",
                    help="hidden layer widths")
-    t.add_argument("--activation", choices=ACTIVATIONS, default="relu")
-    t.add_argument("--init", choices=("he", "xavier", "default"), default="he",
+    t.add_argument("--activation", choices=tuple(ACTIVATIONS), default="relu")
+    t.add_argument("--init", choices=INITS, default="he",
                    help="weight init: he = nn.init.kaiming_uniform_ (ReLU gain), xavier = xavier_uniform_ "
                    "(gain of the activation), default = PyTorch's Linear init; biases zero unless default")
     t.add_argument("--optimizer", choices=OPTIMIZERS, default="adam",
@@ -142,37 +143,6 @@ def encode_labels(y):
 
 
 # ---------------------------------------------------------------- model and training
-def build_model(n_in, n_classes, args, images):
-    from . import nn
-    act = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid, "gelu": nn.GELU}[args.activation]
-    layers = [nn.Flatten()] if images else []
-    if args.input_noise > 0:
-        layers.append(nn.GaussianNoise(args.input_noise))
-    width = n_in
-    for h in args.hidden:
-        layers.append(nn.Linear(width, h))
-        if args.batchnorm:
-            layers.append(nn.BatchNorm1d(h))
-        layers.append(act())
-        if args.dropout > 0:
-            layers.append(nn.Dropout(args.dropout))
-        width = h
-    layers.append(nn.Linear(width, n_classes))
-    model = nn.Sequential(*layers)
-    if args.init != "default":
-        gain = nn.init.calculate_gain("relu" if args.activation == "gelu" else args.activation)
-        for name, p in model.named_parameters():
-            if not isinstance(model[int(name.split(".")[0])], nn.Linear):
-                continue
-            if name.endswith("bias"):
-                nn.init.zeros_(p)
-            elif args.init == "he":
-                nn.init.kaiming_uniform_(p, nonlinearity="relu")
-            else:
-                nn.init.xavier_uniform_(p, gain=gain)
-    return model
-
-
 def build_optimizer(params, args):
     from . import optim
     name = args.optimizer
@@ -224,8 +194,10 @@ def build_transform(args, n_classes, image_shape):
 
 def make_trainer(args, n_in, n_classes, image_shape, callbacks=()):
     from . import nn
-    from .train import L1, L2, Trainer
-    model = build_model(n_in, n_classes, args, image_shape is not None)
+    from .train import L1, L2, Trainer, build_mlp
+    model = build_mlp(n_in, args.hidden, n_classes, activation=args.activation, dropout=args.dropout,
+                      batchnorm=args.batchnorm, init=args.init, input_noise=args.input_noise,
+                      flatten=image_shape is not None)
     regs = ([L1(args.l1)] if args.l1 > 0 else []) + ([L2(args.l2)] if args.l2 > 0 else [])
     return Trainer(model, nn.CrossEntropyLoss(label_smoothing=args.label_smoothing),
                    build_optimizer(model.parameters(), args), metrics=("accuracy",),
