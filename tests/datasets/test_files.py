@@ -41,42 +41,38 @@ def test_csv_header_comments_and_blank_lines(tmp_path):
                                   .astype(np.float32))
 
 
-def test_errors_name_the_path_and_the_line(tmp_path):
-    x, y = blobs()
-    with pytest.raises(FileNotFoundError, match="no such file: .*missing.npz"):
-        load_file(tmp_path / "missing.npz")
-    np.savez(tmp_path / "noy.npz", x=x)
-    with pytest.raises(ValueError, match=r"noy.npz: lacks array\(s\) y; it holds \['x'\]"):
-        load_file(tmp_path / "noy.npz")
-    (tmp_path / "junk.npz").write_bytes(b"not a zip")
-    with pytest.raises(ValueError, match="junk.npz: cannot read as .npz"):
-        load_file(tmp_path / "junk.npz")
-    (tmp_path / "data.txt").write_text("1,2\n")
-    with pytest.raises(ValueError, match="path: expected a .npz or .csv file, got .*data.txt"):
-        load_file(tmp_path / "data.txt")
-    (tmp_path / "text.csv").write_text("a,b\n1,2\n3,x\n")
-    with pytest.raises(ValueError, match="text.csv: line 3: cannot parse 'x' as a number"):
-        load_file(tmp_path / "text.csv")
-    (tmp_path / "ragged.csv").write_text("1,2,0\n3,4,1\n5,1\n")
-    with pytest.raises(ValueError, match=r"ragged.csv: line 3: expected 3 values .*got 2"):
-        load_file(tmp_path / "ragged.csv")
-    (tmp_path / "one.csv").write_text("1\n2\n")
-    with pytest.raises(ValueError, match="one.csv: expected at least 2 columns"):
-        load_file(tmp_path / "one.csv")
-    (tmp_path / "empty.csv").write_text("a,b\n")
-    with pytest.raises(ValueError, match="empty.csv: no rows of numbers"):
-        load_file(tmp_path / "empty.csv")
-    bad = x.copy()
-    bad[4, 1] = np.inf
-    np.savez(tmp_path / "nan.npz", x=bad, y=y)
-    with pytest.raises(ValueError, match="nan.npz: x contains NaN or infinite values, first in sample 4"):
-        load_file(tmp_path / "nan.npz")
-    np.savez(tmp_path / "short.npz", x=x, y=y[:-1])
-    with pytest.raises(ValueError, match=r"short.npz: y must have shape \(12,\), got \(11,\)"):
-        load_file(tmp_path / "short.npz")
-    np.savez(tmp_path / "flat.npz", x=x[:, 0], y=y)
-    with pytest.raises(ValueError, match=r"flat.npz: x must be a non-empty numeric array .* shape \(12,\)"):
-        load_file(tmp_path / "flat.npz")
+def _npz(**arrays):
+    return lambda path: np.savez(path, **arrays)
+
+
+def _text(text):
+    return lambda path: path.write_text(text)
+
+
+X, Y = blobs()
+X_INF = X.copy()
+X_INF[4, 1] = np.inf
+BAD_FILES = [  # (file name, how to write it (None: no file), exception, message)
+    ("missing.npz", None, FileNotFoundError, "no such file: .*missing.npz"),
+    ("noy.npz", _npz(x=X), ValueError, r"noy.npz: lacks array\(s\) y; it holds \['x'\]"),
+    ("junk.npz", lambda path: path.write_bytes(b"not a zip"), ValueError, "junk.npz: cannot read as .npz"),
+    ("data.txt", _text("1,2\n"), ValueError, "path: expected a .npz or .csv file, got .*data.txt"),
+    ("text.csv", _text("a,b\n1,2\n3,x\n"), ValueError, "text.csv: line 3: cannot parse 'x' as a number"),
+    ("ragged.csv", _text("1,2,0\n3,4,1\n5,1\n"), ValueError, "ragged.csv: line 3: expected 3 values .*got 2"),
+    ("one.csv", _text("1\n2\n"), ValueError, "one.csv: expected at least 2 columns"),
+    ("empty.csv", _text("a,b\n"), ValueError, "empty.csv: no rows of numbers"),
+    ("inf.npz", _npz(x=X_INF, y=Y), ValueError, "inf.npz: x contains NaN or infinite values, first in sample 4"),
+    ("short.npz", _npz(x=X, y=Y[:-1]), ValueError, r"short.npz: y must have shape \(12,\), got \(11,\)"),
+    ("flat.npz", _npz(x=X[:, 0], y=Y), ValueError, r"flat.npz: x must be a non-empty numeric array .* shape \(12,\)"),
+]
+
+
+@pytest.mark.parametrize("name, write, exc, match", BAD_FILES, ids=[case[0] for case in BAD_FILES])
+def test_errors_name_the_path_and_the_line(tmp_path, name, write, exc, match):
+    if write is not None:
+        write(tmp_path / name)
+    with pytest.raises(exc, match=match):
+        load_file(tmp_path / name)
 
 
 def test_bad_arguments(tmp_path):

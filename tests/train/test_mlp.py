@@ -24,23 +24,28 @@ def test_layers_in_order():
 
 @pytest.mark.parametrize("init", ["default", "he", "xavier"])
 @pytest.mark.parametrize("activation", ["relu", "tanh", "gelu"])
-def test_init_draws_match_a_hand_loop(init, activation):
+def test_init_draws_as_the_command_line_made_them(init, activation):
+    """The reference is the loop the CLI ran before build_mlp: build all layers, then walk the
+    named parameters and re-draw the Linear weights in order (biases to zero)."""
     pydl.manual_seed(3)
-    m = build_mlp(5, [7, 6], 4, activation=activation, batchnorm=True, init=init)
+    got = build_mlp(5, [7, 6], 4, activation=activation, batchnorm=True, init=init)
     pydl.manual_seed(3)
-    lins = [nn.Linear(5, 7), nn.Linear(7, 6), nn.Linear(6, 4)]
-    if init != "default":
-        gain = nn.init.calculate_gain("relu" if activation == "gelu" else activation)
-        for lin in lins:
-            if init == "he":
-                nn.init.kaiming_uniform_(lin.weight, nonlinearity="relu")
-            else:
-                nn.init.xavier_uniform_(lin.weight, gain=gain)
-            nn.init.zeros_(lin.bias)
-    got = [mod for mod in m if isinstance(mod, nn.Linear)]
-    for a, b in zip(got, lins):
-        np.testing.assert_array_equal(a.weight.data, b.weight.data)
-        np.testing.assert_array_equal(a.bias.data, b.bias.data)
+    act = {"relu": nn.ReLU, "tanh": nn.Tanh, "gelu": nn.GELU}[activation]
+    ref = nn.Sequential(nn.Linear(5, 7), nn.BatchNorm1d(7), act(), nn.Linear(7, 6), nn.BatchNorm1d(6), act(),
+                        nn.Linear(6, 4))
+    gain = nn.init.calculate_gain("relu" if activation == "gelu" else activation)
+    for name, p in ref.named_parameters() if init != "default" else ():
+        if not isinstance(ref[int(name.split(".")[0])], nn.Linear):
+            continue
+        if name.endswith("bias"):
+            nn.init.zeros_(p)
+        elif init == "he":
+            nn.init.kaiming_uniform_(p, nonlinearity="relu")
+        else:
+            nn.init.xavier_uniform_(p, gain=gain)
+    assert list(got.state_dict()) == list(ref.state_dict())
+    for k, v in ref.state_dict().items():
+        np.testing.assert_array_equal(got.state_dict()[k], v, err_msg=k)
 
 
 @pytest.mark.parametrize("kw, exc, match", [
