@@ -8,7 +8,6 @@ import time
 
 import numpy as np
 
-import pydl
 from pydl.datasets import load_digits
 from pydl.model_selection import train_test_split
 
@@ -74,7 +73,3 @@ class Timer:
 
     def __exit__(self, *exc):
         self.seconds = time.perf_counter() - self.t0
-
-
-def seed_all(seed):
-    pydl.manual_seed(seed)

@@ -11,6 +11,7 @@
 """
 import numpy as np
 
+import pydl
 from pydl import nn, optim
 from pydl.train import Trainer, build_mlp
 
@@ -67,7 +68,7 @@ def main():
     x_tr, x_te, y_tr, y_te = C.digits_split(args.seed)
     rows, curves = [], {}
     for name, factory in DIGITS:
-        C.seed_all(args.seed)
+        pydl.manual_seed(args.seed)
         model = build_mlp(64, (128, 64), 10)
         trainer = Trainer(model, nn.CrossEntropyLoss(), factory(model.parameters()))
         with C.Timer() as t:
