@@ -1,12 +1,13 @@
-"""Helpers shared by the example scripts: arguments, the digits split, an MLP builder, tables, plots."""
+"""Helpers shared by the example scripts: arguments, the digits split, tables, plots.
+
+The MLPs come from ``pydl.train.build_mlp``, the builder the command line uses too.
+"""
 import argparse
 import os
 import time
 
 import numpy as np
 
-import pydl
-from pydl import nn
 from pydl.datasets import load_digits
 from pydl.model_selection import train_test_split
 
@@ -28,23 +29,6 @@ def digits_split(seed=0, test_size=0.25, n_train=None, images=False):
     if n_train is not None:
         x_tr, y_tr = x_tr[:n_train], y_tr[:n_train]
     return x_tr, x_te, y_tr, y_te
-
-
-def mlp(sizes, activation=None, dropout=0.0, batchnorm=False, flatten=False, input_noise=0.0):
-    """Sequential MLP with the given layer widths, e.g. (64, 128, 64, 10); ReLU unless ``activation``."""
-    activation = activation or nn.ReLU
-    layers = [nn.Flatten()] if flatten else []
-    if input_noise > 0:
-        layers.append(nn.GaussianNoise(input_noise))
-    for i in range(len(sizes) - 2):
-        layers.append(nn.Linear(sizes[i], sizes[i + 1]))
-        if batchnorm:
-            layers.append(nn.BatchNorm1d(sizes[i + 1]))
-        layers.append(activation())
-        if dropout > 0:
-            layers.append(nn.Dropout(dropout))
-    layers.append(nn.Linear(sizes[-2], sizes[-1]))
-    return nn.Sequential(*layers)
 
 
 def table(headers, rows, floatfmt="{:.4f}"):
@@ -89,7 +73,3 @@ class Timer:
 
     def __exit__(self, *exc):
         self.seconds = time.perf_counter() - self.t0
-
-
-def seed_all(seed):
-    pydl.manual_seed(seed)

@@ -21,7 +21,7 @@ import numpy as np
 
 import pydl
 from pydl import nn, optim
-from pydl.train import Trainer
+from pydl.train import Trainer, build_mlp
 from pydl.train.callbacks import Callback
 
 import _common as C
@@ -60,7 +60,7 @@ def main():
     rows, results = [], []
     for bs in sizes:
         pydl.manual_seed(args.seed)
-        model = C.mlp((64, 256, 256, 10))
+        model = build_mlp(64, (256, 256), 10)
         trainer = Trainer(model, nn.CrossEntropyLoss(), optim.SGD(model.parameters(), lr=0.1),
                           callbacks=[StopBelow(x_tr, y_tr, 0.02)])
         epochs = 20 if args.quick else (1500 if bs >= 128 else 400)

@@ -18,14 +18,14 @@ import pydl
 from pydl import nn, optim
 from pydl.datasets import make_regression_1d
 from pydl.model_selection import bias_variance_decomp
-from pydl.train import Trainer
+from pydl.train import Trainer, build_mlp
 
 import _common as C
 
 
 def builder(h):
     def build():
-        model = C.mlp((1, h, h, 1), activation=nn.Tanh)
+        model = build_mlp(1, (h, h), 1, activation="tanh")
         return Trainer(model, nn.MSELoss(), optim.Adam(model.parameters(), lr=0.01), metrics=("mse",))
     return build
 

@@ -16,7 +16,7 @@ import pydl
 from pydl import nn, optim
 from pydl.datasets import load_digits
 from pydl.model_selection import StratifiedKFold, cross_validate, train_test_split
-from pydl.train import Trainer
+from pydl.train import Trainer, build_mlp
 
 import _common as C
 
@@ -24,7 +24,7 @@ EPOCHS = 25
 
 
 def build():
-    model = C.mlp((64, 64, 10))
+    model = build_mlp(64, (64,), 10)
     return Trainer(model, nn.CrossEntropyLoss(), optim.Adam(model.parameters(), lr=1e-3))
 
 

@@ -13,7 +13,7 @@ import numpy as np
 
 import pydl
 from pydl import nn, optim
-from pydl.train import Trainer
+from pydl.train import Trainer, build_mlp
 
 import _common as C
 
@@ -25,10 +25,10 @@ def main():
     onehot_tr = np.eye(10, dtype=np.float32)[y_tr]
     onehot_te = np.eye(10, dtype=np.float32)[y_te]
     rows, curves = [], {}
-    for act_name, act in (("sigmoid", nn.Sigmoid), ("tanh", nn.Tanh), ("relu", nn.ReLU)):
+    for act_name in ("sigmoid", "tanh", "relu"):
         for loss_name in ("MSE (one-hot)", "cross-entropy (NLL)"):
             pydl.manual_seed(args.seed)
-            model = C.mlp((64, 64, 10), activation=act)
+            model = build_mlp(64, (64,), 10, activation=act_name)
             mse = loss_name.startswith("MSE")
             loss = nn.MSELoss() if mse else nn.CrossEntropyLoss()
             trainer = Trainer(model, loss, optim.SGD(model.parameters(), lr=0.1))

@@ -11,8 +11,9 @@
 """
 import numpy as np
 
+import pydl
 from pydl import nn, optim
-from pydl.train import Trainer
+from pydl.train import Trainer, build_mlp
 
 import _common as C
 
@@ -67,8 +68,8 @@ def main():
     x_tr, x_te, y_tr, y_te = C.digits_split(args.seed)
     rows, curves = [], {}
     for name, factory in DIGITS:
-        C.seed_all(args.seed)
-        model = C.mlp((64, 128, 64, 10))
+        pydl.manual_seed(args.seed)
+        model = build_mlp(64, (128, 64), 10)
         trainer = Trainer(model, nn.CrossEntropyLoss(), factory(model.parameters()))
         with C.Timer() as t:
             hist = trainer.fit(x_tr, y_tr, epochs=epochs, batch_size=32, verbose=0)

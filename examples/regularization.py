@@ -24,12 +24,11 @@ import numpy as np
 
 import pydl
 from pydl import data, nn, optim
-from pydl.train import L1, L2, Trainer
+from pydl.train import L1, L2, Trainer, build_mlp
 from pydl.train.callbacks import EarlyStopping
 
 import _common as C
 
-SIZES = (64, 256, 256, 10)
 
 
 def configs():
@@ -55,7 +54,7 @@ def configs():
 def run(cfg, data_split, epochs, seed):
     x_tr, x_te, y_tr, y_te = data_split
     pydl.manual_seed(seed)
-    model = C.mlp(SIZES, flatten=True, **cfg.get("model", {}))
+    model = build_mlp(64, (256, 256), 10, flatten=True, **cfg.get("model", {}))
     loss = nn.CrossEntropyLoss(**cfg.get("loss", {}))
     trainer = Trainer(model, loss, optim.Adam(model.parameters(), lr=1e-3), **cfg.get("trainer", {}))
     hist = trainer.fit(x_tr, y_tr, epochs=epochs, batch_size=32, verbose=0, **cfg.get("fit", {}))

@@ -17,10 +17,11 @@ import time
 
 import numpy as np
 
+from .train._mlp import ACTIVATIONS, INITS
+
 OPTIMIZERS = ("sgd", "momentum", "nesterov", "adagrad", "adadelta", "rmsprop", "adam", "adamw")
 DEFAULT_LR = {"sgd": 0.05, "momentum": 0.05, "nesterov": 0.05, "adagrad": 0.01, "adadelta": 1.0,
               "rmsprop": 1e-3, "adam": 1e-3, "adamw": 1e-3}
-ACTIVATIONS = ("relu", "tanh", "sigmoid", "gelu")
 AUGMENTATIONS = ("rotation", "crop", "noise", "cutout", "hflip", "vflip")
 
 
@@ -75,8 +76,8 @@ def build_parser():
                    "(default: the bundled digits)")
     t.add_argument("--hidden", type=_positive_int, nargs="*", default=[128, 64], metavar="N",
                    help="hidden layer widths")
-    t.add_argument("--activation", choices=ACTIVATIONS, default="relu")
-    t.add_argument("--init", choices=("he", "xavier", "default"), default="he",
+    t.add_argument("--activation", choices=tuple(ACTIVATIONS), default="relu")
+    t.add_argument("--init", choices=INITS, default="he",
                    help="weight init: he = nn.init.kaiming_uniform_ (ReLU gain), xavier = xavier_uniform_ "
                    "(gain of the activation), default = PyTorch's Linear init; biases zero unless default")
     t.add_argument("--optimizer", choices=OPTIMIZERS, default="adam",
@@ -116,49 +117,16 @@ def build_parser():
 
 # ---------------------------------------------------------------- data
 def load_data(path):
-    """(x, y, images): x float array, y labels as read, images True when x is (N, H, W)."""
+    """(x, y, images): x float32, y labels as read, images True when x is (N, H, W)."""
+    from .datasets import load_digits, load_file
     if path is None:
-        from .datasets import load_digits
         d = load_digits()
         return np.asarray(d.images, dtype=np.float32) / 16.0, np.asarray(d.target), True
-    if not os.path.isfile(path):
-        raise CLIError(f"--data: no such file: {path}")
-    ext = os.path.splitext(path)[1].lower()
-    if ext == ".npz":
-        try:
-            with np.load(path, allow_pickle=False) as f:
-                missing = [k for k in ("x", "y") if k not in f.files]
-                if missing:
-                    raise CLIError(f"--data: {path} lacks array(s) {', '.join(missing)}; it holds {f.files}")
-                x, y = f["x"], f["y"]
-        except CLIError:
-            raise
-        except Exception as e:
-            raise CLIError(f"--data: cannot read {path} as .npz: {e}") from None
-    elif ext == ".csv":
-        table = _read_csv(path)
-        if table.ndim != 2 or table.shape[1] < 2:
-            raise CLIError(f"--data: {path}: expected at least 2 columns (features, then the label)")
-        x, y = table[:, :-1], table[:, -1]
-    else:
-        raise CLIError(f"--data: expected a .npz or .csv file, got {path}")
-    if x.dtype.kind not in "fiub" or x.ndim not in (2, 3) or x.shape[0] == 0:
-        raise CLIError(f"--data: x must be a non-empty numeric array (N, features) or (N, H, W), "
-                       f"got dtype {x.dtype} shape {x.shape}")
-    if y.ndim != 1 or y.shape[0] != x.shape[0]:
-        raise CLIError(f"--data: y must have shape ({x.shape[0]},), got {y.shape}")
-    if not np.all(np.isfinite(x)):
-        raise CLIError("--data: x contains NaN or infinite values")
-    return x.astype(np.float32), y, x.ndim == 3
-
-
-def _read_csv(path):
-    for skip in (0, 1):          # a header line is allowed
-        try:
-            return np.loadtxt(path, delimiter=",", skiprows=skip, ndmin=2)
-        except ValueError as e:
-            err = e
-    raise CLIError(f"--data: cannot parse {path} as numeric CSV: {err}")
+    try:
+        x, y = load_file(path)
+    except (OSError, ValueError) as e:
+        raise CLIError(f"--data: {e}") from None
+    return x, y, x.ndim == 3
 
 
 def encode_labels(y):
@@ -175,37 +143,6 @@ def encode_labels(y):
 
 
 # ---------------------------------------------------------------- model and training
-def build_model(n_in, n_classes, args, images):
-    from . import nn
-    act = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid, "gelu": nn.GELU}[args.activation]
-    layers = [nn.Flatten()] if images else []
-    if args.input_noise > 0:
-        layers.append(nn.GaussianNoise(args.input_noise))
-    width = n_in
-    for h in args.hidden:
-        layers.append(nn.Linear(width, h))
-        if args.batchnorm:
-            layers.append(nn.BatchNorm1d(h))
-        layers.append(act())
-        if args.dropout > 0:
-            layers.append(nn.Dropout(args.dropout))
-        width = h
-    layers.append(nn.Linear(width, n_classes))
-    model = nn.Sequential(*layers)
-    if args.init != "default":
-        gain = nn.init.calculate_gain("relu" if args.activation == "gelu" else args.activation)
-        for name, p in model.named_parameters():
-            if not isinstance(model[int(name.split(".")[0])], nn.Linear):
-                continue
-            if name.endswith("bias"):
-                nn.init.zeros_(p)
-            elif args.init == "he":
-                nn.init.kaiming_uniform_(p, nonlinearity="relu")
-            else:
-                nn.init.xavier_uniform_(p, gain=gain)
-    return model
-
-
 def build_optimizer(params, args):
     from . import optim
     name = args.optimizer
@@ -257,8 +194,10 @@ def build_transform(args, n_classes, image_shape):
 
 def make_trainer(args, n_in, n_classes, image_shape, callbacks=()):
     from . import nn
-    from .train import L1, L2, Trainer
-    model = build_model(n_in, n_classes, args, image_shape is not None)
+    from .train import L1, L2, Trainer, build_mlp
+    model = build_mlp(n_in, args.hidden, n_classes, activation=args.activation, dropout=args.dropout,
+                      batchnorm=args.batchnorm, init=args.init, input_noise=args.input_noise,
+                      flatten=image_shape is not None)
     regs = ([L1(args.l1)] if args.l1 > 0 else []) + ([L2(args.l2)] if args.l2 > 0 else [])
     return Trainer(model, nn.CrossEntropyLoss(label_smoothing=args.label_smoothing),
                    build_optimizer(model.parameters(), args), metrics=("accuracy",),

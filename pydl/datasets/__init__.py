@@ -4,8 +4,11 @@
   read from a copy inside the package (no network, no scikit-learn needed).
 - :func:`make_moons`, :func:`make_spirals`: 2-D classification toys.
 - :func:`make_regression_1d`: y = sin(2 pi x) + noise, for bias-variance and over-fitting demos.
+- :func:`load_file`: samples and labels from a .npz (arrays ``x``, ``y``) or a .csv (last
+  column the label), checked.
 """
 from ._digits import Bunch, load_digits
+from ._files import load_file
 from ._synthetic import make_moons, make_regression_1d, make_spirals
 
-__all__ = ["Bunch", "load_digits", "make_moons", "make_spirals", "make_regression_1d"]
+__all__ = ["Bunch", "load_digits", "load_file", "make_moons", "make_spirals", "make_regression_1d"]

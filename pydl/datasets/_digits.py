@@ -3,7 +3,7 @@ import os
 
 import numpy as np
 
-from .._validate import FLOAT_DTYPES
+from ._checks import check_float_dtype
 
 _DATA = os.path.join(os.path.dirname(__file__), "data", "digits.csv.gz")
 
@@ -56,12 +56,7 @@ def load_digits(return_X_y=False, dtype=np.float32):
     """
     if not isinstance(return_X_y, (bool, np.bool_)):
         raise TypeError(f"return_X_y: expected a bool, got {type(return_X_y).__name__}")
-    try:
-        dt = np.dtype(dtype)
-    except TypeError:
-        raise TypeError(f"dtype: expected float32 or float64, got {dtype!r}") from None
-    if dt not in FLOAT_DTYPES:
-        raise TypeError(f"dtype: expected float32 or float64, got {dt}")
+    dt = check_float_dtype(dtype)
     table = np.loadtxt(_DATA, delimiter=",", dtype=np.int64)
     if table.shape != (1797, 65):
         raise RuntimeError(f"{_DATA}: expected a (1797, 65) table, got {table.shape}: damaged install?")

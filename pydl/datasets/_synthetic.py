@@ -5,18 +5,8 @@ reproducible), an int seeds a fresh ``np.random.default_rng``, a Generator is us
 """
 import numpy as np
 
-from .._validate import FLOAT_DTYPES
 from ..data._checks import check_bool, check_float, check_int, make_rng, rng_or_global
-
-
-def _check_dtype(dtype):
-    try:
-        dt = np.dtype(dtype)
-    except TypeError:
-        raise TypeError(f"dtype: expected float32 or float64, got {dtype!r}") from None
-    if dt not in FLOAT_DTYPES:
-        raise TypeError(f"dtype: expected float32 or float64, got {dt}")
-    return dt
+from ._checks import check_float_dtype
 
 
 def _finish(X, y, noise, shuffle, rng, dtype):
@@ -45,7 +35,7 @@ def make_moons(n_samples=100, noise=0.0, random_state=None, shuffle=True, dtype=
     n = check_int(n_samples, "n_samples", low=2)
     noise = check_float(noise, "noise", low=0.0)
     shuffle = check_bool(shuffle, "shuffle")
-    dtype = _check_dtype(dtype)
+    dtype = check_float_dtype(dtype)
     rng = rng_or_global(make_rng(random_state, "random_state"))
     n_out = n // 2
     n_in = n - n_out
@@ -79,7 +69,7 @@ def make_spirals(n_samples=100, n_classes=2, noise=0.0, turns=1.0, random_state=
     noise = check_float(noise, "noise", low=0.0)
     turns = check_float(turns, "turns", low=0.0, low_open=True)
     shuffle = check_bool(shuffle, "shuffle")
-    dtype = _check_dtype(dtype)
+    dtype = check_float_dtype(dtype)
     rng = rng_or_global(make_rng(random_state, "random_state"))
     counts = np.full(k, n // k)
     counts[: n % k] += 1
@@ -106,7 +96,7 @@ def make_regression_1d(n_samples=100, noise=0.1, random_state=None, dtype=np.flo
     """
     n = check_int(n_samples, "n_samples", low=1)
     noise = check_float(noise, "noise", low=0.0)
-    dtype = _check_dtype(dtype)
+    dtype = check_float_dtype(dtype)
     rng = rng_or_global(make_rng(random_state, "random_state"))
     x = rng.random((n, 1))
     y = np.sin(2.0 * np.pi * x) + noise * rng.standard_normal((n, 1))

@@ -2,6 +2,14 @@
 
 PyTorch semantics (reduction "mean" or "sum"). Cross-entropy runs in one fused C++ call that
 also writes the gradient; the others are a few numpy expressions.
+
+Every loss declares the targets it takes, for the Trainer and the metrics to read:
+
+- ``target_kinds``: a tuple of "regression" (real values shaped like the input),
+  "class_index" (int class indices (N,) against scores (N, C)), "probabilities" (class
+  probabilities (N, C)), "binary" (targets in [0, 1] shaped like the input, which holds logits:
+  the decision threshold is 0).
+- ``classification``: True when the loss scores class predictions (accuracy is meaningful).
 """
 import numpy as np
 
@@ -36,6 +44,21 @@ def _numeric_target(target, pred):
     return target.astype(pred.dtype, copy=False)
 
 
+def _check_weight_arg(weight, name="weight"):
+    if weight is not None and not isinstance(weight, np.ndarray):
+        raise TypeError(f"{name}: expected a numpy.ndarray or None, got {type(weight).__name__}")
+
+
+def _check_scores(input, target, what):
+    """Check 2-D float scores (N, C) and an ndarray target; returns (N, C)."""
+    _check_pred(input)
+    if input.ndim != 2:
+        raise ValueError(f"input: expected {what} of shape (N, C), got {shape_str(input.shape)}")
+    if not isinstance(target, np.ndarray):
+        raise TypeError(f"target: expected a numpy.ndarray, got {type(target).__name__}")
+    return input.shape
+
+
 def _class_weight(weight, C, dtype):
     if weight is None:
         return None
@@ -65,6 +88,9 @@ def _class_target(target, N, C, check_range=True):
 
 class _Loss:
     """Stores the gradient computed by __call__; backward() returns it."""
+
+    target_kinds = ("regression",)
+    classification = False
 
     def __init__(self, reduction="mean"):
         self.reduction = _check_reduction(reduction)
@@ -124,14 +150,16 @@ class CrossEntropyLoss(_Loss):
     q = (1 - eps) target + eps/C, and "mean" divides by N. (PyTorch semantics.)
     """
 
+    target_kinds = ("class_index", "probabilities")
+    classification = True
+
     def __init__(self, weight=None, reduction="mean", label_smoothing=0.0):
         super().__init__(reduction)
         if isinstance(label_smoothing, bool) or not isinstance(label_smoothing, (int, float, np.floating)):
             raise TypeError(f"label_smoothing: expected a float, got {type(label_smoothing).__name__}")
         if not 0.0 <= label_smoothing <= 1.0:
             raise ValueError(f"label_smoothing: expected a float in [0, 1], got {label_smoothing}")
-        if weight is not None and not isinstance(weight, np.ndarray):
-            raise TypeError(f"weight: expected a numpy.ndarray or None, got {type(weight).__name__}")
+        _check_weight_arg(weight)
         if weight is not None and weight.ndim != 1:
             raise ValueError(f"weight: expected a 1-D array (one per class), got shape {shape_str(weight.shape)}")
         self.weight = weight
@@ -139,12 +167,7 @@ class CrossEntropyLoss(_Loss):
         self._wcache = None
 
     def __call__(self, input, target):
-        _check_pred(input)
-        if input.ndim != 2:
-            raise ValueError(f"input: expected logits of shape (N, C), got {shape_str(input.shape)}")
-        N, C = input.shape
-        if not isinstance(target, np.ndarray):
-            raise TypeError(f"target: expected a numpy.ndarray, got {type(target).__name__}")
+        N, C = _check_scores(input, target, "logits")
         x = input if input.flags.c_contiguous else np.ascontiguousarray(input)
         if target.dtype == np.int64 and target.shape == (N,) and target.flags.c_contiguous:
             t = target  # the kernel checks the range
@@ -173,19 +196,16 @@ class NLLLoss(_Loss):
     """Negative log-likelihood on log-probabilities (N, C) with class indices (N,):
     l_i = -w[t_i] input[i, t_i]; "mean" divides by sum_i w[t_i] (PyTorch)."""
 
+    target_kinds = ("class_index",)
+    classification = True
+
     def __init__(self, weight=None, reduction="mean"):
         super().__init__(reduction)
-        if weight is not None and not isinstance(weight, np.ndarray):
-            raise TypeError(f"weight: expected a numpy.ndarray or None, got {type(weight).__name__}")
+        _check_weight_arg(weight)
         self.weight = weight
 
     def __call__(self, input, target):
-        _check_pred(input)
-        if input.ndim != 2:
-            raise ValueError(f"input: expected log-probabilities of shape (N, C), got {shape_str(input.shape)}")
-        N, C = input.shape
-        if not isinstance(target, np.ndarray):
-            raise TypeError(f"target: expected a numpy.ndarray, got {type(target).__name__}")
+        N, C = _check_scores(input, target, "log-probabilities")
         t = _class_target(target, N, C)
         rows = np.arange(N)
         wt = np.ones(N, input.dtype) if self.weight is None else _class_weight(self.weight, C, input.dtype)[t]
@@ -210,11 +230,13 @@ class BCEWithLogitsLoss(_Loss):
     over the last axis (one per class), ``weight`` over the input.
     """
 
+    target_kinds = ("binary",)
+    classification = True
+
     def __init__(self, weight=None, reduction="mean", pos_weight=None):
         super().__init__(reduction)
-        for name, v in (("weight", weight), ("pos_weight", pos_weight)):
-            if v is not None and not isinstance(v, np.ndarray):
-                raise TypeError(f"{name}: expected a numpy.ndarray or None, got {type(v).__name__}")
+        _check_weight_arg(weight)
+        _check_weight_arg(pos_weight, "pos_weight")
         self.weight, self.pos_weight = weight, pos_weight
 
     def __call__(self, input, target):

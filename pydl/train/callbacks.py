@@ -11,6 +11,7 @@ Batch logs hold "size" (samples in the batch) and "loss" (the batch's training o
 ``on_batch_end``.
 """
 import csv
+import inspect
 import math
 import os
 import warnings
@@ -61,12 +62,37 @@ def _monitor_op(monitor, mode, trainer, who):
     return 1 if d == "up" else -1
 
 
-def _check_mode(mode, who):
-    if mode not in ("auto", "min", "max"):
-        raise ValueError(f"{who}: mode must be 'auto', 'min' or 'max', got {mode!r}")
+class _MonitorCallback(Callback):
+    """A callback that watches ``logs[monitor]``. Its direction ``_sign`` (+1 when larger is
+    better, -1 when smaller is) is settled on first use, once the trainer's metrics are known."""
+
+    _who = "Callback"          # the public class name, for messages
+
+    def __init__(self, monitor, mode, verbose):
+        if mode not in ("auto", "min", "max"):
+            raise ValueError(f"{self._who}: mode must be 'auto', 'min' or 'max', got {mode!r}")
+        self.monitor = monitor
+        self.mode = mode
+        self.verbose = verbose
+        self._sign = None
+        self.best = None
+
+    def _settle_direction(self):
+        """Set ``_sign`` and start ``best`` at the worst value, once."""
+        if self._sign is None:
+            self._sign = _monitor_op(self.monitor, self.mode, self.trainer, self._who)
+            self.best = -self._sign * math.inf
+
+    def _monitored(self, logs, otherwise):
+        """``logs[monitor]``, or None after a RuntimeWarning that ends with ``otherwise``."""
+        current = logs.get(self.monitor)
+        if current is None:
+            warnings.warn(f"{self._who}: monitor {self.monitor!r} is not in the logs; {otherwise}",
+                          RuntimeWarning, stacklevel=3)
+        return current
 
 
-class EarlyStopping(Callback):
+class EarlyStopping(_MonitorCallback):
     """Stop training when a monitored quantity has stopped improving (Keras 3 semantics).
 
     At the end of every epoch ``e >= start_from_epoch`` where ``logs[monitor]`` exists:
@@ -86,20 +112,18 @@ class EarlyStopping(Callback):
     is also reset at ``on_train_begin``, so one instance can serve several fits.
     """
 
+    _who = "EarlyStopping"
+
     def __init__(self, monitor="val_loss", min_delta=0, patience=0, mode="auto", baseline=None,
                  restore_best_weights=False, start_from_epoch=0, verbose=0):
-        _check_mode(mode, "EarlyStopping")
+        super().__init__(monitor, mode, verbose)
         if patience < 0:
             raise ValueError(f"patience: expected >= 0, got {patience}")
-        self.monitor = monitor
         self.min_delta = abs(min_delta)
         self.patience = patience
-        self.mode = mode
         self.baseline = baseline
         self.restore_best_weights = restore_best_weights
         self.start_from_epoch = start_from_epoch
-        self.verbose = verbose
-        self._sign = None
         self.on_train_begin()
 
     def _improves(self, current, reference):
@@ -116,14 +140,10 @@ class EarlyStopping(Callback):
         self.best = None if self._sign is None else -self._sign * math.inf
 
     def on_epoch_end(self, epoch, logs=None):
-        if self._sign is None:
-            self._sign = _monitor_op(self.monitor, self.mode, self.trainer, "EarlyStopping")
-            self.best = -self._sign * math.inf
+        self._settle_direction()
         logs = logs or {}
-        current = logs.get(self.monitor)
+        current = self._monitored(logs, f"available: {', '.join(logs)}")
         if current is None:
-            warnings.warn(f"EarlyStopping: monitor {self.monitor!r} is not in the logs; available: "
-                          f"{', '.join(logs)}", RuntimeWarning, stacklevel=2)
             return
         if epoch < self.start_from_epoch:
             return
@@ -152,7 +172,7 @@ class EarlyStopping(Callback):
             self.model.load_state_dict(self.best_weights)
 
 
-class ModelCheckpoint(Callback):
+class ModelCheckpoint(_MonitorCallback):
     """Save the model with ``pydl.save`` at the end of every epoch (or only when it improves).
 
     ``filepath`` may hold format fields: ``{epoch}`` (counted from 1, as Keras) and any key of the
@@ -161,31 +181,24 @@ class ModelCheckpoint(Callback):
     direction given by ``mode``); ``best`` holds that value. ``last_saved`` is the last path.
     """
 
+    _who = "ModelCheckpoint"
+
     def __init__(self, filepath, monitor="val_loss", save_best_only=False, mode="auto", verbose=0):
-        _check_mode(mode, "ModelCheckpoint")
+        super().__init__(monitor, mode, verbose)
         self.filepath = os.fspath(filepath)
-        self.monitor = monitor
         self.save_best_only = save_best_only
-        self.mode = mode
-        self.verbose = verbose
-        self._sign = None
-        self.best = None
         self.last_saved = None
 
     def on_train_begin(self, logs=None):
-        if self._sign is None:
-            self._sign = _monitor_op(self.monitor, self.mode, self.trainer, "ModelCheckpoint")
-            self.best = -self._sign * math.inf
+        self._settle_direction()
 
     def on_epoch_end(self, epoch, logs=None):
         from .. import _io
         logs = logs or {}
         path = self.filepath.format(epoch=epoch + 1, **logs)
         if self.save_best_only:
-            current = logs.get(self.monitor)
+            current = self._monitored(logs, "skipping")
             if current is None:
-                warnings.warn(f"ModelCheckpoint: monitor {self.monitor!r} is not in the logs; "
-                              f"skipping", RuntimeWarning, stacklevel=2)
                 return
             if not (current > self.best if self._sign > 0 else current < self.best):
                 return
@@ -199,11 +212,21 @@ class ModelCheckpoint(Callback):
             print(f"Epoch {epoch + 1}: saved model to {path}")
 
 
+def _step_needs_metric(scheduler):
+    """True when ``scheduler.step`` requires the monitored value, as ReduceLROnPlateau's ``step(metrics)``."""
+    try:
+        params = inspect.signature(scheduler.step).parameters.values()
+    except (AttributeError, TypeError, ValueError):
+        return False
+    return any(p.default is p.empty and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) for p in params)
+
+
 class LearningRateScheduler(Callback):
     """Step a learning-rate scheduler once per epoch, at the end of the epoch.
 
     ``scheduler`` is a ``pydl.optim.lr_scheduler`` object (PyTorch semantics): ``scheduler.step()``
-    is called, or ``scheduler.step(logs[monitor])`` for ``ReduceLROnPlateau``. A plain callable
+    is called, or ``scheduler.step(logs[monitor])`` when ``step`` requires that value (as
+    ``ReduceLROnPlateau``). A plain callable
     ``schedule(epoch, lr) -> lr`` (Keras style) is accepted too: it sets the learning rate of every
     parameter group at the beginning of each epoch. The epoch logs gain "learning_rate" (the
     learning rate of the first parameter group used during that epoch).
@@ -212,7 +235,7 @@ class LearningRateScheduler(Callback):
     def __init__(self, scheduler, monitor="val_loss"):
         self.scheduler = scheduler
         self.monitor = monitor
-        self._plateau = type(scheduler).__name__ == "ReduceLROnPlateau"
+        self._plateau = _step_needs_metric(scheduler)
         self._keras_style = not hasattr(scheduler, "step")
         if self._keras_style and not callable(scheduler):
             raise TypeError("scheduler: expected an optim.lr_scheduler object or a callable "
@@ -289,16 +312,13 @@ class CSVLogger(Callback):
         self.filename = os.fspath(filename)
         self.separator = separator
         self.append = append
-        self._file = None
-        self._writer = None
-        self._keys = None
+        self._file = self._writer = self._keys = None
 
     def on_train_begin(self, logs=None):
         has_rows = self.append and os.path.exists(self.filename) and os.path.getsize(self.filename) > 0
         self._write_header = not has_rows
         self._file = open(self.filename, "a" if self.append else "w", newline="")
-        self._writer = None
-        self._keys = None
+        self._writer = self._keys = None
 
     def on_epoch_end(self, epoch, logs=None):
         logs = dict(logs or {})

@@ -31,7 +31,7 @@ def accuracy(y_true, y_pred, threshold=0.5):
         With one output, shape (N,) or (N, 1), the prediction is ``y_pred > threshold``.
     threshold : float
         Decision threshold for one output: 0.5 for probabilities; the Trainer passes 0.0 when the
-        loss is ``BCEWithLogitsLoss`` (the model then outputs logits, and sigmoid(z) > 0.5 <=> z > 0).
+        loss takes "binary" targets on logits (``BCEWithLogitsLoss``: sigmoid(z) > 0.5 <=> z > 0).
     """
     y_pred = np.asarray(y_pred)
     n = y_pred.shape[0]

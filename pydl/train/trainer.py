@@ -18,6 +18,7 @@ epoch in eval mode; val_loss includes the current penalty too (as Keras), so the
 gap logged as "gap" = val_loss - loss compares data losses. With ``reduction="sum"`` losses the
 batch loss is divided by n_b first, so "loss" is always a per-sample mean.
 """
+import contextlib
 import inspect
 import math
 import numbers
@@ -27,16 +28,68 @@ import time
 import numpy as np
 
 from .. import _random
+from .._grad_mode import no_grad
 from . import metrics as _metrics
 from .callbacks import Callback
 from .history import History
 from .regularizers import Regularizer, resolve_params
 
-_CLASS_INDEX_LOSSES = ("CrossEntropyLoss", "NLLLoss")
-
 
 def _overrides(cb, hook):
     return getattr(type(cb), hook, None) is not getattr(Callback, hook)
+
+
+@contextlib.contextmanager
+def _inference(model):
+    """Eval mode and ``pydl.no_grad()`` inside the block; the model's previous mode after it."""
+    was_training = getattr(model, "training", True)
+    model.eval()
+    try:
+        with no_grad():
+            yield
+    finally:
+        model.train(was_training)
+
+
+def _check_batch_size(batch_size, allow_none=False):
+    if batch_size is None and allow_none:
+        return None
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+        expected = "an int >= 1 or None (full batch)" if allow_none else "an int >= 1"
+        raise ValueError(f"batch_size: expected {expected}, got {batch_size!r}")
+    return int(batch_size)
+
+
+def _check_fit_args(epochs, batch_size, validation_split, verbose):
+    if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 0:
+        raise ValueError(f"epochs: expected an int >= 0, got {epochs!r}")
+    _check_batch_size(batch_size, allow_none=True)
+    if (isinstance(validation_split, bool) or not isinstance(validation_split, numbers.Real)
+            or not 0.0 <= validation_split < 1.0):
+        raise ValueError(f"validation_split: expected a float in [0, 1), got {validation_split!r}")
+    if verbose not in (0, 1, 2):
+        raise ValueError(f"verbose: expected 0, 1 or 2, got {verbose!r}")
+
+
+class _WeightNoise:
+    """Gaussian weight noise for one training step: ``add`` draws eps ~ N(0, std^2) into each
+    parameter (w <- w + eps), ``restore`` puts back the exact clean values."""
+
+    def __init__(self, params, std, rng):
+        self.params, self.std, self.rng = params, std, rng
+        self._saved = [np.empty_like(p.data) for p in params]
+        self._eps = [np.empty_like(p.data) for p in params]
+
+    def add(self):
+        for p, saved, eps in zip(self.params, self._saved, self._eps):
+            np.copyto(saved, p.data)
+            self.rng.standard_normal(dtype=eps.dtype, out=eps)
+            eps *= self.std
+            p.data += eps
+
+    def restore(self):
+        for p, saved in zip(self.params, self._saved):
+            np.copyto(p.data, saved)
 
 
 class Trainer:
@@ -48,8 +101,8 @@ class Trainer:
     loss_fn : loss object, ``loss_fn(pred, target) -> float`` and ``loss_fn.backward() -> dL/dpred``
     optimizer : optim.Optimizer
     metrics : sequence of str or callable
-        "accuracy" (argmax over classes; threshold 0.5 for one output, 0 on logits when the loss is
-        BCEWithLogitsLoss; soft targets use their argmax), "mse", "mae", or ``f(y_true, y_pred) -> float``
+        "accuracy" (argmax over classes; threshold 0.5 for one output, 0 on logits when the loss's
+        ``target_kinds`` holds "binary", as BCEWithLogitsLoss; soft targets use their argmax), "mse", "mae", or ``f(y_true, y_pred) -> float``
         (a per-sample mean; logged under ``f.__name__``).
     callbacks : sequence of Callback
     regularizers : sequence of regularizers.L1 / L2
@@ -102,8 +155,11 @@ class Trainer:
         self.transform = transform
         self.stop_training = False
         self.history = None
-        # accuracy on a single output: threshold logits at 0 for BCEWithLogitsLoss, else 0.5.
-        self._threshold = 0.0 if type(loss_fn).__name__ == "BCEWithLogitsLoss" else 0.5
+        self._weight_noise = None
+        # What the loss takes as targets (pydl losses declare it; other callables declare nothing).
+        self._target_kinds = tuple(getattr(loss_fn, "target_kinds", ()))
+        # accuracy on a single output: threshold logits at 0 for binary losses on logits, else 0.5.
+        self._threshold = 0.0 if "binary" in self._target_kinds else 0.5
         self._sum_reduction = getattr(loss_fn, "reduction", "mean") == "sum"
         # The gradient w.r.t. the input batch is never used: skip it where the model allows.
         try:
@@ -135,15 +191,12 @@ class Trainer:
 
     def _n_outputs(self, x, name="x"):
         """Number of model outputs (columns), from an eval-mode forward pass on one sample."""
-        was_training = getattr(self.model, "training", True)
-        self.model.eval()
         try:
-            out = np.asarray(self.model(x[:1]))
+            with _inference(self.model):
+                out = np.asarray(self.model(x[:1]))
         except (ValueError, TypeError) as e:  # name the caller's argument and its real shape
             raise type(e)(f"{name}: the model rejects samples of shape {tuple(x.shape[1:])} "
                           f"(x of shape {tuple(x.shape)}): {e}") from e
-        finally:
-            self.model.train(was_training)
         return (out.shape[1] if out.ndim == 2 else 1), out.ndim
 
     def _check_y(self, y, n, n_out, out_ndim, name):
@@ -155,7 +208,7 @@ class Trainer:
             got = "a scalar" if y.ndim == 0 else f"{y.shape[0]}"
             raise ValueError(f"x and {name}: different numbers of samples: x has {n}, {name} has {got}")
         if y.dtype.kind in "iub":
-            if y.ndim == 1 and (n_out > 1 or type(self.loss_fn).__name__ in _CLASS_INDEX_LOSSES):
+            if y.ndim == 1 and (n_out > 1 or "class_index" in self._target_kinds):
                 lo, hi = int(y.min()), int(y.max())
                 if lo < 0 or hi >= n_out:
                     raise ValueError(f"{name}: class labels must lie in [0, {n_out}) for a model with "
@@ -205,44 +258,21 @@ class Trainer:
         callbacks : sequence of Callback, optional
             Extra callbacks for this call only (after those given to the constructor).
         """
-        if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 0:
-            raise ValueError(f"epochs: expected an int >= 0, got {epochs!r}")
-        if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer))
-                                       or batch_size < 1):
-            raise ValueError(f"batch_size: expected an int >= 1 or None (full batch), got {batch_size!r}")
-        if (isinstance(validation_split, bool) or not isinstance(validation_split, numbers.Real)
-                or not 0.0 <= validation_split < 1.0):
-            raise ValueError(f"validation_split: expected a float in [0, 1), got {validation_split!r}")
-        if verbose not in (0, 1, 2):
-            raise ValueError(f"verbose: expected 0, 1 or 2, got {verbose!r}")
-        x, y = self._prepare(x, y)
-        if validation_data is not None:
-            if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
-                raise ValueError("validation_data: expected a tuple (x_val, y_val)")
-            xv, yv = self._prepare(validation_data[0], validation_data[1],
-                                   "validation_data[0]", "validation_data[1]")
-        elif validation_split > 0:
-            split_at = int(math.floor(x.shape[0] * (1.0 - validation_split)))
-            if split_at == 0 or split_at == x.shape[0]:
-                raise ValueError(f"validation_split: {validation_split} of {x.shape[0]} samples leaves "
-                                 f"{split_at} for training and {x.shape[0] - split_at} for validation; "
-                                 "both must be non-empty")
-            x, xv, y, yv = x[:split_at], x[split_at:], y[:split_at], y[split_at:]
-        else:
-            xv = yv = None
-
+        _check_fit_args(epochs, batch_size, validation_split, verbose)
+        epochs = int(epochs)
+        x, y, validation = self._prepare_data(x, y, validation_data, validation_split)
         n = x.shape[0]
         bs = n if batch_size is None else min(int(batch_size), n)
         steps = -(-n // bs)
         for r in self.regularizers:
             r.bind(self.model)
-        noise_params = resolve_params(self.model, self.weight_noise_params, "weight_noise_params") \
-            if self.weight_noise > 0 else []
-        noise_saved = [np.empty_like(p.data) for p in noise_params]
-        noise_bufs = [np.empty_like(p.data) for p in noise_params]
+        rng = _random.generator()
+        self._weight_noise = _WeightNoise(
+            resolve_params(self.model, self.weight_noise_params, "weight_noise_params"),
+            self.weight_noise, rng) if self.weight_noise > 0 else None
 
         history = History()
-        history.params = {"epochs": int(epochs), "steps": steps, "samples": n, "batch_size": bs}
+        history.params = {"epochs": epochs, "steps": steps, "samples": n, "batch_size": bs}
         cbs = self.callbacks + list(callbacks or ()) + [history]
         for cb in cbs:
             cb.set_trainer(self)
@@ -251,84 +281,108 @@ class Trainer:
         self.stop_training = False
         bar_cls = _tqdm() if verbose == 1 else None
 
-        model, loss_fn, opt = self.model, self.loss_fn, self.optimizer
-        rng = _random.generator()
         for cb in cbs:
             cb.on_train_begin({})
-        for epoch in range(int(epochs)):
+        for epoch in range(epochs):
             t0 = time.perf_counter()
             for cb in cbs:
                 cb.on_epoch_begin(epoch, {})
-            model.train()
             order = rng.permutation(n) if (shuffle and bs < n) else None
             bar = bar_cls(total=steps, desc=f"Epoch {epoch + 1}/{epochs}", unit="batch",
                           leave=True, file=sys.stderr) if bar_cls else None
-            loss_sum, seen = 0.0, 0
-            metric_sums = [0.0] * len(self.metric_fns)
-            for b in range(steps):
-                sl = slice(b * bs, min((b + 1) * bs, n))
-                if order is None:
-                    xb, yb = x[sl], y[sl]
-                else:
-                    idx = order[sl]
-                    xb, yb = x[idx], y[idx]
-                nb = xb.shape[0]
-                logs = {"batch": b, "size": nb} if batch_cbs else None
-                for cb in batch_cbs:
-                    cb.on_batch_begin(b, logs)
-                if self.transform is not None:
-                    xb, yb = self._apply_transform(xb, yb)
-                opt.zero_grad()
-                for p, saved, eps in zip(noise_params, noise_saved, noise_bufs):
-                    np.copyto(saved, p.data)
-                    rng.standard_normal(dtype=eps.dtype, out=eps)
-                    eps *= self.weight_noise
-                    p.data += eps
-                out = model(xb)
-                for i, (_, fn) in enumerate(self.metric_fns):
-                    metric_sums[i] += nb * self._metric(fn, yb, out)
-                loss = float(loss_fn(out, yb))
-                model.backward(loss_fn.backward(), **self._backward_kw)
-                for p, saved in zip(noise_params, noise_saved):
-                    np.copyto(p.data, saved)
-                if self._sum_reduction:
-                    loss /= nb
-                for r in self.regularizers:
-                    loss += r.penalty()
-                    r.add_grad()
-                opt.step()
-                loss_sum += nb * loss
-                seen += nb
-                if batch_cbs:
-                    logs["loss"] = loss
-                    for cb in batch_cbs:
-                        cb.on_batch_end(b, logs)
-                if bar is not None:
-                    bar.update(1)
-                if self.stop_training:
-                    break
-            logs = {"loss": loss_sum / seen}
-            for (name, _), s in zip(self.metric_fns, metric_sums):
-                logs[name] = s / seen
-            if xv is not None:
-                val = self._evaluate(xv, yv, max(256, bs))
-                for k, v in val.items():
-                    logs["val_" + k] = v
-                logs["gap"] = logs["val_loss"] - logs["loss"]
-            for cb in cbs:
-                cb.on_epoch_end(epoch, logs)
+            logs = self._run_epoch(x, y, bs, order, batch_cbs, bar)
+            self._end_epoch(epoch, logs, validation, bs, cbs)
             if verbose:
-                line = _format_logs(logs)
-                if bar is not None:
-                    bar.set_postfix_str(line, refresh=False)
-                    bar.close()
-                else:
-                    print(f"Epoch {epoch + 1}/{epochs} - {time.perf_counter() - t0:.2f}s - {line}", flush=True)
+                _report_epoch(epoch, epochs, logs, bar, t0)
             if self.stop_training:
                 break
         for cb in cbs:
             cb.on_train_end({})
         return history
+
+    def _prepare_data(self, x, y, validation_data, validation_split):
+        """Checked training arrays and the validation pair (or None): validation_data, else the
+        last ``validation_split`` fraction of the samples."""
+        x, y = self._prepare(x, y)
+        if validation_data is not None:
+            if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
+                raise ValueError("validation_data: expected a tuple (x_val, y_val)")
+            return x, y, self._prepare(validation_data[0], validation_data[1],
+                                       "validation_data[0]", "validation_data[1]")
+        if validation_split == 0:
+            return x, y, None
+        n = x.shape[0]
+        split_at = int(math.floor(n * (1.0 - validation_split)))
+        if split_at == 0 or split_at == n:
+            raise ValueError(f"validation_split: {validation_split} of {n} samples leaves "
+                             f"{split_at} for training and {n - split_at} for validation; "
+                             "both must be non-empty")
+        return x[:split_at], y[:split_at], (x[split_at:], y[split_at:])
+
+    def _run_epoch(self, x, y, bs, order, batch_cbs, bar):
+        """One pass over (x, y) in batches of ``bs`` (in ``order`` when given); returns the
+        epoch's training logs: the sample-weighted means of the batch losses and metrics."""
+        self.model.train()
+        n = x.shape[0]
+        loss_sum, seen = 0.0, 0
+        metric_sums = [0.0] * len(self.metric_fns)
+        for b in range(-(-n // bs)):
+            sl = slice(b * bs, min((b + 1) * bs, n))
+            idx = sl if order is None else order[sl]
+            xb, yb = x[idx], y[idx]
+            nb = xb.shape[0]
+            logs = {"batch": b, "size": nb} if batch_cbs else None
+            for cb in batch_cbs:
+                cb.on_batch_begin(b, logs)
+            loss, metrics = self._train_step(xb, yb)
+            for i, m in enumerate(metrics):
+                metric_sums[i] += nb * m
+            loss_sum += nb * loss
+            seen += nb
+            if batch_cbs:
+                logs["loss"] = loss
+                for cb in batch_cbs:
+                    cb.on_batch_end(b, logs)
+            if bar is not None:
+                bar.update(1)
+            if self.stop_training:
+                break
+        logs = {"loss": loss_sum / seen}
+        for (name, _), s in zip(self.metric_fns, metric_sums):
+            logs[name] = s / seen
+        return logs
+
+    def _train_step(self, xb, yb):
+        """One optimizer step on a batch: transform, forward, loss, backward (at noisy weights
+        when weight_noise > 0), regularization, step. Returns (objective, metric values)."""
+        nb = xb.shape[0]
+        if self.transform is not None:
+            xb, yb = self._apply_transform(xb, yb)
+        self.optimizer.zero_grad()
+        if self._weight_noise is not None:
+            self._weight_noise.add()
+        out = self.model(xb)
+        metrics = [self._metric(fn, yb, out) for _, fn in self.metric_fns]
+        loss = float(self.loss_fn(out, yb))
+        self.model.backward(self.loss_fn.backward(), **self._backward_kw)
+        if self._weight_noise is not None:
+            self._weight_noise.restore()
+        if self._sum_reduction:
+            loss /= nb
+        for r in self.regularizers:
+            loss += r.penalty()
+            r.add_grad()
+        self.optimizer.step()
+        return loss, metrics
+
+    def _end_epoch(self, epoch, logs, validation, bs, cbs):
+        """Add the validation loss, metrics and gap to ``logs``; run the epoch-end callbacks."""
+        if validation is not None:
+            for k, v in self._evaluate(*validation, max(256, bs)).items():
+                logs["val_" + k] = v
+            logs["gap"] = logs["val_loss"] - logs["loss"]
+        for cb in cbs:
+            cb.on_epoch_end(epoch, logs)
 
     def _apply_transform(self, xb, yb):
         res = self.transform(xb, yb)
@@ -352,56 +406,63 @@ class Trainer:
 
     # ------------------------------------------------------------------ evaluate / predict
     def _evaluate(self, x, y, batch_size):
-        model, loss_fn = self.model, self.loss_fn
-        was_training = getattr(model, "training", True)
-        model.eval()
-        try:
-            n = x.shape[0]
-            loss_sum = 0.0
-            metric_sums = [0.0] * len(self.metric_fns)
+        """Loss and metrics of checked arrays, in batches, in eval mode without saving state."""
+        n = x.shape[0]
+        loss_sum = 0.0
+        metric_sums = [0.0] * len(self.metric_fns)
+        with _inference(self.model):
             for s in range(0, n, batch_size):
                 xb, yb = x[s:s + batch_size], y[s:s + batch_size]
                 nb = xb.shape[0]
-                out = model(xb)
+                out = self.model(xb)
                 for i, (_, fn) in enumerate(self.metric_fns):
                     metric_sums[i] += nb * self._metric(fn, yb, out)
-                loss = float(loss_fn(out, yb))
+                loss = float(self.loss_fn(out, yb))
                 loss_sum += loss if self._sum_reduction else nb * loss
-        finally:
-            model.train(was_training)
         penalty = sum(r.penalty() for r in self.regularizers)
         logs = {"loss": loss_sum / n + penalty}
         for (name, _), s in zip(self.metric_fns, metric_sums):
             logs[name] = s / n
         return logs
 
-    def _check_batch_size(self, batch_size):
-        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-            raise ValueError(f"batch_size: expected an int >= 1, got {batch_size!r}")
-        return int(batch_size)
-
     def evaluate(self, x, y, batch_size=256):
-        """Loss and metrics on (x, y) in eval mode -> {"loss": ..., "accuracy": ..., ...}.
+        """Loss and metrics on (x, y), in eval mode under ``pydl.no_grad()``.
 
-        "loss" is the per-sample mean data loss plus the regularizers' current penalty (as Keras).
+        Parameters
+        ----------
+        x : ndarray of shape (N, ...)
+        y : ndarray of shape (N,) or (N, k), targets as for ``fit``
+        batch_size : int >= 1
+
+        Returns
+        -------
+        dict
+            {"loss": ..., <metric name>: ..., ...}: "loss" is the per-sample mean data loss plus
+            the regularizers' current penalty (as Keras); metrics are per-sample means.
         """
-        batch_size = self._check_batch_size(batch_size)
+        batch_size = _check_batch_size(batch_size)
         for r in self.regularizers:
             r.bind(self.model)
         x, y = self._prepare(x, y)
         return self._evaluate(x, y, batch_size)
 
     def predict(self, x, batch_size=256):
-        """Model outputs for x in eval mode, ndarray of shape (N, ...) (logits for classifiers)."""
-        batch_size = self._check_batch_size(batch_size)
+        """Model outputs for x, in eval mode under ``pydl.no_grad()``.
+
+        Parameters
+        ----------
+        x : ndarray of shape (N, ...)
+        batch_size : int >= 1
+
+        Returns
+        -------
+        ndarray of shape (N, ...)
+            The model's outputs (logits for classifiers), one row per sample.
+        """
+        batch_size = _check_batch_size(batch_size)
         x = self._check_x(x, "x")
-        model = self.model
-        was_training = getattr(model, "training", True)
-        model.eval()
-        try:
-            outs = [np.array(model(x[s:s + batch_size]), copy=True) for s in range(0, x.shape[0], batch_size)]
-        finally:
-            model.train(was_training)
+        with _inference(self.model):
+            outs = [np.array(self.model(x[s:s + batch_size]), copy=True) for s in range(0, x.shape[0], batch_size)]
         return outs[0] if len(outs) == 1 else np.concatenate(outs, axis=0)
 
 
@@ -415,3 +476,13 @@ def _tqdm():
 
 def _format_logs(logs):
     return " - ".join(f"{k}: {v:.4f}" if isinstance(v, float) else f"{k}: {v}" for k, v in logs.items())
+
+
+def _report_epoch(epoch, epochs, logs, bar, t0):
+    """Show the epoch's logs: on its progress bar, or as one printed line."""
+    line = _format_logs(logs)
+    if bar is not None:
+        bar.set_postfix_str(line, refresh=False)
+        bar.close()
+    else:
+        print(f"Epoch {epoch + 1}/{epochs} - {time.perf_counter() - t0:.2f}s - {line}", flush=True)

@@ -7,11 +7,11 @@ from pydl import nn, optim
 from pydl.data import transforms as T
 from pydl.datasets import load_digits, make_moons, make_regression_1d
 from pydl.model_selection import bias_variance_decomp, cross_validate, train_test_split
-from pydl.train import Trainer
+from pydl.train import Trainer, build_mlp
 
 
 def _classifier(n_in, n_out, lr=0.02):
-    model = nn.Sequential(nn.Linear(n_in, 16), nn.ReLU(), nn.Linear(16, n_out))
+    model = build_mlp(n_in, [16], n_out)
     return Trainer(model, nn.CrossEntropyLoss(), optim.Adam(model.parameters(), lr=lr),
                    metrics=("accuracy",))
 
@@ -36,7 +36,7 @@ def test_bias_variance_mlp_regression():
     Xt, yt = make_regression_1d(40, noise=0.0, random_state=1)
 
     def build():
-        model = nn.Sequential(nn.Linear(1, 16), nn.Tanh(), nn.Linear(16, 1))
+        model = build_mlp(1, [16], 1, activation="tanh")
         return Trainer(model, nn.MSELoss(), optim.Adam(model.parameters(), lr=0.02), metrics=())
 
     pydl.manual_seed(1)
@@ -57,7 +57,7 @@ def test_trainer_with_augmentation_and_mixup_on_digits():
         return T.Mixup(0.2, num_classes=10)(x, y)
 
     pydl.manual_seed(2)
-    model = nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10))
+    model = build_mlp(64, [32], 10)
     trainer = Trainer(model, nn.CrossEntropyLoss(), optim.Adam(model.parameters(), lr=0.01),
                       metrics=("accuracy",), transform=augment)
     trainer.fit(X_tr, y_tr, epochs=8, batch_size=64, verbose=0)

@@ -172,3 +172,12 @@ def test_cross_entropy_accepts_unpickled_arrays(dtype):
         fn = nn.CrossEntropyLoss(weight=uw)
         assert fn(ux, utt) == a
         assert fn.backward().dtype == dtype
+
+
+@pytest.mark.parametrize("cls, kinds, classification", [
+    (nn.MSELoss, ("regression",), False), (nn.L1Loss, ("regression",), False),
+    (nn.CrossEntropyLoss, ("class_index", "probabilities"), True), (nn.NLLLoss, ("class_index",), True),
+    (nn.BCEWithLogitsLoss, ("binary",), True)])
+def test_losses_declare_their_targets(cls, kinds, classification):
+    assert cls.target_kinds == kinds and cls().target_kinds == kinds
+    assert cls.classification is classification

@@ -191,6 +191,40 @@ def test_modes_train_during_fit_eval_for_validation_and_predict(stubs, blobs):
     assert model.modes == [False, False, False] and model.training
 
 
+def test_grad_mode_off_for_probe_validation_evaluate_and_predict(stubs, blobs):
+    x, y = blobs
+
+    class Recording(stubs.LinearModel):
+        def __call__(self, x):
+            self.grad_modes.append(pydl.is_grad_enabled())
+            return super().__call__(x)
+
+    model = Recording(4, 3)
+    model.grad_modes = []
+    tr = Trainer(model, stubs.CrossEntropyLoss(), stubs.SGD(model.parameters()))
+    tr.fit(x, y, epochs=1, batch_size=30, validation_data=(x[:10], y[:10]), shuffle=False, verbose=0)
+    # probes of train and validation data, 2 training batches, 1 validation batch
+    assert model.grad_modes == [False, False, True, True, False]
+    model.grad_modes.clear()
+    tr.predict(x)
+    tr.evaluate(x, y)
+    assert model.grad_modes == [False, False, False] and pydl.is_grad_enabled()
+
+
+def test_target_checks_read_the_loss_target_kinds(stubs):
+    x = np.random.default_rng(0).normal(size=(6, 4))
+    y = np.array([0, 1, 0, 1, 1, 0])
+
+    class ClassIndexLoss(stubs.MSELoss):      # any name: the declared kinds decide
+        target_kinds = ("class_index",)
+
+    tr, _, _ = make(stubs, n_out=1, loss=ClassIndexLoss())
+    with pytest.raises(ValueError, match=r"class labels must lie in \[0, 1\)"):
+        tr.evaluate(x, y)                      # int labels are class indices: 1 is out of range
+    tr, _, _ = make(stubs, n_out=1, loss=stubs.MSELoss(), metrics=())
+    assert set(tr.evaluate(x, y)) == {"loss"}  # without the kinds: regression targets
+
+
 def test_history_keys_and_gap(stubs, blobs):
     x, y = blobs
     tr, _, _ = make(stubs)
