@@ -32,7 +32,7 @@ class Bunch(dict):
         return list(self.keys())
 
 
-def load_digits(return_X_y=False, dtype=np.float32):
+def load_digits(return_X_y=False, dtype=np.float32, as_images=False):
     """Load the UCI optical handwritten digits (1797 images of 8x8 pixels, 10 classes).
 
     Parameters
@@ -43,26 +43,33 @@ def load_digits(return_X_y=False, dtype=np.float32):
         dtype of ``data`` and ``images``. float32 is pydl's fast path; the values are the
         integers 0..16 and are exact in either dtype (they are not rescaled: divide by 16 for
         inputs in [0, 1]).
+    as_images : bool, default False
+        ``data`` as images with one channel, shape (1797, 1, 8, 8) (NCHW, for convolutional
+        networks), instead of flat rows.
 
     Returns
     -------
     Bunch with
-        data : ndarray of shape (1797, 64), ``dtype``
+        data : ndarray of shape (1797, 64), or (1797, 1, 8, 8) with ``as_images``, ``dtype``
         images : ndarray of shape (1797, 8, 8), ``dtype`` (``data`` reshaped, row-major)
         target : ndarray of shape (1797,), int64, the digit 0..9
         target_names : ndarray of shape (10,), int64, ``arange(10)``
         DESCR : str
     or ``(data, target)`` when ``return_X_y``.
     """
-    if not isinstance(return_X_y, (bool, np.bool_)):
-        raise TypeError(f"return_X_y: expected a bool, got {type(return_X_y).__name__}")
+    for name, flag in (("return_X_y", return_X_y), ("as_images", as_images)):
+        if not isinstance(flag, (bool, np.bool_)):
+            raise TypeError(f"{name}: expected a bool, got {type(flag).__name__}")
     dt = check_float_dtype(dtype)
     table = np.loadtxt(_DATA, delimiter=",", dtype=np.int64)
     if table.shape != (1797, 65):
         raise RuntimeError(f"{_DATA}: expected a (1797, 65) table, got {table.shape}: damaged install?")
     data = np.ascontiguousarray(table[:, :64], dtype=dt)
     target = np.ascontiguousarray(table[:, 64])
+    images = data.reshape(-1, 8, 8)
+    if as_images:
+        data = data.reshape(-1, 1, 8, 8)
     if return_X_y:
         return data, target
-    return Bunch(data=data, images=data.reshape(-1, 8, 8), target=target,
+    return Bunch(data=data, images=images, target=target,
                  target_names=np.arange(10, dtype=np.int64), DESCR=DESCR)
