@@ -30,7 +30,7 @@ import time
 from . import _checkpoint_format, _checkpoint_tree
 
 _TMP_SUFFIX = ".pydl-tmp"
-_TMP_TAIL = re.compile(r"\.(\d{1,10})@([0-9a-f]{8})\.[0-9a-f]{16}" + re.escape(_TMP_SUFFIX) + r"\Z")
+_TMP_TAIL = re.compile(r"(\d{1,10})@([0-9a-f]{8})\.[0-9a-f]{16}" + re.escape(_TMP_SUFFIX) + r"\Z")
 #: A temporary older than this is stale even if its pid looks alive (pids are reused).
 STALE_TMP_SECONDS = 24 * 3600
 
