@@ -151,9 +151,9 @@ def _end_record(f, size):
         start = data.rfind(_EOCD_SIG)
     if start < 0 or start + _EOCD.size > len(data):
         raise ValueError("no zip end record (truncated or foreign file)")
-    _, disk, cd_disk, _, entries, cd_size, cd_offset, comment_len = _EOCD.unpack_from(data, start)
-    if disk or cd_disk:
-        raise ValueError("multi-disk archives are not checkpoints")
+    _, disk, cd_disk, disk_entries, entries, cd_size, cd_offset, comment_len = _EOCD.unpack_from(data, start)
+    if disk or cd_disk or disk_entries != entries:
+        raise ValueError("the end record describes a multi-disk archive (corrupt)")
     pos = size - tail + start
     if entries == 0xFFFF or cd_size == 0xFFFFFFFF or cd_offset == 0xFFFFFFFF:
         loc = pos - _Z64_LOCATOR.size
@@ -181,7 +181,7 @@ def _check_seal(f, size, end, comment):
     if seal["version"] > FORMAT_VERSION:
         raise ValueError(f"written by a newer pydl (checkpoint format {seal['version']}; this pydl "
                          f"reads up to {FORMAT_VERSION})")
-    if set(seal) != keys:
+    if set(seal) != keys or seal["version"] != FORMAT_VERSION:
         raise ValueError("the seal in the archive comment is corrupt")
     if end["pos"] + _EOCD.size + end["comment_len"] != size:
         raise ValueError("trailing bytes after the end of the archive")
@@ -292,4 +292,6 @@ def _read_manifest(zf, info):
         raise ValueError("its manifest is malformed")
     if manifest["version"] > FORMAT_VERSION:
         raise ValueError(f"written by a newer pydl (checkpoint format {manifest['version']})")
+    if manifest["version"] != FORMAT_VERSION:
+        raise ValueError("its manifest is malformed (bad format version)")
     return manifest
