@@ -185,7 +185,10 @@ def save(obj, path):
                                   f"{secrets.token_hex(8)}{_TMP_SUFFIX}")
     flags = (os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
              | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0))
-    fd = os.open(tmp, flags, 0o600)
+    try:
+        fd = os.open(tmp, flags, 0o600)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"path: the directory of {path!r} does not exist") from None
     try:
         with os.fdopen(fd, "w+b") as f:
             mode = stat.S_IMODE(existing.st_mode) if existing is not None else 0o644

@@ -88,6 +88,12 @@ def test_save_keeps_mode_and_replaces_atomically(tmp_path):
     assert os.listdir(tmp_path) == ["ckpt.npz"]
 
 
+def test_save_into_missing_directory(tmp_path):
+    with pytest.raises(FileNotFoundError, match="nodir"):
+        pydl.save({"a": np.ones(1)}, tmp_path / "nodir" / "x.npz")
+    assert os.listdir(tmp_path) == []
+
+
 def test_save_type_errors(tmp_path):
     with pytest.raises(TypeError, match="path"):
         pydl.save({"a": np.ones(1)}, 3)
