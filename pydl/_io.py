@@ -1,62 +1,136 @@
-"""Checkpoints: pydl.save / pydl.load as .npz (numpy arrays only, never pickle).
+"""Checkpoints: ``pydl.save`` / ``pydl.load`` as .npz files (numpy arrays and JSON, never pickle).
 
-save writes a temporary file in the destination's directory, fsyncs it and renames it over the
-destination (os.replace is atomic on POSIX and Windows), so a crash or error mid-save leaves any
-previous checkpoint intact.
+What is promised (docs/RELIABILITY.md lists the test of each promise):
+
+* **Atomic replace.** ``save`` writes a temporary file in the destination's directory (created
+  with ``O_EXCL``), fsyncs it and renames it over the destination (``os.replace``), then fsyncs
+  the directory: a crash or an error mid-save leaves the previous checkpoint intact.
+* **Regular files only.** ``save`` creates or replaces only regular files: it refuses a FIFO, a
+  device, a socket, a directory or a symbolic link at ``path`` (ValueError naming it; symbolic
+  links are not followed: pass the target path to write there). ``load`` follows symbolic links
+  but refuses anything that is not a regular file *before* opening it, and opens with
+  ``O_NONBLOCK``, so a FIFO or ``/dev/zero`` cannot make it hang or exhaust memory.
+* **Validated keys.** Keys are checked before the file system is touched; every key that saves
+  loads back (see :mod:`pydl._checkpoint_tree`).
+* **Verified contents.** Files carry a seal (member count and SHA-256 of the zip central
+  directory); every member's CRC-32, size and .npy header are checked; errors are ValueError
+  naming the path (see :mod:`pydl._checkpoint_format`).
+* **Bounded reads.** Declared sizes are checked before anything is allocated.
+* **No orphans.** Temporaries are named ``.<name>.<pid>@<host>.<random>.pydl-tmp``; the next save
+  to the same path removes those left by dead processes (or older than a day).
 """
+import hashlib
 import os
-import tempfile
-import tokenize
-import zipfile
-import zlib
+import re
+import secrets
+import socket
+import stat
+import time
 
-import numpy as np
+from . import _checkpoint_format, _checkpoint_tree
 
-
-def _state_of(obj):
-    from .nn.module import Module
-    from .nn.parameter import Parameter
-
-    if isinstance(obj, Module):
-        return obj.state_dict()
-    if not hasattr(obj, "items"):
-        raise TypeError(f"obj: expected an nn.Module or a dict of arrays, got {type(obj).__name__}")
-    out = {}
-    for k, v in obj.items():
-        if not isinstance(k, str):
-            raise TypeError(f"obj: keys must be str, got {type(k).__name__} ({k!r})")
-        if isinstance(v, Parameter):
-            v = v.data
-        a = np.asarray(v)
-        if a.dtype.hasobject:
-            raise TypeError(f"obj[{k!r}]: expected a numeric array, got dtype {a.dtype} (would need pickle)")
-        out[k] = a
-    return out
+_TMP_SUFFIX = ".pydl-tmp"
+_TMP_TAIL = re.compile(r"(\d{1,10})@([0-9a-f]{8})\.[0-9a-f]{16}" + re.escape(_TMP_SUFFIX) + r"\Z")
+#: A temporary older than this is stale even if its pid looks alive (pids are reused).
+STALE_TMP_SECONDS = 24 * 3600
 
 
-def save(obj, path):
-    """Save a Module's state_dict (or a dict name -> array) to ``path`` as .npz, atomically.
+def _fspath(path):
+    if not isinstance(path, (str, bytes, os.PathLike)):
+        raise TypeError(f"path: expected a str or os.PathLike, got {type(path).__name__}")
+    path = os.fsdecode(os.fspath(path))
+    if not path:
+        raise ValueError("path: empty path")
+    if "\0" in path:
+        raise ValueError(f"path: {path!r} holds a NUL character")
+    return path
 
-    Keys are kept exactly (dotted names such as ``"0.weight"``). The file is written to exactly
-    ``path`` (no extension is added).
-    """
-    state = _state_of(obj)
-    path = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=directory)
+
+def _kind(mode):
+    """Name of the kind of file ``mode`` (from stat) describes."""
+    for test, name in ((stat.S_ISDIR, "a directory"), (stat.S_ISLNK, "a symbolic link"),
+                       (stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISCHR, "a character device"),
+                       (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket")):
+        if test(mode):
+            return name
+    return "not a regular file"
+
+
+def _check_target(path):
+    """lstat ``path``: None if absent, its stat if it is a regular file, else ValueError."""
     try:
-        os.chmod(tmp, os.stat(path).st_mode & 0o777 if os.path.exists(path) else 0o644)
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **state)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return None
+    if stat.S_ISREG(st.st_mode):
+        return st
+    what = _kind(st.st_mode)
+    if stat.S_ISLNK(st.st_mode):
         try:
-            os.unlink(tmp)
+            what += f" (to {os.readlink(path)!r})"
         except OSError:
             pass
-        raise
+        raise ValueError(f"path: {path!r} is {what}; pydl.save does not follow or replace symbolic "
+                         "links: pass the target's path to write there")
+    raise ValueError(f"path: {path!r} is {what}; pydl.save only creates or replaces regular files")
+
+
+def _tmp_prefix(base):
+    """``.<base>.`` (shortened with a hash for long names, so the temporary fits NAME_MAX)."""
+    raw = os.fsencode(base)
+    if len(raw) > 120:
+        base = os.fsdecode(raw[:80]) + "~" + hashlib.sha1(raw).hexdigest()[:16]
+    return "." + base + "."
+
+
+def _host_tag():
+    return hashlib.sha1(socket.gethostname().encode("utf-8", "surrogateescape")).hexdigest()[:8]
+
+
+def _pid_alive(pid):
+    if pid == os.getpid():
+        return True
+    if os.name == "nt":  # os.kill would terminate it; rely on the age alone
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError, OSError):
+        return True
+    return True
+
+
+def _remove_stale_temporaries(directory, base):
+    """Remove the temporaries of ``base`` in ``directory`` left behind by killed saves.
+
+    A temporary is stale when it was made on this host by a process that no longer exists, or
+    when it is older than :data:`STALE_TMP_SECONDS`. Only regular files are removed; errors are
+    ignored (cleaning up is best effort and never makes a save fail).
+    """
+    prefix, host, now = _tmp_prefix(base), _host_tag(), time.time()
+    try:
+        entries = list(os.scandir(directory))
+    except OSError:
+        return
+    for entry in entries:
+        if not entry.name.startswith(prefix):
+            continue
+        m = _TMP_TAIL.match(entry.name, len(prefix))
+        if m is None or len(prefix) + len(m.group(0)) != len(entry.name):
+            continue
+        try:
+            st = entry.stat(follow_symlinks=False)
+            if not stat.S_ISREG(st.st_mode):
+                continue
+            dead = m.group(2) == host and not _pid_alive(int(m.group(1)))
+            if dead or now - st.st_mtime > STALE_TMP_SECONDS:
+                os.unlink(entry.path)
+        except OSError:
+            pass
+
+
+def _fsync_directory(directory):
     try:  # make the rename durable
         dfd = os.open(directory, os.O_RDONLY)
         try:
@@ -67,59 +141,118 @@ def save(obj, path):
         pass
 
 
-def _check_member_size(zf, info):
-    """A member's .npy header must not claim more data than the member holds (a corrupt header
-    would otherwise make np.load try to allocate its claimed size)."""
-    with zf.open(info) as f:
+def save(obj, path):
+    """Save a module's state, a dict of arrays or a nested state to ``path``, atomically.
+
+    Parameters
+    ----------
+    obj : nn.Module or dict
+        A module (its ``state_dict()`` is saved); a flat dict str -> array (keys kept exactly,
+        e.g. ``"0.weight"``; the file is then an ordinary ``.npz``); or a nested state such as
+        ``Optimizer.state_dict()``: a dict with str keys whose values are arrays, numpy scalars,
+        None, bools, ints, floats, strs, or lists / tuples / dicts (str or int keys) of those.
+        Arrays become ``.npy`` members, the structure JSON; :func:`load` gives it back.
+    path : str or os.PathLike
+        Where to write, exactly (no extension is added). If it exists it must be a regular file.
+
+    Raises
+    ------
+    TypeError
+        If ``obj`` or ``path`` has the wrong type, or ``obj`` holds an unsupported value (an
+        object array, a set, ...), named by its place in ``obj``.
+    ValueError
+        If a key is invalid (empty, holds NUL, longer than 1024 bytes in UTF-8, a lone
+        surrogate), or ``path`` names something other than a regular file (a FIFO, a device, a
+        socket, a directory, a symbolic link). Nothing has been written then.
+    OSError
+        If writing fails (disk full, permissions); the previous file at ``path`` is intact and
+        the temporary is removed.
+
+    Notes
+    -----
+    The checkpoint is written to a temporary ``.<name>.<pid>@<host>.<random>.pydl-tmp`` in the
+    same directory (``O_EXCL``), fsynced and renamed over ``path``; the directory is fsynced.
+    Temporaries of earlier saves to ``path`` whose process is gone are removed first.
+    """
+    path = _fspath(path)
+    members, tree = _checkpoint_tree.split(obj)  # every key and value checked before any I/O
+    directory, base = os.path.split(os.path.abspath(path))
+    if not base or path.endswith(("/", os.sep)):
+        raise ValueError(f"path: {path!r} names a directory, not a file")
+    existing = _check_target(path)
+    _remove_stale_temporaries(directory, base)
+    tmp = os.path.join(directory, f"{_tmp_prefix(base)}{os.getpid()}@{_host_tag()}."
+                                  f"{secrets.token_hex(8)}{_TMP_SUFFIX}")
+    flags = (os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+             | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0))
+    try:
+        fd = os.open(tmp, flags, 0o600)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"path: the directory of {path!r} does not exist") from None
+    try:
+        with os.fdopen(fd, "w+b") as f:
+            mode = stat.S_IMODE(existing.st_mode) if existing is not None else 0o644
+            if hasattr(os, "fchmod"):
+                os.fchmod(f.fileno(), mode)
+            _checkpoint_format.write(f, members, tree)
+            f.flush()
+            os.fsync(f.fileno())
+        _check_target(path)  # again, just before the rename: still absent or a regular file
+        os.replace(tmp, path)
+    except BaseException:
         try:
-            version = np.lib.format.read_magic(f)
-            if version == (1, 0):
-                shape, _, dtype = np.lib.format.read_array_header_1_0(f)
-            elif version == (2, 0):
-                shape, _, dtype = np.lib.format.read_array_header_2_0(f)
-            else:
-                return  # np.load reports unsupported versions itself
-        except (ValueError, SyntaxError, tokenize.TokenError, EOFError) as e:
-            raise ValueError(f"member {info.filename!r} has a corrupt "
-                             f".npy header ({e})") from None
-        header_len = f.tell()
-    if dtype.hasobject:
-        return  # reported as pickled below
-    need = dtype.itemsize
-    for s in shape:
-        need *= int(s)
-    if need > info.file_size - header_len:
-        raise ValueError(f"member {info.filename!r} claims shape "
-                         f"{tuple(shape)} of {dtype} ({need} bytes) but holds {info.file_size - header_len} bytes "
-                         "(truncated or corrupt)")
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    _fsync_directory(directory)
 
 
 def load(path):
-    """Load a checkpoint written by :func:`save`: dict name -> ndarray (keys as saved).
+    """Load a checkpoint written by :func:`save` (or an array-only ``.npz``).
 
-    Raises ValueError naming ``path`` for a truncated or corrupt file, a file that is not an
-    .npz archive, or one holding pickled objects (never unpickled). FileNotFoundError if absent.
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A regular file (symbolic links to one are followed).
+
+    Returns
+    -------
+    dict
+        What was saved: name -> ndarray for a module or flat dict (keys as saved, in order), or
+        the nested structure (tuples as tuples, int keys as ints, numpy scalars as numpy
+        scalars), e.g. for ``Optimizer.load_state_dict``.
+
+    Raises
+    ------
+    TypeError
+        If ``path`` is not a str or os.PathLike.
+    FileNotFoundError
+        If ``path`` does not exist.
+    ValueError
+        Naming ``path``: if it is not a regular file (FIFO, device, directory, socket: refused
+        before opening), or is truncated, corrupt (a flipped bit anywhere in the zip structure or
+        data), foreign, holds pickled objects (never unpickled), compressed members in a pydl
+        file, or members whose declared sizes exceed the caps.
     """
-    if not isinstance(path, (str, bytes, os.PathLike)):
-        raise TypeError(f"path: expected a str or os.PathLike, got {type(path).__name__}")
-    path = os.fspath(path)
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"path: no such checkpoint file: {path!r}")
-    if not zipfile.is_zipfile(path):
-        raise ValueError(f"{path!r} is not a pydl checkpoint (.npz archive): truncated or foreign file")
+    path = _fspath(path)
     try:
-        with zipfile.ZipFile(path) as zf:
-            foreign = [n for n in zf.namelist() if not n.endswith(".npy")]
-            if foreign:
-                raise ValueError(f"it holds non-array members {foreign[:3]}")
-            for info in zf.infolist():
-                _check_member_size(zf, info)
-        with np.load(path, allow_pickle=False) as z:
-            return {k: z[k] for k in z.files}
-    except ValueError as e:
-        if "allow_pickle" in str(e) or "Object arrays" in str(e):
-            raise ValueError(f"{path!r} holds pickled objects, which pydl never loads") from None
-        raise ValueError(f"{path!r} is not a valid pydl checkpoint: {e}") from None
-    except (zipfile.BadZipFile, OSError, EOFError, KeyError, SyntaxError, tokenize.TokenError, zlib.error,
-            MemoryError, OverflowError) as e:
-        raise ValueError(f"{path!r} is not a valid pydl checkpoint (truncated or corrupt): {e}") from None
+        st = os.stat(path)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"path: no such checkpoint file: {path!r}") from None
+    if not stat.S_ISREG(st.st_mode):
+        raise ValueError(f"{path!r} is {_kind(st.st_mode)}, not a regular file: not a pydl checkpoint")
+    flags = (os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+             | getattr(os, "O_BINARY", 0))
+    fd = os.open(path, flags)
+    with os.fdopen(fd, "rb") as f:
+        st = os.fstat(f.fileno())
+        if not stat.S_ISREG(st.st_mode):  # replaced between stat and open
+            raise ValueError(f"{path!r} is {_kind(st.st_mode)}, not a regular file: not a pydl checkpoint")
+        try:
+            return _checkpoint_format.read(f, st.st_size)
+        except ValueError as e:
+            raise ValueError(f"{path!r} is not a valid pydl checkpoint: {e}") from None
+        except Exception as e:  # zipfile, zlib, struct, json, OS read errors: all mean a bad file
+            raise ValueError(f"{path!r} is not a valid pydl checkpoint (truncated or corrupt): "
+                             f"{type(e).__name__}: {e}") from None

@@ -100,11 +100,11 @@ def test_failing_save_keeps_previous_file(tmp_path, monkeypatch):
     pydl.save(m, path)
     before = path.read_bytes()
 
-    def exploding_savez(f, **arrays):
+    def exploding_write_array(f, array, **kwargs):
         f.write(b"partial garbage")
         raise OSError("disk full")
 
-    monkeypatch.setattr(np, "savez", exploding_savez)
+    monkeypatch.setattr(np.lib.format, "write_array", exploding_write_array)
     with pytest.raises(OSError, match="disk full"):
         pydl.save(model(), path)
     monkeypatch.undo()
