@@ -1,8 +1,12 @@
-"""Optimizer base class: parameter groups, per-parameter state, state_dict round trips.
+"""Optimizer base class: parameter groups, per-parameter state, state_dict round trips, and
+the step every optimizer shares.
 
-Subclasses implement ``_validate(hyper)`` (raise ValueError naming the bad hyperparameter)
-and ``_update(group, items)`` which gathers flat lists and makes one multi-tensor C++ call
-(pydl._C.<name>_step) for the parameters of ``group`` that have a gradient, all of one dtype.
+``Optimizer.step`` takes, in each parameter group, the parameters that have a gradient, splits
+them by dtype, creates or completes their state (``"step"`` and the arrays a subclass names in
+``_state_arrays``, zeros at first; or the subclass's own ``_init_state``), and hands flat lists
+(params, grads, states) to the subclass's ``_step_group``, which makes one multi-tensor C++ call
+(pydl._C.<name>_step). Subclasses also name the hyperparameters that must be numbers >= 0
+(``_nonnegative``; override ``_validate`` for other checks).
 """
 import numpy as np
 
@@ -51,12 +55,33 @@ class Optimizer:
             self.add_param_group(group)
 
     # -- subclass interface ---------------------------------------------------------------------
+    #: hyperparameters the default ``_validate`` checks, in this order: numbers >= 0 (rho <= 1 too)
+    _nonnegative = ()
+    #: whether the state holds a ``"step"`` count, which ``step()`` raises once the kernel has run
+    _counts_steps = True
+
     def _validate(self, hyper):
         """Raise ValueError naming the first invalid hyperparameter of ``hyper``."""
+        for name in self._nonnegative:
+            check_range(hyper[name], _LABELS.get(name, f"{name} value"), high=_UPPER.get(name))
 
-    def _update(self, group, items):
-        """Update the parameters ``items`` (a list of (Parameter, state dict), one dtype, each
-        with a gradient) of ``group`` with one multi-tensor kernel call."""
+    def _state_arrays(self, group):
+        """Names of the state arrays, zeros at first, that the options of ``group`` use."""
+        return ()
+
+    def _init_state(self, group, p, state):
+        """Create (``state`` is empty at the first step) or complete the state dict of ``p``
+        before each step: ``"step"`` 0 in a new state (if ``_counts_steps``), and zeros for each
+        array of ``_state_arrays(group)`` it lacks (an option turned on later adds its array)."""
+        if not state and self._counts_steps:
+            state["step"] = 0
+        for name in self._state_arrays(group):
+            if name not in state:
+                state[name] = zeros_like(p)
+
+    def _step_group(self, group, params, grads, states):
+        """Update ``params`` (arrays of one dtype) from ``grads`` and ``states`` (their state
+        dicts) with one multi-tensor kernel call, using the hyperparameters of ``group``."""
         raise NotImplementedError
 
     # -- public API ---------------------------------------------------------------------------
@@ -116,7 +141,13 @@ class Optimizer:
                     st = state[p] = {}
                 by_dtype.setdefault(p.data.dtype, []).append((p, st))
             for items in by_dtype.values():
-                self._update(group, items)
+                for p, st in items:
+                    self._init_state(group, p, st)
+                states = [st for _, st in items]
+                self._step_group(group, [p.data for p, _ in items], [p.grad for p, _ in items], states)
+                if self._counts_steps:
+                    for st in states:  # counted once the kernel has run (a refused step changes nothing)
+                        st["step"] += 1
         return loss
 
     def state_dict(self):
@@ -184,6 +215,12 @@ class Optimizer:
 
 
 # -- shared helpers for the subclasses ---------------------------------------------------------
+# how "Invalid <label>: <value>" names a hyperparameter (the others: "<name> value"), and the upper
+# bounds of those that have one
+_LABELS = {"lr": "learning rate", "eps": "epsilon value"}
+_UPPER = {"rho": 1.0}
+
+
 def check_range(value, text, low=0.0, high=None, high_open=False):
     """Raise ValueError("Invalid <text>: <value>") unless low <= value (<= or <) high."""
     try:
@@ -195,4 +232,5 @@ def check_range(value, text, low=0.0, high=None, high_open=False):
 
 
 def zeros_like(p):
+    """Zeros of the shape and dtype of Parameter ``p``'s data."""
     return np.zeros(p.data.shape, dtype=p.data.dtype)
