@@ -4,7 +4,8 @@ from .optimizer import Optimizer
 
 
 class Adadelta(Optimizer):
-    r"""Adadelta, PyTorch's ``torch.optim.Adadelta``.
+    r"""Adadelta, PyTorch's ``torch.optim.Adadelta``: each step is the gradient times the ratio of the RMS of
+    past steps to the RMS of past gradients.
 
     .. math::
         \begin{aligned}

@@ -6,7 +6,8 @@ from .optimizer import Optimizer
 
 
 class Adagrad(Optimizer):
-    r"""Adagrad, PyTorch's ``torch.optim.Adagrad``.
+    r"""Adagrad, PyTorch's ``torch.optim.Adagrad``: each coordinate's step shrinks with its summed squared
+    gradients.
 
     .. math::
         \begin{aligned}

@@ -4,7 +4,8 @@ from .optimizer import Optimizer, check_range
 
 
 class Adam(Optimizer):
-    r"""Adam, PyTorch's ``torch.optim.Adam``.
+    r"""Adam, PyTorch's ``torch.optim.Adam``: steps from bias-corrected running means of the gradient and of its
+    square.
 
     .. math::
         \begin{aligned}

@@ -4,7 +4,7 @@ from .optimizer import Optimizer
 
 
 class RMSprop(Optimizer):
-    r"""RMSprop, PyTorch's ``torch.optim.RMSprop``.
+    r"""RMSprop, PyTorch's ``torch.optim.RMSprop``: the gradient divided by a running RMS of its recent values.
 
     .. math::
         \begin{aligned}
