@@ -62,7 +62,6 @@ class Problem:
 
     def __init__(self, n, seed=0):
         rng = np.random.default_rng(seed)
-        self.n = n
         self.params = [nn.Parameter(rng.standard_normal(s, dtype=np.float32)) for s in split(n)]
         for p in self.params:
             p.grad = rng.standard_normal(p.shape, dtype=np.float32)

@@ -56,7 +56,7 @@ def pydl_step_fn(sizes, batch, input_grad=True):
     return step, model
 
 
-def numpy_step_fn(sizes, batch, state=None):
+def numpy_step_fn(sizes, batch, state):
     """Hand-written numpy MLP training step; ``state`` = list of (W, b) float32 arrays."""
     x, y = _data(sizes, batch)
     params = [a.copy() for wb in state for a in wb]

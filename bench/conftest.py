@@ -95,14 +95,6 @@ def settle(bench_threads):
     return wait
 
 
-@pytest.fixture(scope="session")
-def torch_or_skip():
-    """The torch module, or skip the test when torch is not installed."""
-    if torch is None:
-        pytest.skip("torch not installed")
-    return torch
-
-
 class Throughput:
     """Collects (group, impl) -> best seconds and work; prints rate and ratio to the baseline."""
 
