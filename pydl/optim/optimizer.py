@@ -146,7 +146,7 @@ class Optimizer:
                 states = [st for _, st in items]
                 self._step_group(group, [p.data for p, _ in items], [p.grad for p, _ in items], states)
                 if self._counts_steps:
-                    for st in states:  # counted once the kernel has run (a refused step changes nothing)
+                    for st in states:  # counted once the kernel has run: a step it refuses is not counted
                         st["step"] += 1
         return loss
 
