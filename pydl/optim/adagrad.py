@@ -40,10 +40,11 @@ class Adagrad(Optimizer):
                         initial_accumulator_value=initial_accumulator_value, eps=eps, maximize=maximize)
         super().__init__(params, defaults)
 
-    def _init_state(self, group, p, state):
-        if not state:
-            state["step"] = 0
-            state["sum"] = np.full(p.data.shape, group["initial_accumulator_value"], dtype=p.data.dtype)
+    def _init_group(self, group, params, states):
+        for param, state in zip(params, states):
+            if not state:
+                state["step"] = 0
+                state["sum"] = np.full(param.shape, group["initial_accumulator_value"], dtype=param.dtype)
 
     def _step_group(self, group, params, grads, states):
         # hyperparameters by position (lr, lr_decay, weight_decay, eps, maximize)

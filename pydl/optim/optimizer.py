@@ -3,7 +3,7 @@ the step every optimizer shares.
 
 ``Optimizer.step`` takes, in each parameter group, the parameters that have a gradient, splits
 them by dtype, creates or completes their state (``"step"`` and the arrays a subclass names in
-``_state_arrays``, zeros at first; or the subclass's own ``_init_state``), and hands flat lists
+``_state_arrays``, zeros at first; or the subclass's own ``_init_group``), and hands flat lists
 (params, grads, states) to the subclass's ``_step_group``, which makes one multi-tensor C++ call
 (pydl._C.<name>_step). Subclasses also name the hyperparameters that must be numbers >= 0
 (``_nonnegative``; override ``_validate`` for other checks).
@@ -69,15 +69,20 @@ class Optimizer:
         """Names of the state arrays, zeros at first, that the options of ``group`` use."""
         return ()
 
-    def _init_state(self, group, p, state):
-        """Create (``state`` is empty at the first step) or complete the state dict of ``p``
-        before each step: ``"step"`` 0 in a new state (if ``_counts_steps``), and zeros for each
-        array of ``_state_arrays(group)`` it lacks (an option turned on later adds its array)."""
-        if not state and self._counts_steps:
-            state["step"] = 0
-        for name in self._state_arrays(group):
-            if name not in state:
-                state[name] = zeros_like(p)
+    def _init_group(self, group, params, states):
+        """Create (a state is empty at its first step) or complete the states before a step.
+
+        ``states`` are the state dicts of the arrays ``params`` of ``group``. A new state gets
+        ``"step"`` 0 (if ``_counts_steps``); every state gets zeros for each array of
+        ``_state_arrays(group)`` it lacks (so an option turned on later adds its array).
+        """
+        names = self._state_arrays(group)
+        for param, state in zip(params, states):
+            if not state and self._counts_steps:
+                state["step"] = 0
+            for name in names:
+                if name not in state:
+                    state[name] = np.zeros(param.shape, dtype=param.dtype)
 
     def _step_group(self, group, params, grads, states):
         """Update ``params`` (arrays of one dtype) from ``grads`` and ``states`` (their state
@@ -132,19 +137,21 @@ class Optimizer:
         loss = closure() if closure is not None else None
         state = self.state
         for group in self.param_groups:
-            by_dtype = {}
+            by_dtype = {}  # dtype -> flat lists (params, grads, states)
             for p in group["params"]:
-                if p.grad is None:
+                grad = p.grad
+                if grad is None:
                     continue
                 st = state.get(p)
                 if st is None:
                     st = state[p] = {}
-                by_dtype.setdefault(p.data.dtype, []).append((p, st))
-            for items in by_dtype.values():
-                for p, st in items:
-                    self._init_state(group, p, st)
-                states = [st for _, st in items]
-                self._step_group(group, [p.data for p, _ in items], [p.grad for p, _ in items], states)
+                params, grads, states = by_dtype.setdefault(p.data.dtype, ([], [], []))
+                params.append(p.data)
+                grads.append(grad)
+                states.append(st)
+            for params, grads, states in by_dtype.values():
+                self._init_group(group, params, states)
+                self._step_group(group, params, grads, states)
                 if self._counts_steps:
                     for st in states:  # counted once the kernel has run: a step it refuses is not counted
                         st["step"] += 1
@@ -229,8 +236,3 @@ def check_range(value, text, low=0.0, high=None, high_open=False):
         raise TypeError(f"Invalid {text}: expected a number, got {type(value).__name__}") from None
     if not ok:
         raise ValueError(f"Invalid {text}: {value}")
-
-
-def zeros_like(p):
-    """Zeros of the shape and dtype of Parameter ``p``'s data."""
-    return np.zeros(p.data.shape, dtype=p.data.dtype)
