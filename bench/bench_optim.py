@@ -7,13 +7,13 @@ Each case checks one step against the numpy update before timing. At the end a t
 Gelem/s (parameters updated per second) from the median and the best time, and the speed of
 each implementation relative to numpy (this/numpy) and pydl's optim path relative to it (optim/this). Bar: optim.Adam over 1M float32 parameters >= 2 Gelem/s on one thread.
 """
-import math
-
 import numpy as np
 import pytest
 
 import pydl
 from pydl import _C, nn, optim
+
+from _baselines import numpy_adam_step
 
 try:
     import torch
@@ -62,7 +62,6 @@ class Problem:
 
     def __init__(self, n, seed=0):
         rng = np.random.default_rng(seed)
-        self.n = n
         self.params = [nn.Parameter(rng.standard_normal(s, dtype=np.float32)) for s in split(n)]
         for p in self.params:
             p.grad = rng.standard_normal(p.shape, dtype=np.float32)
@@ -79,33 +78,34 @@ class Problem:
         return ts
 
 
+def add_torch_impls(impls, prob, name, **hyper):
+    """Add torch.optim.<name> steps, foreach and fused (where this torch has them), to ``impls``."""
+    if torch is None:
+        return
+    for kind in ("foreach", "fused"):
+        tps = prob.torch_params()
+        try:
+            topt = getattr(torch.optim, name)(tps, **hyper, **{kind: True})
+            topt.step()
+        except (RuntimeError, TypeError):
+            continue
+        impls[f"torch_{kind}"] = topt.step
+
+
+def check_against_numpy(impls, prob, nps, rtol, atol):
+    """One step of pydl's optim and of numpy from the same start: they must agree, and move."""
+    before = [p.data.copy() for p in prob.params]
+    impls["optim"]()
+    impls["numpy"]()
+    for p, q in zip(prob.params, nps):
+        np.testing.assert_allclose(p.data, q, rtol=rtol, atol=atol)
+    assert any(not np.array_equal(p.data, b) for p, b in zip(prob.params, before))
+
+
 # -- Adam --------------------------------------------------------------------------------------
-def numpy_adam_step(ps, gs, ms, vs, tmps, t):
-    """Hand-written numpy Adam, PyTorch's order of operations, in place."""
-    b1, b2 = BETAS
-    step_size, bc2_sqrt = LR / (1 - b1 ** t), math.sqrt(1 - b2 ** t)
-    for p, g, m, v, tmp in zip(ps, gs, ms, vs, tmps):
-        m *= b1
-        np.multiply(g, 1 - b1, out=tmp)
-        m += tmp
-        v *= b2
-        np.multiply(g, g, out=tmp)
-        tmp *= 1 - b2
-        v += tmp
-        np.sqrt(v, out=tmp)
-        tmp /= bc2_sqrt
-        tmp += EPS
-        np.divide(m, tmp, out=tmp)
-        tmp *= step_size
-        p -= tmp
-
-
 def adam_impls(prob):
     """name -> zero-argument step function; each keeps its own copy of the parameters."""
-    impls = {}
-    opt = optim.Adam(prob.params, lr=LR, betas=BETAS, eps=EPS)
-    impls["optim"] = opt.step
-
+    impls = {"optim": optim.Adam(prob.params, lr=LR, betas=BETAS, eps=EPS).step}
     ps, gs = prob.arrays()
     ms, vs = [np.zeros_like(p) for p in ps], [np.zeros_like(p) for p in ps]
     t_kernel = [0]
@@ -122,54 +122,17 @@ def adam_impls(prob):
 
     def numpy_step():
         t_numpy[0] += 1
-        numpy_adam_step(nps, ngs, nms, nvs, tmps, t_numpy[0])
+        numpy_adam_step(nps, ngs, nms, nvs, tmps, t_numpy[0], LR, BETAS, EPS)
     impls["numpy"] = numpy_step
 
-    if torch is not None:
-        for kind in ("foreach", "fused"):
-            tps = prob.torch_params()
-            try:
-                topt = torch.optim.Adam(tps, lr=LR, betas=BETAS, eps=EPS, **{kind: True})
-                topt.step()
-            except (RuntimeError, TypeError):
-                continue
-            impls[f"torch_{kind}"] = topt.step
-    return impls, opt, (nps, prob)
-
-
-def check_adam_once(impls, state):
-    """One step of each implementation from the same start; pydl must agree with numpy."""
-    nps, prob = state
-    before = [p.data.copy() for p in prob.params]
-    impls["optim"]()
-    impls["numpy"]()
-    for p, q in zip(prob.params, nps):
-        np.testing.assert_allclose(p.data, q, rtol=1e-5, atol=1e-6)
-    assert any(not np.array_equal(p.data, b) for p, b in zip(prob.params, before))
-
-
-@pytest.mark.parametrize("size", list(SIZES))
-@pytest.mark.parametrize("impl", ["kernel", "optim", "numpy", "torch_foreach", "torch_fused"])
-def test_adam_step(benchmark, throughput, size, impl):
-    n = SIZES[size]
-    prob = Problem(n)
-    impls, _, state = adam_impls(prob)
-    check_adam_once(impls, state)
-    if impl not in impls:
-        pytest.skip(f"{impl} not available")
-    rounds = 40 if n <= 1 << 20 else 6
-    benchmark.pedantic(impls[impl], rounds=rounds, warmup_rounds=2)
-    RESULTS.setdefault(("Adam", size), {})[impl] = (benchmark.stats.stats.median, benchmark.stats.stats.min)
-    throughput.record(benchmark, f"Adam step {size}", impl, n, unit="Gelem/s")
-    benchmark.extra_info["gelem_per_s"] = n / benchmark.stats.stats.median / 1e9
+    add_torch_impls(impls, prob, "Adam", lr=LR, betas=BETAS, eps=EPS)
+    return impls, nps
 
 
 # -- SGD with momentum -------------------------------------------------------------------------
 def sgd_impls(prob):
-    impls = {}
-    opt = optim.SGD(prob.params, lr=LR, momentum=MOMENTUM)
-    impls["optim"] = opt.step
-
+    """name -> zero-argument step function; each keeps its own copy of the parameters."""
+    impls = {"optim": optim.SGD(prob.params, lr=LR, momentum=MOMENTUM).step}
     ps, gs = prob.arrays()
     bufs = [np.empty_like(p) for p in ps]
     first = [True]
@@ -194,32 +157,28 @@ def sgd_impls(prob):
             p -= tmp
     impls["numpy"] = numpy_step
 
-    if torch is not None:
-        for kind in ("foreach", "fused"):
-            tps = prob.torch_params()
-            try:
-                topt = torch.optim.SGD(tps, lr=LR, momentum=MOMENTUM, **{kind: True})
-                topt.step()
-            except (RuntimeError, TypeError):
-                continue
-            impls[f"torch_{kind}"] = topt.step
-    return impls, (nps, prob)
+    add_torch_impls(impls, prob, "SGD", lr=LR, momentum=MOMENTUM)
+    return impls, nps
+
+
+
+# optimizer -> (its implementations, tolerances of pydl against numpy after one step)
+CASES = {"Adam": (adam_impls, dict(rtol=1e-5, atol=1e-6)), "SGD-momentum": (sgd_impls, dict(rtol=1e-6, atol=1e-7))}
 
 
 @pytest.mark.parametrize("size", list(SIZES))
 @pytest.mark.parametrize("impl", ["kernel", "optim", "numpy", "torch_foreach", "torch_fused"])
-def test_sgd_momentum_step(benchmark, throughput, size, impl):
-    n = SIZES[size]
-    prob = Problem(n)
-    impls, (nps, _) = sgd_impls(prob)
-    impls["optim"]()
-    impls["numpy"]()
-    for p, q in zip(prob.params, nps):
-        np.testing.assert_allclose(p.data, q, rtol=1e-6, atol=1e-7)
+@pytest.mark.parametrize("opt_name", list(CASES))
+def test_step(benchmark, throughput, opt_name, size, impl):
+    make_impls, tolerance = CASES[opt_name]
+    prob = Problem(SIZES[size])
+    impls, nps = make_impls(prob)
+    check_against_numpy(impls, prob, nps, **tolerance)
     if impl not in impls:
         pytest.skip(f"{impl} not available")
+    n = SIZES[size]
     rounds = 40 if n <= 1 << 20 else 6
     benchmark.pedantic(impls[impl], rounds=rounds, warmup_rounds=2)
-    RESULTS.setdefault(("SGD-momentum", size), {})[impl] = (benchmark.stats.stats.median, benchmark.stats.stats.min)
-    throughput.record(benchmark, f"SGD-momentum step {size}", impl, n, unit="Gelem/s")
+    RESULTS.setdefault((opt_name, size), {})[impl] = (benchmark.stats.stats.median, benchmark.stats.stats.min)
+    throughput.record(benchmark, f"{opt_name} step {size}", impl, n, unit="Gelem/s")
     benchmark.extra_info["gelem_per_s"] = n / benchmark.stats.stats.median / 1e9

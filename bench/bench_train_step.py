@@ -7,7 +7,7 @@ not require grad) and a hand-written numpy loop (forward with @ and bias, relu v
 softmax-CE, backward, Adam with in-place ufuncs). Before timing, one pydl step is checked
 against one numpy step from the same weights.
 
-    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE PYTHONPATH=src python bench/bench_train_step.py
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python bench/bench_train_step.py
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python -m pytest bench/bench_train_step.py --benchmark-enable
 """
 import timeit
@@ -17,6 +17,8 @@ import pytest
 
 import pydl
 from pydl import nn, optim
+
+from _baselines import numpy_adam_step
 
 CASES = {"64-128-64-10/b32": ((64, 128, 64, 10), 32), "784-512-256-10/b128": ((784, 512, 256, 10), 128)}
 LR, BETAS, EPS = 1e-3, (0.9, 0.999), 1e-8
@@ -54,7 +56,7 @@ def pydl_step_fn(sizes, batch, input_grad=True):
     return step, model
 
 
-def numpy_step_fn(sizes, batch, state=None):
+def numpy_step_fn(sizes, batch, state):
     """Hand-written numpy MLP training step; ``state`` = list of (W, b) float32 arrays."""
     x, y = _data(sizes, batch)
     params = [a.copy() for wb in state for a in wb]
@@ -63,7 +65,6 @@ def numpy_step_fn(sizes, batch, state=None):
     tmp = [np.empty_like(p) for p in params]
     L = len(params) // 2
     rows = np.arange(batch)
-    b1, b2 = BETAS
     t = [0]
 
     def step():
@@ -90,21 +91,7 @@ def numpy_step_fn(sizes, batch, state=None):
                 g = g @ params[2 * i]
                 g *= hs[i] > 0
         t[0] += 1
-        bc1, bc2 = 1 - b1 ** t[0], 1 - b2 ** t[0]
-        for p, gr, mm, vv, tt in zip(params, grads, m, v, tmp):
-            mm *= b1
-            np.multiply(gr, 1 - b1, out=tt)
-            mm += tt
-            vv *= b2
-            np.multiply(gr, gr, out=tt)
-            tt *= 1 - b2
-            vv += tt
-            np.sqrt(vv, out=tt)
-            tt /= np.sqrt(bc2)
-            tt += EPS
-            np.divide(mm, tt, out=tt)
-            tt *= LR / bc1
-            p -= tt
+        numpy_adam_step(params, grads, m, v, tmp, t[0], LR, BETAS, EPS)
         return loss
 
     return step, params

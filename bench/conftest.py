@@ -10,6 +10,8 @@ pydl, numpy's BLAS and torch alike. ``throughput`` records each timing; a table 
 and the ratio to the baseline measured in the same run is printed at the end.
 """
 import collections
+import os
+import sys
 import time
 
 import numpy as np
@@ -26,6 +28,10 @@ try:
     from threadpoolctl import threadpool_info, threadpool_limits
 except ImportError:  # pragma: no cover
     threadpool_info = threadpool_limits = None
+
+# the bench files import their shared helpers (_baselines) by name, as they can when run as scripts;
+# under --import-mode=importlib that needs bench/ on sys.path (the checkout itself stays off it)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 
 def pytest_collect_file(file_path, parent):
@@ -87,14 +93,6 @@ def settle(bench_threads):
         if bench_threads > 1:
             time.sleep(seconds)
     return wait
-
-
-@pytest.fixture(scope="session")
-def torch_or_skip():
-    """The torch module, or skip the test when torch is not installed."""
-    if torch is None:
-        pytest.skip("torch not installed")
-    return torch
 
 
 class Throughput:

@@ -1,10 +1,11 @@
 """Adadelta (Zeiler 2012)."""
 from .. import _C
-from .optimizer import Optimizer, check_range, zeros_like
+from .optimizer import Optimizer
 
 
 class Adadelta(Optimizer):
-    r"""Adadelta, PyTorch's ``torch.optim.Adadelta``.
+    r"""Adadelta, PyTorch's ``torch.optim.Adadelta``: each step is the gradient times the ratio of the RMS of
+    past steps to the RMS of past gradients.
 
     .. math::
         \begin{aligned}
@@ -30,29 +31,16 @@ class Adadelta(Optimizer):
     State per parameter: ``step`` (int), ``square_avg`` (:math:`v`), ``acc_delta`` (:math:`u`).
     """
 
+    _nonnegative = ("lr", "rho", "eps", "weight_decay")
+
     def __init__(self, params, lr=1.0, rho=0.9, eps=1e-6, weight_decay=0, *, maximize=False):
         defaults = dict(lr=lr, rho=rho, eps=eps, weight_decay=weight_decay, maximize=maximize)
         super().__init__(params, defaults)
 
-    def _validate(self, h):
-        check_range(h["lr"], "learning rate")
-        check_range(h["rho"], "rho value", 0.0, 1.0)
-        check_range(h["eps"], "epsilon value")
-        check_range(h["weight_decay"], "weight_decay value")
+    def _state_arrays(self, group):
+        return ("square_avg", "acc_delta")
 
-    def _update(self, group, items):
-        params, grads, square_avgs, acc_deltas = [], [], [], []
-        for p, st in items:
-            if not st:
-                st["step"] = 0
-                st["square_avg"] = zeros_like(p)
-                st["acc_delta"] = zeros_like(p)
-            params.append(p.data)
-            grads.append(p.grad)
-            square_avgs.append(st["square_avg"])
-            acc_deltas.append(st["acc_delta"])
+    def _step_group(self, group, params, grads, states):
         # hyperparameters by position (lr, rho, eps, weight_decay, maximize)
-        _C.adadelta_step(params, grads, square_avgs, acc_deltas, group["lr"], group["rho"], group["eps"],
-                         group["weight_decay"], group["maximize"])
-        for _, st in items:  # counted once the step has run (validation errors change nothing)
-            st["step"] += 1
+        _C.adadelta_step(params, grads, [st["square_avg"] for st in states], [st["acc_delta"] for st in states],
+                         group["lr"], group["rho"], group["eps"], group["weight_decay"], group["maximize"])

@@ -2,11 +2,12 @@
 import numpy as np
 
 from .. import _C
-from .optimizer import Optimizer, check_range
+from .optimizer import Optimizer
 
 
 class Adagrad(Optimizer):
-    r"""Adagrad, PyTorch's ``torch.optim.Adagrad``.
+    r"""Adagrad, PyTorch's ``torch.optim.Adagrad``: each coordinate's step shrinks with its summed squared
+    gradients.
 
     .. math::
         \begin{aligned}
@@ -31,31 +32,21 @@ class Adagrad(Optimizer):
     State per parameter: ``step`` (int), ``sum``.
     """
 
+    _nonnegative = ("lr", "lr_decay", "weight_decay", "initial_accumulator_value", "eps")
+
     def __init__(self, params, lr=1e-2, lr_decay=0, weight_decay=0, initial_accumulator_value=0, eps=1e-10,
                  *, maximize=False):
         defaults = dict(lr=lr, lr_decay=lr_decay, weight_decay=weight_decay,
                         initial_accumulator_value=initial_accumulator_value, eps=eps, maximize=maximize)
         super().__init__(params, defaults)
 
-    def _validate(self, h):
-        check_range(h["lr"], "learning rate")
-        check_range(h["lr_decay"], "lr_decay value")
-        check_range(h["weight_decay"], "weight_decay value")
-        check_range(h["initial_accumulator_value"], "initial_accumulator_value value")
-        check_range(h["eps"], "epsilon value")
+    def _init_group(self, group, params, states):
+        for param, state in zip(params, states):
+            if not state:
+                state["step"] = 0
+                state["sum"] = np.full(param.shape, group["initial_accumulator_value"], dtype=param.dtype)
 
-    def _update(self, group, items):
-        params, grads, sums, steps = [], [], [], []
-        for p, st in items:
-            if not st:
-                st["step"] = 0
-                st["sum"] = np.full(p.data.shape, group["initial_accumulator_value"], dtype=p.data.dtype)
-            params.append(p.data)
-            grads.append(p.grad)
-            sums.append(st["sum"])
-            steps.append(st["step"] + 1)
+    def _step_group(self, group, params, grads, states):
         # hyperparameters by position (lr, lr_decay, weight_decay, eps, maximize)
-        _C.adagrad_step(params, grads, sums, steps, group["lr"], group["lr_decay"], group["weight_decay"],
-                        group["eps"], group["maximize"])
-        for _, st in items:  # counted once the step has run (validation errors change nothing)
-            st["step"] += 1
+        _C.adagrad_step(params, grads, [st["sum"] for st in states], [st["step"] + 1 for st in states],
+                        group["lr"], group["lr_decay"], group["weight_decay"], group["eps"], group["maximize"])

@@ -1,10 +1,11 @@
 """Adam (Kingma and Ba 2015), AMSGrad (Reddi et al. 2018) and AdamW (Loshchilov and Hutter 2019)."""
 from .. import _C
-from .optimizer import Optimizer, check_range, zeros_like
+from .optimizer import Optimizer, check_range
 
 
 class Adam(Optimizer):
-    r"""Adam, PyTorch's ``torch.optim.Adam``.
+    r"""Adam, PyTorch's ``torch.optim.Adam``: steps from bias-corrected running means of the gradient and of its
+    square.
 
     .. math::
         \begin{aligned}
@@ -53,30 +54,20 @@ class Adam(Optimizer):
         check_range(beta2, "beta parameter at index 1", 0.0, 1.0, high_open=True)
         check_range(h["weight_decay"], "weight_decay value")
 
-    def _update(self, group, items):
+    def _state_arrays(self, group):
+        return ("exp_avg", "exp_avg_sq", "max_exp_avg_sq") if group["amsgrad"] else ("exp_avg", "exp_avg_sq")
+
+    def _step_group(self, group, params, grads, states):
         amsgrad = group["amsgrad"]
-        params, grads, exp_avgs, exp_avg_sqs, max_sqs, steps = [], [], [], [], [], []
-        for p, st in items:
-            if not st:
-                st["step"] = 0
-                st["exp_avg"] = zeros_like(p)
-                st["exp_avg_sq"] = zeros_like(p)
-            if amsgrad and "max_exp_avg_sq" not in st:
-                st["max_exp_avg_sq"] = zeros_like(p)
-            params.append(p.data)
-            grads.append(p.grad)
-            exp_avgs.append(st["exp_avg"])
-            exp_avg_sqs.append(st["exp_avg_sq"])
-            if amsgrad:
-                max_sqs.append(st["max_exp_avg_sq"])
-            steps.append(st["step"] + 1)
+        exp_avgs = [st["exp_avg"] for st in states]
+        exp_avg_sqs = [st["exp_avg_sq"] for st in states]
+        max_sqs = [st["max_exp_avg_sq"] for st in states] if amsgrad else []
+        steps = [st["step"] + 1 for st in states]
         beta1, beta2 = group["betas"]
         # hyperparameters by position (lr, beta1, beta2, eps, weight_decay, amsgrad, maximize,
         # decoupled_weight_decay): cheaper than keywords through pybind11
         _C.adam_step(params, grads, exp_avgs, exp_avg_sqs, max_sqs, steps, group["lr"], beta1, beta2, group["eps"],
                      group["weight_decay"], amsgrad, group["maximize"], group["decoupled_weight_decay"])
-        for _, st in items:  # counted once the step has run (validation errors change nothing)
-            st["step"] += 1
 
 
 class AdamW(Adam):

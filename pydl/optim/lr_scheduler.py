@@ -154,6 +154,7 @@ class CosineAnnealingLR(LRScheduler):
     T_max : int
         Half period, in epochs.
     eta_min : float, default 0
+        Lowest learning rate, reached at epoch ``T_max``.
     last_epoch : int, default -1
     """
 
@@ -167,7 +168,7 @@ class CosineAnnealingLR(LRScheduler):
         if self._is_initial:
             return self._group_lrs()
         if self._step_count == 1 and e > 0:
-            return [lo + (base - lo) * (1 + math.cos(e * math.pi / T)) / 2 for base in self.base_lrs]
+            return self._closed_form_lr()
         if (e - 1 - T) % (2 * T) == 0:
             return [lr + (base - lo) * (1 - math.cos(math.pi / T)) / 2
                     for base, lr in zip(self.base_lrs, self._group_lrs())]

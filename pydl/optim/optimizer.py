@@ -1,8 +1,12 @@
-"""Optimizer base class: parameter groups, per-parameter state, state_dict round trips.
+"""Optimizer base class: parameter groups, per-parameter state, state_dict round trips, and
+the step every optimizer shares.
 
-Subclasses implement ``_validate(hyper)`` (raise ValueError naming the bad hyperparameter)
-and ``_update(group, items)`` which gathers flat lists and makes one multi-tensor C++ call
-(pydl._C.<name>_step) for the parameters of ``group`` that have a gradient, all of one dtype.
+``Optimizer.step`` takes, in each parameter group, the parameters that have a gradient, splits
+them by dtype, creates or completes their state (``"step"`` and the arrays a subclass names in
+``_state_arrays``, zeros at first; or the subclass's own ``_init_group``), and hands flat lists
+(params, grads, states) to the subclass's ``_step_group``, which makes one multi-tensor C++ call
+(pydl._C.<name>_step). Subclasses also name the hyperparameters that must be numbers >= 0
+(``_nonnegative``; override ``_validate`` for other checks).
 """
 import numpy as np
 
@@ -51,12 +55,38 @@ class Optimizer:
             self.add_param_group(group)
 
     # -- subclass interface ---------------------------------------------------------------------
+    #: hyperparameters the default ``_validate`` checks, in this order: numbers >= 0 (rho <= 1 too)
+    _nonnegative = ()
+    #: whether the state holds a ``"step"`` count, which ``step()`` raises once the kernel has run
+    _counts_steps = True
+
     def _validate(self, hyper):
         """Raise ValueError naming the first invalid hyperparameter of ``hyper``."""
+        for name in self._nonnegative:
+            check_range(hyper[name], _LABELS.get(name, f"{name} value"), high=_UPPER.get(name))
 
-    def _update(self, group, items):
-        """Update the parameters ``items`` (a list of (Parameter, state dict), one dtype, each
-        with a gradient) of ``group`` with one multi-tensor kernel call."""
+    def _state_arrays(self, group):
+        """Names of the state arrays, zeros at first, that the options of ``group`` use."""
+        return ()
+
+    def _init_group(self, group, params, states):
+        """Create (a state is empty at its first step) or complete the states before a step.
+
+        ``states`` are the state dicts of the arrays ``params`` of ``group``. A new state gets
+        ``"step"`` 0 (if ``_counts_steps``); every state gets zeros for each array of
+        ``_state_arrays(group)`` it lacks (so an option turned on later adds its array).
+        """
+        names = self._state_arrays(group)
+        for param, state in zip(params, states):
+            if not state and self._counts_steps:
+                state["step"] = 0
+            for name in names:
+                if name not in state:
+                    state[name] = np.zeros(param.shape, dtype=param.dtype)
+
+    def _step_group(self, group, params, grads, states):
+        """Update ``params`` (arrays of one dtype) from ``grads`` and ``states`` (their state
+        dicts) with one multi-tensor kernel call, using the hyperparameters of ``group``."""
         raise NotImplementedError
 
     # -- public API ---------------------------------------------------------------------------
@@ -107,16 +137,24 @@ class Optimizer:
         loss = closure() if closure is not None else None
         state = self.state
         for group in self.param_groups:
-            by_dtype = {}
+            by_dtype = {}  # dtype -> flat lists (params, grads, states)
             for p in group["params"]:
-                if p.grad is None:
+                grad = p.grad
+                if grad is None:
                     continue
                 st = state.get(p)
                 if st is None:
                     st = state[p] = {}
-                by_dtype.setdefault(p.data.dtype, []).append((p, st))
-            for items in by_dtype.values():
-                self._update(group, items)
+                params, grads, states = by_dtype.setdefault(p.data.dtype, ([], [], []))
+                params.append(p.data)
+                grads.append(grad)
+                states.append(st)
+            for params, grads, states in by_dtype.values():
+                self._init_group(group, params, states)
+                self._step_group(group, params, grads, states)
+                if self._counts_steps:
+                    for st in states:  # counted once the kernel has run: a step it refuses is not counted
+                        st["step"] += 1
         return loss
 
     def state_dict(self):
@@ -184,6 +222,12 @@ class Optimizer:
 
 
 # -- shared helpers for the subclasses ---------------------------------------------------------
+# how "Invalid <label>: <value>" names a hyperparameter (the others: "<name> value"), and the upper
+# bounds of those that have one
+_LABELS = {"lr": "learning rate", "eps": "epsilon value"}
+_UPPER = {"rho": 1.0}
+
+
 def check_range(value, text, low=0.0, high=None, high_open=False):
     """Raise ValueError("Invalid <text>: <value>") unless low <= value (<= or <) high."""
     try:
@@ -192,7 +236,3 @@ def check_range(value, text, low=0.0, high=None, high_open=False):
         raise TypeError(f"Invalid {text}: expected a number, got {type(value).__name__}") from None
     if not ok:
         raise ValueError(f"Invalid {text}: {value}")
-
-
-def zeros_like(p):
-    return np.zeros(p.data.shape, dtype=p.data.dtype)

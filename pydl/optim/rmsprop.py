@@ -1,10 +1,10 @@
 """RMSprop (Hinton, Coursera lecture 6e; centered version: Graves 2013)."""
 from .. import _C
-from .optimizer import Optimizer, check_range, zeros_like
+from .optimizer import Optimizer
 
 
 class RMSprop(Optimizer):
-    r"""RMSprop, PyTorch's ``torch.optim.RMSprop``.
+    r"""RMSprop, PyTorch's ``torch.optim.RMSprop``: the gradient divided by a running RMS of its recent values.
 
     .. math::
         \begin{aligned}
@@ -35,39 +35,27 @@ class RMSprop(Optimizer):
     ``grad_avg`` (centered).
     """
 
+    _nonnegative = ("lr", "eps", "momentum", "weight_decay", "alpha")
+
     def __init__(self, params, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0, momentum=0, centered=False,
                  *, maximize=False):
         defaults = dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay, momentum=momentum,
                         centered=centered, maximize=maximize)
         super().__init__(params, defaults)
 
-    def _validate(self, h):
-        check_range(h["lr"], "learning rate")
-        check_range(h["eps"], "epsilon value")
-        check_range(h["momentum"], "momentum value")
-        check_range(h["weight_decay"], "weight_decay value")
-        check_range(h["alpha"], "alpha value")
+    def _state_arrays(self, group):
+        names = ["square_avg"]
+        if group["momentum"] > 0:
+            names.append("momentum_buffer")
+        if group["centered"]:
+            names.append("grad_avg")
+        return names
 
-    def _update(self, group, items):
-        centered, use_momentum = group["centered"], group["momentum"] > 0
-        params, grads, square_avgs, grad_avgs, bufs = [], [], [], [], []
-        for p, st in items:
-            if not st:
-                st["step"] = 0
-                st["square_avg"] = zeros_like(p)
-            if use_momentum and "momentum_buffer" not in st:
-                st["momentum_buffer"] = zeros_like(p)
-            if centered and "grad_avg" not in st:
-                st["grad_avg"] = zeros_like(p)
-            params.append(p.data)
-            grads.append(p.grad)
-            square_avgs.append(st["square_avg"])
-            if centered:
-                grad_avgs.append(st["grad_avg"])
-            if use_momentum:
-                bufs.append(st["momentum_buffer"])
+    def _step_group(self, group, params, grads, states):
+        centered = group["centered"]
+        square_avgs = [st["square_avg"] for st in states]
+        grad_avgs = [st["grad_avg"] for st in states] if centered else []
+        bufs = [st["momentum_buffer"] for st in states] if group["momentum"] > 0 else []
         # hyperparameters by position (lr, alpha, eps, weight_decay, momentum, centered, maximize)
         _C.rmsprop_step(params, grads, square_avgs, grad_avgs, bufs, group["lr"], group["alpha"], group["eps"],
                         group["weight_decay"], group["momentum"], centered, group["maximize"])
-        for _, st in items:  # counted once the step has run (validation errors change nothing)
-            st["step"] += 1

@@ -2,7 +2,7 @@
 import numpy as np
 
 from .. import _C
-from .optimizer import Optimizer, check_range
+from .optimizer import Optimizer
 
 
 class SGD(Optimizer):
@@ -38,6 +38,9 @@ class SGD(Optimizer):
     State per parameter: ``momentum_buffer`` (when momentum != 0).
     """
 
+    _nonnegative = ("lr", "momentum", "weight_decay")
+    _counts_steps = False
+
     def __init__(self, params, lr=1e-3, momentum=0, dampening=0, weight_decay=0, nesterov=False, *,
                  maximize=False):
         defaults = dict(lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay,
@@ -45,26 +48,22 @@ class SGD(Optimizer):
         super().__init__(params, defaults)
 
     def _validate(self, h):
-        check_range(h["lr"], "learning rate")
-        check_range(h["momentum"], "momentum value")
-        check_range(h["weight_decay"], "weight_decay value")
+        super()._validate(h)
         if h["nesterov"] and (h["momentum"] <= 0 or h["dampening"] != 0):
             raise ValueError("Nesterov momentum requires a momentum and zero dampening "
                              f"(got momentum={h['momentum']}, dampening={h['dampening']})")
 
-    def _update(self, group, items):
+    def _step_group(self, group, params, grads, states):
         momentum = group["momentum"]
-        params = [p.data for p, _ in items]
-        grads = [p.grad for p, _ in items]
         bufs = first = None
         new = []  # buffers the kernel initialises (b = g); kept only once it has run
         if momentum != 0:
             bufs, first = [], []
-            for p, st in items:
+            for param, st in zip(params, states):
                 buf = st.get("momentum_buffer")
                 first.append(buf is None)
                 if buf is None:
-                    buf = np.empty_like(p.data)
+                    buf = np.empty_like(param)
                     new.append((st, buf))
                 bufs.append(buf)
         # hyperparameters by position (lr, momentum, dampening, weight_decay, nesterov, maximize):

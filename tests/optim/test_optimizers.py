@@ -22,9 +22,6 @@ OPTIONS = {
     "AdamW": [dict(), dict(weight_decay=0.1, lr=0.01), dict(amsgrad=True), dict(maximize=True, betas=(0.5, 0.9))],
 }
 CASES = [(name, opts) for name, lst in OPTIONS.items() for opts in lst]
-STATE_KEYS = {"SGD": {"momentum_buffer"}, "Adagrad": {"sum", "step"}, "Adadelta": {"square_avg", "acc_delta", "step"},
-              "RMSprop": {"square_avg", "step"}, "Adam": {"exp_avg", "exp_avg_sq", "step"},
-              "AdamW": {"exp_avg", "exp_avg_sq", "step"}}
 
 
 def make_params(dtype, seed=0):
