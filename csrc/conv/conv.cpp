@@ -27,6 +27,7 @@ namespace {
 constexpr int64_t kMaxChunks = 16;                // weight-gradient chunks (upper bound, fixed)
 constexpr int64_t kMaxChunkCols = int64_t(1) << 21;  // elements of one chunk's column buffer
 constexpr double kMinParallelMacs = 1 << 20;
+constexpr int64_t kMinForwardCols = 512;  // forward GEMMs at least this wide (images batched)
 
 // Per-thread scratch buffers reused across calls (slot = role), grown on demand.
 template <class T>
@@ -62,6 +63,17 @@ void for_each_item(int64_t n, double macs_per_item, const F& fn) {
 // ---------------------------------------------------------------------------------------------
 // Fast path.
 
+// dst (R, C) = src (C, R) transposed, src with row stride lds, dst with row stride ldd; 8x8 blocks.
+template <class T>
+void transpose(T* dst, int64_t ldd, const T* src, int64_t lds, int64_t R, int64_t C) {
+  for (int64_t r0 = 0; r0 < R; r0 += 8)
+    for (int64_t c0 = 0; c0 < C; c0 += 8) {
+      const int64_t r1 = r0 + 8 < R ? r0 + 8 : R, c1 = c0 + 8 < C ? c0 + 8 : C;
+      for (int64_t r = r0; r < r1; ++r)
+        for (int64_t c = c0; c < c1; ++c) dst[r * ldd + c] = src[c * lds + r];
+    }
+}
+
 template <class T>
 void conv2d_forward(T* y, const T* x, const T* w, const T* b, const Conv2dShape& s, Act act) {
   // y (N, OC, OH, OW), x (N, C, H, W), w (OC, C/G, KH, KW), b (OC,) or null.
@@ -69,24 +81,46 @@ void conv2d_forward(T* y, const T* x, const T* w, const T* b, const Conv2dShape&
   const int64_t HW = s.H * s.W, L = s.OH * s.OW;
   if (s.N == 0 || s.OC == 0 || L == 0) return;
   const bool direct = is_pointwise(s);
-  for_each_item(s.N, double(s.OC) * double(Kg) * double(L), [&](int64_t n) {
-    const T* xn = x + n * s.C * HW;
-    T* yn = y + n * s.OC * L;
-    const T* col = xn;
-    if (!direct) {
-      T* buf = workspace<T>(0, G * Kg * L);
-      im2col(buf, L, xn, s.C, s);
+  // Small images are batched: a chunk of ipc images side by side makes one wider GEMM.
+  const int64_t ipc = L >= kMinForwardCols ? 1 : (kMinForwardCols + L - 1) / L < s.N ? (kMinForwardCols + L - 1) / L : s.N;
+  const int64_t nchunks = (s.N + ipc - 1) / ipc;
+  // Orientation: y_g^T (LL, OCg) = col_g^T W_g^T when OCg fills whole micro-tile columns (the GEMM
+  // then adds bias and relu as per-column epilogue, and the tile is transposed into y), else
+  // y_g (OCg, LL) = W_g col_g with the bias pre-stored in y (beta = 1) and relu in the epilogue.
+  const bool transposed = OCg % 32 == 0 && L >= 32;
+  for_each_item(nchunks, double(ipc) * double(s.OC) * double(Kg) * double(L), [&](int64_t ci) {
+    const int64_t n0 = ci * ipc, nb = s.N - n0 < ipc ? s.N - n0 : ipc, LL = nb * L;
+    const T* col = x + n0 * s.C * HW;
+    if (!(direct && nb == 1)) {
+      T* buf = workspace<T>(0, G * Kg * LL);
+      for (int64_t k = 0; k < nb; ++k) {
+        const T* xn = x + (n0 + k) * s.C * HW;
+        if (direct)
+          for (int64_t c = 0; c < s.C; ++c) std::memcpy(buf + c * LL + k * L, xn + c * HW, sizeof(T) * size_t(L));
+        else
+          im2col(buf + k * L, LL, xn, s.C, s);
+      }
       col = buf;
     }
+    T* tmp = (transposed || nb > 1) ? workspace<T>(1, OCg * LL) : nullptr;
     for (int64_t g = 0; g < G; ++g) {
-      T* yg = yn + g * OCg * L;
-      if (b)
-        for (int64_t o = 0; o < OCg; ++o) {
-          const T v = b[g * OCg + o];
-          for (int64_t k = 0; k < L; ++k) yg[o * L + k] = v;
-        }
-      pydl::gemm::gemm<T>(false, false, OCg, L, Kg, T(1), w + g * OCg * Kg, Kg, col + g * Kg * L, L,
-                          b ? T(1) : T(0), yg, L, nullptr, act);
+      const T* wg = w + g * OCg * Kg;
+      const T* colg = col + g * Kg * LL;
+      const T* bg = b ? b + g * OCg : nullptr;
+      if (transposed) {
+        pydl::gemm::gemm<T>(true, true, LL, OCg, Kg, T(1), colg, LL, wg, Kg, T(0), tmp, OCg, bg, act);
+        for (int64_t k = 0; k < nb; ++k) transpose(y + ((n0 + k) * s.OC + g * OCg) * L, L, tmp + k * L * OCg, OCg, OCg, L);
+        continue;
+      }
+      T* out = nb == 1 ? y + (n0 * s.OC + g * OCg) * L : tmp;
+      if (bg)
+        for (int64_t o = 0; o < OCg; ++o)
+          for (int64_t t = 0; t < LL; ++t) out[o * LL + t] = bg[o];
+      pydl::gemm::gemm<T>(false, false, OCg, LL, Kg, T(1), wg, Kg, colg, LL, bg ? T(1) : T(0), out, LL, nullptr, act);
+      if (nb > 1)
+        for (int64_t k = 0; k < nb; ++k)
+          for (int64_t o = 0; o < OCg; ++o)
+            std::memcpy(y + ((n0 + k) * s.OC + g * OCg + o) * L, tmp + o * LL + k * L, sizeof(T) * size_t(L));
     }
   });
 }

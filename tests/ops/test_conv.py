@@ -28,6 +28,9 @@ CASES_2D = [
     (20, 3, 6, 5, 4, (3, 3), (2, 1), (0, 1), 1, 1, True),      # several images per weight-gradient chunk
     (2, 1, 28, 28, 6, (5, 5), 1, 2, 1, 1, True),               # LeNet's first layer
     (2, 4, 12, 13, 4, (3, 3), 3, 2, 2, 2, True),               # stride and dilation
+    (3, 5, 9, 9, 32, (3, 3), 1, 1, 1, 1, True),                # 32 output channels: transposed GEMM orientation
+    (2, 4, 8, 8, 64, (3, 3), 2, 1, 1, 2, True),                # ... per group
+    (9, 2, 5, 4, 64, (1, 1), 1, 0, 1, 1, True),                # pointwise, images batched into one GEMM
     (0, 3, 6, 6, 4, (3, 3), 1, 1, 1, 1, True),                 # empty batch
 ]
 
@@ -111,7 +114,7 @@ def test_conv1d_matches_torch(case, dtype):
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-@pytest.mark.parametrize("case", [CASES_2D[0], CASES_2D[2], CASES_2D[4], CASES_2D[11]])
+@pytest.mark.parametrize("case", [CASES_2D[0], CASES_2D[2], CASES_2D[4], CASES_2D[11], CASES_2D[15], CASES_2D[16]])
 def test_conv2d_fused_relu_matches_torch(case, dtype):
     x, w, b, kw = _make_2d(case, dtype)
     _check_against_torch(ops.conv2d, ops.conv2d_backward, F.conv2d, x, w, b, kw, dtype, relu=True)
@@ -207,7 +210,7 @@ def test_bitwise_identical_for_any_thread_count(case, dtype):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("case", CASES_2D[:12] + THREAD_CASES[2:3])
+@pytest.mark.parametrize("case", CASES_2D[:-1] + THREAD_CASES[2:3])
 def test_fast_kernels_match_reference_on_every_isa(isa, case, dtype):
     x, w, b, kw = _make_2d(case, dtype)
     x4, w4, b4, s, p, d, g, _ = ops.conv._geometry(x, w, b, **kw, nd=2)
