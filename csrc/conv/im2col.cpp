@@ -43,9 +43,11 @@ void im2col(T* col, int64_t ldcol, const T* x, int64_t C, const Conv2dShape& s) 
           const T* xrow = x + (c * H + ih) * W;
           const int64_t shift = off - s.pl;  // output column j reads input column j*sw + shift
           for (int64_t j = 0; j < j0; ++j) dst[j] = T(0);
-          if (s.sw == 1)
-            std::memcpy(dst + j0, xrow + j0 + shift, sizeof(T) * size_t(j1 - j0));
-          else
+          if (s.sw == 1) {  // a plain loop: rows are short (memcpy's call and setup cost more)
+            const T* src = xrow + j0 + shift;
+            T* d = dst + j0;
+            for (int64_t j = 0; j < j1 - j0; ++j) d[j] = src[j];
+          } else
             for (int64_t j = j0; j < j1; ++j) dst[j] = xrow[j * s.sw + shift];
           for (int64_t j = j1; j < OW; ++j) dst[j] = T(0);
         }
