@@ -27,7 +27,8 @@ namespace {
 constexpr int64_t kMaxChunks = 16;                // weight-gradient chunks (upper bound, fixed)
 constexpr int64_t kMaxChunkCols = int64_t(1) << 21;  // elements of one chunk's column buffer
 constexpr double kMinParallelMacs = 1 << 20;
-constexpr int64_t kMinForwardCols = 512;  // forward GEMMs at least this wide (images batched)
+constexpr int64_t kMinForwardCols = 512;
+constexpr int64_t kColBlock = 96 * 1024;  // forward column-matrix block (elements) kept in L2  // forward GEMMs at least this wide (images batched)
 
 // Per-thread scratch buffers reused across calls (slot = role), grown on demand.
 template <class T>
@@ -74,6 +75,39 @@ void transpose(T* dst, int64_t ldd, const T* src, int64_t lds, int64_t R, int64_
     }
 }
 
+// One large image, in blocks of output rows whose column matrix (at most kColBlock elements)
+// stays in L2 while the GEMM reads it: yn (OC, OH*OW), xn (C, H, W). A block of rows [i0, i0+nr)
+// is the same convolution with OH = nr and the top padding moved up by i0*sh.
+template <class T>
+void forward_row_blocks(T* yn, const T* xn, const T* w, const T* b, const Conv2dShape& s, Act act, bool transposed) {
+  const int64_t G = s.groups, OCg = s.OC / G, Kg = s.C / G * s.KH * s.KW, L = s.OH * s.OW;
+  const int64_t rb = kColBlock / (G * Kg * s.OW) > 1 ? kColBlock / (G * Kg * s.OW) : 1;
+  T* col = workspace<T>(0, G * Kg * rb * s.OW);
+  T* tmp = transposed ? workspace<T>(1, OCg * rb * s.OW) : nullptr;
+  for (int64_t i0 = 0; i0 < s.OH; i0 += rb) {
+    const int64_t nr = s.OH - i0 < rb ? s.OH - i0 : rb, Lb = nr * s.OW;
+    Conv2dShape sb = s;
+    sb.OH = nr;
+    sb.pt = s.pt - i0 * s.sh;
+    im2col(col, Lb, xn, s.C, sb);
+    for (int64_t g = 0; g < G; ++g) {
+      const T* wg = w + g * OCg * Kg;
+      const T* colg = col + g * Kg * Lb;
+      const T* bg = b ? b + g * OCg : nullptr;
+      T* yb = yn + g * OCg * L + i0 * s.OW;  // (OCg, Lb) with row stride L
+      if (transposed) {
+        pydl::gemm::gemm<T>(true, true, Lb, OCg, Kg, T(1), colg, Lb, wg, Kg, T(0), tmp, OCg, bg, act);
+        transpose(yb, L, tmp, OCg, OCg, Lb);
+        continue;
+      }
+      if (bg)
+        for (int64_t o = 0; o < OCg; ++o)
+          for (int64_t t = 0; t < Lb; ++t) yb[o * L + t] = bg[o];
+      pydl::gemm::gemm<T>(false, false, OCg, Lb, Kg, T(1), wg, Kg, colg, Lb, bg ? T(1) : T(0), yb, L, nullptr, act);
+    }
+  }
+}
+
 template <class T>
 void conv2d_forward(T* y, const T* x, const T* w, const T* b, const Conv2dShape& s, Act act) {
   // y (N, OC, OH, OW), x (N, C, H, W), w (OC, C/G, KH, KW), b (OC,) or null.
@@ -90,6 +124,10 @@ void conv2d_forward(T* y, const T* x, const T* w, const T* b, const Conv2dShape&
   const bool transposed = OCg % 32 == 0 && L >= 32;
   for_each_item(nchunks, double(ipc) * double(s.OC) * double(Kg) * double(L), [&](int64_t ci) {
     const int64_t n0 = ci * ipc, nb = s.N - n0 < ipc ? s.N - n0 : ipc, LL = nb * L;
+    if (nb == 1 && !direct && G * Kg * L > kColBlock) {
+      forward_row_blocks(y + n0 * s.OC * L, x + n0 * s.C * HW, w, b, s, act, transposed);
+      return;
+    }
     const T* col = x + n0 * s.C * HW;
     if (!(direct && nb == 1)) {
       T* buf = workspace<T>(0, G * Kg * LL);

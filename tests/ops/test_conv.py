@@ -31,6 +31,8 @@ CASES_2D = [
     (3, 5, 9, 9, 32, (3, 3), 1, 1, 1, 1, True),                # 32 output channels: transposed GEMM orientation
     (2, 4, 8, 8, 64, (3, 3), 2, 1, 1, 2, True),                # ... per group
     (9, 2, 5, 4, 64, (1, 1), 1, 0, 1, 1, True),                # pointwise, images batched into one GEMM
+    (1, 16, 30, 29, 20, (3, 3), 1, 1, 1, 1, True),             # large image: forward in blocks of output rows
+    (1, 32, 24, 24, 64, (3, 3), 1, (1, 2), 1, 2, True),        # ... transposed orientation, groups
     (0, 3, 6, 6, 4, (3, 3), 1, 1, 1, 1, True),                 # empty batch
 ]
 
