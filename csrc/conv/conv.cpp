@@ -2,7 +2,10 @@
 //
 // Per image n and group g (Kg = C/G * KH * KW, L = OH*OW):
 //   forward     y_ng (OC/G, L)  = act(W_g (OC/G, Kg) . col_ng (Kg, L) + b_g)  bias pre-stored in y, GEMM beta = 1,
-//                                                                              relu in the GEMM epilogue
+//                                                                              relu in the GEMM epilogue;
+//               or, when OC/G is a multiple of 32, y_ng^T = col_ng^T W_g^T with bias+relu as the GEMM's
+//               per-column epilogue and the tile transposed into y. Small images are batched side by
+//               side into one GEMM; large ones are cut into blocks of output rows (column block in L2).
 //   data grad   gcol_ng (Kg, L) = W_g^T . dz_ng,   dx_n = col2im(gcol_n)
 //   weight grad dW_g (OC/G, Kg) = sum_n dz_ng (OC/G, L) . col_ng^T
 // The weight gradient is reduced over chunks of images fixed by the shape (kMaxChunks, the chunk's
