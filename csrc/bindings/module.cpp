@@ -8,6 +8,7 @@ void register_gemm(py::module_& m);
 void register_ops(py::module_& m);
 void register_optim(py::module_& m);
 void register_nn(py::module_& m);
+void register_conv(py::module_& m);
 
 PYBIND11_MODULE(_C, m) {
   m.doc() = "pydl C++ kernels (private; use pydl.ops, pydl.nn and pydl.optim)";
@@ -16,4 +17,5 @@ PYBIND11_MODULE(_C, m) {
   register_ops(m);
   register_optim(m);
   register_nn(m);
+  register_conv(m);
 }
