@@ -10,7 +10,7 @@ def summary(model, input_shape, dtype=None, *, print_fn=print):
     """Print a table of ``model``'s layers as Keras's ``model.summary()``.
 
     One row per call of a leaf module (or of a module owning parameters directly), in call
-    order: its dotted name and type, its output shape with the batch axis shown as None, and its
+    order: its dotted name (the model itself: its lowercased type) and type, its output shape with the batch axis shown as None, and its
     parameter count (parameters and floating-point buffers, each counted at its first row only,
     so a reused module shows 0 after its first call). Then the totals: trainable parameters,
     non-trainable ones (floating-point buffers such as BatchNorm's running statistics) and both.
@@ -62,7 +62,8 @@ def summary(model, input_shape, dtype=None, *, print_fn=print):
         if id(m) not in counted:
             counted.add(id(m))
             own = _count(m.parameters(recurse=False)) + _count(_float_buffers(m, recurse=False))
-        rows.append((f"{names.get(id(m), '?') or '(model)'} ({type(m).__name__})", _shape(out), f"{own:,}"))
+        name = names.get(id(m)) or type(m).__name__.lower()  # the model itself: Keras-style "linear (Linear)"
+        rows.append((f"{name} ({type(m).__name__})", _shape(out), f"{own:,}"))
     trainable = _count(model.parameters())
     frozen = _count(_float_buffers(model))
     print_fn(_table(f'Model: "{type(model).__name__}"', rows, [

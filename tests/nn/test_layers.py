@@ -251,6 +251,32 @@ def test_identity_flatten():
 def test_residual_shape_check():
     with pytest.raises(ValueError, match="Residual"):
         nn.Residual(nn.Linear(3, 2, dtype=np.float64))(rand(2, 3))
+    with pytest.raises(ValueError, match="shortcut"):
+        nn.Residual(nn.Linear(3, 2, dtype=np.float64), nn.Linear(3, 4, dtype=np.float64))(rand(2, 3))
+    with pytest.raises(TypeError, match="shortcut"):
+        nn.Residual(nn.Tanh(), "identity")
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_residual_with_shortcut_matches_torch(parity, dtype):
+    """y = module(x) + shortcut(x), also with the same module as both (its two calls consumed LIFO)."""
+    torch = pytest.importorskip("torch")
+    pydl.manual_seed(0)
+    body, proj = nn.Linear(3, 4, dtype=dtype), nn.Linear(3, 4, bias=False, dtype=dtype)
+    tdt = getattr(torch, np.dtype(dtype).name)
+    tb, tp = torch.nn.Linear(3, 4).to(tdt), torch.nn.Linear(3, 4, bias=False).to(tdt)
+    tb.load_state_dict({k: torch.from_numpy(v) for k, v in body.state_dict().items()})
+    tp.load_state_dict({k: torch.from_numpy(v) for k, v in proj.state_dict().items()})
+    x, g = rand(5, 3, dtype=dtype), rand(5, 4, dtype=dtype, seed=1)
+    for r, f in ((nn.Residual(nn.Sequential(body, nn.Tanh()), proj), lambda v: torch.tanh(tb(v)) + tp(v)),
+                 (nn.Residual(body, body), lambda v: tb(v) + tb(v))):
+        assert [n for n, _ in r.named_children()][-1] == "shortcut"
+        body.zero_grad(), proj.zero_grad(), tb.zero_grad(), tp.zero_grad()
+        tx, ty = torch_forward_backward(f, x, g)
+        parity(r(x), ty)
+        parity(r.backward(g), tx.grad)
+        parity(body.weight.grad, tb.weight.grad)
+        parity(body.bias.grad, tb.bias.grad)
 
 
 @pytest.mark.parametrize("first", ["linear_relu", "linear", "tanh"])
