@@ -100,12 +100,12 @@ def no_pending_call(module):
 
 def check_float_dtype(dtype, name="dtype"):
     """Return ``np.dtype(dtype)`` if it is float32 or float64, else raise TypeError."""
-    try:
-        dt = np.dtype(dtype)
-    except TypeError:
-        raise TypeError(f"{name}: expected float32 or float64, got {dtype!r}") from None
-    if dt not in FLOAT_DTYPES:
-        raise TypeError(f"{name}: expected float32 or float64, got {dt}")
+    try:  # (np.dtype(None) would be float64)
+        dt = None if dtype is None else np.dtype(dtype)
+    except TypeError:  # not a dtype at all: reported as given
+        dt = None
+    if dt is None or dt not in FLOAT_DTYPES:  # (None == float64 for numpy: test it first)
+        raise TypeError(f"{name}: expected float32 or float64, got {repr(dtype) if dt is None else dt}")
     return dt
 
 

@@ -88,19 +88,16 @@ class Linear(Module):
         ndarray of shape (*, out_features)
         """
         w = self.weight.data
-        if type(x) is not np.ndarray or x.dtype != w.dtype:
+        if type(x) is not np.ndarray or x.dtype is not w.dtype:  # (builtin dtypes are singletons)
             check_input(x, w.dtype)
         shape = x.shape
-        n_in = self.in_features
-        if not shape or shape[-1] != n_in:
-            check_features(x, n_in, self._short_repr())
-        x2 = x if len(shape) == 2 else x.reshape(-1, n_in)
-        if not x2.flags.c_contiguous:
-            x2 = np.ascontiguousarray(x2)
+        if not shape or shape[-1] != self.in_features:
+            check_features(x, self.in_features, self._short_repr())
+        if not x.flags.c_contiguous:
+            x = np.ascontiguousarray(x)  # once, for forward and backward
         b = self.bias
-        y = ops.linear(x2, w, None if b is None else b.data, activation, negative_slope)
-        out = y if len(shape) == 2 else y.reshape(shape[:-1] + (self.out_features,))
-        return self._save_for_backward(out, x2, y if activation != "none" else None, activation, negative_slope)
+        y = ops.linear(x, w, None if b is None else b.data, activation, negative_slope)
+        return self._save_for_backward(y, x, y if activation != "none" else None, activation, negative_slope)
 
     def backward(self, grad_out, input_grad=True):
         """Fills weight.grad (and bias.grad) for the latest pending call; returns dL/dx, or None
@@ -128,16 +125,14 @@ class Linear(Module):
         -------
         ndarray of shape (*, in_features), or None
         """
-        x2, y, activation, slope = self._saved_for_backward(grad_out)
+        x, y, activation, slope = self._saved_for_backward(grad_out)
         w, b = self.weight, self.bias
-        gx, gw, gb = ops.linear_backward(grad_out, x2, w.data, y, activation, slope, has_bias=b is not None,
+        gx, gw, gb = ops.linear_backward(grad_out, x, w.data, y, activation, slope, has_bias=b is not None,
                                          input_grad=input_grad, grad_weight=w._grad,
                                          grad_bias=None if b is None else b._grad)
         w._grad = gw
         if b is not None:
             b._grad = gb
-        if gx is not None and grad_out.ndim != 2:
-            gx = gx.reshape(grad_out.shape[:-1] + (self.in_features,))
         return gx
 
     def _short_repr(self):

@@ -22,6 +22,10 @@ IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_k
 
 _PRUNE_MIN = 8  # a stack is scanned for dead records once it holds this many (then twice the live ones)
 
+# Grad mode is read as ``_grad_local.__dict__.get("enabled", True)`` (the per-thread dict): ~0.1 us,
+# where getattr with a default costs ~0.7 us on a thread that never entered no_grad (it raises
+# and catches AttributeError).
+
 
 class StateDictError(RuntimeError, KeyError, ValueError):
     """load_state_dict found missing, unexpected or mis-shaped keys.
@@ -216,7 +220,7 @@ class Module:
     def __call__(self, *args, **kwargs):
         """Run ``forward`` (and the forward hooks); see the class docstring for saved state."""
         st = _state
-        if st.call is not None or not getattr(_grad_local, "enabled", True):
+        if st.call is not None or not _grad_local.__dict__.get("enabled", True):
             out = self.forward(*args, **kwargs)  # nested in an outermost call, or saving nothing
             return self._run_forward_hooks(args, out) if self._forward_hooks else out
         call = st.call = _Call()
@@ -259,7 +263,7 @@ class Module:
         *saved
             What backward needs, returned by :meth:`_saved_for_backward`.
         """
-        if not getattr(_grad_local, "enabled", True):
+        if not _grad_local.__dict__.get("enabled", True):
             return out
         for a in saved:
             if a is out:
@@ -287,7 +291,7 @@ class Module:
         if not stack:
             raise no_pending_call(self)
         rec = stack[-1]
-        if type(grad_out) is not np.ndarray or grad_out.shape != rec[1] or grad_out.dtype != rec[2]:
+        if type(grad_out) is not np.ndarray or grad_out.shape != rec[1] or grad_out.dtype is not rec[2]:
             check_grad(grad_out, rec[1], rec[2])
         stack.pop()
         return rec[3]
