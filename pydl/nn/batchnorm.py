@@ -2,9 +2,8 @@
 import numpy as np
 
 from .. import ops
-from .._grad_mode import is_grad_enabled
 from .._validate import check_features, check_float_dtype, check_input, check_int, check_real, shape_str
-from .module import Module
+from .module import Module, _grad_enabled
 from .parameter import Parameter
 
 
@@ -72,7 +71,7 @@ class BatchNorm1d(Module):
             y, mean, invstd = ops.batch_norm_train(x, w, b, self.eps, rm, rv, factor)
         else:
             y = ops.batch_norm_eval(x, w, b, self.running_mean, self.running_var, self.eps)
-            if not is_grad_enabled():
+            if not _grad_enabled():
                 return y
             mean = self.running_mean.copy()
             invstd = (1.0 / np.sqrt(self.running_var.astype(np.float64) + self.eps)).astype(x.dtype)

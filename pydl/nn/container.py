@@ -49,8 +49,8 @@ def _fuses(lin, act):
 
 
 class _Plan:
-    """A Sequential's steps: forward callables, backward callables (in reverse order), the
-    child names of each step, whether the first step can skip dL/dx, the hooks version."""
+    """A Sequential's steps: forward (callable, extra args) pairs, backward callables (in reverse
+    order), the child names of each step, whether the first step can skip dL/dx, the hooks version."""
 
     __slots__ = ("forward", "backward", "names", "first_skips", "version")
 
@@ -144,14 +144,14 @@ class Sequential(Module):
             name, m = items[i]
             if i + 1 < len(items) and _fuses(m, items[i + 1][1]):
                 act = items[i + 1][1]
-                fwd.append(_fused_step(m.forward_fused, act.activation, act.negative_slope))
+                fwd.append((m.forward_fused, (act.activation, act.negative_slope)))
                 bwd.append(m.backward_fused)
                 names.append((name, items[i + 1][0]))
                 skips.append(True)
                 i += 2
                 continue
             # nested in this Sequential's call, a module's __call__ would only run forward
-            fwd.append(m.forward if _runs_as_written(m, Module, "__call__") else m)
+            fwd.append((m.forward if _runs_as_written(m, Module, "__call__") else m, ()))
             plain_linear = isinstance(m, Linear) and _runs_as_written(m, Linear, "backward", "backward_fused")
             bwd.append(m.backward_fused if plain_linear else m.backward)
             names.append((name,))
@@ -169,8 +169,8 @@ class Sequential(Module):
         plan = self._plan
         if plan is None or plan.version != _Hooks.version:
             plan = self._build_plan()
-        for step in plan.forward:
-            x = step(x)
+        for step, args in plan.forward:
+            x = step(x, *args)
         return self._save_for_backward(x, plan)
 
     def backward(self, grad_out, input_grad=True):
@@ -187,13 +187,6 @@ class Sequential(Module):
             grad_out = step(grad_out)
         steps[-1](grad_out, False)
         return None
-
-
-def _fused_step(forward_fused, activation, negative_slope):
-    def step(x):
-        return forward_fused(x, activation, negative_slope)
-
-    return step
 
 
 class Residual(Module):

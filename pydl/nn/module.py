@@ -38,18 +38,16 @@ class StateDictError(RuntimeError, KeyError, ValueError):
 
 
 # ----------------------------------------------------------------- call liveness
-class _Call:
-    """One outermost module call. ``ref`` is None while it runs, then a callable that returns
-    None once the call's output is gone (a weakref to it)."""
+def _grad_enabled():
+    """``pydl.is_grad_enabled()``, read from the per-thread dict (see above)."""
+    return _grad_local.__dict__.get("enabled", True)
 
-    __slots__ = ("ref",)
 
-    def __init__(self):
-        self.ref = None
-
-    def dead(self):
-        r = self.ref
-        return r is not None and r() is None
+# An outermost call is a one-element list (cheaper to make than an object): None while it runs,
+# then a callable that returns None once the call's output is gone (a weakref to it).
+def _dead(call):
+    r = call[0]
+    return r is not None and r() is None
 
 
 def _gone():
@@ -223,7 +221,7 @@ class Module:
         if st.call is not None or not _grad_local.__dict__.get("enabled", True):
             out = self.forward(*args, **kwargs)  # nested in an outermost call, or saving nothing
             return self._run_forward_hooks(args, out) if self._forward_hooks else out
-        call = st.call = _Call()
+        call = st.call = [None]
         try:
             out = self.forward(*args, **kwargs)
             if self._forward_hooks:
@@ -238,9 +236,9 @@ class Module:
                 if a is out:  # the caller holds it already: track a distinct object
                     out = out.view()
                     break
-            call.ref = weakref.ref(out)
+            call[0] = weakref.ref(out)
         else:
-            call.ref = _output_ref(out)
+            call[0] = _output_ref(out)
         return out
 
     def forward(self, x):
@@ -302,7 +300,7 @@ class Module:
         stack = self._pending
         for i in range(len(stack) - 1, -1, -1):
             call = stack[i][0]
-            if call is not None and call.dead():
+            if call is not None and _dead(call):
                 stack[i] = None
         stack[:] = [r for r in stack if r is not None]
         self.__dict__["_prune_at"] = max(_PRUNE_MIN, 2 * len(stack))
@@ -310,7 +308,7 @@ class Module:
     def _drop_call(self, call):
         """A failed outermost call: its records (on top of the stacks of this module's subtree)
         are removed, and marked dead elsewhere."""
-        call.ref = _gone
+        call[0] = _gone
         for m in self.modules():
             stack = m._pending
             while stack and stack[-1][0] is call:
