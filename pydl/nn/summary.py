@@ -10,10 +10,11 @@ def summary(model, input_shape, dtype=None, *, print_fn=print):
     """Print a table of ``model``'s layers as Keras's ``model.summary()``.
 
     One row per call of a leaf module (or of a module owning parameters directly), in call
-    order: its dotted name (the model itself: its lowercased type) and type, its output shape with the batch axis shown as None, and its
-    parameter count (parameters and floating-point buffers, each counted at its first row only,
-    so a reused module shows 0 after its first call). Then the totals: trainable parameters,
-    non-trainable ones (floating-point buffers such as BatchNorm's running statistics) and both.
+    order: its dotted name (the model itself: its lowercased type) and type, its output shape
+    with the batch axis shown as None, and its parameter count (parameters and floating-point
+    buffers, each counted at its first row only, so a reused module shows 0 after its first
+    call). Then the totals: trainable parameters, non-trainable ones (floating-point buffers
+    such as BatchNorm's running statistics) and both.
 
     The model runs once on a zero batch of 2 samples, in eval mode (restored afterwards, so
     running statistics are not updated) and inside ``pydl.no_grad()``; output shapes are
@@ -42,7 +43,10 @@ def summary(model, input_shape, dtype=None, *, print_fn=print):
 
     names = {id(m): name for name, m in model.named_modules()}
     calls = []
-    handles = [m.register_forward_hook(lambda mod, args, out: calls.append((mod, out))) for m in model.modules()]
+    def record(module, args, out):
+        calls.append((module, out))
+
+    handles = [m.register_forward_hook(record) for m in model.modules()]
     modes = [(m, m.training) for m in model.modules()]
     try:
         model.eval()
