@@ -69,6 +69,42 @@ def check_input(x, dtype=None, name="input"):
         raise TypeError(f"{name}: expected dtype float32 or float64, got {x.dtype}")
 
 
+def check_array(x, name="input"):
+    """Any numpy array (layers that only reshape or pass their input through)."""
+    if not isinstance(x, np.ndarray):
+        raise TypeError(f"{name}: expected a numpy.ndarray, got {type(x).__name__}")
+
+
+def check_min_ndim(x, ndim, name="input"):
+    if x.ndim < ndim:
+        raise ValueError(f"{name}: expected at least {ndim} dimension(s), got shape {shape_str(x.shape)}")
+
+
+def check_batch_stats(x, name="input"):
+    """Batch statistics (BatchNorm in training) need more than one value per channel."""
+    if x.shape[0] < 2:
+        raise ValueError(f"{name}: expected more than 1 value per channel when training, got shape "
+                         f"{shape_str(x.shape)}")
+
+
+def flatten_dims(shape, start_dim, end_dim, name="input"):
+    """The axes ``start_dim..end_dim`` (negative from the end) of ``shape`` as non-negative (s, e)."""
+    nd = len(shape)
+    s = start_dim + nd if start_dim < 0 else start_dim
+    e = end_dim + nd if end_dim < 0 else end_dim
+    if nd == 0 or not (0 <= s < nd and 0 <= e < nd) or s > e:
+        raise ValueError(f"{name}: cannot flatten dims {start_dim}..{end_dim} of shape {shape_str(shape)}")
+    return s, e
+
+
+def check_same_shape(y, ref, what, name="module"):
+    """A Residual's branch output ``y`` must be an array shaped like ``ref`` (described by ``what``)."""
+    if not isinstance(y, np.ndarray) or not isinstance(ref, np.ndarray) or y.shape != ref.shape:
+        got = shape_str(y.shape) if isinstance(y, np.ndarray) else type(y).__name__
+        expected = shape_str(ref.shape) if isinstance(ref, np.ndarray) else type(ref).__name__
+        raise ValueError(f"{name}: Residual needs an output shaped like {what} {expected}, got {got}")
+
+
 def check_features(x, n, layer, ndim=None):
     """The last axis of ``x`` holds ``n`` features (and ``x`` has ``ndim`` dims when given).
 

@@ -2,7 +2,7 @@
 import numpy as np
 
 from .. import ops
-from .._validate import FLOAT_DTYPES, check_input, check_real
+from .._validate import FLOAT_DTYPES, check_input, check_min_ndim, check_real
 from .module import Module
 
 
@@ -92,8 +92,7 @@ class Softmax(Module):
     def forward(self, x):
         if type(x) is not np.ndarray or x.dtype not in FLOAT_DTYPES:
             check_input(x)
-        if x.ndim == 0:
-            raise ValueError("input: expected at least 1 dimension, got a 0-D array")
+        check_min_ndim(x, 1)
         y = ops.softmax(x)
         return self._save_for_backward(y, y)
 

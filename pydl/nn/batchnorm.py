@@ -2,7 +2,7 @@
 import numpy as np
 
 from .. import ops
-from .._validate import check_features, check_float_dtype, check_input, check_int, check_real, shape_str
+from .._validate import check_batch_stats, check_features, check_float_dtype, check_input, check_int, check_real
 from .module import Module, _grad_enabled
 from .parameter import Parameter
 
@@ -59,9 +59,8 @@ class BatchNorm1d(Module):
         b = self.bias.data if self.affine else None
         use_batch = self.training or not self.track_running_stats
         if use_batch:
-            if x.shape[0] < 2 and self.training:
-                raise ValueError(f"input: expected more than 1 value per channel when training, got shape "
-                                 f"{shape_str(x.shape)}")
+            if self.training:
+                check_batch_stats(x)
             rm = rv = None
             factor = 0.0
             if self.training and self.track_running_stats:

@@ -4,6 +4,7 @@ from collections import OrderedDict
 import numpy as np
 
 from .. import ops
+from .._validate import check_same_shape
 from .activation import _Activation
 from .linear import Linear
 from .module import Module, _Hooks
@@ -201,10 +202,8 @@ class Residual(Module):
     def forward(self, x):
         y = self.module(x)
         s = x if self.shortcut is None else self.shortcut(x)
-        if not isinstance(y, np.ndarray) or not isinstance(s, np.ndarray) or y.shape != s.shape:
-            what = "its input" if self.shortcut is None else "the shortcut's output"
-            raise ValueError(f"module: Residual needs an output shaped like {what} {getattr(s, 'shape', s)}, got "
-                             f"{getattr(y, 'shape', type(y).__name__)}")
+        if type(y) is not np.ndarray or type(s) is not np.ndarray or y.shape != s.shape:
+            check_same_shape(y, s, "its input" if self.shortcut is None else "the shortcut's output")
         return self._save_for_backward(s + y)
 
     def backward(self, grad_out):

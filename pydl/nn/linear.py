@@ -4,7 +4,7 @@ import math
 import numpy as np
 
 from .. import ops
-from .._validate import check_features, check_float_dtype, check_input, check_int, check_real, shape_str
+from .._validate import check_array, check_features, check_float_dtype, check_input, check_int, check_real, flatten_dims
 from .module import Module
 from .parameter import Parameter
 
@@ -154,8 +154,7 @@ class Identity(Module):
         super().__init__()
 
     def forward(self, x):
-        if not isinstance(x, np.ndarray):
-            raise TypeError(f"input: expected a numpy.ndarray, got {type(x).__name__}")
+        check_array(x)
         return self._save_for_backward(x)
 
     def backward(self, grad_out):
@@ -171,13 +170,9 @@ class Flatten(Module):
         self.start_dim, self.end_dim = int(start_dim), int(end_dim)
 
     def forward(self, x):
-        if not isinstance(x, np.ndarray):
-            raise TypeError(f"input: expected a numpy.ndarray, got {type(x).__name__}")
-        nd, shape = x.ndim, x.shape
-        s = self.start_dim + nd if self.start_dim < 0 else self.start_dim
-        e = self.end_dim + nd if self.end_dim < 0 else self.end_dim
-        if nd == 0 or not (0 <= s < nd and 0 <= e < nd) or s > e:
-            raise ValueError(f"input: cannot flatten dims {self.start_dim}..{self.end_dim} of shape {shape_str(shape)}")
+        check_array(x)
+        shape = x.shape
+        s, e = flatten_dims(shape, self.start_dim, self.end_dim)
         y = x.reshape(shape[:s] + (math.prod(shape[s:e + 1]),) + shape[e + 1:])
         return self._save_for_backward(y, shape)
 
