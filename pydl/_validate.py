@@ -55,3 +55,114 @@ def check_out(out, name, shape, dtype):
     if not out.flags.writeable:
         raise ValueError(f"{name}: array is read-only")
     return out
+
+
+# ----------------------------------------------------------------- semantic checks of pydl.nn
+def check_input(x, dtype=None, name="input"):
+    """A layer's input: an ndarray of float32/float64, or of the layer's ``dtype`` when given."""
+    if not isinstance(x, np.ndarray):
+        raise TypeError(f"{name}: expected a numpy.ndarray, got {type(x).__name__}")
+    if dtype is not None:
+        if x.dtype != dtype:
+            raise TypeError(f"{name}: expected dtype {dtype} (the layer's dtype), got {x.dtype}")
+    elif x.dtype not in FLOAT_DTYPES:
+        raise TypeError(f"{name}: expected dtype float32 or float64, got {x.dtype}")
+
+
+def check_array(x, name="input"):
+    """Any numpy array (layers that only reshape or pass their input through)."""
+    if not isinstance(x, np.ndarray):
+        raise TypeError(f"{name}: expected a numpy.ndarray, got {type(x).__name__}")
+
+
+def check_min_ndim(x, ndim, name="input"):
+    if x.ndim < ndim:
+        raise ValueError(f"{name}: expected at least {ndim} dimension(s), got shape {shape_str(x.shape)}")
+
+
+def check_batch_stats(x, name="input"):
+    """Batch statistics (BatchNorm in training) need more than one value per channel."""
+    if x.shape[0] < 2:
+        raise ValueError(f"{name}: expected more than 1 value per channel when training, got shape "
+                         f"{shape_str(x.shape)}")
+
+
+def flatten_dims(shape, start_dim, end_dim, name="input"):
+    """The axes ``start_dim..end_dim`` (negative from the end) of ``shape`` as non-negative (s, e)."""
+    nd = len(shape)
+    s = start_dim + nd if start_dim < 0 else start_dim
+    e = end_dim + nd if end_dim < 0 else end_dim
+    if nd == 0 or not (0 <= s < nd and 0 <= e < nd) or s > e:
+        raise ValueError(f"{name}: cannot flatten dims {start_dim}..{end_dim} of shape {shape_str(shape)}")
+    return s, e
+
+
+def check_same_shape(y, ref, what, name="module"):
+    """A Residual's branch output ``y`` must be an array shaped like ``ref`` (described by ``what``)."""
+    if not isinstance(y, np.ndarray) or not isinstance(ref, np.ndarray) or y.shape != ref.shape:
+        got = shape_str(y.shape) if isinstance(y, np.ndarray) else type(y).__name__
+        expected = shape_str(ref.shape) if isinstance(ref, np.ndarray) else type(ref).__name__
+        raise ValueError(f"{name}: Residual needs an output shaped like {what} {expected}, got {got}")
+
+
+def check_features(x, n, layer, ndim=None):
+    """The last axis of ``x`` holds ``n`` features (and ``x`` has ``ndim`` dims when given).
+
+    ``layer`` is the layer's short repr used in the message, e.g. "Linear(64, 10)".
+    """
+    shape = x.shape
+    if not shape or shape[-1] != n or (ndim is not None and len(shape) != ndim):
+        expected = "(N, " + str(n) + ")" if ndim == 2 else "(*, " + str(n) + ")"
+        raise ValueError(f"input: expected shape {expected} for {layer}, got {shape_str(shape)}")
+
+
+def check_grad(grad_out, out_shape, dtype, name="grad_out"):
+    """``grad_out`` must match the shape and dtype of the forward output it is the gradient of."""
+    if not isinstance(grad_out, np.ndarray):
+        raise TypeError(f"{name}: expected a numpy.ndarray, got {type(grad_out).__name__}")
+    if grad_out.shape != out_shape:
+        raise ValueError(f"{name}: expected shape {shape_str(out_shape)} (the pending forward call's output), "
+                         f"got {shape_str(grad_out.shape)}")
+    if grad_out.dtype != dtype:
+        raise TypeError(f"{name}: expected dtype {dtype} (the pending forward call's output), got {grad_out.dtype}")
+
+
+def no_pending_call(module):
+    """The error of a backward with no unconsumed forward call to take gradients through."""
+    return RuntimeError(f"{type(module).__name__}.backward called before forward: no pending forward call "
+                        "(each backward consumes one call, last in first out; calls inside pydl.no_grad() "
+                        "save nothing, and zero_grad() drops unconsumed ones)")
+
+
+def check_float_dtype(dtype, name="dtype"):
+    """Return ``np.dtype(dtype)`` if it is float32 or float64, else raise TypeError."""
+    try:  # (np.dtype(None) would be float64)
+        dt = None if dtype is None else np.dtype(dtype)
+    except TypeError:  # not a dtype at all: reported as given
+        dt = None
+    if dt is None or dt not in FLOAT_DTYPES:  # (None == float64 for numpy: test it first)
+        raise TypeError(f"{name}: expected float32 or float64, got {repr(dtype) if dt is None else dt}")
+    return dt
+
+
+def check_int(value, name, low=0):
+    """An int (not bool) >= ``low``; returns it as a Python int."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name}: expected an int, got {type(value).__name__}")
+    if value < low:
+        kind = {0: "a non-negative int", 1: "a positive int"}.get(low, f"an int >= {low}")
+        raise ValueError(f"{name}: expected {kind}, got {value}")
+    return int(value)
+
+
+def check_real(value, name, low=None, high=None, low_open=False):
+    """A real number (not bool) in [low, high] (``low_open``: (low, high]); returns a float."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{name}: expected a float, got {type(value).__name__}")
+    v = float(value)
+    bad_low = low is not None and (v <= low if low_open else v < low)
+    if v != v or bad_low or (high is not None and v > high):
+        lo = "" if low is None else ("(" if low_open else "[") + f"{low}, "
+        hi = "inf)" if high is None else f"{high}]"
+        raise ValueError(f"{name}: expected a float in {lo or '(-inf, '}{hi}, got {value}")
+    return v

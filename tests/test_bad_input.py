@@ -268,6 +268,30 @@ def test_layer_constructors():
     raises(ValueError, "p", nn.Dropout, 1.5)
     raises(ValueError, "p", nn.Dropout, float("nan"))
     raises(ValueError, "input", nn.BatchNorm1d(3), X[:1])  # one value per channel in training
+    raises(ValueError, "activation", nn.Linear, 3, 2, activation="gelu")
+    raises(ValueError, "activation", nn.Linear, 3, 2, activation="leaky_relu", negative_slope=-1.0)
+    raises(TypeError, "negative_slope", nn.Linear, 3, 2, activation="leaky_relu", negative_slope="0.1")
+    raises(ValueError, "std", nn.GaussianNoise, -1.0)
+    raises(TypeError, "p", nn.Dropout, "0.5")
+
+
+def test_containers_and_reuse():
+    raises(TypeError, "module", nn.ModuleList().append, "relu")
+    raises(TypeError, "modules[1]", nn.ModuleList, [nn.ReLU(), None])
+    raises(TypeError, "modules", nn.ModuleList, 3)
+    raises(TypeError, "name", nn.ModuleDict().__setitem__, 1, nn.ReLU())
+    raises(KeyError, "name", nn.ModuleDict().__setitem__, "a.b", nn.ReLU())
+    raises(TypeError, "module", nn.ModuleDict().__setitem__, "a", "relu")
+    raises(TypeError, "index", nn.ModuleList([nn.ReLU()]).__getitem__, "0")
+    raises(TypeError, "dtype", nn.Linear(3, 2).to, np.int64)
+    raises(TypeError, "dtype", nn.Linear(3, 2).to, "bogus")
+    raises(TypeError, "hook", nn.Linear(3, 2).register_forward_hook, None)
+    raises(TypeError, "input_shape", nn.summary, nn.Linear(3, 2), None)
+    raises(RuntimeError, "no_grad", nn.Linear(3, 2).backward, np.ones((6, 2), f32))
+    lin = nn.Linear(3, 2)
+    with pydl.no_grad():
+        y = lin(X)
+    raises(RuntimeError, "no_grad", lin.backward, np.ones_like(y))
 
 
 @pytest.mark.parametrize("loss", ["CrossEntropyLoss", "NLLLoss"])

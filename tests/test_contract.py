@@ -399,6 +399,47 @@ def test_sequential_residual():
     assert [n for n, _ in r.named_parameters()][0].endswith("0.weight")
 
 
+def test_module_reuse_contract():
+    """§2b: each call keeps its own state, backward consumes the latest (LIFO) and checks grad_out,
+    no_grad saves nothing, zero_grad drops unconsumed calls."""
+    rng = np.random.default_rng(0)
+    lin = nn.Linear(3, 3, dtype=np.float64)
+    x1, x2 = rng.standard_normal((4, 3)), rng.standard_normal((2, 3))
+    g1, g2 = rng.standard_normal((4, 3)), rng.standard_normal((2, 3))
+    lin(x1), lin(x2)
+    with pytest.raises(ValueError, match="grad_out"):
+        lin.backward(g1)  # the pending call is x2's
+    np.testing.assert_allclose(lin.backward(g2), g2 @ lin.weight.data, rtol=1e-12)
+    np.testing.assert_allclose(lin.backward(g1), g1 @ lin.weight.data, rtol=1e-12)
+    np.testing.assert_allclose(lin.weight.grad, g1.T @ x1 + g2.T @ x2, rtol=1e-12)
+    with pytest.raises(RuntimeError):
+        lin.backward(g1)
+    with pydl.no_grad():
+        lin(x1)
+    with pytest.raises(RuntimeError, match="no_grad"):
+        lin.backward(g1)
+    lin(x1)
+    lin.zero_grad()
+    with pytest.raises(RuntimeError):
+        lin.backward(g1)
+    s = nn.Sequential(lin, nn.Tanh(), lin)  # one instance twice
+    y = s(x1)
+    s.backward(np.ones_like(y))
+
+
+def test_module_list_dict_to_contract():
+    ml = nn.ModuleList([nn.Linear(2, 3), nn.ReLU()])
+    ml.append(nn.Linear(3, 1))
+    md = nn.ModuleDict({"enc": nn.Linear(2, 2)})
+    assert len(ml) == 3 and isinstance(ml[-1], nn.Linear) and list(md.keys()) == ["enc"]
+    m = nn.Sequential(nn.Linear(2, 3), nn.BatchNorm1d(3))
+    w = m[0].weight
+    assert m.double() is m and m[0].weight is w and w.data.dtype == np.float64
+    assert m[1].running_mean.dtype == np.float64
+    assert m.float() is m and w.data.dtype == np.float32
+    assert m.to(np.float64) is m and w.data.dtype == np.float64
+
+
 def test_init_functions():
     from pydl.nn import init
     pydl.manual_seed(0)

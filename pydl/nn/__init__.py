@@ -2,15 +2,17 @@
 from . import init
 from .activation import GELU, LeakyReLU, ReLU, Sigmoid, Softmax, Tanh
 from .batchnorm import BatchNorm1d
-from .container import Residual, Sequential
+from .container import ModuleDict, ModuleList, Residual, Sequential
 from .dropout import Dropout, GaussianNoise
 from .linear import Flatten, Identity, Linear
 from .loss import BCEWithLogitsLoss, CrossEntropyLoss, L1Loss, MSELoss, NLLLoss
-from .module import Module, StateDictError
+from .module import Module, RemovableHandle, StateDictError
 from .parameter import Parameter
+from .summary import summary
 
 __all__ = [
-    "Parameter", "Module", "StateDictError", "Linear", "Identity", "Flatten", "ReLU", "LeakyReLU", "Sigmoid",
-    "Tanh", "GELU", "Softmax", "Dropout", "GaussianNoise", "BatchNorm1d", "Sequential", "Residual",
-    "MSELoss", "L1Loss", "CrossEntropyLoss", "NLLLoss", "BCEWithLogitsLoss", "init",
+    "Parameter", "Module", "StateDictError", "RemovableHandle", "Linear", "Identity", "Flatten", "ReLU",
+    "LeakyReLU", "Sigmoid", "Tanh", "GELU", "Softmax", "Dropout", "GaussianNoise", "BatchNorm1d", "Sequential",
+    "Residual", "ModuleList", "ModuleDict", "MSELoss", "L1Loss", "CrossEntropyLoss", "NLLLoss",
+    "BCEWithLogitsLoss", "init", "summary",
 ]

@@ -1,93 +1,69 @@
 """Activation layers: ReLU, LeakyReLU, Sigmoid, Tanh, GELU, Softmax (C++ kernels, any shape)."""
 import numpy as np
 
-from .. import _C
-from .module import Module, check_grad, check_input, no_forward
+from .. import ops
+from .._validate import FLOAT_DTYPES, check_input, check_min_ndim, check_real
+from .module import Module
 
 
 class _Activation(Module):
-    """y = f(x) elementwise through _C.activation_forward; backward via _C.activation_backward.
+    """y = f(x) elementwise through ``ops.activation_forward``; backward via ``ops.activation_backward``.
 
-    ``kind`` names the kernel, ``alpha`` its parameter (LeakyReLU's slope). ``fusable``: a
-    Sequential may run this activation inside the preceding Linear's GEMM epilogue and fused
-    backward (its derivative is computable from its output).
+    ``activation`` names the kernel and ``negative_slope`` its parameter (LeakyReLU's slope).
+    A Sequential runs such a module inside the preceding Linear's GEMM epilogue when
+    ``ops.derivative_from_output(activation, negative_slope)`` says its derivative follows from
+    its output (and neither module overrides its passes or has hooks).
     """
 
-    kind = "none"
-    fusable = False
-
-    def __init__(self):
-        super().__init__()
-        self.alpha = 0.0
-        self._x = self._y = None
+    activation = "none"
+    negative_slope = 0.0
 
     def forward(self, x):
-        if type(x) is not np.ndarray or (x.dtype != np.float32 and x.dtype != np.float64):
+        if type(x) is not np.ndarray or x.dtype not in FLOAT_DTYPES:
             check_input(x)
         if not x.flags.c_contiguous:
             x = np.ascontiguousarray(x)
-        y = np.empty_like(x)
-        _C.activation_forward(self.kind, x, y, self.alpha)
-        d = self.__dict__
-        d["_x"], d["_y"] = x, y
-        return y
+        y = ops.activation_forward(x, self.activation, self.negative_slope)
+        return self._save_for_backward(y, x, y)
 
     def backward(self, grad_out):
-        x, y = self._x, self._y
-        if y is None:
-            raise no_forward(self)
-        g = grad_out
-        if type(g) is not np.ndarray or g.shape != y.shape or g.dtype != y.dtype:
-            check_grad(g, y.shape, y.dtype)
-        if not g.flags.c_contiguous:
-            g = np.ascontiguousarray(g)
-        gx = np.empty_like(y)
-        _C.activation_backward(self.kind, g, x, y, gx, self.alpha)
-        return gx
+        x, y = self._saved_for_backward(grad_out)
+        return ops.activation_backward(grad_out, x, y, self.activation, self.negative_slope)
 
 
 class ReLU(_Activation):
     """y = max(x, 0); dy/dx = 1 where x > 0, else 0."""
 
-    kind = "relu"
-    fusable = True
+    activation = "relu"
 
 
 class LeakyReLU(_Activation):
-    """y = x if x > 0 else negative_slope * x."""
+    """y = x if x > 0 else negative_slope * x (``negative_slope`` is read-only once built)."""
 
-    kind = "leaky_relu"
+    activation = "leaky_relu"
 
     def __init__(self, negative_slope=0.01):
         super().__init__()
-        if isinstance(negative_slope, bool) or not isinstance(negative_slope, (int, float, np.floating, np.integer)):
-            raise TypeError(f"negative_slope: expected a float, got {type(negative_slope).__name__}")
-        self.alpha = float(negative_slope)
+        self._negative_slope = check_real(negative_slope, "negative_slope")
 
     @property
     def negative_slope(self):
-        return self.alpha
-
-    @property
-    def fusable(self):
-        return self.alpha >= 0.0  # sign(y) == sign(x): the derivative follows from y
+        return self._negative_slope
 
     def extra_repr(self):
-        return f"negative_slope={self.alpha}"
+        return f"negative_slope={self._negative_slope}"
 
 
 class Sigmoid(_Activation):
     """y = 1 / (1 + exp(-x)); dy/dx = y (1 - y)."""
 
-    kind = "sigmoid"
-    fusable = True
+    activation = "sigmoid"
 
 
 class Tanh(_Activation):
     """y = tanh(x); dy/dx = 1 - y^2."""
 
-    kind = "tanh"
-    fusable = True
+    activation = "tanh"
 
 
 class GELU(_Activation):
@@ -98,7 +74,7 @@ class GELU(_Activation):
         if approximate not in ("none", "tanh"):
             raise ValueError(f"approximate: expected 'none' or 'tanh', got {approximate!r}")
         self.approximate = approximate
-        self.kind = "gelu" if approximate == "none" else "gelu_tanh"
+        self.activation = "gelu" if approximate == "none" else "gelu_tanh"
 
     def extra_repr(self):
         return f"approximate={self.approximate!r}"
@@ -112,30 +88,17 @@ class Softmax(Module):
         if dim != -1:
             raise ValueError(f"dim: only the last axis (-1) is supported, got {dim}")
         self.dim = -1
-        self._y = None
 
     def forward(self, x):
-        if type(x) is not np.ndarray or (x.dtype != np.float32 and x.dtype != np.float64):
+        if type(x) is not np.ndarray or x.dtype not in FLOAT_DTYPES:
             check_input(x)
-        if x.ndim == 0:
-            raise ValueError("input: expected at least 1 dimension, got a 0-D array")
-        x2 = np.ascontiguousarray(x.reshape(-1, x.shape[-1]) if x.ndim != 2 else x)
-        y = np.empty_like(x2)
-        _C.softmax_forward(x2, y)
-        y = y.reshape(x.shape)
-        self.__dict__["_y"] = y
-        return y
+        check_min_ndim(x, 1)
+        y = ops.softmax(x)
+        return self._save_for_backward(y, y)
 
     def backward(self, grad_out):
-        y = self._y
-        if y is None:
-            raise no_forward(self)
-        check_grad(grad_out, y.shape, y.dtype)
-        y2 = y.reshape(-1, y.shape[-1])
-        g = np.ascontiguousarray(grad_out.reshape(y2.shape))
-        gx = np.empty_like(y2)
-        _C.softmax_backward(g, y2, gx)
-        return gx.reshape(y.shape)
+        (y,) = self._saved_for_backward(grad_out)
+        return ops.softmax_backward(grad_out, y)
 
     def extra_repr(self):
         return f"dim={self.dim}"

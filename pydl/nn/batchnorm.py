@@ -1,9 +1,9 @@
 """nn.BatchNorm1d on (N, C) (C++ kernels in csrc/ops/batchnorm.cpp)."""
 import numpy as np
 
-from .. import _C
-from .._validate import shape_str
-from .module import Module, check_grad, check_input, no_forward
+from .. import ops
+from .._validate import check_batch_stats, check_features, check_float_dtype, check_input, check_int, check_real
+from .module import Module, _grad_enabled
 from .parameter import Parameter
 
 
@@ -21,16 +21,10 @@ class BatchNorm1d(Module):
     def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True, track_running_stats=True,
                  dtype=np.float32):
         super().__init__()
-        if isinstance(num_features, bool) or not isinstance(num_features, (int, np.integer)) or num_features <= 0:
-            raise ValueError(f"num_features: expected a positive int, got {num_features!r}")
-        if not eps > 0:
-            raise ValueError(f"eps: expected a positive float, got {eps}")
-        if momentum is not None and not 0.0 <= momentum <= 1.0:
-            raise ValueError(f"momentum: expected a float in [0, 1] or None, got {momentum}")
-        dtype = np.dtype(dtype)
-        if dtype not in (np.float32, np.float64):
-            raise TypeError(f"dtype: expected float32 or float64, got {dtype}")
-        self.num_features, self.eps, self.momentum = int(num_features), float(eps), momentum
+        self.num_features = check_int(num_features, "num_features", 1)
+        self.eps = check_real(eps, "eps", 0.0, low_open=True)
+        self.momentum = None if momentum is None else check_real(momentum, "momentum", 0.0, 1.0)
+        dtype = check_float_dtype(dtype)
         self.affine, self.track_running_stats = bool(affine), bool(track_running_stats)
         self.dtype = dtype
         C = self.num_features
@@ -48,7 +42,6 @@ class BatchNorm1d(Module):
             self.register_buffer("running_mean", None)
             self.register_buffer("running_var", None)
             self.register_buffer("num_batches_tracked", None)
-        self._saved = None
 
     def reset_running_stats(self):
         if self.track_running_stats:
@@ -58,57 +51,45 @@ class BatchNorm1d(Module):
 
     def forward(self, x):
         check_input(x, self.dtype)
-        if x.ndim != 2 or x.shape[1] != self.num_features:
-            raise ValueError(f"input: expected shape (N, {self.num_features}), got {shape_str(x.shape)}")
+        C = self.num_features
+        if x.ndim != 2 or x.shape[1] != C:
+            check_features(x, C, f"BatchNorm1d({C})", ndim=2)
         x = np.ascontiguousarray(x)
         w = self.weight.data if self.affine else None
         b = self.bias.data if self.affine else None
-        y = np.empty_like(x)
         use_batch = self.training or not self.track_running_stats
         if use_batch:
-            if x.shape[0] < 2 and self.training:
-                raise ValueError(f"input: expected more than 1 value per channel when training, got shape "
-                                 f"{shape_str(x.shape)}")
-            mean = np.empty(self.num_features, x.dtype)
-            invstd = np.empty(self.num_features, x.dtype)
+            if self.training:
+                check_batch_stats(x)
             rm = rv = None
             factor = 0.0
             if self.training and self.track_running_stats:
                 self.num_batches_tracked += 1
                 factor = (1.0 / float(self.num_batches_tracked) if self.momentum is None else self.momentum)
                 rm, rv = self.running_mean, self.running_var
-            _C.batchnorm_forward_train(x, w, b, y, mean, invstd, rm, rv, self.eps, factor)
+            y, mean, invstd = ops.batch_norm_train(x, w, b, self.eps, rm, rv, factor)
         else:
-            _C.batchnorm_forward_eval(x, w, b, self.running_mean, self.running_var, y, self.eps)
+            y = ops.batch_norm_eval(x, w, b, self.running_mean, self.running_var, self.eps)
+            if not _grad_enabled():
+                return y
             mean = self.running_mean.copy()
             invstd = (1.0 / np.sqrt(self.running_var.astype(np.float64) + self.eps)).astype(x.dtype)
-        self._saved = (x, mean, invstd, use_batch)
-        return y
+        return self._save_for_backward(y, x, mean, invstd, use_batch)
 
     def backward(self, grad_out):
-        if self._saved is None:
-            raise no_forward(self)
-        x, mean, invstd, use_batch = self._saved
-        check_grad(grad_out, x.shape, x.dtype)
-        g = np.ascontiguousarray(grad_out)
-        gx = np.empty_like(x)
-        if self.affine:
-            w, b = self.weight, self.bias
-            acc = w._grad is not None and b._grad is not None
-            gw = w._grad if acc else np.empty_like(w.data)
-            gb = b._grad if acc else np.empty_like(b.data)
-            _C.batchnorm_backward(g, x, mean, invstd, w.data, gx, gw, gb, use_batch, acc)
-            if not acc:
-                if w._grad is not None:
-                    w._grad += gw
+        x, mean, invstd, use_batch = self._saved_for_backward(grad_out)
+        if not self.affine:
+            return ops.batch_norm_backward(grad_out, x, mean, invstd, None, use_batch)[0]
+        w, b = self.weight, self.bias
+        both = w._grad is not None and b._grad is not None
+        gx, gw, gb = ops.batch_norm_backward(grad_out, x, mean, invstd, w.data, use_batch,
+                                             w._grad if both else None, b._grad if both else None)
+        if not both:  # write, or add into the one that exists
+            for p, g in ((w, gw), (b, gb)):
+                if p._grad is None:
+                    p._grad = g
                 else:
-                    w._grad = gw
-                if b._grad is not None:
-                    b._grad += gb
-                else:
-                    b._grad = gb
-        else:
-            _C.batchnorm_backward(g, x, mean, invstd, None, gx, None, None, use_batch, False)
+                    p._grad += g
         return gx
 
     def extra_repr(self):

@@ -1,32 +1,75 @@
-"""nn.Sequential (with Linear+activation fusion) and nn.Residual."""
+"""Containers: nn.Sequential (with explicit Linear+activation fusion), nn.Residual, nn.ModuleList, nn.ModuleDict."""
 from collections import OrderedDict
 
 import numpy as np
 
+from .. import ops
+from .._validate import check_same_shape
 from .activation import _Activation
 from .linear import Linear
-from .module import Module, check_grad, no_forward
+from .module import Module, _Hooks
 
 
-def _plain_linear(m):
-    return (isinstance(m, Linear) and type(m)._forward is Linear._forward and type(m).forward is Linear.forward
-            and type(m).backward is Linear.backward and type(m)._backward is Linear._backward)
+def _index(container, idx):
+    """``idx`` (an int, negative counting from the end) as a position in ``container``."""
+    n = len(container._modules)
+    if isinstance(idx, bool) or not isinstance(idx, (int, np.integer)):
+        raise TypeError(f"index: expected an int or a slice, got {type(idx).__name__}")
+    if not -n <= idx < n:
+        raise IndexError(f"index {idx} is out of range for a {type(container).__name__} of length {n}")
+    return int(idx) % n
 
 
-def _fusable(lin, act):
-    """A Linear followed by an activation the fused kernels handle, neither with overridden passes."""
-    return (_plain_linear(lin) and isinstance(act, _Activation) and type(act).forward is _Activation.forward
-            and type(act).backward is _Activation.backward and act.fusable)
+def _renumber(container, modules):
+    """Re-register ``modules`` under the names "0", "1", ... (PyTorch's numbering after edits)."""
+    for k in list(container._modules):
+        delattr(container, k)
+    for i, m in enumerate(modules):
+        container.add_module(str(i), m)
+
+
+def _check_module(module, name="module"):
+    if not isinstance(module, Module):
+        raise TypeError(f"{name}: expected an nn.Module, got {type(module).__name__}")
+    return module
+
+
+def _runs_as_written(m, base, *methods):
+    """``m`` uses ``base``'s passes (no subclass override) and has no forward hooks."""
+    t = type(m)
+    return all(getattr(t, name) is getattr(base, name) for name in methods) and not m._forward_hooks
+
+
+def _fuses(lin, act):
+    """A Linear without its own activation, then an activation module whose derivative follows
+    from its output (decided in C++ by ops.derivative_from_output); neither overrides its passes."""
+    return (isinstance(lin, Linear) and lin.activation is None
+            and _runs_as_written(lin, Linear, "forward", "backward", "forward_fused", "backward_fused")
+            and isinstance(act, _Activation) and _runs_as_written(act, _Activation, "forward", "backward")
+            and ops.derivative_from_output(act.activation, act.negative_slope))
+
+
+class _Plan:
+    """A Sequential's steps: forward (callable, extra args) pairs, backward callables (in reverse
+    order), the child names of each step, whether the first step can skip dL/dx, the hooks version."""
+
+    __slots__ = ("forward", "backward", "names", "first_skips", "version")
 
 
 class Sequential(Module):
     """Runs its modules in order; backward runs their backward passes in reverse.
 
     ``Sequential(*modules)`` or ``Sequential(OrderedDict(name=module))``; indexable (ints and
-    slices; a slice is a Sequential sharing the modules), ``len``, iteration, ``append``.
-    A Linear directly followed by ReLU / LeakyReLU (slope >= 0) / Sigmoid / Tanh runs as one
-    fused layer: the activation inside the GEMM epilogue, and one fused backward call
-    (dz = dy act'(y), dX, dW, db) -- same results as running them separately.
+    slices; a slice is a Sequential sharing the modules), ``len``, iteration, ``append``. A
+    module instance may appear several times: each call keeps its own saved state.
+
+    **Fusion.** A plain ``Linear`` (no activation of its own) directly followed by an activation
+    module whose derivative follows from its output (ReLU, LeakyReLU with slope >= 0, Sigmoid,
+    Tanh: ``pydl.ops.derivative_from_output``) runs as one step, ``Linear.forward_fused`` /
+    ``Linear.backward_fused``: the activation inside the GEMM epilogue and one backward call
+    (dz = dy act'(y), dX, dW, db), with the same results as running them one by one. A module
+    whose class overrides its passes, or that has forward hooks, runs alone. :meth:`plan` lists
+    the steps.
     """
 
     def __init__(self, *modules):
@@ -36,11 +79,8 @@ class Sequential(Module):
                 self.add_module(name, m)
         else:
             for i, m in enumerate(modules):
-                if not isinstance(m, Module):
-                    raise TypeError(f"modules[{i}]: expected an nn.Module, got {type(m).__name__}")
-                self.add_module(str(i), m)
+                self.add_module(str(i), _check_module(m, f"modules[{i}]"))
         self._plan = None
-        self._ran = None
 
     # ----------------------------------------------------------------- container protocol
     def __setattr__(self, name, value):
@@ -58,91 +98,89 @@ class Sequential(Module):
     def __iter__(self):
         return iter([m for m in self._modules.values() if m is not None])
 
-    def _index(self, idx):
-        n = len(self._modules)
-        if isinstance(idx, bool) or not isinstance(idx, (int, np.integer)):
-            raise TypeError(f"index: expected an int or a slice, got {type(idx).__name__}")
-        if not -n <= idx < n:
-            raise IndexError(f"index {idx} is out of range for a Sequential of length {n}")
-        return int(idx) % n
-
     def __getitem__(self, idx):
         if isinstance(idx, slice):
             return Sequential(OrderedDict(list(self._modules.items())[idx]))
-        return list(self._modules.values())[self._index(idx)]
+        return list(self._modules.values())[_index(self, idx)]
 
     def __setitem__(self, idx, module):
-        if not isinstance(module, Module):
-            raise TypeError(f"module: expected an nn.Module, got {type(module).__name__}")
-        key = list(self._modules.keys())[self._index(idx)]
-        setattr(self, key, module)
+        key = list(self._modules.keys())[_index(self, idx)]
+        setattr(self, key, _check_module(module))
 
     def __delitem__(self, idx):
         keys = list(self._modules.keys())
-        doomed = keys[idx] if isinstance(idx, slice) else [keys[self._index(idx)]]
+        doomed = keys[idx] if isinstance(idx, slice) else [keys[_index(self, idx)]]
         for k in doomed:
             delattr(self, k)
-        items = list(self._modules.values())  # renumber as PyTorch does
-        for k in list(self._modules.keys()):
-            delattr(self, k)
-        for i, m in enumerate(items):
-            self.add_module(str(i), m)
+        _renumber(self, list(self._modules.values()))
 
     def append(self, module):
-        if not isinstance(module, Module):
-            raise TypeError(f"module: expected an nn.Module, got {type(module).__name__}")
-        self.add_module(str(len(self._modules)), module)
+        self.add_module(str(len(self._modules)), _check_module(module))
         return self
 
     def __getstate__(self):
-        # the plan holds closures over this instance's modules: a copy must build its own
-        state = self.__dict__.copy()
-        state["_plan"] = state["_ran"] = None
+        state = super().__getstate__()
+        state["_plan"] = None  # bound methods of this instance's modules: a copy builds its own
         return state
 
-    # ----------------------------------------------------------------- passes
+    # ----------------------------------------------------------------- plan
+    def plan(self):
+        """The steps forward runs, as tuples of child names: ``("0", "1")`` is a Linear fused
+        with the activation after it (one GEMM with an activation epilogue), ``("2",)`` a
+        module run alone. Backward runs the same steps in reverse.
+
+        >>> nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2)).plan()
+        [('0', '1'), ('2',)]
+        """
+        plan = self._plan
+        if plan is None or plan.version != _Hooks.version:
+            plan = self._build_plan()
+        return list(plan.names)
+
     def _build_plan(self):
-        """Forward/backward callables; fused (Linear, activation) pairs become one step."""
-        mods = [m for m in self._modules.values() if m is not None]
-        if len({id(m) for m in mods}) != len(mods):
-            raise ValueError("Sequential: a module instance appears twice; each module keeps the cache of one "
-                             "forward for its explicit backward, so use separate instances (Parameters may "
-                             "be shared)")
-        fwd, bwd = [], []
+        items = [(name, m) for name, m in self._modules.items() if m is not None]
+        fwd, bwd, names, skips = [], [], [], []
         i = 0
-        while i < len(mods):
-            m = mods[i]
-            if i + 1 < len(mods) and _fusable(m, mods[i + 1]):
-                act = mods[i + 1]
-                fwd.append(_fused_forward(m, act))
-                bwd.append(m._backward)
+        while i < len(items):
+            name, m = items[i]
+            if i + 1 < len(items) and _fuses(m, items[i + 1][1]):
+                act = items[i + 1][1]
+                fwd.append((m.forward_fused, (act.activation, act.negative_slope)))
+                bwd.append(m.backward_fused)
+                names.append((name, items[i + 1][0]))
+                skips.append(True)
                 i += 2
-            else:
-                fwd.append(m)
-                bwd.append(m._backward if _plain_linear(m) else m.backward)
-                i += 1
-        first_skips = bool(mods) and (_plain_linear(mods[0]) or (len(mods) > 1 and _fusable(mods[0], mods[1])))
-        bwd.reverse()
-        plan = (tuple(fwd), tuple(bwd), first_skips)
+                continue
+            # nested in this Sequential's call, a module's __call__ would only run forward
+            fwd.append((m.forward if _runs_as_written(m, Module, "__call__") else m, ()))
+            plain_linear = isinstance(m, Linear) and _runs_as_written(m, Linear, "backward", "backward_fused")
+            bwd.append(m.backward_fused if plain_linear else m.backward)
+            names.append((name,))
+            skips.append(plain_linear)
+            i += 1
+        plan = _Plan()
+        plan.forward, plan.backward, plan.names = tuple(fwd), tuple(reversed(bwd)), tuple(names)
+        plan.first_skips = bool(skips) and skips[0]  # the first step takes input_grad=False
+        plan.version = _Hooks.version
         self.__dict__["_plan"] = plan
         return plan
 
+    # ----------------------------------------------------------------- passes
     def forward(self, x):
-        plan = self._plan or self._build_plan()
-        for step in plan[0]:
-            x = step(x)
-        self.__dict__["_ran"] = plan
-        return x
+        plan = self._plan
+        if plan is None or plan.version != _Hooks.version:
+            plan = self._build_plan()
+        for step, args in plan.forward:
+            x = step(x, *args)
+        return self._save_for_backward(x, plan)
 
     def backward(self, grad_out, input_grad=True):
-        """Backward through the modules in reverse; returns dL/dinput, or None when ``input_grad``
-        is False (then a leading Linear skips its dX GEMM, as torch does for an input that does
-        not require grad)."""
-        plan = self._ran
-        if plan is None:
-            raise no_forward(self)
-        steps = plan[1]
-        if input_grad or not plan[2]:
+        """Backward through the steps of the latest pending call, in reverse; returns dL/dinput,
+        or None when ``input_grad`` is False (then a leading Linear skips its dX GEMM, as torch
+        does for an input that does not require grad)."""
+        (plan,) = self._saved_for_backward(grad_out)
+        steps = plan.backward
+        if input_grad or not plan.first_skips:
             for step in steps:
                 grad_out = step(grad_out)
             return grad_out if input_grad else None
@@ -152,36 +190,159 @@ class Sequential(Module):
         return None
 
 
-def _fused_forward(lin, act):
-    kind, fwd, act_state = act.kind, lin._forward, act.__dict__
-
-    def step(x):
-        act_state["_x"] = act_state["_y"] = None  # the activation's own backward must not run
-        return fwd(x, kind, act_state["alpha"])
-
-    return step
-
-
 class Residual(Module):
-    """y = x + module(x); dx = dy + module.backward(dy). module must preserve the shape."""
+    """y = module(x) + (x if shortcut is None else shortcut(x)); dx = module.backward(dy) + dy
+    (or + shortcut.backward(dy)). Children are registered as ``module`` then ``shortcut``."""
 
-    def __init__(self, module):
+    def __init__(self, module, shortcut=None):
         super().__init__()
-        if not isinstance(module, Module):
-            raise TypeError(f"module: expected an nn.Module, got {type(module).__name__}")
-        self.module = module
-        self._shape = None
+        self.module = _check_module(module)
+        self.shortcut = None if shortcut is None else _check_module(shortcut, "shortcut")
 
     def forward(self, x):
         y = self.module(x)
-        if not isinstance(y, np.ndarray) or y.shape != x.shape:
-            raise ValueError(f"module: Residual needs an output shaped like its input {x.shape}, got "
-                             f"{getattr(y, 'shape', type(y).__name__)}")
-        self._shape, self._dtype = x.shape, y.dtype
-        return x + y
+        s = x if self.shortcut is None else self.shortcut(x)
+        if type(y) is not np.ndarray or type(s) is not np.ndarray or y.shape != s.shape:
+            check_same_shape(y, s, "its input" if self.shortcut is None else "the shortcut's output")
+        return self._save_for_backward(s + y)
 
     def backward(self, grad_out):
-        if self._shape is None:
-            raise no_forward(self)
-        check_grad(grad_out, self._shape, self._dtype)
-        return grad_out + self.module.backward(grad_out)
+        self._saved_for_backward(grad_out)
+        # the shortcut ran last: when it is the same module, its call is the one on top
+        gs = grad_out if self.shortcut is None else self.shortcut.backward(grad_out)
+        return gs + self.module.backward(grad_out)
+
+
+class ModuleList(Module):
+    """A list of modules, registered under "0", "1", ... (PyTorch's ``nn.ModuleList``).
+
+    Indexing (ints, slices give a ModuleList), ``len``, iteration, ``append``, ``extend``,
+    ``insert``, ``+=`` and ``+``; ``del`` and ``insert`` renumber. It has no forward: a parent
+    module's forward calls its items (and its backward walks them in reverse).
+    """
+
+    def __init__(self, modules=None):
+        super().__init__()
+        if modules is not None:
+            self.extend(modules)
+
+    def __len__(self):
+        return len(self._modules)
+
+    def __iter__(self):
+        return iter(list(self._modules.values()))
+
+    def __getitem__(self, idx):
+        if isinstance(idx, slice):
+            return ModuleList(list(self._modules.values())[idx])
+        return list(self._modules.values())[_index(self, idx)]
+
+    def __setitem__(self, idx, module):
+        setattr(self, str(_index(self, idx)), _check_module(module))
+
+    def __delitem__(self, idx):
+        items = list(self._modules.values())
+        del items[idx if isinstance(idx, slice) else _index(self, idx)]
+        _renumber(self, items)
+
+    def __iadd__(self, modules):
+        return self.extend(modules)
+
+    def __add__(self, other):
+        return ModuleList(list(self) + list(ModuleList(other)))
+
+    def append(self, module):
+        """Add ``module`` at the end; returns self."""
+        self.add_module(str(len(self._modules)), _check_module(module))
+        return self
+
+    def extend(self, modules):
+        """Append every module of the iterable ``modules``; returns self."""
+        if isinstance(modules, Module) and not isinstance(modules, (ModuleList, Sequential)):
+            raise TypeError(f"modules: expected an iterable of nn.Module, got {type(modules).__name__}")
+        try:
+            items = list(modules)
+        except TypeError:
+            raise TypeError(f"modules: expected an iterable of nn.Module, got {type(modules).__name__}") from None
+        for i, m in enumerate(items):
+            _check_module(m, f"modules[{i}]")
+        for m in items:
+            self.add_module(str(len(self._modules)), m)
+        return self
+
+    def insert(self, index, module):
+        """Insert ``module`` before position ``index`` (list semantics) and renumber."""
+        if isinstance(index, bool) or not isinstance(index, (int, np.integer)):
+            raise TypeError(f"index: expected an int, got {type(index).__name__}")
+        items = list(self._modules.values())
+        items.insert(int(index), _check_module(module))
+        _renumber(self, items)
+
+
+class ModuleDict(Module):
+    """An ordered mapping name -> module, registered under those names (PyTorch's ``nn.ModuleDict``).
+
+    ``d[name]``, ``d[name] = module``, ``del d[name]``, ``len``, iteration over the names, ``in``,
+    ``keys()``, ``values()``, ``items()``, ``update(mapping or pairs)``, ``pop(name)``, ``clear()``.
+    Names are strings without "." that are not attributes of the class (KeyError otherwise).
+    """
+
+    def __init__(self, modules=None):
+        super().__init__()
+        if modules is not None:
+            self.update(modules)
+
+    def __getitem__(self, key):
+        return self._modules[key]
+
+    def __setitem__(self, key, module):
+        self.add_module(key, _check_module(module))
+
+    def __delitem__(self, key):
+        if key not in self._modules:
+            raise KeyError(key)
+        delattr(self, key)
+
+    def __len__(self):
+        return len(self._modules)
+
+    def __iter__(self):
+        return iter(list(self._modules))
+
+    def __contains__(self, key):
+        return key in self._modules
+
+    def keys(self):
+        return self._modules.keys()
+
+    def values(self):
+        return self._modules.values()
+
+    def items(self):
+        return self._modules.items()
+
+    def pop(self, key):
+        """Remove ``key`` and return its module (KeyError if absent)."""
+        module = self[key]
+        del self[key]
+        return module
+
+    def clear(self):
+        for key in list(self._modules):
+            del self[key]
+
+    def update(self, modules):
+        """Add or replace entries from a mapping or an iterable of (name, module) pairs."""
+        if hasattr(modules, "keys") and hasattr(modules, "__getitem__"):
+            pairs = [(k, modules[k]) for k in modules.keys()]
+        else:
+            try:
+                pairs = [tuple(p) for p in modules]
+            except TypeError:
+                raise TypeError("modules: expected a mapping or an iterable of (name, module) pairs, got "
+                                f"{type(modules).__name__}") from None
+            for i, p in enumerate(pairs):
+                if len(p) != 2:
+                    raise ValueError(f"modules[{i}]: expected a (name, module) pair, got {len(p)} elements")
+        for k, m in pairs:
+            self[k] = m

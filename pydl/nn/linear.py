@@ -1,49 +1,62 @@
-"""nn.Linear, nn.Identity, nn.Flatten."""
+"""nn.Linear (optionally with a fused activation), nn.Identity, nn.Flatten."""
 import math
 
 import numpy as np
 
-from .. import _C
-from .._random import generator
-from .._validate import shape_str
-from .module import Module, check_grad, check_input, no_forward
+from .. import ops
+from .._validate import check_array, check_features, check_float_dtype, check_input, check_int, check_real, flatten_dims
+from .module import Module
 from .parameter import Parameter
-
-_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 
 
 class Linear(Module):
-    """y = x W^T + b over the last axis.
+    """y = act(x W^T + b) over the last axis; ``act`` is the identity unless ``activation`` is given.
 
     Parameters
     ----------
     in_features, out_features : int
     bias : bool
     dtype : float32 (default) or float64
+    activation : {None, "relu", "leaky_relu", "sigmoid", "tanh"}, keyword-only
+        Run this activation inside the GEMM epilogue, and its derivative (taken from the output)
+        inside the backward call: ``Linear(64, 10, activation="relu")`` computes what
+        ``Sequential(Linear(64, 10), ReLU())`` does, bit for bit, in one kernel call each way.
+    negative_slope : float, keyword-only, default 0.01
+        leaky_relu's slope for negative inputs; must be >= 0 (the derivative must follow from
+        the output).
 
     ``weight`` has shape (out_features, in_features) and ``bias`` (out_features,), both drawn
     from U(-1/sqrt(in_features), 1/sqrt(in_features)) as PyTorch's default
     (kaiming_uniform_ with a = sqrt(5)). Input (*, in_features), output (*, out_features).
-    Backward: dX = dY W, dW (+)= dY^T X, db (+)= sum_rows dY, in one fused C++ call.
+    Backward: dz = dy act'(y), dX = dz W, dW (+)= dz^T X, db (+)= sum_rows dz, in one C++ call.
+
+    ``forward_fused`` / ``backward_fused`` run one call with any activation whose derivative
+    follows from its output (a Sequential uses them to fuse a Linear with the activation module
+    after it).
     """
 
-    def __init__(self, in_features, out_features, bias=True, dtype=np.float32):
+    def __init__(self, in_features, out_features, bias=True, dtype=np.float32, *, activation=None,
+                 negative_slope=0.01):
         super().__init__()
-        for name, v in (("in_features", in_features), ("out_features", out_features)):
-            if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
-                raise TypeError(f"{name}: expected an int, got {type(v).__name__}")
-            if v < 0:
-                raise ValueError(f"{name}: expected a non-negative int, got {v}")
-        dtype = np.dtype(dtype)
-        if dtype not in _FLOATS:
-            raise TypeError(f"dtype: expected float32 or float64, got {dtype}")
-        self.in_features, self.out_features = int(in_features), int(out_features)
+        self.in_features = check_int(in_features, "in_features")
+        self.out_features = check_int(out_features, "out_features")
+        dtype = check_float_dtype(dtype)
+        if activation == "none":
+            activation = None
+        slope = check_real(negative_slope, "negative_slope") if activation == "leaky_relu" else 0.0
+        if activation is not None and (not isinstance(activation, str) or activation not in ops.ACTIVATIONS
+                                       or not ops.derivative_from_output(activation, slope)):
+            raise ValueError("activation: expected None, 'relu', 'leaky_relu' (negative_slope >= 0), 'sigmoid' "
+                             f"or 'tanh' (fusable into the GEMM), got {activation!r}"
+                             + (f" with negative_slope={slope}" if activation == "leaky_relu" else ""))
+        self.activation, self.negative_slope = activation, slope
+        self._act = activation or "none"
         self.weight = Parameter(np.empty((self.out_features, self.in_features), dtype))
-        self.bias = Parameter(np.empty(self.out_features, dtype)) if bias else None
-        if not bias:
+        if bias:
+            self.bias = Parameter(np.empty(self.out_features, dtype))
+        else:
             self.register_parameter("bias", None)
         self.reset_parameters()
-        self._x = self._y = self._act = None
 
     def reset_parameters(self):
         """PyTorch's default init: U(-1/sqrt(in), 1/sqrt(in)) for weight and bias."""
@@ -55,88 +68,97 @@ class Linear(Module):
             init.uniform_(self.bias, -bound, bound)
 
     def forward(self, x):
-        return self._forward(x, "none", 0.0)
+        """x (*, in_features) -> y (*, out_features), with the layer's own activation."""
+        return self.forward_fused(x, self._act, self.negative_slope)
 
-    def _forward(self, x, act, alpha):
-        """y = act(x W^T + b): one GEMM with the bias/activation epilogue."""
+    def forward_fused(self, x, activation="none", negative_slope=0.0):
+        """y = activation(x W^T + b) in one GEMM with a bias/activation epilogue.
+
+        Parameters
+        ----------
+        x : ndarray of shape (*, in_features), the layer's dtype
+        activation : str
+            A kernel activation whose derivative follows from its output
+            (``pydl.ops.derivative_from_output``): "none", "relu", "leaky_relu" (slope >= 0),
+            "sigmoid", "tanh".
+        negative_slope : float
+
+        Returns
+        -------
+        ndarray of shape (*, out_features)
+        """
         w = self.weight.data
-        if type(x) is not np.ndarray or x.dtype != w.dtype:
+        if type(x) is not np.ndarray or x.dtype is not w.dtype:  # (builtin dtypes are singletons)
             check_input(x, w.dtype)
         shape = x.shape
         if not shape or shape[-1] != self.in_features:
-            raise ValueError(f"input: expected shape (*, {self.in_features}), got {shape_str(shape)}")
-        x2 = x if len(shape) == 2 else x.reshape(-1, self.in_features)
-        if not x2.flags.c_contiguous:
-            x2 = np.ascontiguousarray(x2)
-        y = np.empty((x2.shape[0], self.out_features), w.dtype)
+            check_features(x, self.in_features, self._short_repr())
+        if not x.flags.c_contiguous:
+            x = np.ascontiguousarray(x)  # once, for forward and backward
         b = self.bias
-        _C.linear_forward(x2, w, None if b is None else b.data, y, act, alpha)
-        d = self.__dict__
-        d["_x"], d["_y"], d["_act"], d["_alpha"] = x2, y, act, alpha
-        if len(shape) == 2:
-            d["_oshape"] = y.shape
-            return y
-        y = y.reshape(shape[:-1] + (self.out_features,))
-        d["_oshape"] = y.shape
-        return y
+        y = ops.linear(x, w, None if b is None else b.data, activation, negative_slope)
+        return self._save_for_backward(y, x, y if activation != "none" else None, activation, negative_slope)
 
     def backward(self, grad_out, input_grad=True):
-        """Fills weight.grad (and bias.grad); returns dL/dx, or None (and skips its GEMM) when
-        ``input_grad`` is False."""
-        if self._act != "none" and self._act is not None:
-            raise RuntimeError("Linear.backward: the last forward ran fused with the activation that follows "
-                               "it in a Sequential; call the Sequential's backward")
-        return self._backward(grad_out, input_grad)
+        """Fills weight.grad (and bias.grad) for the latest pending call; returns dL/dx, or None
+        (and skips its GEMM) when ``input_grad`` is False.
 
-    def _backward(self, grad_out, need_input_grad=True):
-        """Fused backward of the last forward (with its activation): returns dL/dx."""
-        x, y = self._x, self._y
-        if x is None:
-            raise no_forward(self)
-        g = grad_out
-        if type(g) is not np.ndarray or g.shape != self._oshape or g.dtype != y.dtype:
-            check_grad(g, self._oshape, y.dtype)
-        if g.ndim != 2:
-            g = g.reshape(y.shape)  # (*, out): the forward flattened it to 2-D
-        if not g.flags.c_contiguous:
-            g = np.ascontiguousarray(g)
-        w = self.weight
-        gw = w._grad
-        acc_w = gw is not None
-        if not acc_w:
-            gw = np.empty_like(w.data)
-        b = self.bias
-        gb, acc_b = None, False
+        Raises RuntimeError if that call ran fused with a following activation module (a
+        Sequential's fused step): the Sequential's backward consumes it.
+        """
+        stack = self._pending
+        if stack and stack[-1][3][2] != self._act:
+            raise RuntimeError("Linear.backward: the latest call ran fused with the activation module after it "
+                               f"({stack[-1][3][2]!r}, in a Sequential); call the Sequential's backward")
+        return self.backward_fused(grad_out, input_grad)
+
+    def backward_fused(self, grad_out, input_grad=True):
+        """Backward of the latest pending call, through the activation it ran with.
+
+        Parameters
+        ----------
+        grad_out : ndarray of that call's output shape (*, out_features) and dtype
+        input_grad : bool
+            Compute dL/dx (False skips its GEMM and returns None).
+
+        Returns
+        -------
+        ndarray of shape (*, in_features), or None
+        """
+        x, y, activation, slope = self._saved_for_backward(grad_out)
+        w, b = self.weight, self.bias
+        gx, gw, gb = ops.linear_backward(grad_out, x, w.data, y, activation, slope, has_bias=b is not None,
+                                         input_grad=input_grad, grad_weight=w._grad,
+                                         grad_bias=None if b is None else b._grad)
+        w._grad = gw
         if b is not None:
-            gb = b._grad
-            acc_b = gb is not None
-            if not acc_b:
-                gb = np.empty_like(b.data)
-        gx = np.empty_like(x) if need_input_grad else None
-        act = self._act
-        _C.linear_backward(g, x, w.data, y if act != "none" else None, gx, gw, gb, act, self._alpha, acc_w, acc_b)
-        if not acc_w:
-            w._grad = gw
-        if b is not None and not acc_b:
             b._grad = gb
-        if gx is not None and grad_out.ndim != 2:
-            gx = gx.reshape(grad_out.shape[:-1] + (self.in_features,))
         return gx
 
+    def _short_repr(self):
+        return f"Linear({self.in_features}, {self.out_features})"
+
     def extra_repr(self):
-        return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
+        s = f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
+        if self.activation is not None:
+            s += f", activation={self.activation!r}"
+            if self.activation == "leaky_relu":
+                s += f", negative_slope={self.negative_slope}"
+        return s
 
 
 class Identity(Module):
-    """y = x."""
+    """y = x (any ndarray); dx = dy. Arguments are accepted and ignored (PyTorch)."""
 
     def __init__(self, *args, **kwargs):
         super().__init__()
 
     def forward(self, x):
-        return x
+        check_array(x)
+        return self._save_for_backward(x)
 
     def backward(self, grad_out):
+        self._saved_for_backward(grad_out)
         return grad_out
 
 
@@ -146,28 +168,17 @@ class Flatten(Module):
     def __init__(self, start_dim=1, end_dim=-1):
         super().__init__()
         self.start_dim, self.end_dim = int(start_dim), int(end_dim)
-        self._shape = None
 
     def forward(self, x):
-        if not isinstance(x, np.ndarray):
-            raise TypeError(f"input: expected a numpy.ndarray, got {type(x).__name__}")
-        nd = x.ndim
-        s = self.start_dim + nd if self.start_dim < 0 else self.start_dim
-        e = self.end_dim + nd if self.end_dim < 0 else self.end_dim
-        if nd == 0 or not (0 <= s < nd and 0 <= e < nd) or s > e:
-            raise ValueError(f"input: cannot flatten dims {self.start_dim}..{self.end_dim} of shape {shape_str(x.shape)}")
-        self._shape = x.shape
-        return x.reshape(x.shape[:s] + (-1,) + x.shape[e + 1:]) if x.size else \
-            x.reshape(x.shape[:s] + (int(np.prod(x.shape[s:e + 1])),) + x.shape[e + 1:])
+        check_array(x)
+        shape = x.shape
+        s, e = flatten_dims(shape, self.start_dim, self.end_dim)
+        y = x.reshape(shape[:s] + (math.prod(shape[s:e + 1]),) + shape[e + 1:])
+        return self._save_for_backward(y, shape)
 
     def backward(self, grad_out):
-        if self._shape is None:
-            raise no_forward(self)
-        if not isinstance(grad_out, np.ndarray) or grad_out.size != int(np.prod(self._shape)):
-            raise ValueError(f"grad_out: expected {int(np.prod(self._shape))} elements to reshape to "
-                             f"{shape_str(self._shape)}, got "
-                             f"{shape_str(grad_out.shape) if isinstance(grad_out, np.ndarray) else type(grad_out).__name__}")
-        return grad_out.reshape(self._shape)
+        (shape,) = self._saved_for_backward(grad_out)
+        return grad_out.reshape(shape)
 
     def extra_repr(self):
         return f"start_dim={self.start_dim}, end_dim={self.end_dim}"

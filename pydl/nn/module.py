@@ -1,12 +1,30 @@
-"""nn.Module: the base class of layers, with explicit forward and backward passes."""
+"""nn.Module: the base class of layers, with explicit forward and backward passes.
+
+Per-call saved state (design card §2b): every call of a module outside ``pydl.no_grad()`` pushes
+one record (what its backward needs, and its output's shape and dtype) on the module's own
+stack; every ``backward`` pops the latest one. Records of one *outermost* call (a model call and
+every module call nested inside it) live while that call's returned output does: a new forward
+drops, amortised, the records whose outermost output has been garbage-collected, so calls whose
+results nobody kept (metrics, forward-only loops) do not accumulate.
+"""
+import itertools
+import threading
+import weakref
 from collections import OrderedDict, namedtuple
 
 import numpy as np
 
-from .._validate import shape_str
+from .._grad_mode import _local as _grad_local
+from .._validate import check_float_dtype, check_grad, no_pending_call, shape_str
 from .parameter import Parameter
 
 IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
+
+_PRUNE_MIN = 8  # a stack is scanned for dead records once it holds this many (then twice the live ones)
+
+# Grad mode is read as ``_grad_local.__dict__.get("enabled", True)`` (the per-thread dict): ~0.1 us,
+# where getattr with a default costs ~0.7 us on a thread that never entered no_grad (it raises
+# and catches AttributeError).
 
 
 class StateDictError(RuntimeError, KeyError, ValueError):
@@ -19,8 +37,86 @@ class StateDictError(RuntimeError, KeyError, ValueError):
         return str(self.args[0]) if self.args else ""
 
 
+# ----------------------------------------------------------------- call liveness
+def _grad_enabled():
+    """``pydl.is_grad_enabled()``, read from the per-thread dict (see above)."""
+    return _grad_local.__dict__.get("enabled", True)
+
+
+# An outermost call is a one-element list (cheaper to make than an object): None while it runs,
+# then a callable that returns None once the call's output is gone (a weakref to it).
+def _dead(call):
+    r = call[0]
+    return r is not None and r() is None
+
+
+def _gone():
+    return None
+
+
+def _kept():
+    return True
+
+
+class _AnyAlive:
+    """Liveness of a tuple/list output: alive while any of its arrays is."""
+
+    __slots__ = ("refs",)
+
+    def __init__(self, refs):
+        self.refs = refs
+
+    def __call__(self):
+        return True if any(r() is not None for r in self.refs) else None
+
+
+def _output_ref(out):
+    if isinstance(out, (tuple, list)):
+        refs = tuple(weakref.ref(o) for o in out if isinstance(o, np.ndarray))
+        return _AnyAlive(refs) if refs else _kept
+    try:
+        return weakref.ref(out)
+    except TypeError:  # a float, None, ...: kept until consumed or zero_grad()
+        return _kept
+
+
+class _CallState(threading.local):
+    call = None  # the outermost call running on this thread
+
+
+_state = _CallState()
+
+
+class _Hooks:
+    """Bumped whenever a forward hook is added or removed (a Sequential re-plans: a module with
+    hooks is never fused, so its hooks see its own output)."""
+
+    version = 0
+    ids = itertools.count()
+
+
+class RemovableHandle:
+    """Returned by :meth:`Module.register_forward_hook`; ``remove()`` unregisters the hook
+    (also usable as a context manager)."""
+
+    def __init__(self, hooks, key):
+        self._hooks, self._key = hooks, key
+
+    def remove(self):
+        if self._hooks.pop(self._key, None) is not None:
+            _Hooks.version += 1
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.remove()
+        return False
+
+
 class Module:
-    """Base class of pydl layers: forward stores what backward needs; backward returns dL/dinput.
+    """Base class of pydl layers: ``y = m(x)`` saves what backward needs, ``m.backward(grad_out)``
+    fills the parameters' ``.grad`` and returns dL/dx.
 
     Subclasses implement ``forward(x)`` and ``backward(grad_out)``. ``backward`` fills ``.grad``
     of the module's parameters: it writes the gradient when ``.grad is None`` and adds to it
@@ -28,6 +124,29 @@ class Module:
     attribute registers it (``named_parameters`` yields PyTorch dotted names such as
     ``"0.weight"``); ``register_buffer`` registers non-trainable state (e.g. running statistics)
     that ``state_dict`` includes.
+
+    **Saved state, one record per call.** A module may be called several times before backward
+    (a shared layer, siamese branches, a cell unrolled over time):
+
+    - every call outside ``pydl.no_grad()`` keeps its own saved state (inputs, outputs, masks);
+    - every ``backward(grad_out)`` consumes the most recent unconsumed call (last in, first
+      out), checks ``grad_out`` against that call's output (shape and dtype: ValueError /
+      TypeError naming ``grad_out``) and accumulates into ``.grad``; a backward with no pending
+      call raises RuntimeError. So a custom ``forward`` that reuses a module pairs with a
+      ``backward`` that walks its calls in reverse, and gets exact gradients;
+    - calls inside ``with pydl.no_grad():`` save nothing (inference, metrics);
+    - ``zero_grad()`` also drops the saved state no backward consumed (in every submodule);
+    - keep the output of a call alive (or pass it to a loss, which keeps its input) until its
+      backward, as a PyTorch graph lives through its output: the records of an outermost call
+      (``model(x)`` and every module call nested in it) are dropped once its output has been
+      garbage-collected, at a later forward of the same module. Call modules (``m(x)``), not
+      ``m.forward(x)``: records of direct ``forward`` calls wait for a backward or
+      ``zero_grad()``.
+
+    A layer implements this with :meth:`_save_for_backward` at the end of ``forward`` and
+    :meth:`_saved_for_backward` at the start of ``backward``. A module whose output is its input
+    returns a fresh view of it from an outermost call with grad enabled (a distinct object to
+    track), so ``m(x) is x`` holds only inside ``pydl.no_grad()``.
     """
 
     def __init__(self):
@@ -35,6 +154,9 @@ class Module:
         d["_parameters"] = OrderedDict()
         d["_buffers"] = OrderedDict()
         d["_modules"] = OrderedDict()
+        d["_forward_hooks"] = {}
+        d["_pending"] = []
+        d["_prune_at"] = _PRUNE_MIN
         d["training"] = True
 
     # ----------------------------------------------------------------- registration
@@ -73,38 +195,147 @@ class Module:
                 del d[reg][name]
         object.__delattr__(self, name)
 
+    def _register(self, registry, name, value, cls, what, expected):
+        if value is not None and not isinstance(value, cls):
+            raise TypeError(f"{what}: expected {expected} or None, got {type(value).__name__}")
+        _check_name(name, self, registry)
+        self.__dict__[registry][name] = value
+        self.__dict__[name] = value
+
     def register_parameter(self, name, param):
         """Register ``param`` (a Parameter or None) under ``name``."""
-        if param is not None and not isinstance(param, Parameter):
-            raise TypeError(f"param: expected an nn.Parameter or None, got {type(param).__name__}")
-        _check_name(name, self)
-        self._parameters[name] = param
-        self.__dict__[name] = param
+        self._register("_parameters", name, param, Parameter, "param", "an nn.Parameter")
 
     def register_buffer(self, name, array):
         """Register a non-trainable ndarray (or None) saved in ``state_dict`` under ``name``."""
-        if array is not None and not isinstance(array, np.ndarray):
-            raise TypeError(f"array: expected a numpy.ndarray or None, got {type(array).__name__}")
-        _check_name(name, self)
-        self._buffers[name] = array
-        self.__dict__[name] = array
+        self._register("_buffers", name, array, np.ndarray, "array", "a numpy.ndarray")
 
     def add_module(self, name, module):
-        if module is not None and not isinstance(module, Module):
-            raise TypeError(f"module: expected an nn.Module or None, got {type(module).__name__}")
-        _check_name(name, self)
-        self._modules[name] = module
-        self.__dict__[name] = module
+        """Register ``module`` (a Module or None) as a child under ``name``."""
+        self._register("_modules", name, module, Module, "module", "an nn.Module")
 
     # ----------------------------------------------------------------- passes
-    def __call__(self, x):
-        return self.forward(x)
+    def __call__(self, *args, **kwargs):
+        """Run ``forward`` (and the forward hooks); see the class docstring for saved state."""
+        st = _state
+        if st.call is not None or not _grad_local.__dict__.get("enabled", True):
+            out = self.forward(*args, **kwargs)  # nested in an outermost call, or saving nothing
+            return self._run_forward_hooks(args, out) if self._forward_hooks else out
+        call = st.call = [None]
+        try:
+            out = self.forward(*args, **kwargs)
+            if self._forward_hooks:
+                out = self._run_forward_hooks(args, out)
+        except BaseException:
+            st.call = None
+            self._drop_call(call)
+            raise
+        st.call = None
+        if isinstance(out, np.ndarray):
+            for a in args:
+                if a is out:  # the caller holds it already: track a distinct object
+                    out = out.view()
+                    break
+            call[0] = weakref.ref(out)
+        else:
+            call[0] = _output_ref(out)
+        return out
 
     def forward(self, x):
         raise NotImplementedError(f"{type(self).__name__}.forward is not implemented")
 
     def backward(self, grad_out):
         raise NotImplementedError(f"{type(self).__name__}.backward is not implemented")
+
+    def _save_for_backward(self, out, *saved):
+        """Push this call's record (``saved`` arrays/values and ``out``'s shape and dtype) and
+        return ``out``; inside ``pydl.no_grad()`` push nothing.
+
+        When ``out`` itself is among ``saved``, returns a view of it instead, so that the
+        record does not keep alive the object the caller received (liveness is tracked on it).
+
+        Parameters
+        ----------
+        out : ndarray
+            The forward's output.
+        *saved
+            What backward needs, returned by :meth:`_saved_for_backward`.
+        """
+        if not _grad_local.__dict__.get("enabled", True):
+            return out
+        for a in saved:
+            if a is out:
+                out = out.view()
+                break
+        stack = self._pending
+        if len(stack) >= self._prune_at:
+            self._prune_pending()
+        stack.append((_state.call, out.shape, out.dtype, saved))
+        return out
+
+    def _saved_for_backward(self, grad_out):
+        """Pop the latest pending call's record after checking ``grad_out`` against its output;
+        returns the ``saved`` tuple given to :meth:`_save_for_backward`.
+
+        Raises
+        ------
+        RuntimeError
+            No pending call (backward before forward, after ``pydl.no_grad()`` calls only, after
+            ``zero_grad()``, or more backwards than calls).
+        TypeError, ValueError
+            ``grad_out`` is not an ndarray of that output's dtype / shape (the record is kept).
+        """
+        stack = self._pending
+        if not stack:
+            raise no_pending_call(self)
+        rec = stack[-1]
+        if type(grad_out) is not np.ndarray or grad_out.shape != rec[1] or grad_out.dtype is not rec[2]:
+            check_grad(grad_out, rec[1], rec[2])
+        stack.pop()
+        return rec[3]
+
+    def _prune_pending(self):
+        """Drop the records whose outermost call's output is gone; scan from the newest so that
+        a freed record that held an older call's output frees that call's records too."""
+        stack = self._pending
+        for i in range(len(stack) - 1, -1, -1):
+            call = stack[i][0]
+            if call is not None and _dead(call):
+                stack[i] = None
+        stack[:] = [r for r in stack if r is not None]
+        self.__dict__["_prune_at"] = max(_PRUNE_MIN, 2 * len(stack))
+
+    def _drop_call(self, call):
+        """A failed outermost call: its records (on top of the stacks of this module's subtree)
+        are removed, and marked dead elsewhere."""
+        call[0] = _gone
+        for m in self.modules():
+            stack = m._pending
+            while stack and stack[-1][0] is call:
+                stack.pop()
+
+    # ----------------------------------------------------------------- hooks
+    def register_forward_hook(self, hook):
+        """Call ``hook(module, args, output)`` after every forward of this module (PyTorch).
+
+        A hook returning something other than None replaces the output. Returns a handle whose
+        ``remove()`` unregisters the hook. A Linear or activation with hooks is not fused by a
+        Sequential, so its hooks see its own output. ``pydl.nn.summary`` uses hooks to collect
+        the output shapes.
+        """
+        if not callable(hook):
+            raise TypeError(f"hook: expected a callable, got {type(hook).__name__}")
+        key = next(_Hooks.ids)
+        self._forward_hooks[key] = hook
+        _Hooks.version += 1
+        return RemovableHandle(self._forward_hooks, key)
+
+    def _run_forward_hooks(self, args, out):
+        for hook in list(self._forward_hooks.values()):
+            res = hook(self, args, out)
+            if res is not None:
+                out = res
+        return out
 
     # ----------------------------------------------------------------- traversal
     def children(self):
@@ -117,12 +348,22 @@ class Module:
             if m is not None:
                 yield name, m
 
-    def named_modules(self, prefix=""):
-        """Yield (dotted name, module) for this module (name ``prefix``) and all descendants."""
+    def named_modules(self, memo=None, prefix="", remove_duplicate=True):
+        """Yield (dotted name, module) for this module (name ``prefix``) and all descendants.
+
+        A module reachable under several names is yielded once, under its first name, unless
+        ``remove_duplicate`` is False (PyTorch).
+        """
+        if remove_duplicate:
+            if memo is None:
+                memo = set()
+            if id(self) in memo:
+                return
+            memo.add(id(self))
         yield prefix, self
         for name, m in self._modules.items():
             if m is not None:
-                yield from m.named_modules(prefix + "." + name if prefix else name)
+                yield from m.named_modules(memo, prefix + "." + name if prefix else name, remove_duplicate)
 
     def modules(self):
         for _, m in self.named_modules():
@@ -131,7 +372,7 @@ class Module:
     def named_parameters(self, prefix="", recurse=True):
         """Yield (dotted name, Parameter), each Parameter once, in registration order."""
         seen = set()
-        mods = self.named_modules(prefix) if recurse else [(prefix, self)]
+        mods = self.named_modules(prefix=prefix) if recurse else [(prefix, self)]
         for mp, m in mods:
             for name, p in m._parameters.items():
                 if p is None or id(p) in seen:
@@ -144,7 +385,7 @@ class Module:
             yield p
 
     def named_buffers(self, prefix="", recurse=True):
-        mods = self.named_modules(prefix) if recurse else [(prefix, self)]
+        mods = self.named_modules(prefix=prefix) if recurse else [(prefix, self)]
         for mp, m in mods:
             for name, b in m._buffers.items():
                 if b is not None:
@@ -167,17 +408,66 @@ class Module:
         return self.train(False)
 
     def zero_grad(self, set_to_none=True):
-        """Reset the gradients of all parameters: to None (default, as PyTorch) or to zeros."""
+        """Reset the gradients of all parameters: to None (default, as PyTorch) or to zeros;
+        also drop the saved state of calls no backward consumed (this module and submodules)."""
+        for m in self.modules():
+            m._pending.clear()
+            m.__dict__["_prune_at"] = _PRUNE_MIN
         for p in self.parameters():
             if set_to_none:
                 p.grad = None
             elif p.grad is not None:
                 p.grad.fill(0)
 
+    # ----------------------------------------------------------------- dtype
+    def to(self, dtype):
+        """Cast every parameter and floating-point buffer to ``dtype`` (float32 or float64), in
+        place, as PyTorch's ``Module.to(dtype)``; returns self.
+
+        Parameter objects are kept (an optimizer built before still updates them); only their
+        ``data`` (and ``grad``, cast along) change. A module's ``dtype`` attribute follows.
+        Saved state of pending calls is dropped (it has the old dtype).
+        """
+        dtype = check_float_dtype(dtype)
+        changed = False
+        for m in self.modules():
+            for p in m._parameters.values():
+                if p is not None and p.data.dtype != dtype:
+                    p.data = p.data.astype(dtype)
+                    if p._grad is not None:
+                        p._grad = p._grad.astype(dtype)
+                    changed = True
+            for name, b in m._buffers.items():
+                if b is not None and b.dtype.kind == "f" and b.dtype != dtype:
+                    m._buffers[name] = m.__dict__[name] = b.astype(dtype)
+                    changed = True
+            if isinstance(m.__dict__.get("dtype"), np.dtype) and m.__dict__["dtype"] != dtype:
+                m.__dict__["dtype"] = dtype
+                changed = True
+        if changed:
+            for m in self.modules():
+                m._pending.clear()
+        return self
+
+    def float(self):
+        """``to(np.float32)``."""
+        return self.to(np.float32)
+
+    def double(self):
+        """``to(np.float64)``."""
+        return self.to(np.float64)
+
     # ----------------------------------------------------------------- state
+    def __getstate__(self):
+        # pending calls are not copied or pickled (they hold weak references), as a graph is not
+        state = self.__dict__.copy()
+        state["_pending"] = []
+        state["_prune_at"] = _PRUNE_MIN
+        return state
+
     def _state_entries(self):
         """(dotted name, array) of every parameter and buffer; shared ones under each name."""
-        for mp, m in self.named_modules():
+        for mp, m in self.named_modules(remove_duplicate=False):
             pre = mp + "." if mp else ""
             for name, p in m._parameters.items():
                 if p is not None:
@@ -249,36 +539,14 @@ class Module:
         return type(self).__name__ + "(\n  " + "\n  ".join(lines) + "\n)"
 
 
-def _check_name(name, module):
+def _check_name(name, module, registry):
+    """A registrable name: a non-empty str without ".", not a class attribute, and not a plain
+    (non-None) instance attribute; re-registering within the same registry is allowed."""
     if not isinstance(name, str):
         raise TypeError(f"name: expected a str, got {type(name).__name__}")
     if name == "" or "." in name:
         raise KeyError(f"name: must be non-empty and contain no '.', got {name!r}")
-    if hasattr(type(module), name):
+    d = module.__dict__
+    if hasattr(type(module), name) or (d.get(name) is not None and name not in d[registry]):
         raise KeyError(f"name: attribute {name!r} already exists")
 
-
-def check_input(x, dtype=None, name="input"):
-    """The checks every layer makes on its input: an ndarray of float32/float64 (or ``dtype``)."""
-    if type(x) is not np.ndarray and not isinstance(x, np.ndarray):
-        raise TypeError(f"{name}: expected a numpy.ndarray, got {type(x).__name__}")
-    if dtype is not None:
-        if x.dtype != dtype:
-            raise TypeError(f"{name}: expected dtype {dtype} (the layer's dtype), got {x.dtype}")
-    elif x.dtype != np.float32 and x.dtype != np.float64:
-        raise TypeError(f"{name}: expected dtype float32 or float64, got {x.dtype}")
-
-
-def check_grad(grad_out, out_shape, dtype, name="grad_out"):
-    """grad_out must match the forward output's shape and dtype."""
-    if not isinstance(grad_out, np.ndarray):
-        raise TypeError(f"{name}: expected a numpy.ndarray, got {type(grad_out).__name__}")
-    if grad_out.shape != out_shape:
-        raise ValueError(f"{name}: expected shape {shape_str(out_shape)} (the forward output's), "
-                         f"got {shape_str(grad_out.shape)}")
-    if grad_out.dtype != dtype:
-        raise TypeError(f"{name}: expected dtype {dtype} (the forward output's), got {grad_out.dtype}")
-
-
-def no_forward(module):
-    return RuntimeError(f"{type(module).__name__}.backward called before forward")

@@ -104,6 +104,9 @@ def test_gaussian_noise():
     pydl.manual_seed(0)
     np.testing.assert_array_equal(nn.GaussianNoise(0.5)(x), y)
     gn.eval()
-    assert gn(x) is x
+    y = gn(x)  # a fresh view of x (no copy): the call's own output, tracked for its saved state
+    assert y is not x and np.shares_memory(y, x) and y.shape == x.shape
+    with pydl.no_grad():
+        assert gn(x) is x
     with pytest.raises(ValueError, match="std"):
         nn.GaussianNoise(-1.0)

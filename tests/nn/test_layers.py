@@ -16,6 +16,16 @@ def rand(*shape, dtype=np.float64, seed=0):
     return np.random.default_rng(seed).standard_normal(shape).astype(dtype)
 
 
+def torch_forward_backward(f, x, g):
+    """Run torch's ``f`` on a copy of ``x`` requiring grad and backpropagate ``g``: (input, output)."""
+    import torch
+
+    tx = torch.from_numpy(x.copy()).requires_grad_()
+    ty = f(tx)
+    ty.backward(torch.from_numpy(g))
+    return tx, ty
+
+
 ACTIVATIONS = {
     "relu": (lambda: nn.ReLU(), "ReLU", {}),
     "leaky": (lambda: nn.LeakyReLU(0.2), "LeakyReLU", {"negative_slope": 0.2}),
@@ -75,9 +85,7 @@ def test_linear_matches_torch(parity, dtype, bias):
         if bias:
             t.bias.copy_(torch.from_numpy(m.bias.data))
     x, g = rand(9, 7, dtype=dtype), rand(9, 5, dtype=dtype, seed=1)
-    tx = torch.from_numpy(x.copy()).requires_grad_()
-    ty = t(tx)
-    ty.backward(torch.from_numpy(g))
+    tx, ty = torch_forward_backward(t, x, g)
     parity(m(x), ty)
     parity(m.backward(g), tx.grad)
     parity(m.weight.grad, t.weight.grad)
@@ -91,9 +99,7 @@ def test_activation_matches_torch(parity, dtype, name):
     torch = pytest.importorskip("torch")
     make, tname, kw = ACTIVATIONS[name]
     x, g = rand(5, 8, dtype=dtype) * 3, rand(5, 8, dtype=dtype, seed=1)
-    tx = torch.from_numpy(x.copy()).requires_grad_()
-    ty = getattr(torch.nn, tname)(**kw)(tx)
-    ty.backward(torch.from_numpy(g))
+    tx, ty = torch_forward_backward(getattr(torch.nn, tname)(**kw), x, g)
     m = make()
     parity(m(x), ty)
     parity(m.backward(g), tx.grad)
@@ -121,9 +127,7 @@ def test_mlp_matches_torch(parity, dtype):
                             torch.nn.Linear(8, 3)).to(tdt)
     t.load_state_dict({k: torch.from_numpy(v) for k, v in m.state_dict().items()})
     x, g = rand(10, 6, dtype=dtype), rand(10, 3, dtype=dtype, seed=2)
-    tx = torch.from_numpy(x.copy()).requires_grad_()
-    ty = t(tx)
-    ty.backward(torch.from_numpy(g))
+    tx, ty = torch_forward_backward(t, x, g)
     parity(m(x), ty)
     parity(m.backward(g), tx.grad)
     tp = dict(t.named_parameters())
@@ -140,7 +144,8 @@ def test_fused_equals_unfused(dtype, act):
     lin1, a, lin2 = fused
     x, g = rand(7, 9, dtype=dtype), rand(7, 4, dtype=dtype, seed=1)
     y = fused(x)
-    assert len(fused._plan[0]) == (2 if getattr(a, "fusable", False) else 3)  # fusable pairs run as one step
+    fusable = act in ("relu", "leaky", "sigmoid", "tanh")  # derivative from the output (leaky: slope >= 0)
+    assert fused.plan() == ([("0", "1"), ("2",)] if fusable else [("0",), ("1",), ("2",)])
     gx = fused.backward(g)
     grads = [p.grad.copy() for p in fused.parameters()]
     fused.zero_grad()
@@ -229,12 +234,16 @@ def test_activation_bad_inputs():
 
 def test_identity_flatten():
     x = rand(2, 3, 4)
-    assert nn.Identity()(x) is x
+    y = nn.Identity()(x)  # a fresh view of x (no copy), so that the call's liveness is trackable
+    assert y is not x and np.shares_memory(y, x) and y.shape == x.shape
+    with pydl.no_grad():
+        assert nn.Identity()(x) is x
     f = nn.Flatten()
     y = f(x)
     assert y.shape == (2, 12)
     assert f.backward(np.ones((2, 12))).shape == (2, 3, 4)
     assert nn.Flatten(0, 1)(x).shape == (6, 4)
+    f(x)
     with pytest.raises(ValueError, match="grad_out"):
         f.backward(np.ones((2, 11)))
 
@@ -242,6 +251,32 @@ def test_identity_flatten():
 def test_residual_shape_check():
     with pytest.raises(ValueError, match="Residual"):
         nn.Residual(nn.Linear(3, 2, dtype=np.float64))(rand(2, 3))
+    with pytest.raises(ValueError, match="shortcut"):
+        nn.Residual(nn.Linear(3, 2, dtype=np.float64), nn.Linear(3, 4, dtype=np.float64))(rand(2, 3))
+    with pytest.raises(TypeError, match="shortcut"):
+        nn.Residual(nn.Tanh(), "identity")
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_residual_with_shortcut_matches_torch(parity, dtype):
+    """y = module(x) + shortcut(x), also with the same module as both (its two calls consumed LIFO)."""
+    torch = pytest.importorskip("torch")
+    pydl.manual_seed(0)
+    body, proj = nn.Linear(3, 4, dtype=dtype), nn.Linear(3, 4, bias=False, dtype=dtype)
+    tdt = getattr(torch, np.dtype(dtype).name)
+    tb, tp = torch.nn.Linear(3, 4).to(tdt), torch.nn.Linear(3, 4, bias=False).to(tdt)
+    tb.load_state_dict({k: torch.from_numpy(v) for k, v in body.state_dict().items()})
+    tp.load_state_dict({k: torch.from_numpy(v) for k, v in proj.state_dict().items()})
+    x, g = rand(5, 3, dtype=dtype), rand(5, 4, dtype=dtype, seed=1)
+    for r, f in ((nn.Residual(nn.Sequential(body, nn.Tanh()), proj), lambda v: torch.tanh(tb(v)) + tp(v)),
+                 (nn.Residual(body, body), lambda v: tb(v) + tb(v))):
+        assert [n for n, _ in r.named_children()][-1] == "shortcut"
+        body.zero_grad(), proj.zero_grad(), tb.zero_grad(), tp.zero_grad()
+        tx, ty = torch_forward_backward(f, x, g)
+        parity(r(x), ty)
+        parity(r.backward(g), tx.grad)
+        parity(body.weight.grad, tb.weight.grad)
+        parity(body.bias.grad, tb.bias.grad)
 
 
 @pytest.mark.parametrize("first", ["linear_relu", "linear", "tanh"])
@@ -265,10 +300,23 @@ def test_backward_without_input_grad(first):
     assert lin.weight.grad is not None
 
 
-def test_sequential_rejects_a_module_used_twice():
-    lin = nn.Linear(3, 3)
-    with pytest.raises(ValueError, match="twice"):
-        nn.Sequential(lin, nn.ReLU(), lin)(np.ones((1, 3), np.float32))
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_sequential_with_a_module_used_twice_matches_torch(parity, dtype):
+    """A Linear at two places of a Sequential (once fused with the ReLU, once alone): each call
+    keeps its own state and backward consumes them in reverse, as torch's graph does."""
+    torch = pytest.importorskip("torch")
+    pydl.manual_seed(0)
+    lin = nn.Linear(3, 3, dtype=dtype)
+    s = nn.Sequential(lin, nn.ReLU(), lin)
+    assert s.plan() == [("0", "1"), ("2",)]
+    t = torch.nn.Linear(3, 3).to(getattr(torch, np.dtype(dtype).name))
+    t.load_state_dict({k: torch.from_numpy(v) for k, v in lin.state_dict().items()})
+    x, g = rand(4, 3, dtype=dtype), rand(4, 3, dtype=dtype, seed=1)
+    tx, ty = torch_forward_backward(lambda v: t(torch.relu(t(v))), x, g)
+    parity(s(x), ty)
+    parity(s.backward(g), tx.grad)
+    parity(lin.weight.grad, t.weight.grad)
+    parity(lin.bias.grad, t.bias.grad)
 
 
 @settings(max_examples=25, deadline=None)
@@ -297,9 +345,7 @@ def test_flatten_and_dropout_match_torch(parity):
     torch = pytest.importorskip("torch")
     x = rand(2, 3, 4)
     g = rand(2, 12, seed=1)
-    tx = torch.from_numpy(x.copy()).requires_grad_()
-    ty = torch.nn.Flatten()(tx)
-    ty.backward(torch.from_numpy(g))
+    tx, ty = torch_forward_backward(torch.nn.Flatten(), x, g)
     f = nn.Flatten()
     parity(f(x), ty)
     parity(f.backward(g), tx.grad)
@@ -307,10 +353,9 @@ def test_flatten_and_dropout_match_torch(parity):
     d = nn.Dropout(0.25)
     y = d(x)
     mask = torch.from_numpy((y != 0).astype(np.float64))
-    tx = torch.from_numpy(x.copy()).requires_grad_()
-    ty = tx * mask / 0.75  # torch's dropout with this mask (torch.nn.functional.dropout's formula)
     gg = rand(2, 3, 4, seed=2)
-    ty.backward(torch.from_numpy(gg))
+    # torch's dropout with this mask (torch.nn.functional.dropout's formula)
+    tx, ty = torch_forward_backward(lambda v: v * mask / 0.75, x, gg)
     parity(y, ty)
     parity(d.backward(gg), tx.grad)
 

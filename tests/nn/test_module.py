@@ -84,13 +84,17 @@ def test_train_eval_propagate():
         m.train("no")
 
 
-def test_zero_grad_sets_none():
+def test_zero_grad_sets_none_and_drops_pending_calls():
     m = mlp()
     x = np.random.default_rng(0).standard_normal((6, 4)).astype(np.float32)
-    y = m(x)
-    m.backward(np.ones_like(y))
-    assert all(p.grad is not None for p in m.parameters())
+    m.backward(np.ones_like(m(x)))
+    unconsumed = m(x)
+    assert all(p.grad is not None for p in m.parameters()) and unconsumed.shape == (6, 3)
+    assert all(len(c._pending) == 1 for c in (m, m[0], m[2], m[3], m[4]))  # m[0] ran fused with m[1]
     m.zero_grad()
+    assert all(p.grad is None for p in m.parameters())
+    assert not any(c._pending for c in m.modules())
+    m.zero_grad(set_to_none=False)  # grads None stay None
     assert all(p.grad is None for p in m.parameters())
 
 
