@@ -7,12 +7,16 @@ activations. The mode is per thread and nests; leaving the block restores the pr
 import functools
 import threading
 
-_local = threading.local()
+class _GradMode(threading.local):
+    enabled = True  # the class-level default: a thread that never entered no_grad reads it at once
+
+
+_local = _GradMode()
 
 
 def is_grad_enabled():
     """True unless the calling thread is inside ``pydl.no_grad()``."""
-    return getattr(_local, "enabled", True)
+    return _local.enabled
 
 
 class no_grad:
