@@ -17,6 +17,12 @@ averaged the same way from the same forward passes (against the transformed targ
 epoch in eval mode; val_loss includes the current penalty too (as Keras), so the generalization
 gap logged as "gap" = val_loss - loss compares data losses. With ``reduction="sum"`` losses the
 batch loss is divided by n_b first, so "loss" is always a per-sample mean.
+
+Resuming: ``fit(..., initial_epoch=k)`` starts at epoch k. A ``callbacks.BackupAndRestore``
+asks the Trainer for its complete training state (``_training_state``: position in the run, down
+to the batch, model, optimizer, random streams, history, callbacks' ``get_state``) and, in a
+restarted run, puts it back at ``on_train_begin`` (``_restore_training_state``); the epoch loop
+then continues from that position, so the run ends bitwise as if never interrupted.
 """
 import contextlib
 import inspect
