@@ -107,6 +107,10 @@ def build_parser():
                    help="stop when val_loss has not improved for PATIENCE epochs (best weights restored)")
     t.add_argument("--kfold", type=_positive_int, default=None, metavar="K",
                    help="also report K-fold stratified cross-validation accuracy (mean ± std)")
+    t.add_argument("--backup", metavar="DIR", default=None,
+                   help="back up the training state to DIR at the end of every epoch; a killed run started "
+                   "again with the same command resumes from the backup and ends with the same weights "
+                   "and history (the backup is deleted when training finishes)")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--threads", type=_positive_int, default=None, help="pydl threads (default: all cores)")
     t.add_argument("--out", default=os.path.join("runs", "train"), metavar="DIR",
@@ -208,7 +212,7 @@ def make_trainer(args, n_in, n_classes, image_shape, callbacks=()):
 def cmd_train(args):
     import pydl
     from .model_selection import StratifiedKFold, cross_validate, train_test_split
-    from .train.callbacks import CSVLogger, EarlyStopping
+    from .train.callbacks import BackupAndRestore, CSVLogger, EarlyStopping
 
     if args.threads is not None:
         pydl.set_num_threads(args.threads)
@@ -256,6 +260,8 @@ def cmd_train(args):
     callbacks = [CSVLogger(os.path.join(args.out, "history.csv"))]
     if args.early_stopping is not None:
         callbacks.append(EarlyStopping(patience=args.early_stopping, restore_best_weights=True))
+    if args.backup is not None:
+        callbacks.append(BackupAndRestore(args.backup))
     pydl.manual_seed(args.seed)
     trainer = make_trainer(args, n_in, n_classes, image_shape, callbacks)
     say(f"model: {_describe(trainer.model)}; optimizer {args.optimizer}; batch size "
@@ -264,6 +270,8 @@ def cmd_train(args):
     history = trainer.fit(x_train, y_train, epochs=args.epochs, batch_size=bs,
                           validation_data=(x_val, y_val), verbose=0 if args.quiet else 1)
     elapsed = time.perf_counter() - t0
+    if args.backup is not None and callbacks[-1].restored is not None:
+        say(f"resumed from the backup in {args.backup} at epoch {callbacks[-1].restored['epoch'] + 1}")
     results = {name: trainer.evaluate(a, b) for name, a, b in
                (("train", x_train, y_train), ("validation", x_val, y_val), ("test", x_test, y_test))}
     print(f"trained {len(history.epoch)} epochs in {elapsed:.1f}s", flush=True)

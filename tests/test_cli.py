@@ -126,3 +126,51 @@ def test_bad_flags_exit_2(args, capsys):
     with pytest.raises(SystemExit) as e:
         main(["train", *args] if args else args)
     assert e.value.code == 2
+
+
+def test_batchnorm_batch_size_8_tail_of_one(tmp_path, capsys):
+    """Defect 3: the digits training split has 1257 samples, 1257 % 8 == 1: the one-sample tail
+    used to crash BatchNorm at the end of epoch 1, leaving an empty history.csv."""
+    out = tmp_path / "run"
+    assert main(["train", "--batchnorm", "--batch-size", "8", "--epochs", "2", "--hidden", "16",
+                 "--out", str(out), "--quiet"]) == 0
+    assert "trained 2 epochs" in capsys.readouterr().out
+    with open(out / "history.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [r["epoch"] for r in rows] == ["0", "1"]
+    assert all(np.isfinite(float(r["loss"])) for r in rows)
+
+
+KILL_AFTER_SECOND_BACKUP = """
+import os, signal, sys
+from pydl import _io
+from pydl.cli import main
+real, count = _io.save, [0]
+def save(obj, path):
+    real(obj, path)
+    if os.path.basename(str(path)) == "backup.npz":
+        count[0] += 1
+        if count[0] == 2:
+            os.kill(os.getpid(), signal.SIGKILL)
+_io.save = save
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_backup_flag_resumes_a_killed_run_bitwise(tmp_path):
+    args = ["train", "--batchnorm", "--batch-size", "8", "--epochs", "4", "--hidden", "16", "--dropout", "0.2",
+            "--weight-noise", "0.01", "--augment", "rotation", "--mixup", "0.2", "--early-stopping", "3"]
+    ref = run_cli(args + ["--out", "ref"], tmp_path)
+    assert ref.returncode == 0, ref.stderr
+    run = args + ["--out", "run", "--backup", "bk"]
+    env = dict(os.environ, PYTHONPATH=ROOT)
+    killed = subprocess.run([sys.executable, "-c", KILL_AFTER_SECOND_BACKUP, *run], env=env, cwd=tmp_path,
+                            capture_output=True, text=True, timeout=120)
+    assert killed.returncode == -9, killed.stderr
+    assert (tmp_path / "bk" / "backup.npz").exists()
+    res = run_cli(run, tmp_path)                       # the same command again
+    assert res.returncode == 0, res.stderr
+    assert "resumed from the backup in bk at epoch 3" in res.stdout
+    for name in ("model.npz", "history.csv"):
+        assert (tmp_path / "run" / name).read_bytes() == (tmp_path / "ref" / name).read_bytes(), name
+    assert not (tmp_path / "bk").exists()

@@ -8,6 +8,9 @@ them by dtype, creates or completes their state (``"step"`` and the arrays a sub
 (pydl._C.<name>_step). Subclasses also name the hyperparameters that must be numbers >= 0
 (``_nonnegative``; override ``_validate`` for other checks).
 """
+import math
+import numbers
+
 import numpy as np
 
 from ..nn.parameter import Parameter
@@ -176,42 +179,119 @@ class Optimizer:
 
     def load_state_dict(self, state_dict):
         """Restore a ``state_dict()``: hyperparameters and state (copied, cast to each parameter's
-        dtype). The groups must hold as many parameters as when it was saved."""
+        dtype). The groups must hold as many parameters as when it was saved.
+
+        Everything is validated before anything changes, as the constructor validates its
+        arguments: each saved hyperparameter goes through the same checks as in the constructor
+        (``lr=nan``, ``betas=(1.0, 0.999)``, a negative ``eps`` are refused), numbers must be
+        real and finite and flags bools; ``"initial_lr"`` (set by the schedulers) must be a
+        finite number >= 0. State arrays must be real floating arrays of their parameter's shape,
+        finite once cast to its dtype, and second-moment accumulators (``exp_avg_sq``,
+        ``max_exp_avg_sq``, ``square_avg``, ``sum``, ``acc_delta``) non-negative; ``"step"`` an
+        int >= 0. Hyperparameters missing from a saved group keep their current values; state
+        entries that are None are treated as absent (as PyTorch's ``momentum_buffer=None``).
+
+        Raises
+        ------
+        ValueError, TypeError
+            Naming the offending entry, e.g. ``state_dict['param_groups'][0]['lr']``; the
+            optimizer is then left unchanged.
+        """
         if not isinstance(state_dict, dict) or "state" not in state_dict or "param_groups" not in state_dict:
             raise ValueError("state_dict: expected a dict with keys 'state' and 'param_groups'")
         saved_groups = state_dict["param_groups"]
+        saved_state = state_dict["state"]
+        if not isinstance(saved_groups, (list, tuple)):
+            raise TypeError("state_dict['param_groups']: expected a list of dicts, got "
+                            f"{type(saved_groups).__name__}")
+        if not isinstance(saved_state, dict):
+            raise TypeError(f"state_dict['state']: expected a dict, got {type(saved_state).__name__}")
         if len(saved_groups) != len(self.param_groups):
             raise ValueError(f"state_dict: has {len(saved_groups)} parameter groups, "
                              f"the optimizer has {len(self.param_groups)}")
         by_index = {}
+        new_groups = []
         for gi, (group, saved) in enumerate(zip(self.param_groups, saved_groups)):
-            if len(saved["params"]) != len(group["params"]):
-                raise ValueError(f"state_dict: param_groups[{gi}] has {len(saved['params'])} parameters, "
+            where = f"state_dict['param_groups'][{gi}]"
+            if not isinstance(saved, dict) or "params" not in saved:
+                raise ValueError(f"{where}: expected a dict with the key 'params'")
+            indices = saved["params"]
+            if not isinstance(indices, (list, tuple)):
+                raise TypeError(f"{where}['params']: expected a list of ints, got {type(indices).__name__}")
+            if len(indices) != len(group["params"]):
+                raise ValueError(f"state_dict: param_groups[{gi}] has {len(indices)} parameters, "
                                  f"the optimizer's group has {len(group['params'])}")
-            for idx, p in zip(saved["params"], group["params"]):
-                by_index[idx] = p
+            for idx, p in zip(indices, group["params"]):
+                if isinstance(idx, (bool, np.bool_)) or not isinstance(idx, (int, np.integer)):
+                    raise TypeError(f"{where}['params']: expected int indices, got {idx!r}")
+                if int(idx) in by_index:
+                    raise ValueError(f"{where}['params']: index {int(idx)} appears more than once")
+                by_index[int(idx)] = p
+            new_groups.append(self._checked_group(group, saved, where))
         new_state = {}
-        for idx, st in state_dict["state"].items():
-            if idx not in by_index:
-                raise ValueError(f"state_dict: state[{idx!r}] belongs to no parameter group")
-            p = by_index[idx]
+        for idx, st in saved_state.items():
+            where = f"state_dict: state[{idx!r}]"
+            if isinstance(idx, (bool, np.bool_)) or not isinstance(idx, (int, np.integer)) or int(idx) not in by_index:
+                raise ValueError(f"{where} belongs to no parameter group")
+            if not isinstance(st, dict):
+                raise TypeError(f"{where}: expected a dict, got {type(st).__name__}")
+            p = by_index[int(idx)]
             restored = {}
             for key, value in st.items():
-                if isinstance(value, np.ndarray):
-                    if value.shape != p.data.shape:
-                        raise ValueError(f"state_dict: state[{idx!r}][{key!r}]: expected shape "
-                                         f"{p.data.shape} (as its parameter), got {value.shape}")
-                    value = np.array(value, dtype=p.data.dtype, order="C", copy=True)
-                elif key == "step":
-                    value = int(value)
-                restored[key] = value
+                if value is None:
+                    continue
+                if key == "step":
+                    restored[key] = _checked_step(value, f"{where}['step']")
+                else:
+                    restored[key] = _checked_state_array(key, value, p, f"{where}[{key!r}]")
+            if self._counts_steps and restored and "step" not in restored:
+                raise ValueError(f"{where}: has {sorted(restored)} but no 'step'")
             new_state[p] = restored
-        for group, saved in zip(self.param_groups, saved_groups):
+        # everything is valid: commit
+        for group, hyper in zip(self.param_groups, new_groups):
             params = group["params"]
             group.clear()
-            group.update({k: v for k, v in saved.items() if k != "params"})
+            group.update(hyper)
             group["params"] = params
         self.state = new_state
+
+    def _checked_group(self, group, saved, where):
+        """The hyperparameters of ``saved`` (a saved group) completed with those of ``group``,
+        after the constructor's checks; errors name ``where[key]``."""
+        current = {k: v for k, v in group.items() if k != "params"}
+        hyper = dict(current)
+        for key, value in saved.items():
+            if key == "params":
+                continue
+            here = f"{where}[{key!r}]"
+            if key in self.defaults:
+                _check_hyper_type(value, self.defaults[key], here)
+            elif key == "initial_lr":
+                _check_real(value, here)
+                try:
+                    check_range(value, "initial learning rate")
+                except ValueError as e:
+                    raise ValueError(f"{here}: {e}") from None
+            hyper[key] = value
+        try:
+            self._validate(hyper)          # the constructor's checks
+        except (ValueError, TypeError) as e:
+            raise type(e)(f"{self._culprit(current, hyper, saved, where)}: {e}") from None
+        return hyper
+
+    def _culprit(self, current, hyper, saved, where):
+        """Name the saved key that makes ``hyper`` invalid: the only one that fails the checks
+        when set alone on the (valid) current hyperparameters; else the whole group."""
+        culprits = []
+        for key in saved:
+            if key in self.defaults and saved[key] is not current.get(key):
+                trial = dict(current)
+                trial[key] = hyper[key]
+                try:
+                    self._validate(trial)
+                except (ValueError, TypeError):
+                    culprits.append(key)
+        return f"{where}[{culprits[0]!r}]" if len(culprits) == 1 else where
 
     def __repr__(self):
         lines = [type(self).__name__ + " ("]
@@ -236,3 +316,64 @@ def check_range(value, text, low=0.0, high=None, high_open=False):
         raise TypeError(f"Invalid {text}: expected a number, got {type(value).__name__}") from None
     if not ok:
         raise ValueError(f"Invalid {text}: {value}")
+
+
+#: state arrays that accumulate squares (second moments): never negative
+_NONNEGATIVE_STATE = frozenset({"exp_avg_sq", "max_exp_avg_sq", "square_avg", "sum", "acc_delta"})
+
+
+def _check_real(value, where):
+    """Raise unless ``value`` is a finite real number (not a bool, not complex)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{where}: expected a real number, got {type(value).__name__} {value!r}")
+    if not math.isfinite(value):
+        raise ValueError(f"{where}: expected a finite number, got {value!r}")
+
+
+def _check_hyper_type(value, default, where):
+    """A saved hyperparameter must have the kind of its default: a bool for a flag, a finite
+    real number for a number, a sequence of finite reals for a tuple such as ``betas``."""
+    if isinstance(default, (bool, np.bool_)):
+        if not isinstance(value, (bool, np.bool_)):
+            raise TypeError(f"{where}: expected a bool, got {type(value).__name__} {value!r}")
+    elif isinstance(default, numbers.Real):
+        _check_real(value, where)
+    elif isinstance(default, (tuple, list)):
+        if not isinstance(value, (tuple, list)) or len(value) != len(default):
+            raise ValueError(f"{where}: expected a sequence of {len(default)} numbers, got {value!r}")
+        for i, v in enumerate(value):
+            _check_real(v, f"{where}[{i}]")
+
+
+def _checked_step(value, where):
+    """A saved step count as an int >= 0 (an int, or an integral float / 0-d array)."""
+    if isinstance(value, np.ndarray) and value.ndim == 0:
+        value = value[()]
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{where}: expected an int, got {type(value).__name__} {value!r}")
+    if not isinstance(value, numbers.Integral):
+        if not math.isfinite(value) or value != int(value):
+            raise ValueError(f"{where}: expected a whole number of steps, got {value!r}")
+    if value < 0:
+        raise ValueError(f"{where}: expected a step count >= 0, got {value!r}")
+    return int(value)
+
+
+def _checked_state_array(key, value, param, where):
+    """A copy of the state array ``value`` cast to ``param``'s dtype, after checking it is a real
+    floating array of the parameter's shape, finite, and non-negative for a second moment."""
+    if not isinstance(value, np.ndarray):
+        raise TypeError(f"{where}: expected an array, got {type(value).__name__}")
+    if value.dtype.kind != "f":
+        raise TypeError(f"{where}: expected a real floating array, got dtype {value.dtype}")
+    if value.shape != param.data.shape:
+        raise ValueError(f"{where}: expected shape {param.data.shape} (as its parameter), got {value.shape}")
+    with np.errstate(over="ignore"):
+        arr = np.array(value, dtype=param.data.dtype, order="C", copy=True)
+    if not np.isfinite(arr).all():
+        bad = int(arr.size - np.count_nonzero(np.isfinite(arr)))
+        raise ValueError(f"{where}: holds {bad} NaN or infinite value(s) (as {arr.dtype})")
+    if key in _NONNEGATIVE_STATE and (arr < 0).any():
+        raise ValueError(f"{where}: a second-moment accumulator must be >= 0, got "
+                         f"{int(np.count_nonzero(arr < 0))} negative value(s) (min {float(arr.min())!r})")
+    return arr

@@ -9,10 +9,17 @@ batch (from a batch hook) or epoch.
 Epoch logs hold "loss", the metrics, and with validation "val_loss", "val_<metric>" and "gap".
 Batch logs hold "size" (samples in the batch) and "loss" (the batch's training objective) at
 ``on_batch_end``.
+
+State for BackupAndRestore: a callback whose behaviour depends on earlier epochs or batches
+returns that state from ``get_state()`` (nested dicts with str keys, lists, tuples, numbers,
+strs, None and arrays: what ``pydl.save`` writes) and takes it back in ``set_state(state)``,
+which a resumed run calls after every ``on_train_begin``. The callbacks here all do.
 """
 import csv
 import inspect
+import io
 import math
+import numbers
 import os
 import warnings
 
@@ -39,6 +46,16 @@ class Callback:
     def on_epoch_end(self, epoch, logs=None): pass
     def on_batch_begin(self, batch, logs=None): pass
     def on_batch_end(self, batch, logs=None): pass
+
+    def get_state(self):
+        """The callback's state for a :class:`BackupAndRestore` backup, or None (the default:
+        no state). Override it, with :meth:`set_state`, when the callback's behaviour depends on
+        earlier epochs or batches; return nested dicts (str keys), lists, tuples, numbers, strs,
+        None and arrays, copied (the backup may be written later)."""
+        return None
+
+    def set_state(self, state):
+        """Take back a :meth:`get_state` result; a resumed run calls it after ``on_train_begin``."""
 
 
 def _copy_state(model):
@@ -163,6 +180,18 @@ class EarlyStopping(_MonitorCallback):
             self.stopped_epoch = epoch
             self.trainer.stop_training = True
 
+    def get_state(self):
+        return {"wait": self.wait, "stopped_epoch": self.stopped_epoch, "best_epoch": self.best_epoch,
+                "best": self.best, "sign": self._sign,
+                "best_weights": None if self.best_weights is None else
+                {k: np.array(v, copy=True) for k, v in self.best_weights.items()}}
+
+    def set_state(self, state):
+        self.wait, self.stopped_epoch = state["wait"], state["stopped_epoch"]
+        self.best_epoch, self.best, self._sign = state["best_epoch"], state["best"], state["sign"]
+        bw = state["best_weights"]
+        self.best_weights = None if bw is None else {k: np.array(v, copy=True) for k, v in bw.items()}
+
     def on_train_end(self, logs=None):
         if self.stopped_epoch > 0 and self.verbose > 0:
             print(f"Epoch {self.stopped_epoch + 1}: early stopping")
@@ -179,18 +208,38 @@ class ModelCheckpoint(_MonitorCallback):
     epoch logs, e.g. ``"ckpt-{epoch:02d}-{val_loss:.3f}.npz"``. With ``save_best_only`` the model
     is saved only when ``logs[monitor]`` is better than every earlier value (strictly, in the
     direction given by ``mode``); ``best`` holds that value. ``last_saved`` is the last path.
+
+    Parameters
+    ----------
+    filepath : str or os.PathLike
+    monitor : str, default "val_loss"
+    save_best_only : bool, default False
+    mode : {"auto", "min", "max"}
+    verbose : int, default 0
+    save_optimizer : bool, default False
+        False: the file holds the model's ``state_dict()`` (an ordinary ``.npz``). True: it holds
+        ``{"model": model.state_dict(), "optimizer": optimizer.state_dict()}`` (nested, still no
+        pickle), and :func:`pydl.train.load_checkpoint` ``(path, model, optimizer)`` restores
+        both, to continue training with the optimizer's moments and step counts.
     """
 
     _who = "ModelCheckpoint"
 
-    def __init__(self, filepath, monitor="val_loss", save_best_only=False, mode="auto", verbose=0):
+    def __init__(self, filepath, monitor="val_loss", save_best_only=False, mode="auto", verbose=0,
+                 save_optimizer=False):
         super().__init__(monitor, mode, verbose)
         self.filepath = os.fspath(filepath)
         self.save_best_only = save_best_only
+        if not isinstance(save_optimizer, (bool, np.bool_)):
+            raise TypeError(f"save_optimizer: expected a bool, got {type(save_optimizer).__name__}")
+        self.save_optimizer = bool(save_optimizer)
         self.last_saved = None
 
     def on_train_begin(self, logs=None):
         self._settle_direction()
+        if self.save_optimizer and not callable(getattr(self.trainer.optimizer, "state_dict", None)):
+            raise TypeError("save_optimizer: the optimizer "
+                            f"({type(self.trainer.optimizer).__name__}) has no state_dict()")
 
     def on_epoch_end(self, epoch, logs=None):
         from .. import _io
@@ -206,10 +255,19 @@ class ModelCheckpoint(_MonitorCallback):
         d = os.path.dirname(path)
         if d:
             os.makedirs(d, exist_ok=True)
-        _io.save(self.model, path)
+        if self.save_optimizer:
+            _io.save({"model": self.model.state_dict(), "optimizer": self.trainer.optimizer.state_dict()}, path)
+        else:
+            _io.save(self.model, path)
         self.last_saved = path
         if self.verbose > 0:
             print(f"Epoch {epoch + 1}: saved model to {path}")
+
+    def get_state(self):
+        return {"best": self.best, "sign": self._sign, "last_saved": self.last_saved}
+
+    def set_state(self, state):
+        self.best, self._sign, self.last_saved = state["best"], state["sign"], state["last_saved"]
 
 
 def _step_needs_metric(scheduler):
@@ -265,6 +323,17 @@ class LearningRateScheduler(Callback):
         else:
             self.scheduler.step()
 
+    def get_state(self):
+        sd = getattr(self.scheduler, "state_dict", None)
+        return {"lr": getattr(self, "_lr", None),
+                "scheduler": sd() if callable(sd) and not self._keras_style else None}
+
+    def set_state(self, state):
+        if state["lr"] is not None:
+            self._lr = state["lr"]
+        if state["scheduler"] is not None:
+            self.scheduler.load_state_dict(state["scheduler"])
+
 
 class TerminateOnNaN(Callback):
     """Stop training when a batch loss is NaN or infinite, keeping the last finite weights.
@@ -301,11 +370,22 @@ class TerminateOnNaN(Callback):
                 print(f"TerminateOnNaN: non-finite loss ({loss}) at epoch {self._epoch} batch {batch}; "
                       "training stopped, weights from before that step restored.")
 
+    def get_state(self):
+        return {"terminated_batch": self.terminated_batch, "epoch": self._epoch}
+
+    def set_state(self, state):
+        tb = state["terminated_batch"]
+        self.terminated_batch = None if tb is None else tuple(tb)
+        self._epoch = state["epoch"]
+
 
 class CSVLogger(Callback):
     """Write one CSV row per epoch: ``epoch`` (from 0) then the log keys in sorted order (Keras).
 
-    With ``append=True`` rows are added to an existing file (no second header).
+    With ``append=True`` rows are added to an existing file (no second header). Every row is
+    flushed. A run resumed by :class:`BackupAndRestore` rewrites the file as it was at the
+    backup (what preceded this training, then the header and rows written up to the backup), so
+    it ends byte-identical to the file of an uninterrupted run.
     """
 
     def __init__(self, filename, separator=",", append=False):
@@ -313,27 +393,201 @@ class CSVLogger(Callback):
         self.separator = separator
         self.append = append
         self._file = self._writer = self._keys = None
+        self._start = 0          # size of the file before this training (append) or 0
+        self._text = []          # what this training has written, in order
+        self._buffer = io.StringIO(newline="")
 
     def on_train_begin(self, logs=None):
         has_rows = self.append and os.path.exists(self.filename) and os.path.getsize(self.filename) > 0
         self._write_header = not has_rows
+        self._start = os.path.getsize(self.filename) if has_rows else 0
+        self._text = []
         self._file = open(self.filename, "a" if self.append else "w", newline="")
         self._writer = self._keys = None
+
+    def _new_writer(self):
+        self._writer = csv.DictWriter(self._buffer, fieldnames=["epoch"] + self._keys,
+                                      delimiter=self.separator)
+
+    def _emit(self):
+        """Write what the csv writer put in the buffer to the file (flushed), and remember it."""
+        text = self._buffer.getvalue()
+        self._buffer.seek(0)
+        self._buffer.truncate()
+        self._file.write(text)
+        self._file.flush()
+        self._text.append(text)
 
     def on_epoch_end(self, epoch, logs=None):
         logs = dict(logs or {})
         if self._keys is None:
             self._keys = sorted(logs)
-            self._writer = csv.DictWriter(self._file, fieldnames=["epoch"] + self._keys,
-                                          delimiter=self.separator)
+            self._new_writer()
             if self._write_header:
                 self._writer.writeheader()
         row = {"epoch": epoch}
         row.update({k: logs.get(k, "NA") for k in self._keys})
         self._writer.writerow(row)
-        self._file.flush()
+        self._emit()
 
     def on_train_end(self, logs=None):
         if self._file is not None:
             self._file.close()
             self._file = None
+
+    def get_state(self):
+        return {"start": self._start, "text": "".join(self._text), "keys": self._keys,
+                "write_header": self._write_header}
+
+    def set_state(self, state):
+        if self._file is not None:
+            self._file.close()
+        start, text = int(state["start"]), state["text"]
+        with open(self.filename, "a"):
+            pass                                   # create it if it is missing
+        if os.path.getsize(self.filename) >= start:
+            os.truncate(self.filename, start)      # drop rows written after the backup
+        self._file = open(self.filename, "a", newline="")
+        self._file.write(text)
+        self._file.flush()
+        self._start, self._text = start, [text]
+        self._keys = None if state["keys"] is None else list(state["keys"])
+        self._write_header = state["write_header"]
+        if self._keys is not None:
+            self._new_writer()
+
+
+class BackupAndRestore(Callback):
+    """Back up the training state, and restore it when a killed run is started again (Keras 3).
+
+    A run killed at any moment (SIGKILL mid-epoch, during a backup write, at an epoch end) and
+    started again with the same script continues from the last backup and ends with bitwise the
+    weights, optimizer state, ``history.history`` and callbacks' outputs of a run that was never
+    interrupted.
+
+    Parameters
+    ----------
+    backup_dir : str or os.PathLike
+        Directory of the backup (created when needed). The backup is one file,
+        ``<backup_dir>/backup.npz``, written atomically with ``pydl.save`` (a kill during a write
+        leaves the previous backup intact). Use one directory per training run.
+    save_freq : "epoch" or int >= 1
+        "epoch": back up at the end of every epoch. An int k: back up after every k-th training
+        batch (counted across epochs, as Keras), and nowhere else; a resumed run continues in the
+        middle of the epoch, from the batch after the backup, bitwise as if never interrupted.
+    delete_checkpoint : bool, default True
+        Delete the backup when training finishes (``on_train_end``: all epochs run, or stopped by
+        a callback). A run that raises leaves it in place. Unlike Keras, which removes
+        ``backup_dir`` recursively, only the backup file (and temporaries of killed writes) is
+        removed, then ``backup_dir`` if it is left empty.
+
+    Attributes
+    ----------
+    path : str
+        The backup file.
+    restored : dict or None
+        After ``on_train_begin``: ``{"epoch": e, "batch": b}`` when the run was restored from a
+        backup (it continues with batch b of epoch e; b = 0 at an epoch boundary), else None.
+
+    Notes
+    -----
+    The backup holds, in one nested file (no pickle): the position (next epoch, batches of it
+    already run, that epoch's sample order and running loss / metric sums), ``stop_training``,
+    the model's ``state_dict()`` (parameters and buffers), the optimizer's ``state_dict()``, the
+    state of every random stream (pydl's global generator, which also seeds dropout, numpy's
+    legacy global state, Python's ``random``, and generators owned by the transform or the loss,
+    such as a transform's own seed), the History so far, and the ``get_state()`` of every other
+    callback (EarlyStopping with its best weights, LearningRateScheduler with its scheduler,
+    ModelCheckpoint, TerminateOnNaN, CSVLogger, and user callbacks that define it).
+
+    The Trainer runs this callback after all others, so a backup sees their state at the end of
+    the epoch (or batch), and the restore at ``on_train_begin`` follows their own
+    ``on_train_begin``. When a run resumes mid-epoch, ``on_epoch_begin`` is not called again for
+    that epoch (it ran before the backup; its effects are in the restored state). The resumed
+    run must be the same training: same data size, batch size and callbacks (checked: a
+    ValueError names the difference), same model, optimizer and transforms. A run killed before
+    its first backup simply starts again from the beginning. Callbacks without ``get_state``
+    keep no state across the restart; a CSVLogger with ``append=True`` killed before the first
+    backup repeats its rows.
+    """
+
+    FILENAME = "backup.npz"
+    _FORMAT = "pydl-backup"
+    _VERSION = 1
+
+    def __init__(self, backup_dir, save_freq="epoch", delete_checkpoint=True):
+        if not isinstance(backup_dir, (str, os.PathLike)):
+            raise TypeError(f"backup_dir: expected a str or os.PathLike, got {type(backup_dir).__name__}")
+        backup_dir = os.fspath(backup_dir)
+        if not backup_dir:
+            raise ValueError("backup_dir: empty path")
+        if save_freq != "epoch" and (isinstance(save_freq, (bool, np.bool_)) or
+                                     not isinstance(save_freq, numbers.Integral) or save_freq < 1):
+            raise ValueError(f"save_freq: expected 'epoch' or an int >= 1 (batches), got {save_freq!r}")
+        if not isinstance(delete_checkpoint, (bool, np.bool_)):
+            raise TypeError(f"delete_checkpoint: expected a bool, got {type(delete_checkpoint).__name__}")
+        self.backup_dir = backup_dir
+        self.save_freq = save_freq if save_freq == "epoch" else int(save_freq)
+        self.delete_checkpoint = bool(delete_checkpoint)
+        self.path = os.path.join(backup_dir, self.FILENAME)
+        self.restored = None
+        self._batches_since_save = 0
+
+    def _trainer_supports_backup(self):
+        if not callable(getattr(self.trainer, "_training_state", None)):
+            raise TypeError("BackupAndRestore: needs a pydl.train.Trainer, got "
+                            f"{type(self.trainer).__name__}")
+
+    def on_train_begin(self, logs=None):
+        from .. import _io
+        self._trainer_supports_backup()
+        self.restored = None
+        self._batches_since_save = 0
+        if not os.path.exists(self.path):
+            return
+        backup = _io.load(self.path)
+        if (not isinstance(backup, dict) or backup.get("format") != self._FORMAT
+                or "training" not in backup):
+            raise ValueError(f"backup: {self.path!r} is not a BackupAndRestore backup")
+        if backup.get("version") != self._VERSION:
+            raise ValueError(f"backup: {self.path!r} has version {backup.get('version')!r}; this pydl "
+                             f"reads version {self._VERSION}")
+        training = backup["training"]
+        self.trainer._restore_training_state(training, where=f"backup {self.path!r}")
+        self.restored = {"epoch": int(training["epoch"]), "batch": int(training["batch"])}
+
+    def on_batch_end(self, batch, logs=None):
+        if self.save_freq == "epoch":
+            return
+        self._batches_since_save += 1
+        if self._batches_since_save >= self.save_freq:
+            self._batches_since_save = 0
+            self._backup()
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.save_freq == "epoch":
+            self._backup()
+
+    def on_train_end(self, logs=None):
+        if self.delete_checkpoint:
+            self._delete()
+
+    def _backup(self):
+        """Write the trainer's state to :attr:`path`, atomically."""
+        from .. import _io
+        state = {"format": self._FORMAT, "version": self._VERSION,
+                 "training": self.trainer._training_state()}
+        os.makedirs(self.backup_dir, exist_ok=True)
+        _io.save(state, self.path)
+
+    def _delete(self):
+        from .. import _io
+        try:
+            os.remove(self.path)
+        except FileNotFoundError:
+            pass
+        _io._remove_stale_temporaries(self.backup_dir, self.FILENAME)
+        try:
+            os.rmdir(self.backup_dir)     # only if empty
+        except OSError:
+            pass

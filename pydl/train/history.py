@@ -21,10 +21,22 @@ class History(Callback):
         self.history = {}
         self.epoch = []
         self.params = {}
+        self._initial = None
+
+    def _carry_over(self, previous, initial_epoch):
+        """Start (at ``on_train_begin``) with the records of ``previous`` (a History) for its
+        epochs before ``initial_epoch``: ``fit(..., initial_epoch=k)`` continues the history."""
+        keep = sum(1 for e in previous.epoch if e < initial_epoch)
+        self._initial = (list(previous.epoch[:keep]),
+                         {k: list(v[:keep]) for k, v in previous.history.items() if v[:keep]})
 
     def on_train_begin(self, logs=None):
-        self.history = {}
-        self.epoch = []
+        if self._initial is not None:
+            self.epoch, self.history = self._initial
+            self._initial = None
+        else:
+            self.history = {}
+            self.epoch = []
 
     def on_epoch_end(self, epoch, logs=None):
         self.epoch.append(epoch)

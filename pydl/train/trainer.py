@@ -17,6 +17,12 @@ averaged the same way from the same forward passes (against the transformed targ
 epoch in eval mode; val_loss includes the current penalty too (as Keras), so the generalization
 gap logged as "gap" = val_loss - loss compares data losses. With ``reduction="sum"`` losses the
 batch loss is divided by n_b first, so "loss" is always a per-sample mean.
+
+Resuming: ``fit(..., initial_epoch=k)`` starts at epoch k. A ``callbacks.BackupAndRestore``
+asks the Trainer for its complete training state (``_training_state``: position in the run, down
+to the batch, model, optimizer, random streams, history, callbacks' ``get_state``) and, in a
+restarted run, puts it back at ``on_train_begin`` (``_restore_training_state``); the epoch loop
+then continues from that position, so the run ends bitwise as if never interrupted.
 """
 import contextlib
 import inspect
@@ -29,14 +35,24 @@ import numpy as np
 
 from .. import _random
 from .._grad_mode import no_grad
+from . import _rng_state
 from . import metrics as _metrics
-from .callbacks import Callback
+from .callbacks import BackupAndRestore, Callback
 from .history import History
 from .regularizers import Regularizer, resolve_params
 
 
 def _overrides(cb, hook):
     return getattr(type(cb), hook, None) is not getattr(Callback, hook)
+
+
+def _ordered_callbacks(callbacks, history):
+    """The callbacks of a fit: those given, in order, then ``history``, then the BackupAndRestore
+    (at most one), which must see every other callback's state."""
+    backups = [cb for cb in callbacks if isinstance(cb, BackupAndRestore)]
+    if len(backups) > 1:
+        raise ValueError(f"callbacks: at most one BackupAndRestore per fit, got {len(backups)}")
+    return [cb for cb in callbacks if not isinstance(cb, BackupAndRestore)] + [history] + backups
 
 
 @contextlib.contextmanager
@@ -60,15 +76,66 @@ def _check_batch_size(batch_size, allow_none=False):
     return int(batch_size)
 
 
-def _check_fit_args(epochs, batch_size, validation_split, verbose):
+def _check_fit_args(epochs, batch_size, validation_split, verbose, initial_epoch=0):
     if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 0:
         raise ValueError(f"epochs: expected an int >= 0, got {epochs!r}")
+    if isinstance(initial_epoch, bool) or not isinstance(initial_epoch, (int, np.integer)) or initial_epoch < 0:
+        raise ValueError(f"initial_epoch: expected an int >= 0, got {initial_epoch!r}")
     _check_batch_size(batch_size, allow_none=True)
     if (isinstance(validation_split, bool) or not isinstance(validation_split, numbers.Real)
             or not 0.0 <= validation_split < 1.0):
         raise ValueError(f"validation_split: expected a float in [0, 1), got {validation_split!r}")
     if verbose not in (0, 1, 2):
         raise ValueError(f"verbose: expected 0, 1 or 2, got {verbose!r}")
+
+
+def _has_batchnorm(model):
+    """True when ``model`` (a pydl.nn.Module) contains a BatchNorm layer, whose training forward
+    needs more than one sample per channel."""
+    modules = getattr(model, "modules", None)
+    if not callable(modules):
+        return False
+    from .. import nn
+    kinds = tuple(getattr(nn, name) for name in ("BatchNorm1d", "BatchNorm2d", "BatchNorm3d")
+                  if isinstance(getattr(nn, name, None), type))
+    return bool(kinds) and any(isinstance(m, kinds) for m in modules())
+
+
+def _batch_bounds(n, bs, merge_single_tail):
+    """Batch boundaries: batch b holds the samples bounds[b]:bounds[b + 1] (of the epoch's order).
+
+    Batches of ``bs`` samples, the last one possibly smaller; with ``merge_single_tail`` a last
+    batch of a single sample is merged into the one before it (which then has bs + 1 samples).
+    """
+    bounds = list(range(0, n, bs)) + [n]
+    if merge_single_tail and len(bounds) > 2 and bounds[-1] - bounds[-2] == 1:
+        del bounds[-2]
+    return bounds
+
+
+class _EpochProgress:
+    """Where an epoch stands: its permutation, the batches run, the running sums of its logs."""
+
+    def __init__(self, epoch, order, n_metrics):
+        self.epoch = epoch
+        self.order = order
+        self.batch = 0                  # batches of this epoch already run
+        self.loss_sum = 0.0
+        self.seen = 0
+        self.metric_sums = [0.0] * n_metrics
+        self.done = False               # the epoch's end has been reached (on_epoch_end running)
+
+    def state(self):
+        return {"order": None if self.order is None else np.array(self.order, copy=True),
+                "loss_sum": self.loss_sum, "seen": self.seen, "metric_sums": list(self.metric_sums)}
+
+    @classmethod
+    def from_state(cls, epoch, batch, state, n_metrics):
+        p = cls(epoch, state["order"], n_metrics)
+        p.batch = batch
+        p.loss_sum, p.seen = state["loss_sum"], state["seen"]
+        p.metric_sums = list(state["metric_sums"])
+        return p
 
 
 class _WeightNoise:
@@ -156,6 +223,7 @@ class Trainer:
         self.stop_training = False
         self.history = None
         self._weight_noise = None
+        self._fit = self._progress = self._resume = None   # the current fit's bookkeeping
         # What the loss takes as targets (pydl losses declare it; other callables declare nothing).
         self._target_kinds = tuple(getattr(loss_fn, "target_kinds", ()))
         # accuracy on a single output: threshold logits at 0 for binary losses on logits, else 0.5.
@@ -234,7 +302,7 @@ class Trainer:
 
     # ------------------------------------------------------------------ fit
     def fit(self, x, y, epochs=10, batch_size=32, validation_data=None, validation_split=0.0,
-            shuffle=True, verbose=1, callbacks=None):
+            shuffle=True, verbose=1, callbacks=None, initial_epoch=0):
         """Train the model; returns a History (also kept as ``trainer.history``).
 
         Parameters
@@ -242,9 +310,14 @@ class Trainer:
         x : ndarray of shape (N, ...)
         y : ndarray of shape (N,) int class indices, (N, C) soft targets, or (N,) / (N, k) regression targets
         epochs : int
+            Index of the epoch to stop before (Keras): epochs ``initial_epoch, ..., epochs - 1`` run.
         batch_size : int or None
             1: stochastic GD; k: mini-batch; None (or >= N): full-batch GD. The last batch of an
-            epoch may be smaller. Full-batch epochs are not shuffled (the order does not matter).
+            epoch may be smaller. When the model has a BatchNorm layer and that last batch would
+            hold a single sample (N % batch_size == 1), it is merged into the batch before it
+            (which then has batch_size + 1 samples): a training BatchNorm cannot normalize one
+            sample. Nothing else changes the batches. Full-batch epochs are not shuffled (the
+            order does not matter).
         validation_data : (x_val, y_val), optional
             Overrides validation_split.
         validation_split : float in [0, 1)
@@ -257,13 +330,26 @@ class Trainer:
             epoch; 2 one line per epoch.
         callbacks : sequence of Callback, optional
             Extra callbacks for this call only (after those given to the constructor).
+        initial_epoch : int >= 0
+            Epoch at which to start (Keras), to resume a previous run: epochs are numbered from
+            it (in the callbacks' hooks and in ``History.epoch``). When ``trainer.history`` holds
+            a previous fit's records, the new History starts with those of its epochs before
+            ``initial_epoch``, so the history continues (Keras starts an empty one). A
+            :class:`~pydl.train.callbacks.BackupAndRestore` that finds a backup overrides it.
+
+        Notes
+        -----
+        Callbacks run in the order given, then the History, then a BackupAndRestore (always
+        last, so that its backups hold the other callbacks' state at the end of each epoch or
+        batch, and its restore at ``on_train_begin`` follows their own ``on_train_begin``).
         """
-        _check_fit_args(epochs, batch_size, validation_split, verbose)
-        epochs = int(epochs)
+        _check_fit_args(epochs, batch_size, validation_split, verbose, initial_epoch)
+        epochs, initial_epoch = int(epochs), int(initial_epoch)
         x, y, validation = self._prepare_data(x, y, validation_data, validation_split)
         n = x.shape[0]
         bs = n if batch_size is None else min(int(batch_size), n)
-        steps = -(-n // bs)
+        bounds = _batch_bounds(n, bs, _has_batchnorm(self.model))
+        steps = len(bounds) - 1
         for r in self.regularizers:
             r.bind(self.model)
         rng = _random.generator()
@@ -273,31 +359,49 @@ class Trainer:
 
         history = History()
         history.params = {"epochs": epochs, "steps": steps, "samples": n, "batch_size": bs}
-        cbs = self.callbacks + list(callbacks or ()) + [history]
+        if initial_epoch > 0 and self.history is not None:
+            history._carry_over(self.history, initial_epoch)
+        cbs = _ordered_callbacks(self.callbacks + list(callbacks or ()), history)
         for cb in cbs:
             cb.set_trainer(self)
         batch_cbs = [cb for cb in cbs if _overrides(cb, "on_batch_begin") or _overrides(cb, "on_batch_end")]
         self.history = history
         self.stop_training = False
+        self._fit = {"callbacks": cbs, "samples": n, "batch_size": bs, "steps": steps,
+                     "epochs": epochs, "initial_epoch": initial_epoch}
+        self._progress = None
+        self._resume = None
         bar_cls = _tqdm() if verbose == 1 else None
 
-        for cb in cbs:
-            cb.on_train_begin({})
-        for epoch in range(epochs):
-            t0 = time.perf_counter()
+        try:
             for cb in cbs:
-                cb.on_epoch_begin(epoch, {})
-            order = rng.permutation(n) if (shuffle and bs < n) else None
-            bar = bar_cls(total=steps, desc=f"Epoch {epoch + 1}/{epochs}", unit="batch",
-                          leave=True, file=sys.stderr) if bar_cls else None
-            logs = self._run_epoch(x, y, bs, order, batch_cbs, bar)
-            self._end_epoch(epoch, logs, validation, bs, cbs)
-            if verbose:
-                _report_epoch(epoch, epochs, logs, bar, t0)
-            if self.stop_training:
-                break
-        for cb in cbs:
-            cb.on_train_end({})
+                cb.on_train_begin({})
+            resume, self._resume = self._resume, None       # set by a BackupAndRestore
+            first = initial_epoch if resume is None else resume.epoch
+            for epoch in range(first, epochs):
+                partial = resume if (resume is not None and resume.epoch == epoch and resume.batch > 0) else None
+                if partial is None and self.stop_training:  # restored from a run that had stopped
+                    break
+                t0 = time.perf_counter()
+                if partial is None:
+                    for cb in cbs:
+                        cb.on_epoch_begin(epoch, {})
+                    order = rng.permutation(n) if (shuffle and bs < n) else None
+                    progress = _EpochProgress(epoch, order, len(self.metric_fns))
+                else:
+                    progress = partial
+                bar = bar_cls(total=steps, initial=progress.batch, desc=f"Epoch {epoch + 1}/{epochs}",
+                              unit="batch", leave=True, file=sys.stderr) if bar_cls else None
+                logs = self._run_epoch(x, y, bounds, progress, batch_cbs, bar)
+                self._end_epoch(epoch, logs, validation, bs, cbs)
+                if verbose:
+                    _report_epoch(epoch, epochs, logs, bar, t0)
+                if self.stop_training:
+                    break
+            for cb in cbs:
+                cb.on_train_end({})
+        finally:
+            self._fit = self._progress = self._resume = None
         return history
 
     def _prepare_data(self, x, y, validation_data, validation_split):
@@ -319,15 +423,17 @@ class Trainer:
                              "both must be non-empty")
         return x[:split_at], y[:split_at], (x[split_at:], y[split_at:])
 
-    def _run_epoch(self, x, y, bs, order, batch_cbs, bar):
-        """One pass over (x, y) in batches of ``bs`` (in ``order`` when given); returns the
-        epoch's training logs: the sample-weighted means of the batch losses and metrics."""
+    def _run_epoch(self, x, y, bounds, progress, batch_cbs, bar):
+        """Run the batches of ``progress``'s epoch from ``progress.batch`` on (the samples
+        ``bounds[b]:bounds[b + 1]`` of ``progress.order``, or of x when None); returns the epoch's
+        training logs: the sample-weighted means of the batch losses and metrics."""
         self.model.train()
-        n = x.shape[0]
-        loss_sum, seen = 0.0, 0
-        metric_sums = [0.0] * len(self.metric_fns)
-        for b in range(-(-n // bs)):
-            sl = slice(b * bs, min((b + 1) * bs, n))
+        self._progress = p = progress
+        order = p.order
+        for b in range(p.batch, len(bounds) - 1):
+            if p.batch > 0 and self.stop_training:    # restored from a run stopped mid-epoch
+                break
+            sl = slice(bounds[b], bounds[b + 1])
             idx = sl if order is None else order[sl]
             xb, yb = x[idx], y[idx]
             nb = xb.shape[0]
@@ -336,9 +442,10 @@ class Trainer:
                 cb.on_batch_begin(b, logs)
             loss, metrics = self._train_step(xb, yb)
             for i, m in enumerate(metrics):
-                metric_sums[i] += nb * m
-            loss_sum += nb * loss
-            seen += nb
+                p.metric_sums[i] += nb * m
+            p.loss_sum += nb * loss
+            p.seen += nb
+            p.batch = b + 1
             if batch_cbs:
                 logs["loss"] = loss
                 for cb in batch_cbs:
@@ -347,9 +454,9 @@ class Trainer:
                 bar.update(1)
             if self.stop_training:
                 break
-        logs = {"loss": loss_sum / seen}
-        for (name, _), s in zip(self.metric_fns, metric_sums):
-            logs[name] = s / seen
+        logs = {"loss": p.loss_sum / p.seen}
+        for (name, _), s in zip(self.metric_fns, p.metric_sums):
+            logs[name] = s / p.seen
         return logs
 
     def _train_step(self, xb, yb):
@@ -381,8 +488,87 @@ class Trainer:
             for k, v in self._evaluate(*validation, max(256, bs)).items():
                 logs["val_" + k] = v
             logs["gap"] = logs["val_loss"] - logs["loss"]
+        if self._progress is not None:
+            self._progress.done = True
         for cb in cbs:
             cb.on_epoch_end(epoch, logs)
+
+    # ------------------------------------------------------------------ backup and restore
+    def _training_state(self):
+        """Everything a resumed ``fit`` needs to continue bitwise as if never interrupted (called
+        by BackupAndRestore from its hooks, at the end of an epoch or of a batch).
+
+        Returns a nested dict that ``pydl.save`` writes without pickle: the position (``epoch``
+        to run next and ``batch``, the batches of it already run, with the epoch's permutation and
+        running sums when ``batch > 0``), ``stop_training``, the model's and the optimizer's
+        state_dict, every random stream (see :mod:`pydl.train._rng_state`), the History so far,
+        and each callback's ``get_state()``.
+        """
+        if self._fit is None:
+            raise RuntimeError("Trainer._training_state: only available during fit")
+        for obj, name in ((self.model, "model"), (self.optimizer, "optimizer")):
+            if not callable(getattr(obj, "state_dict", None)) or not callable(getattr(obj, "load_state_dict", None)):
+                raise TypeError(f"{name}: BackupAndRestore needs state_dict() and load_state_dict(), "
+                                f"{type(obj).__name__} has not")
+        p = self._progress
+        if p is None:
+            epoch, batch, progress = self._fit["initial_epoch"], 0, None
+        elif p.done or p.batch == 0:
+            epoch, batch, progress = p.epoch + (1 if p.done else 0), 0, None
+        else:
+            epoch, batch, progress = p.epoch, p.batch, p.state()
+        cbs = [cb for cb in self._fit["callbacks"] if cb is not self.history]
+        return {
+            "epoch": epoch, "batch": batch, "progress": progress,
+            "stop_training": bool(self.stop_training),
+            "samples": self._fit["samples"], "batch_size": self._fit["batch_size"],
+            "steps": self._fit["steps"],
+            "model": {k: np.array(v, copy=True) for k, v in self.model.state_dict().items()},
+            "optimizer": self.optimizer.state_dict(),
+            "rng": _rng_state.capture(self._owned_generators()),
+            "history": {"epoch": list(self.history.epoch),
+                        "history": {k: list(v) for k, v in self.history.history.items()}},
+            "callbacks": [{"class": type(cb).__name__, "state": cb.get_state()} for cb in cbs],
+        }
+
+    def _restore_training_state(self, state, where="backup"):
+        """Put back a :meth:`_training_state` (from ``on_train_begin``); ``fit`` then continues at
+        its position. Everything is checked against this run before anything changes."""
+        if self._fit is None:
+            raise RuntimeError("Trainer._restore_training_state: only available during fit")
+        for key in ("samples", "batch_size", "steps"):
+            if state[key] != self._fit[key]:
+                raise ValueError(f"{where}: was made by a run with {key}={state[key]}, this run has "
+                                 f"{key}={self._fit[key]}: not the same training (delete the backup "
+                                 "to start afresh)")
+        cbs = [cb for cb in self._fit["callbacks"] if cb is not self.history]
+        saved_cbs = state["callbacks"]
+        names = [type(cb).__name__ for cb in cbs]
+        saved_names = [c["class"] for c in saved_cbs]
+        if names != saved_names:
+            raise ValueError(f"{where}: was made with the callbacks {saved_names}, this run has {names}")
+        epoch, batch = int(state["epoch"]), int(state["batch"])
+        progress = None
+        if batch > 0:
+            progress = _EpochProgress.from_state(epoch, batch, state["progress"], len(self.metric_fns))
+            if progress.order is not None and np.shape(progress.order) != (self._fit["samples"],):
+                raise ValueError(f"{where}: the saved sample order has shape {np.shape(progress.order)}, "
+                                 f"expected ({self._fit['samples']},)")
+        generators = self._owned_generators()
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        _rng_state.restore(state["rng"], generators, f"{where}['rng']")
+        self.history.epoch = list(state["history"]["epoch"])
+        self.history.history = {k: list(v) for k, v in state["history"]["history"].items()}
+        for cb, saved in zip(cbs, saved_cbs):
+            if saved["state"] is not None:
+                cb.set_state(saved["state"])
+        self.stop_training = bool(state["stop_training"])
+        self._resume = progress if progress is not None else _EpochProgress(epoch, None, len(self.metric_fns))
+
+    def _owned_generators(self):
+        """Generators of the run other than pydl's global one: those of the transform and loss."""
+        return _rng_state.find_generators(self.transform, self.loss_fn)
 
     def _apply_transform(self, xb, yb):
         res = self.transform(xb, yb)
