@@ -91,18 +91,19 @@ Extent extent_of(const py::array& a) {
 
 static bool overlap(const Extent& a, const Extent& b) { return a.lo < b.hi && b.lo < a.hi; }
 
-Arg::Arg(const py::handle& obj, const char* name, int64_t index) : name_(name), index_(index), present_(true) {
-  if (!py::isinstance<py::array>(obj)) fail_type("expected a numpy.ndarray, got " + type_name(obj));
-  array_ = py::reinterpret_borrow<py::array>(obj);
+// obj as an ndarray, or TypeError naming argument `name` (element `index` of it when >= 0).
+static py::array ndarray_arg(const py::handle& obj, const char* name, int64_t index) {
+  if (!py::isinstance<py::array>(obj))
+    throw py::type_error((index < 0 ? std::string(name) : std::string(name) + "[" + std::to_string(index) + "]") +
+                         ": expected a numpy.ndarray, got " + type_name(obj));
+  return py::reinterpret_borrow<py::array>(obj);
 }
 
+Arg::Arg(const py::handle& obj, const char* name, int64_t index)
+    : Arg(ndarray_arg(obj, name, index), name, index, true) {}
+
 Arg Arg::optional(const py::handle& obj, const char* name) {
-  if (obj.is_none()) {
-    Arg a;
-    a.name_ = name;
-    a.array_ = py::reinterpret_borrow<py::array>(py::handle());  // no array: never touched
-    return a;
-  }
+  if (obj.is_none()) return Arg(py::reinterpret_borrow<py::array>(py::handle()), name, -1, false);  // never touched
   if (!py::isinstance<py::array>(obj))
     throw py::type_error(std::string(name) + ": expected a numpy.ndarray or None, got " + type_name(obj));
   return Arg(obj, name);

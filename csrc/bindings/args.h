@@ -31,6 +31,7 @@
 #include <cstdint>
 #include <initializer_list>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "ops/activation.h"
@@ -105,7 +106,9 @@ class Arg {
   }
 
  private:
-  Arg() = default;
+  // (array_ is initialised here, never default-constructed: that would allocate an empty ndarray.)
+  Arg(py::array array, const char* name, int64_t index, bool present)
+      : array_(std::move(array)), name_(name), index_(index), present_(present) {}
   [[noreturn]] void fail_value(const std::string& what) const;
   [[noreturn]] void fail_type(const std::string& what) const;
 

@@ -165,7 +165,7 @@ void vmath(const std::string& fn, const py::object& x_obj, const py::object& out
   float* yp = out.ptr<float>();
   const int64_t n = x.size();
   py::gil_scoped_release nogil;
-  pydl::ops::vmath_f32(f, yp, xp, n);
+  pydl::ops::vmath_f32(yp, xp, n, f);
 }
 
 }  // namespace

@@ -143,7 +143,7 @@ void activation_backward<double>(double* dx, const double* dy, const double* x, 
 }
 
 // x, y are (n,).
-void vmath_f32(VmathFn fn, float* y, const float* x, int64_t n) {
+void vmath_f32(float* y, const float* x, int64_t n, VmathFn fn) {
   using F = void (*)(float*, const float*, int64_t);
   F f = fn == VmathFn::exp    ? runtime::select(avx512::vexp_f32, avx2::vexp_f32, generic::vexp_f32)
         : fn == VmathFn::tanh ? runtime::select(avx512::vtanh_f32, avx2::vtanh_f32, generic::vtanh_f32)

@@ -49,6 +49,6 @@ namespace avx512 = generic;
 
 // y = fn(x) over n float32 elements with the active ISA (tests and benchmarks of the raw functions).
 enum class VmathFn : int { exp = 0, tanh = 1, erf = 2 };
-void vmath_f32(VmathFn fn, float* y, const float* x, int64_t n);
+void vmath_f32(float* y, const float* x, int64_t n, VmathFn fn);
 
 }  // namespace pydl::ops

@@ -18,6 +18,7 @@ T effective_grad(T g, T p, bool maximize, T wd) {
 
 // SGD: b = g (first step) or momentum*b + (1-dampening)*g; d = g + momentum*b (nesterov) or b;
 // p -= lr*d. Without momentum d = g.
+// p, buf, g: (n,); buf unused (nullptr) without momentum.
 template <class T>
 void sgd(T* p, T* buf, const T* g, int64_t n, const SgdArgs& a) {
   const T lr = T(a.lr), mom = T(a.momentum), one_minus_damp = T(1.0 - a.dampening), wd = T(a.weight_decay);
@@ -33,6 +34,7 @@ void sgd(T* p, T* buf, const T* g, int64_t n, const SgdArgs& a) {
 }
 
 // Adagrad: s += g^2; p -= clr * g / (sqrt(s) + eps)
+// p, sum, g: (n,).
 template <class T>
 void adagrad(T* p, T* sum, const T* g, int64_t n, const AdagradArgs& a) {
   const T clr = T(a.clr), eps = T(a.eps), wd = T(a.weight_decay);
@@ -46,6 +48,7 @@ void adagrad(T* p, T* sum, const T* g, int64_t n, const AdagradArgs& a) {
 
 // Adadelta: v = rho*v + (1-rho)*g^2; dx = sqrt(u+eps)/sqrt(v+eps)*g; u = rho*u + (1-rho)*dx^2;
 // p -= lr*dx
+// p, square_avg, acc_delta, g: (n,).
 template <class T>
 void adadelta(T* p, T* square_avg, T* acc_delta, const T* g, int64_t n, const AdadeltaArgs& a) {
   const T lr = T(a.lr), rho = T(a.rho), one_minus_rho = T(1.0 - a.rho), eps = T(a.eps), wd = T(a.weight_decay);
@@ -61,6 +64,7 @@ void adadelta(T* p, T* square_avg, T* acc_delta, const T* g, int64_t n, const Ad
 
 // RMSprop: v = alpha*v + (1-alpha)*g^2; centered: ga = alpha*ga + (1-alpha)*g, vt = v - ga^2;
 // avg = sqrt(vt) + eps; momentum: b = momentum*b + g/avg, p -= lr*b; else p -= lr*g/avg
+// p, square_avg, g: (n,); grad_avg, buf: (n,) or nullptr.
 template <class T>
 void rmsprop(T* p, T* square_avg, T* grad_avg, T* buf, const T* g, int64_t n, const RmspropArgs& a) {
   const T lr = T(a.lr), alpha = T(a.alpha), one_minus_alpha = T(1.0 - a.alpha), eps = T(a.eps),
@@ -87,6 +91,7 @@ void rmsprop(T* p, T* square_avg, T* grad_avg, T* buf, const T* g, int64_t n, co
 
 // Adam: m = b1*m + (1-b1)*g; v = b2*v + (1-b2)*g^2; vmax = max(vmax, v) (amsgrad);
 // p -= step_size * m / (sqrt(v or vmax)/bc2_sqrt + eps). AdamW: p *= 1 - lr*wd first, no g += wd*p.
+// p, exp_avg, exp_avg_sq, g: (n,); max_exp_avg_sq: (n,) or nullptr.
 template <class T>
 void adam(T* p, T* exp_avg, T* exp_avg_sq, T* max_exp_avg_sq, const T* g, int64_t n, const AdamArgs& a) {
   const T b1 = T(a.beta1), one_minus_b1 = T(1.0 - a.beta1), b2 = T(a.beta2), one_minus_b2 = T(1.0 - a.beta2);

@@ -6,7 +6,7 @@
 // is done (so a descheduled worker never holds the caller up).
 //
 // Fork safety: a child of fork() starts with no worker threads; the pool is rebuilt lazily on
-// its first parallel call. A parallel_for issued while the pool is busy (another Python
+// its first parallel call. A run_ranges issued while the pool is busy (another Python
 // thread, or a nested call) runs serially on the calling thread instead of waiting.
 #pragma once
 
