@@ -24,7 +24,8 @@ struct Vec<double> {
   static constexpr int L = 4;
 };
 
-// The primitives of the micro-kernel, float and double side by side.
+// The primitives of the micro-kernel, float and double side by side (+ and * are GCC's vector
+// operators, the same operations as _mm256_add_ps / _mm256_mul_ps).
 __m256 set1(float x) { return _mm256_set1_ps(x); }
 __m256d set1(double x) { return _mm256_set1_pd(x); }
 __m256 load(const float* p) { return _mm256_loadu_ps(p); }
@@ -33,10 +34,6 @@ void store(float* p, __m256 v) { _mm256_storeu_ps(p, v); }
 void store(double* p, __m256d v) { _mm256_storeu_pd(p, v); }
 __m256 fma(__m256 a, __m256 b, __m256 c) { return _mm256_fmadd_ps(a, b, c); }
 __m256d fma(__m256d a, __m256d b, __m256d c) { return _mm256_fmadd_pd(a, b, c); }
-__m256 mul(__m256 a, __m256 b) { return _mm256_mul_ps(a, b); }
-__m256d mul(__m256d a, __m256d b) { return _mm256_mul_pd(a, b); }
-__m256 add(__m256 a, __m256 b) { return _mm256_add_ps(a, b); }
-__m256d add(__m256d a, __m256d b) { return _mm256_add_pd(a, b); }
 __m256 lt0(__m256 x) { return _mm256_cmp_ps(x, _mm256_setzero_ps(), _CMP_LT_OQ); }
 __m256d lt0(__m256d x) { return _mm256_cmp_pd(x, _mm256_setzero_pd(), _CMP_LT_OQ); }
 __m256 blend(__m256 x, __m256 y, __m256 mask) { return _mm256_blendv_ps(x, y, mask); }
@@ -75,11 +72,11 @@ void tile(int64_t kc, const T* a, int64_t aks, const T* b, int64_t ldb, T* c, in
     T* ci = c + i * ldc;
 #pragma GCC unroll 4
     for (int v = 0; v < NV; ++v) {
-      V x = mul(acc[i][v], alpha);
+      V x = acc[i][v] * alpha;
       if (read_c) x = fma(beta, load(ci + v * L), x);
-      if (bias_p) x = add(x, load(bias_p + v * L));
+      if (bias_p) x = x + load(bias_p + v * L);
       if (ep.act == 1) x = blend(x, zero, lt0(x));
-      else if (ep.act == 2) x = blend(x, mul(x, slope), lt0(x));
+      else if (ep.act == 2) x = blend(x, x * slope, lt0(x));
       store(ci + v * L, x);
     }
   }

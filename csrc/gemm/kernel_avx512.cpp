@@ -27,7 +27,8 @@ struct Vec<double> {
   static constexpr int L = 8;
 };
 
-// The primitives of the micro-kernel, float and double side by side.
+// The primitives of the micro-kernel, float and double side by side (+ and * are GCC's vector
+// operators, the same operations as _mm512_add_ps / _mm512_mul_ps).
 __m512 set1(float x) { return _mm512_set1_ps(x); }
 __m512d set1(double x) { return _mm512_set1_pd(x); }
 __m512 load(const float* p) { return _mm512_loadu_ps(p); }
@@ -38,10 +39,6 @@ void store(float* p, __mmask16 k, __m512 v) { _mm512_mask_storeu_ps(p, k, v); }
 void store(double* p, __mmask8 k, __m512d v) { _mm512_mask_storeu_pd(p, k, v); }
 __m512 fma(__m512 a, __m512 b, __m512 c) { return _mm512_fmadd_ps(a, b, c); }
 __m512d fma(__m512d a, __m512d b, __m512d c) { return _mm512_fmadd_pd(a, b, c); }
-__m512 mul(__m512 a, __m512 b) { return _mm512_mul_ps(a, b); }
-__m512d mul(__m512d a, __m512d b) { return _mm512_mul_pd(a, b); }
-__m512 add(__m512 a, __m512 b) { return _mm512_add_ps(a, b); }
-__m512d add(__m512d a, __m512d b) { return _mm512_add_pd(a, b); }
 __mmask16 lt0(__m512 x) { return _mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_LT_OQ); }
 __mmask8 lt0(__m512d x) { return _mm512_cmp_pd_mask(x, _mm512_setzero_pd(), _CMP_LT_OQ); }
 __m512 mask_zero(__m512 x, __mmask16 k) { return _mm512_mask_mov_ps(x, k, _mm512_setzero_ps()); }
@@ -103,9 +100,9 @@ void kernel(int64_t kc, const T* a, int64_t aks, const T* b, int64_t ldb, T* c, 
     T* ci = c + i * ldc;
 #pragma GCC unroll 4
     for (int v = 0; v < NV; ++v) {
-      V x = mul(acc[i][v], alpha);
+      V x = acc[i][v] * alpha;
       if (read_c) x = fma(beta, load(mask[v], ci + v * L), x);
-      x = add(x, bias[v]);
+      x = x + bias[v];
       if (ep.act == 1) x = mask_zero(x, lt0(x));
       else if (ep.act == 2) x = mask_mul(x, lt0(x), slope);
       store(ci + v * L, mask[v], x);
