@@ -121,7 +121,7 @@ def test_gemm_binding():
 def test_activation_softmax_bindings():
     x = X.copy()
     raises(TypeError, "x", _C.activation_forward, "relu", [1.0], np.zeros(1))
-    raises(ValueError, "kind", _C.activation_forward, "nope", x, np.empty_like(x))
+    raises(ValueError, "activation", _C.activation_forward, "nope", x, np.empty_like(x))
     raises(ValueError, "out", _C.activation_forward, "relu", x, readonly(x))
     raises(ValueError, "out", _C.activation_forward, "relu", x, np.empty((3, 6), f32))
     raises(TypeError, "out", _C.activation_forward, "relu", x, np.empty_like(x, f64))

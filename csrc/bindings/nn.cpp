@@ -1,11 +1,11 @@
 // pydl._C bindings of the layer kernels pydl.nn calls (private: pydl.nn validates user input;
-// the checks here only guard the kernels against inconsistent arrays).
-#include <pybind11/numpy.h>
-#include <pybind11/pybind11.h>
-
+// the checks here, args.h, guard the kernels against inconsistent arrays). Arrays a kernel writes
+// share no memory with any other argument (the kernels read inputs after writing outputs and use
+// restrict pointers: aliasing would give silently wrong numbers), except the elementwise dropout,
+// which may run in place.
 #include <string>
 
-#include "bindings/common.h"
+#include "bindings/args.h"
 #include "nn/linear.h"
 #include "ops/activation.h"
 #include "ops/batchnorm.h"
@@ -13,181 +13,217 @@
 
 namespace py = pybind11;
 using namespace pydl::bind;
+using pydl::ops::Act;
 
 namespace {
 
-// A float array of `dtype`'s type, C-contiguous, of exactly `shape`.
-void require(const py::array& a, const char* name, DType dtype, std::initializer_list<py::ssize_t> shape,
-             bool writeable = false) {
-  DType d = require_float(a, name);
-  if (d != dtype) throw py::type_error(std::string(name) + ": expected " + (dtype == DType::f32 ? "float32" : "float64") + ", got " + dtype_str(a));
-  require_ndim(a, name, static_cast<py::ssize_t>(shape.size()));
-  py::ssize_t i = 0;
-  for (py::ssize_t s : shape) {
-    if (a.shape(i) != s) {
-      std::string want = "(";
-      for (py::ssize_t e : shape) want += std::to_string(e) + ",";
-      throw py::value_error(std::string(name) + ": expected shape " + want + "), got " + shape_str(a));
-    }
-    ++i;
-  }
-  require_c_contiguous(a, name);
-  if (writeable) require_writeable(a, name);
+// The (N, features) input of a layer: float32/float64, 2-D, C-contiguous.
+Arg layer_input(const py::object& o) { return Arg(o, "input").floating().rank(2).contiguous(); }
+
+// An array of the input's dtype and this exact shape, C-contiguous (None allowed when optional).
+Arg input_like(Arg a, const Arg& x, std::initializer_list<int64_t> shape) {
+  return a.dtype_as(x).shape(shape).contiguous();
+}
+Arg output_like(Arg a, const Arg& x, std::initializer_list<int64_t> shape) {
+  return input_like(a, x, shape).writeable();
 }
 
-// Optional array argument: None -> nullptr.
-template <class T>
-const T* opt_in(const py::object& o, const char* name, DType dt, std::initializer_list<py::ssize_t> shape) {
-  if (o.is_none()) return nullptr;
-  if (!py::isinstance<py::array>(o)) throw py::type_error(std::string(name) + ": expected a numpy.ndarray or None, got " + std::string(Py_TYPE(o.ptr())->tp_name));
-  py::array a = py::reinterpret_borrow<py::array>(o);
-  require(a, name, dt, shape);
-  return static_cast<const T*>(a.data());
-}
-template <class T>
-T* opt_out(const py::object& o, const char* name, DType dt, std::initializer_list<py::ssize_t> shape) {
-  if (o.is_none()) return nullptr;
-  if (!py::isinstance<py::array>(o)) throw py::type_error(std::string(name) + ": expected a numpy.ndarray or None, got " + std::string(Py_TYPE(o.ptr())->tp_name));
-  py::array a = py::reinterpret_borrow<py::array>(o);
-  require(a, name, dt, shape, true);
-  return static_cast<T*>(a.mutable_data());
+// The arguments both passes of a linear layer take: input (N, IN), weight (OUT, IN), activation.
+struct Linear {
+  Arg x, weight;
+  Act act;
+  int64_t N, IN, OUT;
+};
+
+Linear linear_args(const py::object& x_obj, const py::object& weight_obj, const std::string& activation) {
+  Arg x = layer_input(x_obj);
+  Arg weight = Arg(weight_obj, "weight").rank(2);
+  const Act act = activation_arg(activation);
+  const int64_t N = x.dim(0), IN = x.dim(1), OUT = weight.dim(0);
+  return {x, input_like(weight, x, {OUT, IN}), act, N, IN, OUT};
 }
 
-// Named array arguments, None allowed (skipped).
-using Named = std::initializer_list<std::pair<const char*, py::handle>>;
-
-// Every output shares no memory with any input nor with another output (the kernels read inputs
-// after writing outputs and use restrict pointers: aliasing gives silently wrong numbers).
-void require_outputs_disjoint(Named outs, Named ins) {
-  for (auto o = outs.begin(); o != outs.end(); ++o) {
-    if (o->second.is_none()) continue;
-    py::array oa = py::reinterpret_borrow<py::array>(o->second);
-    for (auto& [iname, i] : ins)
-      if (!i.is_none()) require_disjoint(oa, o->first, py::reinterpret_borrow<py::array>(i), iname);
-    for (auto p = outs.begin(); p != o; ++p)
-      if (!p->second.is_none()) require_disjoint(oa, o->first, py::reinterpret_borrow<py::array>(p->second), p->first);
-  }
+void linear_forward(const py::object& x_obj, const py::object& weight_obj, const py::object& bias_obj,
+                    const py::object& out_obj, const std::string& activation, double negative_slope) {
+  const Linear l = linear_args(x_obj, weight_obj, activation);
+  Arg out = output_like(Arg(out_obj, "out"), l.x, {l.N, l.OUT});
+  Arg bias = input_like(Arg::optional(bias_obj, "bias"), l.x, {l.OUT});
+  require_disjoint({&out}, {&l.x, &l.weight, &bias});
+  dispatch_float(l.x.dtype(), [&](auto t) {
+    using T = decltype(t);
+    const T *xp = l.x.cptr<T>(), *wp = l.weight.cptr<T>(), *bp = bias.cptr<T>();
+    T* yp = out.ptr<T>();
+    py::gil_scoped_release nogil;
+    pydl::nn::linear_forward<T>(yp, xp, wp, bp, l.N, l.IN, l.OUT, l.act, T(negative_slope));
+  });
 }
 
-pydl::ops::Act act_of(const std::string& s) {
-  pydl::ops::Act a;
-  if (!pydl::ops::parse_act(s.c_str(), &a)) throw py::value_error("activation: unknown kind '" + s + "'");
-  return a;
-}
-
-template <class T>
-void linear_forward_t(const py::array& x, const py::array& w, const py::object& b, py::array& y,
-                      pydl::ops::Act act, double alpha, DType dt) {
-  int64_t N = x.shape(0), IN = x.shape(1), OUT = w.shape(0);
-  require(w, "weight", dt, {OUT, IN});
-  require(y, "out", dt, {N, OUT}, true);
-  const T* bp = opt_in<T>(b, "bias", dt, {OUT});
-  require_outputs_disjoint({{"out", y}}, {{"input", x}, {"weight", w}, {"bias", b}});
-  const T* xp = cptr<T>(x);
-  const T* wp = cptr<T>(w);
-  T* yp = ptr<T>(y);
-  py::gil_scoped_release nogil;
-  pydl::nn::linear_forward<T>(yp, xp, wp, bp, N, IN, OUT, act, T(alpha));
-}
-
-template <class T>
-void linear_backward_t(const py::array& dy, const py::array& x, const py::array& w, const py::object& y,
-                       const py::object& dx, py::array& dw, const py::object& db, pydl::ops::Act act, double alpha,
-                       bool acc_w, bool acc_b, DType dt) {
-  int64_t N = x.shape(0), IN = x.shape(1), OUT = w.shape(0);
-  require(w, "weight", dt, {OUT, IN});
-  require(dy, "grad_out", dt, {N, OUT});
-  require(dw, "grad_weight", dt, {OUT, IN}, true);
-  const T* yp = opt_in<T>(y, "out", dt, {N, OUT});
-  if (act != pydl::ops::Act::none) {
-    if (!yp) throw py::value_error("out: the forward output is needed for this activation");
-    if (!pydl::nn::act_backward_from_output(act, alpha))
+void linear_backward(const py::object& grad_out_obj, const py::object& x_obj, const py::object& weight_obj,
+                     const py::object& out_obj, const py::object& grad_in_obj, const py::object& grad_weight_obj,
+                     const py::object& grad_bias_obj, const std::string& activation, double negative_slope,
+                     bool accumulate_weight, bool accumulate_bias) {
+  const Linear l = linear_args(x_obj, weight_obj, activation);
+  Arg grad_out = input_like(Arg(grad_out_obj, "grad_out"), l.x, {l.N, l.OUT});
+  Arg grad_weight = output_like(Arg(grad_weight_obj, "grad_weight"), l.x, {l.OUT, l.IN});
+  Arg out = input_like(Arg::optional(out_obj, "out"), l.x, {l.N, l.OUT});
+  if (l.act != Act::none) {
+    if (!out.present()) throw py::value_error("out: the forward output is needed for this activation");
+    if (!pydl::nn::act_backward_from_output(l.act, negative_slope))
       throw py::value_error("activation: its derivative cannot be computed from the output");
   }
-  T* dxp = opt_out<T>(dx, "grad_in", dt, {N, IN});
-  T* dbp = opt_out<T>(db, "grad_bias", dt, {OUT});
-  require_outputs_disjoint({{"grad_in", dx}, {"grad_weight", dw}, {"grad_bias", db}},
-                           {{"grad_out", dy}, {"input", x}, {"weight", w}, {"out", y}});
-  const T *dyp = cptr<T>(dy), *xp = cptr<T>(x), *wp = cptr<T>(w);
-  T* dwp = ptr<T>(dw);
+  Arg grad_in = output_like(Arg::optional(grad_in_obj, "grad_in"), l.x, {l.N, l.IN});
+  Arg grad_bias = output_like(Arg::optional(grad_bias_obj, "grad_bias"), l.x, {l.OUT});
+  require_disjoint({&grad_in, &grad_weight, &grad_bias}, {&grad_out, &l.x, &l.weight, &out});
+  dispatch_float(l.x.dtype(), [&](auto t) {
+    using T = decltype(t);
+    const T *dyp = grad_out.cptr<T>(), *xp = l.x.cptr<T>(), *wp = l.weight.cptr<T>(), *yp = out.cptr<T>();
+    T *dxp = grad_in.ptr<T>(), *dwp = grad_weight.ptr<T>(), *dbp = grad_bias.ptr<T>();
+    py::gil_scoped_release nogil;
+    pydl::nn::linear_backward<T>(dxp, dwp, dbp, dyp, xp, wp, yp, l.N, l.IN, l.OUT, l.act, T(negative_slope),
+                                 accumulate_weight, accumulate_bias);
+  });
+}
+
+// The uint8 keep mask, C-contiguous, of n elements (n < 0: any).
+Arg mask_arg(const py::object& o, int64_t n) {
+  Arg mask = Arg(o, "mask");
+  if (!mask.array().dtype().equal(py::dtype::of<uint8_t>()))
+    throw py::type_error("mask: expected uint8, got " + dtype_str(mask.array()));
+  mask.contiguous();
+  if (n >= 0 && mask.size() != n)
+    throw py::value_error("mask: expected " + std::to_string(n) + " elements, got shape " + shape_str(mask.array()));
+  return mask;
+}
+
+// Dropout's output: ref's dtype and number of elements, C-contiguous, writeable, ref itself or disjoint.
+Arg dropout_output(const py::object& o, const char* name, const Arg& ref) {
+  Arg a = Arg(o, name).floating().dtype_as(ref).contiguous().writeable();
+  if (a.size() != ref.size())
+    throw py::value_error(a.label() + ": expected " + std::to_string(ref.size()) + " elements, got shape " +
+                          shape_str(a.array()));
+  return a.same_or_disjoint(ref);
+}
+
+void dropout_forward(const py::object& x_obj, const py::object& out_obj, const py::object& mask_obj, double p,
+                     uint64_t seed) {
+  probability_arg(p, "p");
+  Arg x = Arg(x_obj, "input").floating().contiguous();
+  Arg out = dropout_output(out_obj, "out", x);
+  const int64_t n = x.size();
+  Arg mask = mask_arg(mask_obj, n).writeable().disjoint_from(x).disjoint_from(out);
+  dispatch_float(x.dtype(), [&](auto t) {
+    using T = decltype(t);
+    const T* xp = x.cptr<T>();
+    T* yp = out.ptr<T>();
+    uint8_t* mp = mask.ptr<uint8_t>();
+    py::gil_scoped_release nogil;
+    pydl::ops::dropout_forward<T>(yp, mp, xp, n, p, seed);
+  });
+}
+
+void dropout_backward(const py::object& grad_out_obj, const py::object& mask_obj, const py::object& grad_in_obj,
+                      double p) {
+  probability_arg(p, "p");
+  Arg grad_out = Arg(grad_out_obj, "grad_out").floating().contiguous();
+  const int64_t n = grad_out.size();
+  Arg mask = mask_arg(mask_obj, n);
+  Arg grad_in = dropout_output(grad_in_obj, "grad_in", grad_out).disjoint_from(mask);
+  dispatch_float(grad_out.dtype(), [&](auto t) {
+    using T = decltype(t);
+    const T* gp = grad_out.cptr<T>();
+    const uint8_t* mp = mask.cptr<uint8_t>();
+    T* dp = grad_in.ptr<T>();
+    py::gil_scoped_release nogil;
+    pydl::ops::dropout_backward<T>(dp, gp, mp, n, p);
+  });
+}
+
+void dropout_mask(const py::object& mask_obj, double p, uint64_t seed) {
+  probability_arg(p, "p");
+  Arg mask = mask_arg(mask_obj, -1).writeable();
+  uint8_t* mp = mask.ptr<uint8_t>();
+  const int64_t n = mask.size();
   py::gil_scoped_release nogil;
-  pydl::nn::linear_backward<T>(dxp, dwp, dbp, dyp, xp, wp, yp, N, IN, OUT, act, T(alpha), acc_w, acc_b);
+  pydl::ops::dropout_mask(mp, n, p, seed);
 }
 
-template <class T>
-void bn_train_t(const py::array& x, const py::object& gamma, const py::object& beta, py::array& y, py::array& mean,
-                py::array& invstd, const py::object& rmean, const py::object& rvar, double eps, double momentum,
-                DType dt) {
-  int64_t N = x.shape(0), C = x.shape(1);
-  require(y, "out", dt, {N, C}, true);
-  require(mean, "save_mean", dt, {C}, true);
-  require(invstd, "save_invstd", dt, {C}, true);
-  const T* g = opt_in<T>(gamma, "weight", dt, {C});
-  const T* b = opt_in<T>(beta, "bias", dt, {C});
-  if ((g == nullptr) != (b == nullptr)) throw py::value_error("weight, bias: give both or neither");
-  T* rm = opt_out<T>(rmean, "running_mean", dt, {C});
-  T* rv = opt_out<T>(rvar, "running_var", dt, {C});
-  require_outputs_disjoint({{"out", y}, {"save_mean", mean}, {"save_invstd", invstd}, {"running_mean", rmean},
-                            {"running_var", rvar}},
-                           {{"input", x}, {"weight", gamma}, {"bias", beta}});
-  const T* xp = cptr<T>(x);
-  T *yp = ptr<T>(y), *mp = ptr<T>(mean), *ip = ptr<T>(invstd);
-  py::gil_scoped_release nogil;
-  pydl::ops::batchnorm_forward_train<T>(yp, mp, ip, rm, rv, xp, g, b, N, C, eps, momentum);
+// weight and bias (C,) of an affine batch norm: both arrays or both None.
+struct Affine {
+  Arg weight, bias;
+};
+
+Affine affine_args(const py::object& weight_obj, const py::object& bias_obj, const Arg& x, int64_t C) {
+  Arg weight = input_like(Arg::optional(weight_obj, "weight"), x, {C});
+  Arg bias = input_like(Arg::optional(bias_obj, "bias"), x, {C});
+  if (weight.present() != bias.present()) throw py::value_error("weight, bias: give both or neither");
+  return {weight, bias};
 }
 
-template <class T>
-void bn_eval_t(const py::array& x, const py::object& gamma, const py::object& beta, const py::array& rmean,
-               const py::array& rvar, py::array& y, double eps, DType dt) {
-  int64_t N = x.shape(0), C = x.shape(1);
-  require(y, "out", dt, {N, C}, true);
-  require(rmean, "running_mean", dt, {C});
-  require(rvar, "running_var", dt, {C});
-  const T* g = opt_in<T>(gamma, "weight", dt, {C});
-  const T* b = opt_in<T>(beta, "bias", dt, {C});
-  if ((g == nullptr) != (b == nullptr)) throw py::value_error("weight, bias: give both or neither");
-  require_outputs_disjoint({{"out", y}}, {{"input", x}, {"running_mean", rmean}, {"running_var", rvar},
-                                          {"weight", gamma}, {"bias", beta}});
-  const T *xp = cptr<T>(x), *rm = cptr<T>(rmean), *rv = cptr<T>(rvar);
-  T* yp = ptr<T>(y);
-  py::gil_scoped_release nogil;
-  pydl::ops::batchnorm_forward_eval<T>(yp, xp, rm, rv, g, b, N, C, eps);
+void batchnorm_forward_train(const py::object& x_obj, const py::object& weight_obj, const py::object& bias_obj,
+                             const py::object& out_obj, const py::object& save_mean_obj,
+                             const py::object& save_invstd_obj, const py::object& running_mean_obj,
+                             const py::object& running_var_obj, double eps, double momentum) {
+  Arg x = layer_input(x_obj);
+  const int64_t N = x.dim(0), C = x.dim(1);
+  Arg out = output_like(Arg(out_obj, "out"), x, {N, C});
+  Arg save_mean = output_like(Arg(save_mean_obj, "save_mean"), x, {C});
+  Arg save_invstd = output_like(Arg(save_invstd_obj, "save_invstd"), x, {C});
+  const Affine affine = affine_args(weight_obj, bias_obj, x, C);
+  Arg running_mean = output_like(Arg::optional(running_mean_obj, "running_mean"), x, {C});
+  Arg running_var = output_like(Arg::optional(running_var_obj, "running_var"), x, {C});
+  require_disjoint({&out, &save_mean, &save_invstd, &running_mean, &running_var}, {&x, &affine.weight, &affine.bias});
+  dispatch_float(x.dtype(), [&](auto t) {
+    using T = decltype(t);
+    const T *xp = x.cptr<T>(), *gp = affine.weight.cptr<T>(), *bp = affine.bias.cptr<T>();
+    T *yp = out.ptr<T>(), *mp = save_mean.ptr<T>(), *ip = save_invstd.ptr<T>();
+    T *rmp = running_mean.ptr<T>(), *rvp = running_var.ptr<T>();
+    py::gil_scoped_release nogil;
+    pydl::ops::batchnorm_forward_train<T>(yp, mp, ip, rmp, rvp, xp, gp, bp, N, C, eps, momentum);
+  });
 }
 
-template <class T>
-void bn_backward_t(const py::array& dy, const py::array& x, const py::array& mean, const py::array& invstd,
-                   const py::object& gamma, const py::object& dx, const py::object& dgamma, const py::object& dbeta,
-                   bool training, bool accumulate, DType dt) {
-  int64_t N = x.shape(0), C = x.shape(1);
-  require(dy, "grad_out", dt, {N, C});
-  require(mean, "mean", dt, {C});
-  require(invstd, "invstd", dt, {C});
-  const T* g = opt_in<T>(gamma, "weight", dt, {C});
-  T* dxp = opt_out<T>(dx, "grad_in", dt, {N, C});
-  T* dgp = opt_out<T>(dgamma, "grad_weight", dt, {C});
-  T* dbp = opt_out<T>(dbeta, "grad_bias", dt, {C});
-  require_outputs_disjoint({{"grad_in", dx}, {"grad_weight", dgamma}, {"grad_bias", dbeta}},
-                           {{"grad_out", dy}, {"input", x}, {"mean", mean}, {"invstd", invstd}, {"weight", gamma}});
-  const T *dyp = cptr<T>(dy), *xp = cptr<T>(x), *mp = cptr<T>(mean), *ip = cptr<T>(invstd);
-  py::gil_scoped_release nogil;
-  pydl::ops::batchnorm_backward<T>(dxp, dgp, dbp, dyp, xp, mp, ip, g, N, C, training, accumulate);
+void batchnorm_forward_eval(const py::object& x_obj, const py::object& weight_obj, const py::object& bias_obj,
+                            const py::object& running_mean_obj, const py::object& running_var_obj,
+                            const py::object& out_obj, double eps) {
+  Arg x = layer_input(x_obj);
+  const int64_t N = x.dim(0), C = x.dim(1);
+  const Affine affine = affine_args(weight_obj, bias_obj, x, C);
+  Arg running_mean = input_like(Arg(running_mean_obj, "running_mean"), x, {C});
+  Arg running_var = input_like(Arg(running_var_obj, "running_var"), x, {C});
+  Arg out = output_like(Arg(out_obj, "out"), x, {N, C});
+  require_disjoint({&out}, {&x, &running_mean, &running_var, &affine.weight, &affine.bias});
+  dispatch_float(x.dtype(), [&](auto t) {
+    using T = decltype(t);
+    const T *xp = x.cptr<T>(), *rmp = running_mean.cptr<T>(), *rvp = running_var.cptr<T>();
+    const T *gp = affine.weight.cptr<T>(), *bp = affine.bias.cptr<T>();
+    T* yp = out.ptr<T>();
+    py::gil_scoped_release nogil;
+    pydl::ops::batchnorm_forward_eval<T>(yp, xp, rmp, rvp, gp, bp, N, C, eps);
+  });
 }
 
-// Elementwise kernels may write in place (out is exactly the input) but not into a shifted view of it.
-void require_alias_or_disjoint(const py::array& out, const char* out_name, const py::array& in, const char* in_name) {
-  if (out.data() == in.data() && out.nbytes() == in.nbytes()) return;
-  if (shares_bytes(out, in))
-    throw py::value_error(std::string(out_name) + ": overlaps " + in_name + " partially (it may only be the same array or disjoint)");
-}
-
-void check_p(double p) {
-  if (!(p >= 0.0 && p <= 1.0)) throw py::value_error("p: expected a probability in [0, 1], got " + std::to_string(p));
-}
-
-void require_mask(const py::array& mask, int64_t n) {
-  if (!mask.dtype().equal(py::dtype::of<uint8_t>())) throw py::type_error("mask: expected uint8, got " + dtype_str(mask));
-  require_c_contiguous(mask, "mask");
-  if (mask.size() != n) throw py::value_error("mask: expected " + std::to_string(n) + " elements, got shape " + shape_str(mask));
+void batchnorm_backward(const py::object& grad_out_obj, const py::object& x_obj, const py::object& mean_obj,
+                        const py::object& invstd_obj, const py::object& weight_obj, const py::object& grad_in_obj,
+                        const py::object& grad_weight_obj, const py::object& grad_bias_obj, bool training,
+                        bool accumulate) {
+  Arg x = layer_input(x_obj);
+  const int64_t N = x.dim(0), C = x.dim(1);
+  Arg grad_out = input_like(Arg(grad_out_obj, "grad_out"), x, {N, C});
+  Arg mean = input_like(Arg(mean_obj, "mean"), x, {C});
+  Arg invstd = input_like(Arg(invstd_obj, "invstd"), x, {C});
+  Arg weight = input_like(Arg::optional(weight_obj, "weight"), x, {C});
+  Arg grad_in = output_like(Arg::optional(grad_in_obj, "grad_in"), x, {N, C});
+  Arg grad_weight = output_like(Arg::optional(grad_weight_obj, "grad_weight"), x, {C});
+  Arg grad_bias = output_like(Arg::optional(grad_bias_obj, "grad_bias"), x, {C});
+  require_disjoint({&grad_in, &grad_weight, &grad_bias}, {&grad_out, &x, &mean, &invstd, &weight});
+  dispatch_float(x.dtype(), [&](auto t) {
+    using T = decltype(t);
+    const T *dyp = grad_out.cptr<T>(), *xp = x.cptr<T>(), *mp = mean.cptr<T>(), *ip = invstd.cptr<T>();
+    const T* gp = weight.cptr<T>();
+    T *dxp = grad_in.ptr<T>(), *dgp = grad_weight.ptr<T>(), *dbp = grad_bias.ptr<T>();
+    py::gil_scoped_release nogil;
+    pydl::ops::batchnorm_backward<T>(dxp, dgp, dbp, dyp, xp, mp, ip, gp, N, C, training, accumulate);
+  });
 }
 
 }  // namespace
@@ -195,195 +231,38 @@ void require_mask(const py::array& mask, int64_t n) {
 void register_nn(py::module_& m) {
   m.def(
       "activation_derivative_from_output",
-      [](const std::string& activation, double alpha) {
-        return pydl::nn::act_backward_from_output(act_of(activation), alpha);
+      [](const std::string& activation, double negative_slope) {
+        return pydl::nn::act_backward_from_output(activation_arg(activation), negative_slope);
       },
-      py::arg("activation"), py::arg("alpha") = 0.0,
+      py::arg("activation"), py::arg("negative_slope") = 0.0,
       "True when the activation's derivative is a function of its output alone (relu, sigmoid, tanh, "
       "leaky_relu with a slope >= 0, none): it can then run in a GEMM epilogue and its backward from the "
       "output, without keeping the pre-activation.");
-  m.def(
-      "linear_forward",
-      [](const py::object& x_o, const py::object& weight_o, const py::object& bias, const py::object& out_o,
-         const std::string& activation, double alpha) {
-        py::array x = array_arg(x_o, "input");
-        py::array weight = array_arg(weight_o, "weight");
-        py::array out = array_arg(out_o, "out");
-        DType dt = require_float(x, "input");
-        require_ndim(x, "input", 2);
-        require_c_contiguous(x, "input");
-        require_ndim(weight, "weight", 2);
-        pydl::ops::Act act = act_of(activation);
-        if (dt == DType::f32) linear_forward_t<float>(x, weight, bias, out, act, alpha, dt);
-        else linear_forward_t<double>(x, weight, bias, out, act, alpha, dt);
-      },
-      py::arg("input"), py::arg("weight"), py::arg("bias"), py::arg("out"), py::arg("activation") = "none",
-      py::arg("alpha") = 0.0,
-      "out (N, OUT) = act(input (N, IN) @ weight (OUT, IN)^T + bias (OUT,)); GEMM with the bias/activation "
-      "epilogue.");
-  m.def(
-      "linear_backward",
-      [](const py::object& grad_out_o, const py::object& x_o, const py::object& weight_o, const py::object& out,
-         const py::object& grad_in, const py::object& grad_weight_o, const py::object& grad_bias,
-         const std::string& activation, double alpha, bool accumulate_weight, bool accumulate_bias) {
-        py::array grad_out = array_arg(grad_out_o, "grad_out");
-        py::array x = array_arg(x_o, "input");
-        py::array weight = array_arg(weight_o, "weight");
-        py::array grad_weight = array_arg(grad_weight_o, "grad_weight");
-        DType dt = require_float(x, "input");
-        require_ndim(x, "input", 2);
-        require_c_contiguous(x, "input");
-        require_ndim(weight, "weight", 2);
-        pydl::ops::Act act = act_of(activation);
-        if (dt == DType::f32)
-          linear_backward_t<float>(grad_out, x, weight, out, grad_in, grad_weight, grad_bias, act, alpha,
-                                   accumulate_weight, accumulate_bias, dt);
-        else
-          linear_backward_t<double>(grad_out, x, weight, out, grad_in, grad_weight, grad_bias, act, alpha,
-                                    accumulate_weight, accumulate_bias, dt);
-      },
-      py::arg("grad_out"), py::arg("input"), py::arg("weight"), py::arg("out"), py::arg("grad_in"),
-      py::arg("grad_weight"), py::arg("grad_bias"), py::arg("activation") = "none", py::arg("alpha") = 0.0,
-      py::arg("accumulate_weight") = false, py::arg("accumulate_bias") = false,
-      "Fused backward of out = act(input W^T + b): dz = grad_out * act'(.) (from out), grad_in = dz W "
-      "(skipped when None), grad_weight (+)= dz^T input, grad_bias (+)= sum_rows dz (skipped when None).");
-
-  m.def(
-      "dropout_forward",
-      [](const py::object& x_o, const py::object& out_o, const py::object& mask_o, double p, uint64_t seed) {
-        py::array x = array_arg(x_o, "input");
-        py::array out = array_arg(out_o, "out");
-        py::array mask = array_arg(mask_o, "mask");
-        check_p(p);
-        DType dt = require_float(x, "input");
-        require_c_contiguous(x, "input");
-        int64_t n = x.size();
-        require_mask(mask, n);
-        require_writeable(mask, "mask");
-        require_float(out, "out");
-        require_same_dtype(x, "input", out, "out");
-        require_c_contiguous(out, "out");
-        require_writeable(out, "out");
-        if (out.size() != n) throw py::value_error("out: expected " + std::to_string(n) + " elements, got shape " + shape_str(out));
-        require_alias_or_disjoint(out, "out", x, "input");
-        require_disjoint(mask, "mask", x, "input");
-        require_disjoint(mask, "mask", out, "out");
-        uint8_t* mp = static_cast<uint8_t*>(mask.mutable_data());
-        if (dt == DType::f32) {
-          const float* xp = cptr<float>(x);
-          float* yp = ptr<float>(out);
-          py::gil_scoped_release nogil;
-          pydl::ops::dropout_forward<float>(yp, mp, xp, n, p, seed);
-        } else {
-          const double* xp = cptr<double>(x);
-          double* yp = ptr<double>(out);
-          py::gil_scoped_release nogil;
-          pydl::ops::dropout_forward<double>(yp, mp, xp, n, p, seed);
-        }
-      },
-      py::arg("input"), py::arg("out"), py::arg("mask"), py::arg("p"), py::arg("seed"),
-      "Inverted dropout: mask = keep(seed, i) (P = 1 - p), out = input * mask / (1 - p).");
-  m.def(
-      "dropout_backward",
-      [](const py::object& grad_out_o, const py::object& mask_o, const py::object& grad_in_o, double p) {
-        py::array grad_out = array_arg(grad_out_o, "grad_out");
-        py::array mask = array_arg(mask_o, "mask");
-        py::array grad_in = array_arg(grad_in_o, "grad_in");
-        check_p(p);
-        DType dt = require_float(grad_out, "grad_out");
-        require_c_contiguous(grad_out, "grad_out");
-        int64_t n = grad_out.size();
-        require_mask(mask, n);
-        require_same_dtype(grad_out, "grad_out", grad_in, "grad_in");
-        require_c_contiguous(grad_in, "grad_in");
-        require_writeable(grad_in, "grad_in");
-        if (grad_in.size() != n) throw py::value_error("grad_in: expected " + std::to_string(n) + " elements, got shape " + shape_str(grad_in));
-        require_alias_or_disjoint(grad_in, "grad_in", grad_out, "grad_out");
-        require_disjoint(grad_in, "grad_in", mask, "mask");
-        const uint8_t* mp = static_cast<const uint8_t*>(mask.data());
-        if (dt == DType::f32) {
-          const float* g = cptr<float>(grad_out);
-          float* d = ptr<float>(grad_in);
-          py::gil_scoped_release nogil;
-          pydl::ops::dropout_backward<float>(d, g, mp, n, p);
-        } else {
-          const double* g = cptr<double>(grad_out);
-          double* d = ptr<double>(grad_in);
-          py::gil_scoped_release nogil;
-          pydl::ops::dropout_backward<double>(d, g, mp, n, p);
-        }
-      },
-      py::arg("grad_out"), py::arg("mask"), py::arg("grad_in"), py::arg("p"),
-      "grad_in = grad_out * mask / (1 - p).");
-  m.def(
-      "dropout_mask",
-      [](const py::object& mask_o, double p, uint64_t seed) {
-        py::array mask = array_arg(mask_o, "mask");
-        check_p(p);
-        require_mask(mask, mask.size());
-        require_writeable(mask, "mask");
-        uint8_t* mp = static_cast<uint8_t*>(mask.mutable_data());
-        int64_t n = mask.size();
-        py::gil_scoped_release nogil;
-        pydl::ops::dropout_mask(mp, n, p, seed);
-      },
-      py::arg("mask"), py::arg("p"), py::arg("seed"), "The keep mask dropout_forward draws for (p, seed).");
-
-  m.def(
-      "batchnorm_forward_train",
-      [](const py::object& x_o, const py::object& weight, const py::object& bias, const py::object& out_o, const py::object& save_mean_o,
-         const py::object& save_invstd_o, const py::object& running_mean, const py::object& running_var, double eps,
-         double momentum) {
-        py::array x = array_arg(x_o, "input");
-        py::array out = array_arg(out_o, "out");
-        py::array save_mean = array_arg(save_mean_o, "save_mean");
-        py::array save_invstd = array_arg(save_invstd_o, "save_invstd");
-        DType dt = require_float(x, "input");
-        require_ndim(x, "input", 2);
-        require_c_contiguous(x, "input");
-        if (dt == DType::f32)
-          bn_train_t<float>(x, weight, bias, out, save_mean, save_invstd, running_mean, running_var, eps, momentum, dt);
-        else
-          bn_train_t<double>(x, weight, bias, out, save_mean, save_invstd, running_mean, running_var, eps, momentum, dt);
-      },
-      py::arg("input"), py::arg("weight"), py::arg("bias"), py::arg("out"), py::arg("save_mean"),
-      py::arg("save_invstd"), py::arg("running_mean"), py::arg("running_var"), py::arg("eps"), py::arg("momentum"),
-      "Training-mode batch norm over (N, C) with batch statistics; updates the running stats (unbiased var).");
-  m.def(
-      "batchnorm_forward_eval",
-      [](const py::object& x_o, const py::object& weight, const py::object& bias, const py::object& running_mean_o,
-         const py::object& running_var_o, const py::object& out_o, double eps) {
-        py::array x = array_arg(x_o, "input");
-        py::array running_mean = array_arg(running_mean_o, "running_mean");
-        py::array running_var = array_arg(running_var_o, "running_var");
-        py::array out = array_arg(out_o, "out");
-        DType dt = require_float(x, "input");
-        require_ndim(x, "input", 2);
-        require_c_contiguous(x, "input");
-        if (dt == DType::f32) bn_eval_t<float>(x, weight, bias, running_mean, running_var, out, eps, dt);
-        else bn_eval_t<double>(x, weight, bias, running_mean, running_var, out, eps, dt);
-      },
-      py::arg("input"), py::arg("weight"), py::arg("bias"), py::arg("running_mean"), py::arg("running_var"),
-      py::arg("out"), py::arg("eps"), "Eval-mode batch norm with the running statistics.");
-  m.def(
-      "batchnorm_backward",
-      [](const py::object& grad_out_o, const py::object& x_o, const py::object& mean_o, const py::object& invstd_o,
-         const py::object& weight, const py::object& grad_in, const py::object& grad_weight,
-         const py::object& grad_bias, bool training, bool accumulate) {
-        py::array grad_out = array_arg(grad_out_o, "grad_out");
-        py::array x = array_arg(x_o, "input");
-        py::array mean = array_arg(mean_o, "mean");
-        py::array invstd = array_arg(invstd_o, "invstd");
-        DType dt = require_float(x, "input");
-        require_ndim(x, "input", 2);
-        require_c_contiguous(x, "input");
-        if (dt == DType::f32)
-          bn_backward_t<float>(grad_out, x, mean, invstd, weight, grad_in, grad_weight, grad_bias, training, accumulate, dt);
-        else
-          bn_backward_t<double>(grad_out, x, mean, invstd, weight, grad_in, grad_weight, grad_bias, training, accumulate, dt);
-      },
-      py::arg("grad_out"), py::arg("input"), py::arg("mean"), py::arg("invstd"), py::arg("weight"),
-      py::arg("grad_in"), py::arg("grad_weight"), py::arg("grad_bias"), py::arg("training"),
-      py::arg("accumulate"),
-      "Batch-norm backward: grad_weight (+)= sum dy xhat, grad_bias (+)= sum dy, grad_in as in the header.");
+  m.def("linear_forward", &linear_forward, py::arg("input"), py::arg("weight"), py::arg("bias"), py::arg("out"),
+        py::arg("activation") = "none", py::arg("negative_slope") = 0.0,
+        "out (N, OUT) = act(input (N, IN) @ weight (OUT, IN)^T + bias (OUT,)); GEMM with the bias/activation "
+        "epilogue.");
+  m.def("linear_backward", &linear_backward, py::arg("grad_out"), py::arg("input"), py::arg("weight"),
+        py::arg("out"), py::arg("grad_in"), py::arg("grad_weight"), py::arg("grad_bias"),
+        py::arg("activation") = "none", py::arg("negative_slope") = 0.0, py::arg("accumulate_weight") = false,
+        py::arg("accumulate_bias") = false,
+        "Fused backward of out = act(input W^T + b): dz = grad_out * act'(.) (from out), grad_in = dz W "
+        "(skipped when None), grad_weight (+)= dz^T input, grad_bias (+)= sum_rows dz (skipped when None).");
+  m.def("dropout_forward", &dropout_forward, py::arg("input"), py::arg("out"), py::arg("mask"), py::arg("p"),
+        py::arg("seed"), "Inverted dropout: mask = keep(seed, i) (P = 1 - p), out = input * mask / (1 - p).");
+  m.def("dropout_backward", &dropout_backward, py::arg("grad_out"), py::arg("mask"), py::arg("grad_in"),
+        py::arg("p"), "grad_in = grad_out * mask / (1 - p).");
+  m.def("dropout_mask", &dropout_mask, py::arg("mask"), py::arg("p"), py::arg("seed"),
+        "The keep mask dropout_forward draws for (p, seed).");
+  m.def("batchnorm_forward_train", &batchnorm_forward_train, py::arg("input"), py::arg("weight"), py::arg("bias"),
+        py::arg("out"), py::arg("save_mean"), py::arg("save_invstd"), py::arg("running_mean"),
+        py::arg("running_var"), py::arg("eps"), py::arg("momentum"),
+        "Training-mode batch norm over (N, C) with batch statistics; updates the running stats (unbiased var).");
+  m.def("batchnorm_forward_eval", &batchnorm_forward_eval, py::arg("input"), py::arg("weight"), py::arg("bias"),
+        py::arg("running_mean"), py::arg("running_var"), py::arg("out"), py::arg("eps"),
+        "Eval-mode batch norm with the running statistics.");
+  m.def("batchnorm_backward", &batchnorm_backward, py::arg("grad_out"), py::arg("input"), py::arg("mean"),
+        py::arg("invstd"), py::arg("weight"), py::arg("grad_in"), py::arg("grad_weight"), py::arg("grad_bias"),
+        py::arg("training"), py::arg("accumulate"),
+        "Batch-norm backward: grad_weight (+)= sum dy xhat, grad_bias (+)= sum dy, grad_in as in the header.");
 }

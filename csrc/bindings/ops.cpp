@@ -1,12 +1,9 @@
 // Bindings of the elementwise kernels: activations, softmax / log-softmax, fused cross-entropy.
-// Private API (pydl._C); pydl.ops and pydl.nn wrap it. Every argument is checked here (dtype,
-// shape, contiguity, writeability, aliasing) and the kernels run with the GIL released.
-#include <pybind11/numpy.h>
-#include <pybind11/pybind11.h>
-
+// Private API (pydl._C); pydl.ops and pydl.nn wrap it. Every argument is checked here (args.h)
+// and the kernels run with the GIL released.
 #include <string>
 
-#include "bindings/common.h"
+#include "bindings/args.h"
 #include "ops/activation.h"
 #include "ops/softmax.h"
 #include "ops/vmath.h"
@@ -17,236 +14,169 @@ using pydl::ops::Act;
 
 namespace {
 
-py::array as_array(const py::object& o, const char* name) {
-  if (!py::isinstance<py::array>(o))
-    throw py::type_error(std::string(name) + ": expected a numpy.ndarray, got " +
-                         std::string(Py_TYPE(o.ptr())->tp_name));
-  return py::reinterpret_borrow<py::array>(o);
+// A C-contiguous float32/float64 input.
+Arg float_input(const py::object& o, const char* name) { return Arg(o, name).floating().contiguous(); }
+
+// An output of ref's dtype, shape and layout that an elementwise kernel may write in place of ref.
+Arg elementwise_output(const py::object& o, const char* name, const Arg& ref) {
+  return Arg(o, name).like(ref).writeable().same_or_disjoint(ref);
 }
 
-bool same_shape(const py::array& a, const py::array& b) {
-  if (a.ndim() != b.ndim()) return false;
-  for (py::ssize_t i = 0; i < a.ndim(); ++i)
-    if (a.shape(i) != b.shape(i)) return false;
-  return true;
-}
-
-void require_same_shape(const py::array& a, const char* an, const py::array& b, const char* bn) {
-  if (!same_shape(a, b))
-    throw py::value_error(std::string(bn) + ": expected shape " + shape_str(a) + " (as " + an + "), got " +
-                          shape_str(b));
-}
-
-// b must be exactly a, or not overlap it at all.
-void require_alias_or_disjoint(const py::array& a, const char* an, const py::array& b, const char* bn) {
-  const char* a0 = static_cast<const char*>(a.data());
-  const char* b0 = static_cast<const char*>(b.data());
-  const char* a1 = a0 + a.nbytes();
-  const char* b1 = b0 + b.nbytes();
-  if (a0 == b0 && a.nbytes() == b.nbytes()) return;
-  if (a0 < b1 && b0 < a1)
-    throw py::value_error(std::string(bn) + ": overlaps " + an + " partially (it may only be the same array or disjoint)");
-}
-
-// A C-contiguous float32/float64 array (input).
-py::array float_input(const py::object& o, const char* name) {
-  py::array a = as_array(o, name);
-  require_float(a, name);
-  require_c_contiguous(a, name);
-  return a;
-}
-
-// An output shaped and typed like ref, C-contiguous and writeable.
-py::array float_output(const py::object& o, const char* name, const py::array& ref, const char* ref_name) {
-  py::array a = as_array(o, name);
-  require_same_dtype(ref, ref_name, a, name);
-  require_same_shape(ref, ref_name, a, name);
-  require_c_contiguous(a, name);
-  require_writeable(a, name);
-  return a;
-}
-
-Act parse_kind(const std::string& kind) {
-  Act act;
-  if (!pydl::ops::parse_act(kind.c_str(), &act))
-    throw py::value_error("kind: expected one of 'none', 'relu', 'leaky_relu', 'sigmoid', 'tanh', 'gelu', "
-                          "'gelu_tanh', got '" + kind + "'");
-  return act;
-}
-
-// rows x cols view of a C-contiguous array of rank >= 1, softmax over the last axis.
-void rows_cols(const py::array& a, const char* name, int64_t* rows, int64_t* cols) {
-  if (a.ndim() < 1) throw py::value_error(std::string(name) + ": expected at least 1 dimension, got shape ()");
-  *cols = a.shape(a.ndim() - 1);
+// rows of the last axis of a C-contiguous array of rank >= 1 (softmax is over the last axis).
+void rows_cols(const Arg& a, int64_t* rows, int64_t* cols) {
+  if (a.ndim() < 1) throw py::value_error(a.label() + ": expected at least 1 dimension, got shape ()");
+  *cols = a.dim(a.ndim() - 1);
   *rows = *cols ? a.size() / *cols : 0;
 }
 
-void activation_forward(const std::string& kind, const py::object& xo, const py::object& outo, double alpha) {
-  Act act = parse_kind(kind);
-  py::array x = float_input(xo, "x");
-  py::array out = float_output(outo, "out", x, "x");
-  require_alias_or_disjoint(x, "x", out, "out");
+void activation_forward(const std::string& activation, const py::object& x_obj, const py::object& out_obj,
+                        double negative_slope) {
+  const Act act = activation_arg(activation);
+  Arg x = float_input(x_obj, "x");
+  Arg out = elementwise_output(out_obj, "out", x);
   const int64_t n = x.size();
-  py::gil_scoped_release nogil;
-  if (dtype_of(x) == DType::f32)
-    pydl::ops::activation_forward<float>(act, cptr<float>(x), ptr<float>(out), n, float(alpha));
-  else
-    pydl::ops::activation_forward<double>(act, cptr<double>(x), ptr<double>(out), n, alpha);
+  dispatch_float(x.dtype(), [&](auto t) {
+    using T = decltype(t);
+    const T* xp = x.cptr<T>();
+    T* yp = out.ptr<T>();
+    py::gil_scoped_release nogil;
+    pydl::ops::activation_forward<T>(yp, xp, n, act, T(negative_slope));
+  });
 }
 
-void activation_backward(const std::string& kind, const py::object& go, const py::object& xo, const py::object& yo,
-                         const py::object& gio, double alpha) {
-  Act act = parse_kind(kind);
-  py::array g = float_input(go, "grad_out");
-  py::array gi = float_output(gio, "grad_in", g, "grad_out");
-  require_alias_or_disjoint(g, "grad_out", gi, "grad_in");
+// x (relu, leaky_relu, gelu, gelu_tanh) or y (sigmoid, tanh): the forward array act' reads
+// (`what`: input or output); absent when not needed.
+Arg activation_saved(const py::object& o, const char* name, const char* what, bool needed,
+                     const std::string& activation, const Arg& grad_out, const Arg& grad_in) {
+  if (!needed) return Arg::optional(py::none(), name);
+  if (o.is_none())
+    throw py::value_error(std::string(name) + ": the forward " + what + " is required for '" + activation +
+                          "', got None");
+  return Arg(o, name).like(grad_out).same_or_disjoint(grad_in);
+}
+
+void activation_backward(const std::string& activation, const py::object& grad_out_obj, const py::object& x_obj,
+                         const py::object& y_obj, const py::object& grad_in_obj, double negative_slope) {
+  const Act act = activation_arg(activation);
+  Arg g = float_input(grad_out_obj, "grad_out");
+  Arg gi = elementwise_output(grad_in_obj, "grad_in", g);
   const bool needs_y = act == Act::sigmoid || act == Act::tanh;
   const bool needs_x = act == Act::relu || act == Act::leaky_relu || act == Act::gelu || act == Act::gelu_tanh;
-  py::array x, y;
-  auto check_in = [&](const py::object& o, const char* name) {
-    py::array a = as_array(o, name);
-    require_same_dtype(g, "grad_out", a, name);
-    require_same_shape(g, "grad_out", a, name);
-    require_c_contiguous(a, name);
-    require_alias_or_disjoint(a, name, gi, "grad_in");
-    return a;
-  };
-  if (needs_x) {
-    if (xo.is_none()) throw py::value_error("x: the forward input is required for '" + kind + "', got None");
-    x = check_in(xo, "x");
-  }
-  if (needs_y) {
-    if (yo.is_none()) throw py::value_error("y: the forward output is required for '" + kind + "', got None");
-    y = check_in(yo, "y");
-  }
+  Arg x = activation_saved(x_obj, "x", "input", needs_x, activation, g, gi);
+  Arg y = activation_saved(y_obj, "y", "output", needs_y, activation, g, gi);
   const int64_t n = g.size();
-  py::gil_scoped_release nogil;
-  if (dtype_of(g) == DType::f32)
-    pydl::ops::activation_backward<float>(act, cptr<float>(g), needs_x ? cptr<float>(x) : nullptr,
-                                          needs_y ? cptr<float>(y) : nullptr, ptr<float>(gi), n, float(alpha));
-  else
-    pydl::ops::activation_backward<double>(act, cptr<double>(g), needs_x ? cptr<double>(x) : nullptr,
-                                           needs_y ? cptr<double>(y) : nullptr, ptr<double>(gi), n, alpha);
+  dispatch_float(g.dtype(), [&](auto t) {
+    using T = decltype(t);
+    const T *gp = g.cptr<T>(), *xp = x.cptr<T>(), *yp = y.cptr<T>();
+    T* gip = gi.ptr<T>();
+    py::gil_scoped_release nogil;
+    pydl::ops::activation_backward<T>(gip, gp, xp, yp, n, act, T(negative_slope));
+  });
 }
 
-void softmax_forward(const py::object& xo, const py::object& outo, bool log) {
-  py::array x = float_input(xo, "x");
-  py::array out = float_output(outo, "out", x, "x");
-  require_alias_or_disjoint(x, "x", out, "out");
+void softmax_forward(const py::object& x_obj, const py::object& out_obj, bool log) {
+  Arg x = float_input(x_obj, "x");
+  Arg out = elementwise_output(out_obj, "out", x);
   int64_t rows, cols;
-  rows_cols(x, "x", &rows, &cols);
-  py::gil_scoped_release nogil;
-  if (dtype_of(x) == DType::f32)
-    pydl::ops::softmax_forward<float>(ptr<float>(out), cptr<float>(x), rows, cols, log);
-  else
-    pydl::ops::softmax_forward<double>(ptr<double>(out), cptr<double>(x), rows, cols, log);
+  rows_cols(x, &rows, &cols);
+  dispatch_float(x.dtype(), [&](auto t) {
+    using T = decltype(t);
+    const T* xp = x.cptr<T>();
+    T* yp = out.ptr<T>();
+    py::gil_scoped_release nogil;
+    pydl::ops::softmax_forward<T>(yp, xp, rows, cols, log);
+  });
 }
 
-void softmax_backward(const py::object& go, const py::object& yo, const py::object& gio, bool log) {
-  py::array g = float_input(go, "grad_out");
-  py::array y = as_array(yo, "y");
-  require_same_dtype(g, "grad_out", y, "y");
-  require_same_shape(g, "grad_out", y, "y");
-  require_c_contiguous(y, "y");
-  py::array gi = float_output(gio, "grad_in", g, "grad_out");
-  require_alias_or_disjoint(g, "grad_out", gi, "grad_in");
-  require_alias_or_disjoint(y, "y", gi, "grad_in");
+void softmax_backward(const py::object& grad_out_obj, const py::object& y_obj, const py::object& grad_in_obj,
+                      bool log) {
+  Arg g = float_input(grad_out_obj, "grad_out");
+  Arg y = Arg(y_obj, "y").like(g);
+  Arg gi = elementwise_output(grad_in_obj, "grad_in", g).same_or_disjoint(y);
   int64_t rows, cols;
-  rows_cols(g, "grad_out", &rows, &cols);
-  py::gil_scoped_release nogil;
-  if (dtype_of(g) == DType::f32)
-    pydl::ops::softmax_backward<float>(ptr<float>(gi), cptr<float>(g), cptr<float>(y), rows, cols, log);
-  else
-    pydl::ops::softmax_backward<double>(ptr<double>(gi), cptr<double>(g), cptr<double>(y), rows, cols, log);
+  rows_cols(g, &rows, &cols);
+  dispatch_float(g.dtype(), [&](auto t) {
+    using T = decltype(t);
+    const T *gp = g.cptr<T>(), *yp = y.cptr<T>();
+    T* gip = gi.ptr<T>();
+    py::gil_scoped_release nogil;
+    pydl::ops::softmax_backward<T>(gip, gp, yp, rows, cols, log);
+  });
 }
 
-template <class T>
-double cross_entropy_t(py::array& logits, py::array* grad, py::array& target, bool idx, py::array* weight, double eps,
-                       bool mean) {
-  const int64_t n = logits.shape(0), c = logits.shape(1);
-  T* g = grad ? ptr<T>(*grad) : nullptr;
-  const T* w = weight ? cptr<T>(*weight) : nullptr;
-  const int64_t* ti = idx ? cptr<int64_t>(target) : nullptr;
-  const T* tp = idx ? nullptr : cptr<T>(target);
-  py::gil_scoped_release nogil;
-  return pydl::ops::cross_entropy<T>(g, cptr<T>(logits), ti, tp, w, n, c, eps, mean);
-}
-
-double cross_entropy(const py::object& lo, const py::object& to, const py::object& go, const py::object& wo,
-                     double label_smoothing, const std::string& reduction) {
-  py::array logits = float_input(lo, "logits");
-  require_ndim(logits, "logits", 2);
-  const int64_t n = logits.shape(0), c = logits.shape(1);
-  if (c < 1) throw py::value_error("logits: expected at least one class, got shape " + shape_str(logits));
-  py::array target = as_array(to, "target");
-  require_c_contiguous(target, "target");
-  bool idx;
-  if (is_int64(target)) {
-    idx = true;
-    if (target.ndim() != 1 || target.shape(0) != n)
+// target: int64 class indices (n,) in [0, c), or probabilities of logits' dtype and shape.
+bool class_index_target(Arg& target, const Arg& logits) {
+  const int64_t n = logits.dim(0), c = logits.dim(1);
+  if (is_int64(target.array())) {
+    if (target.ndim() != 1 || target.dim(0) != n)
       throw py::value_error("target: expected class indices of shape (" + std::to_string(n) + ",), got shape " +
-                            shape_str(target));
-    int64_t bad = pydl::ops::cross_entropy_check_targets(cptr<int64_t>(target), n, c);
+                            shape_str(target.array()));
+    const int64_t* t = target.cptr<int64_t>();
+    const int64_t bad = pydl::ops::cross_entropy_check_targets(t, n, c);
     if (bad >= 0)
-      throw py::value_error("target: class index " + std::to_string(cptr<int64_t>(target)[bad]) + " at position " +
-                            std::to_string(bad) + " is out of range [0, " + std::to_string(c) + ")");
-  } else if (same_dtype(target, logits)) {
-    idx = false;
-    require_same_shape(logits, "logits", target, "target");
-  } else {
-    throw py::type_error("target: expected int64 class indices or probabilities of dtype " + dtype_str(logits) +
-                         " (as logits), got " + dtype_str(target));
+      throw py::value_error("target: class index " + std::to_string(t[bad]) + " at position " + std::to_string(bad) +
+                            " is out of range [0, " + std::to_string(c) + ")");
+    return true;
   }
+  if (!same_dtype(target.array(), logits.array()))
+    throw py::type_error("target: expected int64 class indices or probabilities of dtype " +
+                         dtype_str(logits.array()) + " (as logits), got " + dtype_str(target.array()));
+  target.shape_as(logits);
+  return false;
+}
+
+double cross_entropy(const py::object& logits_obj, const py::object& target_obj, const py::object& grad_obj,
+                     const py::object& weight_obj, double label_smoothing, const std::string& reduction) {
+  Arg logits = float_input(logits_obj, "logits").rank(2);
+  const int64_t n = logits.dim(0), c = logits.dim(1);
+  if (c < 1) throw py::value_error("logits: expected at least one class, got shape " + shape_str(logits.array()));
+  Arg target = Arg(target_obj, "target").contiguous();
+  const bool idx = class_index_target(target, logits);
   if (!(label_smoothing >= 0.0 && label_smoothing <= 1.0))
     throw py::value_error("label_smoothing: expected a value in [0, 1], got " + std::to_string(label_smoothing));
   if (reduction != "mean" && reduction != "sum")
     throw py::value_error("reduction: expected 'mean' or 'sum', got '" + reduction + "'");
-  py::array grad, weight;
-  if (!go.is_none()) {
-    grad = float_output(go, "grad", logits, "logits");
-    require_alias_or_disjoint(logits, "logits", grad, "grad");
-    require_alias_or_disjoint(target, "target", grad, "grad");
-  }
-  if (!wo.is_none()) {
-    weight = as_array(wo, "weight");
-    require_same_dtype(logits, "logits", weight, "weight");
-    if (weight.ndim() != 1 || weight.shape(0) != c)
-      throw py::value_error("weight: expected shape (" + std::to_string(c) + ",), got shape " + shape_str(weight));
-    require_c_contiguous(weight, "weight");
-    if (!go.is_none()) require_alias_or_disjoint(weight, "weight", grad, "grad");
-  }
-  py::array* gp = go.is_none() ? nullptr : &grad;
-  py::array* wp = wo.is_none() ? nullptr : &weight;
+  Arg grad = Arg::optional(grad_obj, "grad").like(logits).writeable().same_or_disjoint(logits).same_or_disjoint(target);
+  Arg weight = Arg::optional(weight_obj, "weight").dtype_as(logits).shape({c}).contiguous();
+  grad.same_or_disjoint(weight);
   const bool mean = reduction == "mean";
-  if (dtype_of(logits) == DType::f32) return cross_entropy_t<float>(logits, gp, target, idx, wp, label_smoothing, mean);
-  return cross_entropy_t<double>(logits, gp, target, idx, wp, label_smoothing, mean);
+  return dispatch_float(logits.dtype(), [&](auto t) {
+    using T = decltype(t);
+    const T *lp = logits.cptr<T>(), *wp = weight.cptr<T>();
+    const int64_t* ti = idx ? target.cptr<int64_t>() : nullptr;
+    const T* tp = idx ? nullptr : target.cptr<T>();
+    T* gp = grad.ptr<T>();
+    py::gil_scoped_release nogil;
+    return pydl::ops::cross_entropy<T>(gp, lp, ti, tp, wp, n, c, label_smoothing, mean);
+  });
 }
 
-void vmath(const std::string& fn, const py::object& xo, const py::object& outo) {
+void vmath(const std::string& fn, const py::object& x_obj, const py::object& out_obj) {
   using pydl::ops::VmathFn;
   VmathFn f;
   if (fn == "exp") f = VmathFn::exp;
   else if (fn == "tanh") f = VmathFn::tanh;
   else if (fn == "erf") f = VmathFn::erf;
   else throw py::value_error("fn: expected 'exp', 'tanh' or 'erf', got '" + fn + "'");
-  py::array x = float_input(xo, "x");
-  if (dtype_of(x) != DType::f32) throw py::type_error("x: expected float32, got " + dtype_str(x));
-  py::array out = float_output(outo, "out", x, "x");
-  require_alias_or_disjoint(x, "x", out, "out");
+  Arg x = float_input(x_obj, "x");
+  if (x.dtype() != DType::f32) throw py::type_error("x: expected float32, got " + dtype_str(x.array()));
+  Arg out = elementwise_output(out_obj, "out", x);
+  const float* xp = x.cptr<float>();
+  float* yp = out.ptr<float>();
   const int64_t n = x.size();
   py::gil_scoped_release nogil;
-  pydl::ops::vmath_f32(f, ptr<float>(out), cptr<float>(x), n);
+  pydl::ops::vmath_f32(yp, xp, n, f);
 }
 
 }  // namespace
 
 void register_ops(py::module_& m) {
-  m.def("activation_forward", &activation_forward, py::arg("kind"), py::arg("x"), py::arg("out"),
-        py::arg("alpha") = 0.0,
-        "out = act(x) elementwise; kind in none, relu, leaky_relu (alpha = negative slope), sigmoid, tanh, "
-        "gelu (x * Phi(x), erf form), gelu_tanh (PyTorch's tanh approximation). out may be x.");
-  m.def("activation_backward", &activation_backward, py::arg("kind"), py::arg("grad_out"), py::arg("x"),
-        py::arg("y"), py::arg("grad_in"), py::arg("alpha") = 0.0,
+  m.def("activation_forward", &activation_forward, py::arg("activation"), py::arg("x"), py::arg("out"),
+        py::arg("negative_slope") = 0.0,
+        "out = act(x) elementwise; activation in none, relu, leaky_relu (negative_slope), sigmoid, tanh, gelu "
+        "(x * Phi(x), erf form), gelu_tanh (PyTorch's tanh approximation). out may be x.");
+  m.def("activation_backward", &activation_backward, py::arg("activation"), py::arg("grad_out"), py::arg("x"),
+        py::arg("y"), py::arg("grad_in"), py::arg("negative_slope") = 0.0,
         "grad_in = grad_out * act'(x). x is the forward input (read by relu, leaky_relu, gelu, gelu_tanh), y the "
         "forward output (read by sigmoid, tanh); the unused one may be None. grad_in may be grad_out.");
   m.def("softmax_forward", &softmax_forward, py::arg("x"), py::arg("out"), py::arg("log") = false,

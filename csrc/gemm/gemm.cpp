@@ -15,65 +15,30 @@
 // slivers, op(A) = A^T when N has few. Threads split output tiles only, so every element of C
 // sees the same arithmetic for any thread count (bitwise identical results); problems under
 // ~2M multiply-adds run on the calling thread.
-#include <atomic>
 #include <cstdlib>
-#include <cstring>
-#include <stdexcept>
+#include <new>
+#include <type_traits>
 
 #include "gemm/gemm.h"
 #include "gemm/kernels.h"
 #include "runtime/cpu.h"
-#include "runtime/threadpool.h"
+#include "runtime/parallel.h"
 
 namespace pydl::gemm {
 
 using pydl::ops::Act;
-using pydl::runtime::Isa;
 
 namespace {
 
-template <class T>
-using Kernel = void (*)(int64_t, const T*, int64_t, const T*, int64_t, T*, int64_t, int, int, const Epilogue<T>&);
-
-template <class T>
-using TransposePack = void (*)(T* dst, int w, const T* src, int64_t lds, int rows, int64_t kc);
-
 int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
+int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
+// The kernels and blocking of the active ISA for T.
 template <class T>
-void transpose_pack_scalar(T* dst, int w, const T* src, int64_t lds, int rows, int64_t kc);
-
-template <class T>
-struct Plan {
-  Kernel<T> kernel;
-  TransposePack<T> tpack;
-  int mr, nr;
-  int64_t kc, nc;  // cache blocks (nc a multiple of nr)
-};
-
-template <class T>
-Plan<T> plan_for(Isa isa);
-
-template <>
-Plan<float> plan_for<float>(Isa isa) {
-  switch (isa) {
-#if defined(PYDL_X86)
-    case Isa::avx512: return {avx512::kernel_f32, avx512::transpose_pack_f32, avx512::kMrF32, avx512::kNrF32, 384, 512};
-    case Isa::avx2: return {avx2::kernel_f32, avx2::transpose_pack_f32, avx2::kMrF32, avx2::kNrF32, 384, 512};
-#endif
-    default: return {generic::kernel_f32, transpose_pack_scalar<float>, generic::kMrF32, generic::kNrF32, 256, 256};
-  }
-}
-
-template <>
-Plan<double> plan_for<double>(Isa isa) {
-  switch (isa) {
-#if defined(PYDL_X86)
-    case Isa::avx512: return {avx512::kernel_f64, avx512::transpose_pack_f64, avx512::kMrF64, avx512::kNrF64, 256, 256};
-    case Isa::avx2: return {avx2::kernel_f64, transpose_pack_scalar<double>, avx2::kMrF64, avx2::kNrF64, 256, 256};
-#endif
-    default: return {generic::kernel_f64, transpose_pack_scalar<double>, generic::kMrF64, generic::kNrF64, 192, 192};
-  }
+Plan<T> active_plan() {
+  const IsaKernels k = runtime::select(avx512::kernels, avx2::kernels, generic::kernels);
+  if constexpr (std::is_same_v<T, float>) return k.f32;
+  else return k.f64;
 }
 
 // A growable 64-byte aligned scratch buffer per thread and slot (0: B block, 1: A sliver).
@@ -94,21 +59,6 @@ T* scratch(int slot, size_t n) {
     b.cap = bytes;
   }
   return static_cast<T*>(b.p);
-}
-
-int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
-
-// dst[k * w + r] = src[r * lds + k] for r < rows, zero for rows <= r < w (scalar version).
-template <class T>
-void transpose_pack_scalar(T* dst, int w, const T* src, int64_t lds, int rows, int64_t kc) {
-  constexpr int64_t kb = 16;  // k-chunks keep the written lines in L1
-  for (int64_t k1 = 0; k1 < kc; k1 += kb) {
-    const int64_t k2 = min64(kc, k1 + kb);
-    for (int r = 0; r < rows; ++r)
-      for (int64_t k = k1; k < k2; ++k) dst[k * w + r] = src[r * lds + k];
-    for (int r = rows; r < w; ++r)
-      for (int64_t k = k1; k < k2; ++k) dst[k * w + r] = T(0);
-  }
 }
 
 // dst[k * w + c] = src[k * lds + c] for c < cols, zero for cols <= c < w: rows copied as they are.
@@ -140,18 +90,18 @@ void pack_b(const Plan<T>& p, T* dst, const T* B, int64_t ldb, bool trans, int64
 
 // C = act(beta * C + bias): the K == 0 case.
 template <class T>
-void scale_only(int64_t M, int64_t N, T beta, T* C, int64_t ldc, const T* bias, Act act, T slope) {
+void scale_only(T* C, int64_t ldc, const T* bias, int64_t M, int64_t N, T beta, Act act, T negative_slope) {
   for (int64_t i = 0; i < M; ++i) {
     T* ci = C + i * ldc;
     for (int64_t j = 0; j < N; ++j) {
       T x = beta != T(0) ? beta * ci[j] : T(0);
       if (bias) x += bias[j];
       if (act == Act::relu) x = x < T(0) ? T(0) : x;
-      else if (act == Act::leaky_relu) x = x < T(0) ? x * slope : x;
+      else if (act == Act::leaky_relu) x = x < T(0) ? x * negative_slope : x;
       ci[j] = x;
     }
     if (act != Act::none && act != Act::relu && act != Act::leaky_relu)
-      pydl::ops::activation_forward<T>(act, ci, ci, N, slope);
+      pydl::ops::activation_forward<T>(ci, ci, N, act, negative_slope);
   }
 }
 
@@ -159,25 +109,10 @@ void scale_only(int64_t M, int64_t N, T beta, T* C, int64_t ldc, const T* bias, 
 // (~2M multiply-adds is ~20 us on one core; waking a worker costs a few us.)
 constexpr double kMinParallelMacs = 1 << 21;
 
-// Runs body(lo, hi) over [0, n) in chunks of `grain` that `nthreads` threads (the caller included)
-// take from a shared counter: a descheduled thread delays only the chunk it holds. What is
-// computed for an index does not depend on which thread takes it.
-template <class Body>
-void dynamic_for(int nthreads, int64_t n, int64_t grain, const Body& body) {
-  if (nthreads <= 1 || n <= grain) {
-    body(int64_t(0), n);
-    return;
-  }
-  std::atomic<int64_t> next{0};
-  pydl::runtime::parallel_for(0, nthreads, [&](int64_t, int64_t) {
-    for (int64_t lo; (lo = next.fetch_add(grain, std::memory_order_relaxed)) < n;) body(lo, min64(n, lo + grain));
-  });
-}
-
 template <class T>
 void gemm_blocked(const Plan<T>& p, bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha,
                   const T* A, int64_t lda, const T* B, int64_t ldb, T beta, T* C, int64_t ldc, const T* bias,
-                  Act act, T slope) {
+                  Act act, T negative_slope) {
   const int mr = p.mr, nr = p.nr;
   const int act_code = act == Act::relu ? 1 : act == Act::leaky_relu ? 2 : 0;
   const bool other_act = act != Act::none && act_code == 0;
@@ -211,9 +146,9 @@ void gemm_blocked(const Plan<T>& p, bool trans_a, bool trans_b, int64_t M, int64
           if (!direct_b || cols < nr) pack_b(p, bpack + s * nr * kc, B, ldb, trans_b, pc, jc + s * nr, cols, kc);
         }
       };
-      dynamic_for(nthreads, slivers_n, 1, pack_slivers);
+      runtime::parallel_for_dynamic(slivers_n, nthreads, pack_slivers);
 
-      Epilogue<T> ep{alpha, first ? beta : T(1), nullptr, last ? act_code : 0, slope};
+      Epilogue<T> ep{alpha, first ? beta : T(1), nullptr, last ? act_code : 0, negative_slope};
       auto run_units = [&](int64_t u0, int64_t u1) {
         T* apack = scratch<T>(1, size_t(mr * kc));
         int64_t packed = -1;
@@ -245,12 +180,12 @@ void gemm_blocked(const Plan<T>& p, bool trans_a, bool trans_b, int64_t M, int64
             const int64_t j0 = jc + t0 * nr, j1 = min64(N, jc + t1 * nr);
             for (int i = 0; i < rows; ++i) {
               T* row = C + (i0 + i) * ldc + j0;
-              pydl::ops::activation_forward<T>(act, row, row, j1 - j0, slope);
+              pydl::ops::activation_forward<T>(row, row, j1 - j0, act, negative_slope);
             }
           }
         }
       };
-      dynamic_for(nthreads, slivers_m * parts, 1, run_units);
+      runtime::parallel_for_dynamic(slivers_m * parts, nthreads, run_units);
     }
   }
 }
@@ -259,15 +194,14 @@ void gemm_blocked(const Plan<T>& p, bool trans_a, bool trans_b, int64_t M, int64
 
 template <class T>
 void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda,
-          const T* B, int64_t ldb, T beta, T* C, int64_t ldc, const T* bias, Act act, T act_alpha) {
-  if (!epilogue_supports(act)) throw std::invalid_argument("gemm: activation not supported in the epilogue");
+          const T* B, int64_t ldb, T beta, T* C, int64_t ldc, const T* bias, Act act, T negative_slope) {
   if (M <= 0 || N <= 0) return;
   if (K <= 0) {
-    scale_only<T>(M, N, beta, C, ldc, bias, act, act_alpha);
+    scale_only<T>(C, ldc, bias, M, N, beta, act, negative_slope);
     return;
   }
-  const Plan<T> p = plan_for<T>(pydl::runtime::active_isa());
-  gemm_blocked<T>(p, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, bias, act, act_alpha);
+  gemm_blocked<T>(active_plan<T>(), trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, bias, act,
+                  negative_slope);
 }
 
 template void gemm<float>(bool, bool, int64_t, int64_t, int64_t, float, const float*, int64_t, const float*,

@@ -10,86 +10,85 @@
 namespace pydl::gemm::avx2 {
 namespace {
 
-struct F32 {
-  using T = float;
+// Register types by element type: 8 floats or 4 doubles per ymm.
+template <class T>
+struct Vec;
+template <>
+struct Vec<float> {
   using V = __m256;
   static constexpr int L = 8;
-  static V zero() { return _mm256_setzero_ps(); }
-  static V set1(T x) { return _mm256_set1_ps(x); }
-  static V load(const T* p) { return _mm256_loadu_ps(p); }
-  static void store(T* p, V v) { _mm256_storeu_ps(p, v); }
-  static V fma(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }
-  static V mul(V a, V b) { return _mm256_mul_ps(a, b); }
-  static V add(V a, V b) { return _mm256_add_ps(a, b); }
-  static V lt0(V x) { return _mm256_cmp_ps(x, _mm256_setzero_ps(), _CMP_LT_OQ); }
-  static V blend(V x, V y, V mask) { return _mm256_blendv_ps(x, y, mask); }
 };
-
-struct F64 {
-  using T = double;
+template <>
+struct Vec<double> {
   using V = __m256d;
   static constexpr int L = 4;
-  static V zero() { return _mm256_setzero_pd(); }
-  static V set1(T x) { return _mm256_set1_pd(x); }
-  static V load(const T* p) { return _mm256_loadu_pd(p); }
-  static void store(T* p, V v) { _mm256_storeu_pd(p, v); }
-  static V fma(V a, V b, V c) { return _mm256_fmadd_pd(a, b, c); }
-  static V mul(V a, V b) { return _mm256_mul_pd(a, b); }
-  static V add(V a, V b) { return _mm256_add_pd(a, b); }
-  static V lt0(V x) { return _mm256_cmp_pd(x, _mm256_setzero_pd(), _CMP_LT_OQ); }
-  static V blend(V x, V y, V mask) { return _mm256_blendv_pd(x, y, mask); }
 };
 
+// The primitives of the micro-kernel, float and double side by side (+ and * are GCC's vector
+// operators, the same operations as _mm256_add_ps / _mm256_mul_ps).
+__m256 set1(float x) { return _mm256_set1_ps(x); }
+__m256d set1(double x) { return _mm256_set1_pd(x); }
+__m256 load(const float* p) { return _mm256_loadu_ps(p); }
+__m256d load(const double* p) { return _mm256_loadu_pd(p); }
+void store(float* p, __m256 v) { _mm256_storeu_ps(p, v); }
+void store(double* p, __m256d v) { _mm256_storeu_pd(p, v); }
+__m256 fma(__m256 a, __m256 b, __m256 c) { return _mm256_fmadd_ps(a, b, c); }
+__m256d fma(__m256d a, __m256d b, __m256d c) { return _mm256_fmadd_pd(a, b, c); }
+__m256 lt0(__m256 x) { return _mm256_cmp_ps(x, _mm256_setzero_ps(), _CMP_LT_OQ); }
+__m256d lt0(__m256d x) { return _mm256_cmp_pd(x, _mm256_setzero_pd(), _CMP_LT_OQ); }
+__m256 blend(__m256 x, __m256 y, __m256 mask) { return _mm256_blendv_ps(x, y, mask); }
+__m256d blend(__m256d x, __m256d y, __m256d mask) { return _mm256_blendv_pd(x, y, mask); }
+
 // Full MR x NR tile: accumulate, then the epilogue on registers. c/bias cover all NR columns.
-template <class S, int MR, int NV>
-void tile(int64_t kc, const typename S::T* a, int64_t aks, const typename S::T* b, int64_t ldb,
-          typename S::T* c, int64_t ldc, int m, const typename S::T* bias_p, const Epilogue<typename S::T>& ep) {
-  using V = typename S::V;
-  constexpr int L = S::L;
+template <class T, int MR, int NV>
+void tile(int64_t kc, const T* a, int64_t aks, const T* b, int64_t ldb, T* c, int64_t ldc, int m, const T* bias_p,
+          const Epilogue<T>& ep) {
+  using V = typename Vec<T>::V;
+  constexpr int L = Vec<T>::L;
   V acc[MR][NV];
 #pragma GCC unroll 16
   for (int i = 0; i < MR; ++i)
 #pragma GCC unroll 4
-    for (int v = 0; v < NV; ++v) acc[i][v] = S::zero();
+    for (int v = 0; v < NV; ++v) acc[i][v] = set1(T(0));
 #pragma GCC unroll 2
   for (int64_t k = 0; k < kc; ++k) {
     V bv[NV];
 #pragma GCC unroll 4
-    for (int v = 0; v < NV; ++v) bv[v] = S::load(b + v * L);
+    for (int v = 0; v < NV; ++v) bv[v] = load(b + v * L);
 #pragma GCC unroll 16
     for (int i = 0; i < MR; ++i) {
-      const V ai = S::set1(a[i]);
+      const V ai = set1(a[i]);
 #pragma GCC unroll 4
-      for (int v = 0; v < NV; ++v) acc[i][v] = S::fma(ai, bv[v], acc[i][v]);
+      for (int v = 0; v < NV; ++v) acc[i][v] = fma(ai, bv[v], acc[i][v]);
     }
     a += aks;
     b += ldb;
   }
-  const V alpha = S::set1(ep.alpha), beta = S::set1(ep.beta), slope = S::set1(ep.slope), zero = S::zero();
+  const V alpha = set1(ep.alpha), beta = set1(ep.beta), slope = set1(ep.negative_slope), zero = set1(T(0));
   const bool read_c = ep.beta != 0;
 #pragma GCC unroll 16
   for (int i = 0; i < MR; ++i) {
     if (i >= m) break;
-    typename S::T* ci = c + i * ldc;
+    T* ci = c + i * ldc;
 #pragma GCC unroll 4
     for (int v = 0; v < NV; ++v) {
-      V x = S::mul(acc[i][v], alpha);
-      if (read_c) x = S::fma(beta, S::load(ci + v * L), x);
-      if (bias_p) x = S::add(x, S::load(bias_p + v * L));
-      if (ep.act == 1) x = S::blend(x, zero, S::lt0(x));
-      else if (ep.act == 2) x = S::blend(x, S::mul(x, slope), S::lt0(x));
-      S::store(ci + v * L, x);
+      V x = acc[i][v] * alpha;
+      if (read_c) x = fma(beta, load(ci + v * L), x);
+      if (bias_p) x = x + load(bias_p + v * L);
+      if (ep.act == 1) x = blend(x, zero, lt0(x));
+      else if (ep.act == 2) x = blend(x, x * slope, lt0(x));
+      store(ci + v * L, x);
     }
   }
 }
 
-template <class S, int MR, int NV>
-void kernel(int64_t kc, const typename S::T* a, int64_t aks, const typename S::T* b, int64_t ldb, typename S::T* c,
-            int64_t ldc, int m, int n, const Epilogue<typename S::T>& ep) {
-  using T = typename S::T;
-  constexpr int NR = NV * S::L;
+// The micro-kernel contract of kernels.h on an MR x (NV vectors) block.
+template <class T, int MR, int NV>
+void kernel(int64_t kc, const T* a, int64_t aks, const T* b, int64_t ldb, T* c, int64_t ldc, int m, int n,
+            const Epilogue<T>& ep) {
+  constexpr int NR = NV * Vec<T>::L;
   if (n == NR) {
-    tile<S, MR, NV>(kc, a, aks, b, ldb, c, ldc, m, ep.bias, ep);
+    tile<T, MR, NV>(kc, a, aks, b, ldb, c, ldc, m, ep.bias, ep);
     return;
   }
   // Partial columns: run the full tile on a padded copy, then write back the m x n part.
@@ -98,43 +97,26 @@ void kernel(int64_t kc, const typename S::T* a, int64_t aks, const typename S::T
   for (int i = 0; i < m; ++i)
     for (int j = 0; j < NR; ++j) buf[i * NR + j] = (ep.beta != 0 && j < n) ? c[i * ldc + j] : T(0);
   for (int j = 0; j < NR; ++j) bias[j] = (ep.bias && j < n) ? ep.bias[j] : T(0);
-  tile<S, MR, NV>(kc, a, aks, b, ldb, buf, NR, m, ep.bias ? bias : nullptr, ep);
+  tile<T, MR, NV>(kc, a, aks, b, ldb, buf, NR, m, ep.bias ? bias : nullptr, ep);
   for (int i = 0; i < m; ++i)
     for (int j = 0; j < n; ++j) c[i * ldc + j] = buf[i * NR + j];
 }
 
 // Edge tiles run a smaller register block (3 rows, one vector of columns) instead of computing
 // zero padding: same per-element arithmetic, fewer wasted FMAs.
-template <class S>
-void dispatch(int64_t kc, const typename S::T* a, int64_t aks, const typename S::T* b, int64_t ldb,
-              typename S::T* c, int64_t ldc, int m, int n, const Epilogue<typename S::T>& ep) {
-  static_assert(kMrF32 == 6 && kNrF32 == 16 && kMrF64 == 6 && kNrF64 == 8, "blocks below assume 6 x 2 vectors");
-  if (n > S::L) {
-    if (m > 3) kernel<S, 6, 2>(kc, a, aks, b, ldb, c, ldc, m, n, ep);
-    else kernel<S, 3, 2>(kc, a, aks, b, ldb, c, ldc, m, n, ep);
+template <class T>
+void micro_kernel(int64_t kc, const T* a, int64_t aks, const T* b, int64_t ldb, T* c, int64_t ldc, int m, int n,
+                  const Epilogue<T>& ep) {
+  if (n > Vec<T>::L) {
+    if (m > 3) kernel<T, 6, 2>(kc, a, aks, b, ldb, c, ldc, m, n, ep);
+    else kernel<T, 3, 2>(kc, a, aks, b, ldb, c, ldc, m, n, ep);
   } else {
-    if (m > 3) kernel<S, 6, 1>(kc, a, aks, b, ldb, c, ldc, m, n, ep);
-    else kernel<S, 3, 1>(kc, a, aks, b, ldb, c, ldc, m, n, ep);
+    if (m > 3) kernel<T, 6, 1>(kc, a, aks, b, ldb, c, ldc, m, n, ep);
+    else kernel<T, 3, 1>(kc, a, aks, b, ldb, c, ldc, m, n, ep);
   }
 }
 
-}  // namespace
-
-void kernel_f32(int64_t kc, const float* a, int64_t aks, const float* b, int64_t ldb,
-                float* c, int64_t ldc, int m, int n, const Epilogue<float>& ep) {
-  dispatch<F32>(kc, a, aks, b, ldb, c, ldc, m, n, ep);
-}
-
-void kernel_f64(int64_t kc, const double* a, int64_t aks, const double* b, int64_t ldb,
-                double* c, int64_t ldc, int m, int n, const Epilogue<double>& ep) {
-  dispatch<F64>(kc, a, aks, b, ldb, c, ldc, m, n, ep);
-}
-
-}  // namespace pydl::gemm::avx2
-
 // ---- transposing pack: dst[k * w + r] = src[r * lds + k] (r < rows), zero for rows <= r < w ----
-namespace pydl::gemm::avx2 {
-namespace {
 
 // In-register transpose of 8 rows of 8 floats.
 void transpose8(__m256 r[8]) {
@@ -156,8 +138,7 @@ void transpose8(__m256 r[8]) {
   }
 }
 
-}  // namespace
-
+// float32 only: float64 packs with the scalar loops (generic::transpose_pack_f64).
 void transpose_pack_f32(float* dst, int w, const float* src, int64_t lds, int rows, int64_t kc) {
   for (int r0 = 0; r0 < w; r0 += 8) {
     const int nrow = w - r0 < 8 ? w - r0 : 8;
@@ -187,5 +168,14 @@ void transpose_pack_f32(float* dst, int w, const float* src, int64_t lds, int ro
     }
   }
 }
+
+}  // namespace
+
+static_assert(kMrF32 == 6 && kNrF32 == 16 && kMrF64 == 6 && kNrF64 == 8, "micro_kernel assumes 6 x 2 vectors");
+
+const IsaKernels kernels = {
+    {micro_kernel<float>, transpose_pack_f32, kMrF32, kNrF32, 384, 512},
+    {micro_kernel<double>, generic::transpose_pack_f64, kMrF64, kNrF64, 256, 256},
+};
 
 }  // namespace pydl::gemm::avx2

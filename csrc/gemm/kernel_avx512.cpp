@@ -11,61 +11,61 @@
 namespace pydl::gemm::avx512 {
 namespace {
 
-struct F32 {
-  using T = float;
+// Register types by element type: 16 floats or 8 doubles per zmm, and their lane masks.
+template <class T>
+struct Vec;
+template <>
+struct Vec<float> {
   using V = __m512;
   using M = __mmask16;
   static constexpr int L = 16;
-  static V zero() { return _mm512_setzero_ps(); }
-  static V set1(T x) { return _mm512_set1_ps(x); }
-  static V load(const T* p) { return _mm512_loadu_ps(p); }
-  static V load(M k, const T* p) { return _mm512_maskz_loadu_ps(k, p); }
-  static void store(T* p, M k, V v) { _mm512_mask_storeu_ps(p, k, v); }
-  static V fma(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
-  static V mul(V a, V b) { return _mm512_mul_ps(a, b); }
-  static V add(V a, V b) { return _mm512_add_ps(a, b); }
-  static M lt0(V x) { return _mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_LT_OQ); }
-  static V mask_zero(V x, M k) { return _mm512_mask_mov_ps(x, k, _mm512_setzero_ps()); }
-  static V mask_mul(V x, M k, V s) { return _mm512_mask_mul_ps(x, k, x, s); }
 };
-
-struct F64 {
-  using T = double;
+template <>
+struct Vec<double> {
   using V = __m512d;
   using M = __mmask8;
   static constexpr int L = 8;
-  static V zero() { return _mm512_setzero_pd(); }
-  static V set1(T x) { return _mm512_set1_pd(x); }
-  static V load(const T* p) { return _mm512_loadu_pd(p); }
-  static V load(M k, const T* p) { return _mm512_maskz_loadu_pd(k, p); }
-  static void store(T* p, M k, V v) { _mm512_mask_storeu_pd(p, k, v); }
-  static V fma(V a, V b, V c) { return _mm512_fmadd_pd(a, b, c); }
-  static V mul(V a, V b) { return _mm512_mul_pd(a, b); }
-  static V add(V a, V b) { return _mm512_add_pd(a, b); }
-  static M lt0(V x) { return _mm512_cmp_pd_mask(x, _mm512_setzero_pd(), _CMP_LT_OQ); }
-  static V mask_zero(V x, M k) { return _mm512_mask_mov_pd(x, k, _mm512_setzero_pd()); }
-  static V mask_mul(V x, M k, V s) { return _mm512_mask_mul_pd(x, k, x, s); }
 };
 
+// The primitives of the micro-kernel, float and double side by side (+ and * are GCC's vector
+// operators, the same operations as _mm512_add_ps / _mm512_mul_ps).
+__m512 set1(float x) { return _mm512_set1_ps(x); }
+__m512d set1(double x) { return _mm512_set1_pd(x); }
+__m512 load(const float* p) { return _mm512_loadu_ps(p); }
+__m512d load(const double* p) { return _mm512_loadu_pd(p); }
+__m512 load(__mmask16 k, const float* p) { return _mm512_maskz_loadu_ps(k, p); }
+__m512d load(__mmask8 k, const double* p) { return _mm512_maskz_loadu_pd(k, p); }
+void store(float* p, __mmask16 k, __m512 v) { _mm512_mask_storeu_ps(p, k, v); }
+void store(double* p, __mmask8 k, __m512d v) { _mm512_mask_storeu_pd(p, k, v); }
+__m512 fma(__m512 a, __m512 b, __m512 c) { return _mm512_fmadd_ps(a, b, c); }
+__m512d fma(__m512d a, __m512d b, __m512d c) { return _mm512_fmadd_pd(a, b, c); }
+__mmask16 lt0(__m512 x) { return _mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_LT_OQ); }
+__mmask8 lt0(__m512d x) { return _mm512_cmp_pd_mask(x, _mm512_setzero_pd(), _CMP_LT_OQ); }
+__m512 mask_zero(__m512 x, __mmask16 k) { return _mm512_mask_mov_ps(x, k, _mm512_setzero_ps()); }
+__m512d mask_zero(__m512d x, __mmask8 k) { return _mm512_mask_mov_pd(x, k, _mm512_setzero_pd()); }
+__m512 mask_mul(__m512 x, __mmask16 k, __m512 s) { return _mm512_mask_mul_ps(x, k, x, s); }
+__m512d mask_mul(__m512d x, __mmask8 k, __m512d s) { return _mm512_mask_mul_pd(x, k, x, s); }
+
 // Mask of the first `n` lanes (n clamped to [0, L]).
-template <class S>
-typename S::M lanes(int n) {
-  if (n >= S::L) return static_cast<typename S::M>(~0u);
+template <class T>
+typename Vec<T>::M lanes(int n) {
+  if (n >= Vec<T>::L) return static_cast<typename Vec<T>::M>(~0u);
   if (n <= 0) return 0;
-  return static_cast<typename S::M>((1u << n) - 1u);
+  return static_cast<typename Vec<T>::M>((1u << n) - 1u);
 }
 
-template <class S, int MR, int NV>
-void kernel(int64_t kc, const typename S::T* a, int64_t aks, const typename S::T* b, int64_t ldb, typename S::T* c,
-            int64_t ldc, int m, int n, const Epilogue<typename S::T>& ep) {
-  using V = typename S::V;
-  using M = typename S::M;
-  constexpr int L = S::L;
+// The MR x (NV vectors) register block of the micro-kernel contract (kernels.h).
+template <class T, int MR, int NV>
+void kernel(int64_t kc, const T* a, int64_t aks, const T* b, int64_t ldb, T* c, int64_t ldc, int m, int n,
+            const Epilogue<T>& ep) {
+  using V = typename Vec<T>::V;
+  using M = typename Vec<T>::M;
+  constexpr int L = Vec<T>::L;
   V acc[MR][NV];
 #pragma GCC unroll 16
   for (int i = 0; i < MR; ++i)
 #pragma GCC unroll 4
-    for (int v = 0; v < NV; ++v) acc[i][v] = S::zero();
+    for (int v = 0; v < NV; ++v) acc[i][v] = set1(T(0));
 #pragma GCC unroll 16
   for (int i = 0; i < MR; ++i)
     if (i < m) _mm_prefetch(reinterpret_cast<const char*>(c + i * ldc), _MM_HINT_T0);
@@ -74,12 +74,12 @@ void kernel(int64_t kc, const typename S::T* a, int64_t aks, const typename S::T
   for (int64_t k = 0; k < kc; ++k) {
     V bv[NV];
 #pragma GCC unroll 4
-    for (int v = 0; v < NV; ++v) bv[v] = S::load(b + v * L);
+    for (int v = 0; v < NV; ++v) bv[v] = load(b + v * L);
 #pragma GCC unroll 16
     for (int i = 0; i < MR; ++i) {
-      const V ai = S::set1(a[i]);
+      const V ai = set1(a[i]);
 #pragma GCC unroll 4
-      for (int v = 0; v < NV; ++v) acc[i][v] = S::fma(ai, bv[v], acc[i][v]);
+      for (int v = 0; v < NV; ++v) acc[i][v] = fma(ai, bv[v], acc[i][v]);
     }
     a += aks;
     b += ldb;
@@ -89,64 +89,48 @@ void kernel(int64_t kc, const typename S::T* a, int64_t aks, const typename S::T
   V bias[NV];
 #pragma GCC unroll 4
   for (int v = 0; v < NV; ++v) {
-    mask[v] = lanes<S>(n - v * L);
-    bias[v] = ep.bias ? S::load(mask[v], ep.bias + v * L) : S::zero();
+    mask[v] = lanes<T>(n - v * L);
+    bias[v] = ep.bias ? load(mask[v], ep.bias + v * L) : set1(T(0));
   }
-  const V alpha = S::set1(ep.alpha), beta = S::set1(ep.beta), slope = S::set1(ep.slope);
+  const V alpha = set1(ep.alpha), beta = set1(ep.beta), slope = set1(ep.negative_slope);
   const bool read_c = ep.beta != 0;
 #pragma GCC unroll 16
   for (int i = 0; i < MR; ++i) {
     if (i >= m) break;
-    typename S::T* ci = c + i * ldc;
+    T* ci = c + i * ldc;
 #pragma GCC unroll 4
     for (int v = 0; v < NV; ++v) {
-      V x = S::mul(acc[i][v], alpha);
-      if (read_c) x = S::fma(beta, S::load(mask[v], ci + v * L), x);
-      x = S::add(x, bias[v]);
-      if (ep.act == 1) x = S::mask_zero(x, S::lt0(x));
-      else if (ep.act == 2) x = S::mask_mul(x, S::lt0(x), slope);
-      S::store(ci + v * L, mask[v], x);
+      V x = acc[i][v] * alpha;
+      if (read_c) x = fma(beta, load(mask[v], ci + v * L), x);
+      x = x + bias[v];
+      if (ep.act == 1) x = mask_zero(x, lt0(x));
+      else if (ep.act == 2) x = mask_mul(x, lt0(x), slope);
+      store(ci + v * L, mask[v], x);
     }
   }
 }
 
 // Edge tiles run a smaller register block (4 or 8 rows, one vector of columns) instead of
 // computing zero padding: same per-element arithmetic, fewer wasted FMAs.
-template <class S>
-void dispatch(int64_t kc, const typename S::T* a, int64_t aks, const typename S::T* b, int64_t ldb,
-              typename S::T* c, int64_t ldc, int m, int n, const Epilogue<typename S::T>& ep) {
-  static_assert(kMrF32 == 12 && kNrF32 == 32 && kMrF64 == 12 && kNrF64 == 16, "blocks below assume 12 x 2 vectors");
-  if (n > S::L) {
-    if (m > 8) kernel<S, 12, 2>(kc, a, aks, b, ldb, c, ldc, m, n, ep);
-    else if (m > 4) kernel<S, 8, 2>(kc, a, aks, b, ldb, c, ldc, m, n, ep);
-    else kernel<S, 4, 2>(kc, a, aks, b, ldb, c, ldc, m, n, ep);
+// The 12 x 2-vector micro-kernel (12 x 32 floats, 12 x 16 doubles).
+template <class T>
+void micro_kernel(int64_t kc, const T* a, int64_t aks, const T* b, int64_t ldb, T* c, int64_t ldc, int m, int n,
+                  const Epilogue<T>& ep) {
+  if (n > Vec<T>::L) {
+    if (m > 8) kernel<T, 12, 2>(kc, a, aks, b, ldb, c, ldc, m, n, ep);
+    else if (m > 4) kernel<T, 8, 2>(kc, a, aks, b, ldb, c, ldc, m, n, ep);
+    else kernel<T, 4, 2>(kc, a, aks, b, ldb, c, ldc, m, n, ep);
   } else {
-    if (m > 8) kernel<S, 12, 1>(kc, a, aks, b, ldb, c, ldc, m, n, ep);
-    else if (m > 4) kernel<S, 8, 1>(kc, a, aks, b, ldb, c, ldc, m, n, ep);
-    else kernel<S, 4, 1>(kc, a, aks, b, ldb, c, ldc, m, n, ep);
+    if (m > 8) kernel<T, 12, 1>(kc, a, aks, b, ldb, c, ldc, m, n, ep);
+    else if (m > 4) kernel<T, 8, 1>(kc, a, aks, b, ldb, c, ldc, m, n, ep);
+    else kernel<T, 4, 1>(kc, a, aks, b, ldb, c, ldc, m, n, ep);
   }
 }
 
-}  // namespace
-
-void kernel_f32(int64_t kc, const float* a, int64_t aks, const float* b, int64_t ldb,
-                float* c, int64_t ldc, int m, int n, const Epilogue<float>& ep) {
-  dispatch<F32>(kc, a, aks, b, ldb, c, ldc, m, n, ep);
-}
-
-void kernel_f64(int64_t kc, const double* a, int64_t aks, const double* b, int64_t ldb,
-                double* c, int64_t ldc, int m, int n, const Epilogue<double>& ep) {
-  dispatch<F64>(kc, a, aks, b, ldb, c, ldc, m, n, ep);
-}
-
-}  // namespace pydl::gemm::avx512
-
-// ---- transposing pack: dst[k * w + r] = src[r * lds + k] (r < rows), zero for rows <= r < w ----
-namespace pydl::gemm::avx512 {
-namespace {
+// ---- transposing pack ----
 
 // In-register transpose of 16 rows of 16 floats (unpack, shuffle, then 128-bit lane shuffles).
-void transpose16(__m512 r[16]) {
+void transpose_block(__m512 r[16]) {
   __m512 t[16], u[16];
   for (int p = 0; p < 8; ++p) {
     t[2 * p] = _mm512_unpacklo_ps(r[2 * p], r[2 * p + 1]);
@@ -171,7 +155,7 @@ void transpose16(__m512 r[16]) {
 }
 
 // In-register transpose of 8 rows of 8 doubles.
-void transpose8(__m512d r[8]) {
+void transpose_block(__m512d r[8]) {
   __m512d t[8];
   for (int p = 0; p < 4; ++p) {
     t[2 * p] = _mm512_unpacklo_pd(r[2 * p], r[2 * p + 1]);      // lane L: rows 2p, 2p+1 of column 2L
@@ -189,42 +173,34 @@ void transpose8(__m512d r[8]) {
   }
 }
 
+// dst[k * w + r] = src[r * lds + k] for r < rows, k < kc; zero for rows <= r < w: blocks of
+// L x L elements loaded (masked at the edges), transposed in registers, stored.
+template <class T>
+void transpose_pack(T* dst, int w, const T* src, int64_t lds, int rows, int64_t kc) {
+  constexpr int L = Vec<T>::L;
+  for (int r0 = 0; r0 < w; r0 += L) {
+    const int nrow = w - r0 < L ? w - r0 : L;                                     // rows of this block in dst
+    const int valid = rows - r0 < 0 ? 0 : (rows - r0 < nrow ? rows - r0 : nrow);  // rows read from src
+    const auto store_mask = lanes<T>(nrow);
+    for (int64_t k0 = 0; k0 < kc; k0 += L) {
+      const int kn = kc - k0 < L ? int(kc - k0) : L;
+      const auto load_mask = lanes<T>(kn);
+      typename Vec<T>::V r[L];
+      for (int i = 0; i < L; ++i) r[i] = i < valid ? load(load_mask, src + (r0 + i) * lds + k0) : set1(T(0));
+      transpose_block(r);
+      T* d = dst + k0 * w + r0;
+      for (int k = 0; k < kn; ++k) store(d + k * w, store_mask, r[k]);
+    }
+  }
+}
+
 }  // namespace
 
-void transpose_pack_f64(double* dst, int w, const double* src, int64_t lds, int rows, int64_t kc) {
-  for (int r0 = 0; r0 < w; r0 += 8) {
-    const int nrow = w - r0 < 8 ? w - r0 : 8;
-    const int valid = rows - r0 < 0 ? 0 : (rows - r0 < nrow ? rows - r0 : nrow);
-    const __mmask8 store_mask = static_cast<__mmask8>((1u << nrow) - 1u);
-    for (int64_t k0 = 0; k0 < kc; k0 += 8) {
-      const int kn = kc - k0 < 8 ? int(kc - k0) : 8;
-      const __mmask8 load_mask = static_cast<__mmask8>((1u << kn) - 1u);
-      __m512d r[8];
-      for (int i = 0; i < 8; ++i)
-        r[i] = i < valid ? _mm512_maskz_loadu_pd(load_mask, src + (r0 + i) * lds + k0) : _mm512_setzero_pd();
-      transpose8(r);
-      double* d = dst + k0 * w + r0;
-      for (int k = 0; k < kn; ++k) _mm512_mask_storeu_pd(d + k * w, store_mask, r[k]);
-    }
-  }
-}
+static_assert(kMrF32 == 12 && kNrF32 == 32 && kMrF64 == 12 && kNrF64 == 16, "micro_kernel assumes 12 x 2 vectors");
 
-void transpose_pack_f32(float* dst, int w, const float* src, int64_t lds, int rows, int64_t kc) {
-  for (int r0 = 0; r0 < w; r0 += 16) {
-    const int nrow = w - r0 < 16 ? w - r0 : 16;                      // rows of this block in dst
-    const int valid = rows - r0 < 0 ? 0 : (rows - r0 < nrow ? rows - r0 : nrow);  // rows read from src
-    const __mmask16 store_mask = static_cast<__mmask16>((1u << nrow) - 1u);
-    for (int64_t k0 = 0; k0 < kc; k0 += 16) {
-      const int kn = kc - k0 < 16 ? int(kc - k0) : 16;
-      const __mmask16 load_mask = static_cast<__mmask16>((1u << kn) - 1u);
-      __m512 r[16];
-      for (int i = 0; i < 16; ++i)
-        r[i] = i < valid ? _mm512_maskz_loadu_ps(load_mask, src + (r0 + i) * lds + k0) : _mm512_setzero_ps();
-      transpose16(r);
-      float* d = dst + k0 * w + r0;
-      for (int k = 0; k < kn; ++k) _mm512_mask_storeu_ps(d + k * w, store_mask, r[k]);
-    }
-  }
-}
+const IsaKernels kernels = {
+    {micro_kernel<float>, transpose_pack<float>, kMrF32, kNrF32, 384, 512},
+    {micro_kernel<double>, transpose_pack<double>, kMrF64, kNrF64, 256, 256},
+};
 
 }  // namespace pydl::gemm::avx512

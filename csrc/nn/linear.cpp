@@ -11,7 +11,7 @@ namespace pydl::nn {
 
 using pydl::ops::Act;
 
-bool act_backward_from_output(Act act, double alpha) {
+bool act_backward_from_output(Act act, double negative_slope) {
   switch (act) {
     case Act::none:
     case Act::relu:
@@ -19,18 +19,19 @@ bool act_backward_from_output(Act act, double alpha) {
     case Act::tanh:
       return true;
     case Act::leaky_relu:
-      return alpha >= 0.0;
+      return negative_slope >= 0.0;
     default:
       return false;
   }
 }
 
+// y is (N, OUT), x is (N, IN), w is (OUT, IN), b is (OUT,) or null.
 template <class T>
 void linear_forward(T* y, const T* x, const T* w, const T* b, int64_t N, int64_t IN, int64_t OUT, Act act,
-                    T alpha) {
+                    T negative_slope) {
   if (N == 0) return;
   // Every activation runs in the GEMM epilogue, on each block of rows while it is in cache.
-  pydl::gemm::gemm<T>(false, true, N, OUT, IN, T(1), x, IN, w, IN, T(0), y, OUT, b, act, alpha);
+  pydl::gemm::gemm<T>(false, true, N, OUT, IN, T(1), x, IN, w, IN, T(0), y, OUT, b, act, negative_slope);
 }
 
 // db (OUT,) (+)= sum over the N rows of dz (N, OUT); row-major, so the inner loop vectorizes.
@@ -44,9 +45,10 @@ static void column_sum(T* db, const T* dz, int64_t N, int64_t OUT, bool accumula
   }
 }
 
+// dx is (N, IN), dw is (OUT, IN), db is (OUT,), dy and y are (N, OUT), x is (N, IN), w is (OUT, IN).
 template <class T>
 void linear_backward(T* dx, T* dw, T* db, const T* dy, const T* x, const T* w, const T* y, int64_t N, int64_t IN,
-                     int64_t OUT, Act act, T alpha, bool accumulate_w, bool accumulate_b) {
+                     int64_t OUT, Act act, T negative_slope, bool accumulate_w, bool accumulate_b) {
   if (N == 0) {  // empty batch: zero gradients (K = 0 GEMMs are left out)
     if (!accumulate_w)
       for (int64_t i = 0; i < OUT * IN; ++i) dw[i] = T(0);
@@ -59,7 +61,7 @@ void linear_backward(T* dx, T* dw, T* db, const T* dy, const T* x, const T* w, c
   if (act != Act::none) {
     if (scratch.size() < static_cast<std::size_t>(N * OUT)) scratch.resize(static_cast<std::size_t>(N * OUT));
     // act'(z) from y: relu / leaky_relu (slope >= 0) read the sign, which y shares with z.
-    pydl::ops::activation_backward<T>(act, dy, y, y, scratch.data(), N * OUT, alpha);
+    pydl::ops::activation_backward<T>(scratch.data(), dy, y, y, N * OUT, act, negative_slope);
     dz = scratch.data();
   }
   if (dx) pydl::gemm::gemm<T>(false, false, N, IN, OUT, T(1), dz, OUT, w, IN, T(0), dx, IN);

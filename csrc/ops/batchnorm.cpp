@@ -7,26 +7,37 @@
 #include <cstddef>
 #include <vector>
 
-#include "runtime/threadpool.h"
+#include "runtime/parallel.h"
 
 namespace pydl::ops {
+namespace {
 
-// Runs fn(c0, c1) over channel blocks; serial unless the work is large.
+// Runs fn(c0, c1) over blocks of channels, split over threads when there are at least 32K
+// elements per thread.
 template <class F>
-static void over_channels(int64_t N, int64_t C, F&& fn) {
-  if (N * C < (1 << 16)) {
-    fn(int64_t(0), C);
-    return;
-  }
-  pydl::runtime::parallel_for(0, C, [&](int64_t c0, int64_t c1) { fn(c0, c1); });
+void over_channels(int64_t N, int64_t C, const F& fn) {
+  const int64_t grain = ((int64_t(1) << 15) + N - 1) / (N > 0 ? N : 1);  // channels per thread
+  runtime::parallel_for(C, grain, fn);
 }
 
+// Runs fn(c0, w, s, q) over blocks of w channels from c0, with two zeroed double accumulators
+// s, q (w,) per block: the column sums of the statistics.
+template <class F>
+void over_channels_summing(int64_t N, int64_t C, const F& fn) {
+  over_channels(N, C, [&](int64_t c0, int64_t c1) {
+    const int64_t w = c1 - c0;
+    std::vector<double> acc(static_cast<std::size_t>(2 * w), 0.0);
+    fn(c0, w, acc.data(), acc.data() + w);
+  });
+}
+
+}  // namespace
+
+// x, y are (N, C); mean, invstd, running_mean, running_var, gamma, beta are (C,).
 template <class T>
 void batchnorm_forward_train(T* y, T* mean, T* invstd, T* running_mean, T* running_var, const T* x, const T* gamma,
                              const T* beta, int64_t N, int64_t C, double eps, double momentum) {
-  over_channels(N, C, [&](int64_t c0, int64_t c1) {
-    int64_t w = c1 - c0;
-    std::vector<double> s(static_cast<std::size_t>(w), 0.0), q(static_cast<std::size_t>(w), 0.0);
+  over_channels_summing(N, C, [&](int64_t c0, int64_t w, double* s, double* q) {
     for (int64_t i = 0; i < N; ++i) {
       const T* row = x + i * C + c0;
       for (int64_t j = 0; j < w; ++j) s[j] += double(row[j]);
@@ -51,7 +62,7 @@ void batchnorm_forward_train(T* y, T* mean, T* invstd, T* running_mean, T* runni
     for (int64_t i = 0; i < N; ++i) {
       const T* row = x + i * C;
       T* out = y + i * C;
-      for (int64_t c = c0; c < c1; ++c) {
+      for (int64_t c = c0; c < c0 + w; ++c) {
         T v = (row[c] - mean[c]) * invstd[c];
         out[c] = gamma ? v * gamma[c] + beta[c] : v;
       }
@@ -59,6 +70,7 @@ void batchnorm_forward_train(T* y, T* mean, T* invstd, T* running_mean, T* runni
   });
 }
 
+// x, y are (N, C); running_mean, running_var, gamma, beta are (C,).
 template <class T>
 void batchnorm_forward_eval(T* y, const T* x, const T* running_mean, const T* running_var, const T* gamma,
                             const T* beta, int64_t N, int64_t C, double eps) {
@@ -79,12 +91,11 @@ void batchnorm_forward_eval(T* y, const T* x, const T* running_mean, const T* ru
   });
 }
 
+// dx, dy, x are (N, C); dgamma, dbeta, mean, invstd, gamma are (C,).
 template <class T>
 void batchnorm_backward(T* dx, T* dgamma, T* dbeta, const T* dy, const T* x, const T* mean, const T* invstd,
                         const T* gamma, int64_t N, int64_t C, bool training, bool accumulate) {
-  over_channels(N, C, [&](int64_t c0, int64_t c1) {
-    int64_t w = c1 - c0;
-    std::vector<double> sdy(static_cast<std::size_t>(w), 0.0), sdyx(static_cast<std::size_t>(w), 0.0);
+  over_channels_summing(N, C, [&](int64_t c0, int64_t w, double* sdy, double* sdyx) {
     for (int64_t i = 0; i < N; ++i) {
       const T* g = dy + i * C + c0;
       const T* row = x + i * C + c0;

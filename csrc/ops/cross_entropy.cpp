@@ -22,27 +22,13 @@
 #include "ops/softmax.h"
 #include "ops/vmath.h"
 #include "runtime/cpu.h"
-#include "runtime/threadpool.h"
+#include "runtime/parallel.h"
 
 namespace pydl::ops {
 
-// Arguments of the reference row kernel (the float32 kernels take CeRowArgsF32, vmath.h).
-template <class T>
-struct CeArgs {
-  T* grad;                  // (n, c) or null
-  const T* logits;          // (n, c)
-  const int64_t* target_idx;  // (n,) or null
-  const T* target_prob;     // (n, c) or null
-  const T* weight;          // (c,) or null
-  int64_t c;
-  double eps;               // label smoothing
-  double weight_sum;        // W (c when weight is null)
-  double scale;             // 1 / D
-};
-
 // Loss of row i (unscaled); writes the scaled gradient row when a.grad is set.
 template <class T>
-double cross_entropy_row_ref(const CeArgs<T>& a, int64_t i) {
+double cross_entropy_row_ref(const CeRowArgs<T, double>& a, int64_t i) {
   const int64_t c = a.c;
   const T* x = a.logits + i * c;
   double m = -std::numeric_limits<double>::infinity();
@@ -91,27 +77,17 @@ double cross_entropy_row_ref(const CeArgs<T>& a, int64_t i) {
 
 namespace {
 
-using RowF32 = double (*)(const CeRowArgsF32&, int64_t);
-
-RowF32 row_kernel_f32() {
-  switch (runtime::active_isa()) {
-#ifdef PYDL_X86
-    case runtime::Isa::avx512: return avx512::cross_entropy_row_f32;
-    case runtime::Isa::avx2: return avx2::cross_entropy_row_f32;
-#endif
-    default: return generic::cross_entropy_row_f32;
-  }
-}
-
 // Loss of rows [lo, hi) into losses[]: float32 with the vectorised row kernel, float64 with the reference.
-void rows(const CeArgs<float>& a, double* losses, int64_t lo, int64_t hi) {
-  const CeRowArgsF32 r{a.grad, a.logits, a.target_idx, a.target_prob, a.weight, a.c,
-                       static_cast<float>(a.eps), static_cast<float>(a.weight_sum), static_cast<float>(a.scale)};
-  RowF32 f = row_kernel_f32();
-  for (int64_t i = lo; i < hi; ++i) losses[i] = f(r, i);
+void rows(const CeRowArgs<float, double>& a, double* losses, int64_t lo, int64_t hi) {
+  const CeRowArgs<float, float> r{a.grad, a.logits, a.target_idx, a.target_prob, a.weight, a.c,
+                                  static_cast<float>(a.eps), static_cast<float>(a.weight_sum),
+                                  static_cast<float>(a.scale)};
+  auto row = runtime::select(avx512::cross_entropy_row_f32, avx2::cross_entropy_row_f32,
+                             generic::cross_entropy_row_f32);
+  for (int64_t i = lo; i < hi; ++i) losses[i] = row(r, i);
 }
 
-void rows(const CeArgs<double>& a, double* losses, int64_t lo, int64_t hi) {
+void rows(const CeRowArgs<double, double>& a, double* losses, int64_t lo, int64_t hi) {
   for (int64_t i = lo; i < hi; ++i) losses[i] = cross_entropy_row_ref(a, i);
 }
 
@@ -123,10 +99,11 @@ int64_t cross_entropy_check_targets(const int64_t* target_idx, int64_t n, int64_
   return -1;
 }
 
+// grad, logits, target_prob are (n, c), target_idx is (n,), weight is (c,).
 template <class T>
 double cross_entropy(T* grad, const T* logits, const int64_t* target_idx, const T* target_prob, const T* weight,
                      int64_t n, int64_t c, double label_smoothing, bool mean) {
-  CeArgs<T> a{grad, logits, target_idx, target_prob, weight, c, label_smoothing, double(c), 1.0};
+  CeRowArgs<T, double> a{grad, logits, target_idx, target_prob, weight, c, label_smoothing, double(c), 1.0};
   if (weight) {
     a.weight_sum = 0;
     for (int64_t j = 0; j < c; ++j) a.weight_sum += double(weight[j]);
@@ -142,10 +119,8 @@ double cross_entropy(T* grad, const T* logits, const int64_t* target_idx, const 
   }
   a.scale = 1.0 / denom;
   std::vector<double> losses(static_cast<size_t>(n));
-  auto chunk = [&](int64_t lo, int64_t hi) { rows(a, losses.data(), lo, hi); };
-  const int64_t min_rows = c > 0 ? ((int64_t(1) << 14) + c - 1) / c : n + 1;
-  if (runtime::threads_for(n, min_rows) <= 1) chunk(0, n);
-  else runtime::parallel_for(0, n, chunk);
+  const int64_t min_rows = c > 0 ? ((int64_t(1) << 14) + c - 1) / c : n + 1;  // 16K logits per thread
+  runtime::parallel_for(n, min_rows, [&](int64_t lo, int64_t hi) { rows(a, losses.data(), lo, hi); });
   double total = 0;
   for (int64_t i = 0; i < n; ++i) total += losses[i];
   return total / denom;

@@ -6,7 +6,7 @@
 // element is independent of the thread that computes it.
 #include "ops/dropout.h"
 
-#include "runtime/threadpool.h"
+#include "runtime/parallel.h"
 
 namespace pydl::ops {
 
@@ -23,32 +23,32 @@ static inline uint64_t threshold(double p) {
   return t >= 9007199254740992.0 ? (uint64_t(1) << 53) : static_cast<uint64_t>(t);
 }
 
-static constexpr int64_t kChunk = 1 << 15;
+static constexpr int64_t kGrain = 1 << 15;  // elements per thread at least
 
+// mask is (n,).
 void dropout_mask(uint8_t* mask, int64_t n, double p, uint64_t seed) {
-  uint64_t thr = threshold(p);
-  pydl::runtime::parallel_for(0, (n + kChunk - 1) / kChunk, [&](int64_t c0, int64_t c1) {
-    int64_t hi = c1 * kChunk < n ? c1 * kChunk : n;
-    for (int64_t i = c0 * kChunk; i < hi; ++i) mask[i] = (splitmix64_at(seed, uint64_t(i)) >> 11) >= thr;
+  const uint64_t thr = threshold(p);
+  runtime::parallel_for(n, kGrain, [&](int64_t lo, int64_t hi) {
+    for (int64_t i = lo; i < hi; ++i) mask[i] = (splitmix64_at(seed, uint64_t(i)) >> 11) >= thr;
   });
 }
 
+// y, mask, x are (n,).
 template <class T>
 void dropout_forward(T* y, uint8_t* mask, const T* x, int64_t n, double p, uint64_t seed) {
   dropout_mask(mask, n, p, seed);
-  T scale = p < 1.0 ? T(1.0 / (1.0 - p)) : T(0);
-  pydl::runtime::parallel_for(0, (n + kChunk - 1) / kChunk, [&](int64_t c0, int64_t c1) {
-    int64_t hi = c1 * kChunk < n ? c1 * kChunk : n;
-    for (int64_t i = c0 * kChunk; i < hi; ++i) y[i] = mask[i] ? x[i] * scale : T(0);
+  const T scale = p < 1.0 ? T(1.0 / (1.0 - p)) : T(0);
+  runtime::parallel_for(n, kGrain, [&](int64_t lo, int64_t hi) {
+    for (int64_t i = lo; i < hi; ++i) y[i] = mask[i] ? x[i] * scale : T(0);
   });
 }
 
+// dx, dy, mask are (n,).
 template <class T>
 void dropout_backward(T* dx, const T* dy, const uint8_t* mask, int64_t n, double p) {
-  T scale = p < 1.0 ? T(1.0 / (1.0 - p)) : T(0);
-  pydl::runtime::parallel_for(0, (n + kChunk - 1) / kChunk, [&](int64_t c0, int64_t c1) {
-    int64_t hi = c1 * kChunk < n ? c1 * kChunk : n;
-    for (int64_t i = c0 * kChunk; i < hi; ++i) dx[i] = mask[i] ? dy[i] * scale : T(0);
+  const T scale = p < 1.0 ? T(1.0 / (1.0 - p)) : T(0);
+  runtime::parallel_for(n, kGrain, [&](int64_t lo, int64_t hi) {
+    for (int64_t i = lo; i < hi; ++i) dx[i] = mask[i] ? dy[i] * scale : T(0);
   });
 }
 

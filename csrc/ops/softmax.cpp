@@ -14,10 +14,11 @@
 
 #include "ops/vmath.h"
 #include "runtime/cpu.h"
-#include "runtime/threadpool.h"
+#include "runtime/parallel.h"
 
 namespace pydl::ops {
 
+// x, y are (rows, cols).
 template <class T>
 void softmax_forward_ref(T* y, const T* x, int64_t rows, int64_t cols, bool log) {
   for (int64_t r = 0; r < rows; ++r) {
@@ -37,6 +38,7 @@ void softmax_forward_ref(T* y, const T* x, int64_t rows, int64_t cols, bool log)
   }
 }
 
+// dx, dy, y are (rows, cols).
 template <class T>
 void softmax_backward_ref(T* dx, const T* dy, const T* y, int64_t rows, int64_t cols, bool log) {
   for (int64_t r = 0; r < rows; ++r) {
@@ -56,62 +58,39 @@ void softmax_backward_ref(T* dx, const T* dy, const T* y, int64_t rows, int64_t 
 
 namespace {
 
-constexpr int64_t kMinChunkElems = 1 << 15;
-
-template <class Fn>
-void split_rows(int64_t rows, int64_t cols, Fn fn) {
-  int64_t min_rows = cols > 0 ? (kMinChunkElems + cols - 1) / cols : rows + 1;
-  if (runtime::threads_for(rows, min_rows < 1 ? 1 : min_rows) <= 1) {
-    fn(int64_t(0), rows);
-  } else {
-    runtime::parallel_for(0, rows, [&](int64_t lo, int64_t hi) { fn(lo, hi); });
-  }
-}
-
-void forward_f32(float* y, const float* x, int64_t rows, int64_t cols, bool log) {
-  switch (runtime::active_isa()) {
-#ifdef PYDL_X86
-    case runtime::Isa::avx512: return avx512::softmax_forward_f32(y, x, rows, cols, log);
-    case runtime::Isa::avx2: return avx2::softmax_forward_f32(y, x, rows, cols, log);
-#endif
-    default: return generic::softmax_forward_f32(y, x, rows, cols, log);
-  }
-}
-
-void backward_f32(float* dx, const float* dy, const float* y, int64_t rows, int64_t cols, bool log) {
-  switch (runtime::active_isa()) {
-#ifdef PYDL_X86
-    case runtime::Isa::avx512: return avx512::softmax_backward_f32(dx, dy, y, rows, cols, log);
-    case runtime::Isa::avx2: return avx2::softmax_backward_f32(dx, dy, y, rows, cols, log);
-#endif
-    default: return generic::softmax_backward_f32(dx, dy, y, rows, cols, log);
-  }
-}
-
 // float32: the vectorised rows of the active ISA; float64: the reference.
-void rows_forward(float* y, const float* x, int64_t rows, int64_t cols, bool log) { forward_f32(y, x, rows, cols, log); }
+void rows_forward(float* y, const float* x, int64_t rows, int64_t cols, bool log) {
+  runtime::select(avx512::softmax_forward_f32, avx2::softmax_forward_f32, generic::softmax_forward_f32)(y, x, rows,
+                                                                                                      cols, log);
+}
 void rows_forward(double* y, const double* x, int64_t rows, int64_t cols, bool log) {
   softmax_forward_ref(y, x, rows, cols, log);
 }
 void rows_backward(float* dx, const float* dy, const float* y, int64_t rows, int64_t cols, bool log) {
-  backward_f32(dx, dy, y, rows, cols, log);
+  runtime::select(avx512::softmax_backward_f32, avx2::softmax_backward_f32, generic::softmax_backward_f32)(
+      dx, dy, y, rows, cols, log);
 }
 void rows_backward(double* dx, const double* dy, const double* y, int64_t rows, int64_t cols, bool log) {
   softmax_backward_ref(dx, dy, y, rows, cols, log);
 }
 
+// Rows per thread: at least 32K elements.
+int64_t row_grain(int64_t cols) { return cols > 0 ? ((int64_t(1) << 15) + cols - 1) / cols : int64_t(1) << 62; }
+
 }  // namespace
 
+// x, y are (rows, cols).
 template <class T>
 void softmax_forward(T* y, const T* x, int64_t rows, int64_t cols, bool log) {
-  split_rows(rows, cols, [&](int64_t lo, int64_t hi) {
+  runtime::parallel_for(rows, row_grain(cols), [&](int64_t lo, int64_t hi) {
     rows_forward(y + lo * cols, x + lo * cols, hi - lo, cols, log);
   });
 }
 
+// dx, dy, y are (rows, cols).
 template <class T>
 void softmax_backward(T* dx, const T* dy, const T* y, int64_t rows, int64_t cols, bool log) {
-  split_rows(rows, cols, [&](int64_t lo, int64_t hi) {
+  runtime::parallel_for(rows, row_grain(cols), [&](int64_t lo, int64_t hi) {
     rows_backward(dx + lo * cols, dy + lo * cols, y + lo * cols, hi - lo, cols, log);
   });
 }

@@ -1,6 +1,6 @@
 // float32 vectorised kernels, compiled once per ISA (namespaces pydl::ops::avx512, ::avx2,
 // ::generic; files *_avx512.cpp, *_avx2.cpp, *_generic.cpp). The dispatchers in activation.cpp,
-// softmax.cpp and cross_entropy.cpp pick one with runtime::active_isa(). Only declarations and
+// softmax.cpp and cross_entropy.cpp pick one with runtime::select(). Only declarations and
 // a plain struct here: no inline code is shared between ISA translation units.
 //
 // How the ISA code is organised: vmath_<isa>.h defines, inside its own namespace, a small set of
@@ -17,42 +17,38 @@
 
 namespace pydl::ops {
 
-// Arguments of the per-row cross-entropy kernels (see cross_entropy.cpp for the math).
-struct CeRowArgsF32 {
-  float* grad;                // (n, c) or null
-  const float* logits;        // (n, c)
+// Arguments of the per-row cross-entropy kernels (see cross_entropy.cpp for the math): arrays of
+// type T, scalars of type S (float for the float32 kernels, double for the reference).
+template <class T, class S>
+struct CeRowArgs {
+  T* grad;                    // (n, c) or null
+  const T* logits;            // (n, c)
   const int64_t* target_idx;  // (n,) or null
-  const float* target_prob;   // (n, c) or null
-  const float* weight;        // (c,) or null
+  const T* target_prob;       // (n, c) or null
+  const T* weight;            // (c,) or null
   int64_t c;
-  float eps;                  // label smoothing
-  float weight_sum;           // sum of weight (c when null)
-  float scale;                // 1 / denominator of the reduction
+  S eps;         // label smoothing
+  S weight_sum;  // sum of weight (c when null)
+  S scale;       // 1 / denominator of the reduction
 };
 
-#define PYDL_OPS_F32_KERNELS                                                                               \
-  /* y = exp(x), tanh(x), erf(x) over n elements (test and benchmark entry points) */                     \
-  void vexp_f32(float* y, const float* x, int64_t n);                                                     \
-  void vtanh_f32(float* y, const float* x, int64_t n);                                                    \
-  void verf_f32(float* y, const float* x, int64_t n);                                                     \
-  void activation_forward_f32(Act act, const float* x, float* y, int64_t n, float alpha);                 \
-  void activation_backward_f32(Act act, const float* dy, const float* x, const float* y, float* dx,       \
-                               int64_t n, float alpha);                                                   \
-  /* rows of (rows, cols) */                                                                              \
-  void softmax_forward_f32(float* y, const float* x, int64_t rows, int64_t cols, bool log);               \
-  void softmax_backward_f32(float* dx, const float* dy, const float* y, int64_t rows, int64_t cols,        \
-                            bool log);                                                                    \
-  /* loss of row i (before scaling); writes the scaled gradient row when a.grad is set */                 \
-  double cross_entropy_row_f32(const CeRowArgsF32& a, int64_t i);
-
-namespace generic { PYDL_OPS_F32_KERNELS }
-namespace avx2 { PYDL_OPS_F32_KERNELS }
-namespace avx512 { PYDL_OPS_F32_KERNELS }
-
-#undef PYDL_OPS_F32_KERNELS
+namespace generic {
+#include "ops/kernels_f32.inc"
+}  // namespace generic
+#if defined(PYDL_X86)
+namespace avx2 {
+#include "ops/kernels_f32.inc"
+}  // namespace avx2
+namespace avx512 {
+#include "ops/kernels_f32.inc"
+}  // namespace avx512
+#else
+namespace avx2 = generic;    // other CPUs: only the portable kernels are built
+namespace avx512 = generic;
+#endif
 
 // y = fn(x) over n float32 elements with the active ISA (tests and benchmarks of the raw functions).
 enum class VmathFn : int { exp = 0, tanh = 1, erf = 2 };
-void vmath_f32(VmathFn fn, float* y, const float* x, int64_t n);
+void vmath_f32(float* y, const float* x, int64_t n, VmathFn fn);
 
 }  // namespace pydl::ops

@@ -4,17 +4,19 @@
 // is elementwise: element i of p and of each state array depends only on element i of its
 // inputs, so a tensor may be cut into any slices and the slices run on any threads.
 //
-// Arguments: outputs (p, state arrays, updated in place) first, then the gradient, then n.
+// Arguments: outputs (p, state arrays, updated in place) first, then the gradient, then n, then
+// the scalars.
 // State arrays an option does not use are nullptr. Per-step scalars (bias corrections, the
 // Adagrad clr) are computed once on the host and passed in the *Args structs, in double; the
 // kernels round them to T once, like PyTorch does with Python scalars.
 //
-// Implementations, same signatures, one namespace each:
-//   ref      naive loops, the test oracle and the fallback (optim_ref.cpp)
+// Implementations, one namespace each, each exporting a table `kernels` of the five steps for
+// float and double:
+//   ref      naive loops, the test oracle (optim_ref.cpp)
 //   generic  vectorisable loops, baseline x86-64 (optim_generic.cpp)
 //   avx2     the same loops built with -mavx2 -mfma (optim_avx2.cpp)
 //   avx512   the same loops built with -mavx512f ... (optim_avx512.cpp)
-// multi_tensor.h runs a list of tensors through the implementation the active ISA selects.
+// multi_tensor.h runs a list of tensors through the table the active ISA selects.
 #pragma once
 
 #include <cstdint>
@@ -51,25 +53,30 @@ struct AdamArgs {
   bool decoupled;    // AdamW: p *= 1 - lr * weight_decay before the Adam update
 };
 
-#define PYDL_OPTIM_DECLARE_KERNELS(T)                                                              \
-  /* p, g: (n,); buf: (n,) or nullptr when momentum == 0 */                                       \
-  void sgd(T* p, T* buf, const T* g, int64_t n, const SgdArgs& a);                                 \
-  /* p, sum, g: (n,) */                                                                            \
-  void adagrad(T* p, T* sum, const T* g, int64_t n, const AdagradArgs& a);                         \
-  /* p, square_avg, acc_delta, g: (n,) */                                                          \
-  void adadelta(T* p, T* square_avg, T* acc_delta, const T* g, int64_t n, const AdadeltaArgs& a);  \
-  /* p, square_avg, g: (n,); grad_avg (centered) and buf (momentum > 0): (n,) or nullptr */        \
-  void rmsprop(T* p, T* square_avg, T* grad_avg, T* buf, const T* g, int64_t n, const RmspropArgs& a); \
-  /* p, exp_avg, exp_avg_sq, g: (n,); max_exp_avg_sq: (n,) when amsgrad else nullptr */            \
-  void adam(T* p, T* exp_avg, T* exp_avg_sq, T* max_exp_avg_sq, const T* g, int64_t n, const AdamArgs& a);
+// The five step kernels for one dtype. Shapes: every array is (n,); state arrays an option does
+// not use are nullptr.
+template <class T>
+struct Kernels {
+  void (*sgd)(T* p, T* momentum_buffer, const T* g, int64_t n, const SgdArgs& a);
+  void (*adagrad)(T* p, T* state_sum, const T* g, int64_t n, const AdagradArgs& a);
+  void (*adadelta)(T* p, T* square_avg, T* acc_delta, const T* g, int64_t n, const AdadeltaArgs& a);
+  void (*rmsprop)(T* p, T* square_avg, T* grad_avg, T* momentum_buffer, const T* g, int64_t n, const RmspropArgs& a);
+  void (*adam)(T* p, T* exp_avg, T* exp_avg_sq, T* max_exp_avg_sq, const T* g, int64_t n, const AdamArgs& a);
+};
 
-namespace ref { PYDL_OPTIM_DECLARE_KERNELS(float) PYDL_OPTIM_DECLARE_KERNELS(double) }
-namespace generic { PYDL_OPTIM_DECLARE_KERNELS(float) PYDL_OPTIM_DECLARE_KERNELS(double) }
-#ifdef PYDL_X86
-namespace avx2 { PYDL_OPTIM_DECLARE_KERNELS(float) PYDL_OPTIM_DECLARE_KERNELS(double) }
-namespace avx512 { PYDL_OPTIM_DECLARE_KERNELS(float) PYDL_OPTIM_DECLARE_KERNELS(double) }
+struct ImplKernels {
+  Kernels<float> f32;
+  Kernels<double> f64;
+};
+
+namespace ref { extern const ImplKernels kernels; }
+namespace generic { extern const ImplKernels kernels; }
+#if defined(PYDL_X86)
+namespace avx2 { extern const ImplKernels kernels; }
+namespace avx512 { extern const ImplKernels kernels; }
+#else
+namespace avx2 = generic;  // other CPUs: only the portable kernels are built
+namespace avx512 = generic;
 #endif
-
-#undef PYDL_OPTIM_DECLARE_KERNELS
 
 }  // namespace pydl::optim

@@ -1,6 +1,6 @@
 // Naive reference optimizer steps: one element at a time, the formulas of DESIGN.md section 2
 // (PyTorch's update rules and order of operations). The test oracle for the fast paths
-// (optim_body.inc) and the fallback. Shapes: every array is (n,), see optim.h.
+// (optim_body.inc). Shapes: every array is (n,), see optim.h.
 #include <cmath>
 
 #include "optim/optim.h"
@@ -18,8 +18,9 @@ T effective_grad(T g, T p, bool maximize, T wd) {
 
 // SGD: b = g (first step) or momentum*b + (1-dampening)*g; d = g + momentum*b (nesterov) or b;
 // p -= lr*d. Without momentum d = g.
+// p, buf, g: (n,); buf unused (nullptr) without momentum.
 template <class T>
-void sgd_impl(T* p, T* buf, const T* g, int64_t n, const SgdArgs& a) {
+void sgd(T* p, T* buf, const T* g, int64_t n, const SgdArgs& a) {
   const T lr = T(a.lr), mom = T(a.momentum), one_minus_damp = T(1.0 - a.dampening), wd = T(a.weight_decay);
   for (int64_t i = 0; i < n; ++i) {
     T d = effective_grad(g[i], p[i], a.maximize, wd);
@@ -33,8 +34,9 @@ void sgd_impl(T* p, T* buf, const T* g, int64_t n, const SgdArgs& a) {
 }
 
 // Adagrad: s += g^2; p -= clr * g / (sqrt(s) + eps)
+// p, sum, g: (n,).
 template <class T>
-void adagrad_impl(T* p, T* sum, const T* g, int64_t n, const AdagradArgs& a) {
+void adagrad(T* p, T* sum, const T* g, int64_t n, const AdagradArgs& a) {
   const T clr = T(a.clr), eps = T(a.eps), wd = T(a.weight_decay);
   for (int64_t i = 0; i < n; ++i) {
     T gi = effective_grad(g[i], p[i], a.maximize, wd);
@@ -46,8 +48,9 @@ void adagrad_impl(T* p, T* sum, const T* g, int64_t n, const AdagradArgs& a) {
 
 // Adadelta: v = rho*v + (1-rho)*g^2; dx = sqrt(u+eps)/sqrt(v+eps)*g; u = rho*u + (1-rho)*dx^2;
 // p -= lr*dx
+// p, square_avg, acc_delta, g: (n,).
 template <class T>
-void adadelta_impl(T* p, T* square_avg, T* acc_delta, const T* g, int64_t n, const AdadeltaArgs& a) {
+void adadelta(T* p, T* square_avg, T* acc_delta, const T* g, int64_t n, const AdadeltaArgs& a) {
   const T lr = T(a.lr), rho = T(a.rho), one_minus_rho = T(1.0 - a.rho), eps = T(a.eps), wd = T(a.weight_decay);
   for (int64_t i = 0; i < n; ++i) {
     T gi = effective_grad(g[i], p[i], a.maximize, wd);
@@ -61,8 +64,9 @@ void adadelta_impl(T* p, T* square_avg, T* acc_delta, const T* g, int64_t n, con
 
 // RMSprop: v = alpha*v + (1-alpha)*g^2; centered: ga = alpha*ga + (1-alpha)*g, vt = v - ga^2;
 // avg = sqrt(vt) + eps; momentum: b = momentum*b + g/avg, p -= lr*b; else p -= lr*g/avg
+// p, square_avg, g: (n,); grad_avg, buf: (n,) or nullptr.
 template <class T>
-void rmsprop_impl(T* p, T* square_avg, T* grad_avg, T* buf, const T* g, int64_t n, const RmspropArgs& a) {
+void rmsprop(T* p, T* square_avg, T* grad_avg, T* buf, const T* g, int64_t n, const RmspropArgs& a) {
   const T lr = T(a.lr), alpha = T(a.alpha), one_minus_alpha = T(1.0 - a.alpha), eps = T(a.eps),
           wd = T(a.weight_decay), mom = T(a.momentum);
   for (int64_t i = 0; i < n; ++i) {
@@ -87,8 +91,9 @@ void rmsprop_impl(T* p, T* square_avg, T* grad_avg, T* buf, const T* g, int64_t 
 
 // Adam: m = b1*m + (1-b1)*g; v = b2*v + (1-b2)*g^2; vmax = max(vmax, v) (amsgrad);
 // p -= step_size * m / (sqrt(v or vmax)/bc2_sqrt + eps). AdamW: p *= 1 - lr*wd first, no g += wd*p.
+// p, exp_avg, exp_avg_sq, g: (n,); max_exp_avg_sq: (n,) or nullptr.
 template <class T>
-void adam_impl(T* p, T* exp_avg, T* exp_avg_sq, T* max_exp_avg_sq, const T* g, int64_t n, const AdamArgs& a) {
+void adam(T* p, T* exp_avg, T* exp_avg_sq, T* max_exp_avg_sq, const T* g, int64_t n, const AdamArgs& a) {
   const T b1 = T(a.beta1), one_minus_b1 = T(1.0 - a.beta1), b2 = T(a.beta2), one_minus_b2 = T(1.0 - a.beta2);
   const T eps = T(a.eps), step_size = T(a.step_size), bc2_sqrt = T(a.bc2_sqrt);
   const T decay = T(1.0 - a.lr * a.weight_decay);
@@ -111,20 +116,9 @@ void adam_impl(T* p, T* exp_avg, T* exp_avg_sq, T* max_exp_avg_sq, const T* g, i
 
 }  // namespace
 
-#define PYDL_OPTIM_DEFINE_REF(T)                                                                        \
-  void sgd(T* p, T* buf, const T* g, int64_t n, const SgdArgs& a) { sgd_impl(p, buf, g, n, a); }        \
-  void adagrad(T* p, T* sum, const T* g, int64_t n, const AdagradArgs& a) { adagrad_impl(p, sum, g, n, a); } \
-  void adadelta(T* p, T* sq, T* acc, const T* g, int64_t n, const AdadeltaArgs& a) {                    \
-    adadelta_impl(p, sq, acc, g, n, a);                                                                 \
-  }                                                                                                     \
-  void rmsprop(T* p, T* sq, T* ga, T* buf, const T* g, int64_t n, const RmspropArgs& a) {               \
-    rmsprop_impl(p, sq, ga, buf, g, n, a);                                                              \
-  }                                                                                                     \
-  void adam(T* p, T* m, T* v, T* vmax, const T* g, int64_t n, const AdamArgs& a) {                      \
-    adam_impl(p, m, v, vmax, g, n, a);                                                                  \
-  }
-
-PYDL_OPTIM_DEFINE_REF(float)
-PYDL_OPTIM_DEFINE_REF(double)
+const ImplKernels kernels = {
+    {sgd<float>, adagrad<float>, adadelta<float>, rmsprop<float>, adam<float>},
+    {sgd<double>, adagrad<double>, adadelta<double>, rmsprop<double>, adam<double>},
+};
 
 }  // namespace pydl::optim::ref

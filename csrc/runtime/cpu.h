@@ -2,7 +2,9 @@
 //
 // Kernels are compiled once per ISA, each inside its own namespace (pydl::<family>::avx512,
 // ::avx2, ::generic) in a file named *_avx512.cpp / *_avx2.cpp (only those files get -m flags,
-// see setup.py). A family's dispatcher switches on active_isa() at call time. Rule for ISA
+// see setup.py). A family's dispatcher picks its kernels with select() below at call time; on
+// builds for other CPUs the family header aliases the avx512 and avx2 namespaces to generic
+// (those files are not compiled there), so the same select() call compiles. Rule for ISA
 // files: no inline or template code shared with other translation units (no STL algorithms,
 // no std::min/max, no shared inline helpers from headers), so the linker can never pick an
 // AVX-512 body for a generic caller (numpy issue 25274).
@@ -22,5 +24,16 @@ bool set_active_isa(Isa isa);
 const char* isa_name(Isa isa);
 // Parses "avx512" / "avx2" / "generic"; returns false for anything else.
 bool parse_isa(const char* name, Isa* out);
+
+// The one of three per-ISA entries (kernel functions, or tables of them) for active_isa().
+// Baseline translation units only, like every template (see above).
+template <class K>
+K select(K avx512, K avx2, K generic) {
+  switch (active_isa()) {
+    case Isa::avx512: return avx512;
+    case Isa::avx2: return avx2;
+    default: return generic;
+  }
+}
 
 }  // namespace pydl::runtime

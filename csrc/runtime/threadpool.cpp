@@ -170,22 +170,21 @@ int get_num_threads() {
 
 void set_num_threads(int n) { g_num_threads.store(n < 1 ? 1 : n > kMaxThreads ? kMaxThreads : n); }
 
-int threads_for(int64_t n, int64_t min_per_chunk) {
-  if (min_per_chunk < 1) min_per_chunk = 1;
-  int64_t t = n / min_per_chunk;
+int threads_for(int64_t n, int64_t min_per_range) {
+  if (min_per_range < 1) min_per_range = 1;
+  int64_t t = n / min_per_range;
   int64_t nt = get_num_threads();
   if (t > nt) t = nt;
   return t < 1 ? 1 : static_cast<int>(t);
 }
 
-void parallel_for(int64_t begin, int64_t end, const std::function<void(int64_t, int64_t)>& fn) {
-  const int64_t n = end - begin;
+void run_ranges(int64_t n, const std::function<void(int64_t, int64_t)>& fn) {
   if (n <= 0) return;
   int nchunks = get_num_threads();
   if (nchunks > n) nchunks = static_cast<int>(n);
   bool expected = false;
   if (nchunks <= 1 || !g_busy.compare_exchange_strong(expected, true)) {
-    fn(begin, end);
+    fn(0, n);
     return;
   }
   std::call_once(g_atfork_once, [] { pthread_atfork(nullptr, nullptr, after_fork_in_child); });
@@ -198,7 +197,7 @@ void parallel_for(int64_t begin, int64_t end, const std::function<void(int64_t, 
     }
   }
   auto job = [&](int c) {
-    const int64_t lo = begin + n * c / nchunks, hi = begin + n * (c + 1) / nchunks;
+    const int64_t lo = n * c / nchunks, hi = n * (c + 1) / nchunks;
     if (lo < hi) fn(lo, hi);
   };
   g_pool->run(nchunks, job);

@@ -1,13 +1,12 @@
-// A small fork-safe thread pool.
+// A small fork-safe thread pool. Kernels do not call it directly: they split their work with
+// runtime/parallel.h.
 //
-// parallel_for splits [begin, end) into contiguous chunks, one per thread, and calls
-// fn(lo, hi) on each; the caller's thread takes the first chunk, and any chunk no worker has
-// started by the time it is done (so a descheduled worker never holds the caller up). Determinism rule for kernels:
-// what is computed for an index must not depend on the chunk it lands in (split output blocks,
-// never a reduction), so results are bitwise identical for any thread count.
+// run_ranges splits [0, n) into contiguous ranges, one per thread, and calls fn(lo, hi) on each;
+// the caller's thread takes the first range, and any range no worker has started by the time it
+// is done (so a descheduled worker never holds the caller up).
 //
 // Fork safety: a child of fork() starts with no worker threads; the pool is rebuilt lazily on
-// its first parallel call. A parallel_for issued while the pool is busy (another Python
+// its first parallel call. A run_ranges issued while the pool is busy (another Python
 // thread, or a nested call) runs serially on the calling thread instead of waiting.
 #pragma once
 
@@ -25,10 +24,9 @@ void set_num_threads(int n);
 // Threads the machine offers this process (sched_getaffinity).
 int available_cpus();
 
-void parallel_for(int64_t begin, int64_t end, const std::function<void(int64_t, int64_t)>& fn);
+void run_ranges(int64_t n, const std::function<void(int64_t, int64_t)>& fn);
 
-// Number of chunks parallel_for would use for n items when each chunk should hold at least
-// min_per_chunk items (>= 1). Kernels use it to skip threading for small work.
-int threads_for(int64_t n, int64_t min_per_chunk);
+// Number of ranges worth using for n items when each should hold at least min_per_range items (>= 1).
+int threads_for(int64_t n, int64_t min_per_range);
 
 }  // namespace pydl::runtime

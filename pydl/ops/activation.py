@@ -21,11 +21,11 @@ __all__ = ["relu", "leaky_relu", "sigmoid", "tanh", "gelu", "activation_forward"
 ACTIVATIONS = ("none", "relu", "leaky_relu", "sigmoid", "tanh", "gelu", "gelu_tanh")
 
 
-def _apply(kind, x, alpha=0.0):
+def _apply(activation, x, negative_slope=0.0):
     # (as_float_array returns 0-d input as shape (1,): restore the shape)
     x = as_float_array(x, "x").reshape(np.shape(x))
     out = np.empty_like(x)
-    _C.activation_forward(kind, x, out, alpha)
+    _C.activation_forward(activation, x, out, negative_slope)
     return out
 
 
