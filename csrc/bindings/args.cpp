@@ -193,9 +193,12 @@ void require_disjoint(const std::vector<const Arg*>& written, const std::vector<
     const Range* hit = nullptr;
     if (far_written && x.e.lo < far_written->e.hi) hit = far_written;
     else if (x.written && far_read && x.e.lo < far_read->e.hi) hit = far_read;
-    if (hit)
-      throw py::value_error(x.arg->label() + ": shares memory with " + hit->arg->label() +
+    if (hit) {
+      const Range& out = x.written ? x : *hit;  // name the written array first
+      const Range& other = x.written ? *hit : x;
+      throw py::value_error(out.arg->label() + ": must not share memory with " + other.arg->label() +
                             " (every array a kernel writes needs its own memory)");
+    }
     const Range*& far = x.written ? far_written : far_read;
     if (!far || x.e.hi > far->e.hi) far = &x;
   }

@@ -8,9 +8,8 @@
 
 #include <array>
 #include <string>
-#include <vector>
 
-#include "bindings/common.h"
+#include "bindings/args.h"
 #include "conv/conv.h"
 #include "conv/pool.h"
 
@@ -22,22 +21,28 @@ using Quad = std::array<int64_t, 4>;
 
 namespace {
 
-std::string dims_str(const std::vector<int64_t>& d) {
+std::string dims_str(std::initializer_list<int64_t> d) {
   std::string s = "(";
-  for (size_t i = 0; i < d.size(); ++i) s += std::to_string(d[i]) + (d.size() == 1 || i + 1 < d.size() ? "," : "");
+  for (int64_t v : d) s += std::to_string(v) + ",";
+  if (d.size() > 1) s.pop_back();
   return s + ")";
 }
 
-// `a` is an ndarray of dtype `dt`, C-contiguous, of exactly `shape` (and writeable for outputs).
-py::array check(const py::handle& o, const char* name, DType dt, const std::vector<int64_t>& shape, bool out = false) {
-  py::array a = array_arg(o, name);
-  if (dtype_of(a) != dt)
-    throw py::type_error(std::string(name) + ": expected " + (dt == DType::f32 ? "float32" : "float64") + ", got " + dtype_str(a));
-  bool ok = a.ndim() == py::ssize_t(shape.size());
-  for (size_t i = 0; ok && i < shape.size(); ++i) ok = a.shape(i) == shape[i];
-  if (!ok) throw py::value_error(std::string(name) + ": expected shape " + dims_str(shape) + ", got " + shape_str(a));
-  require_c_contiguous(a, name);
-  if (out) require_writeable(a, name);
+// An input array of ref's dtype, C-contiguous, of exactly `shape`.
+Arg input(const py::handle& o, const char* name, const Arg& ref, std::initializer_list<int64_t> shape) {
+  Arg a(o, name);
+  a.dtype_as(ref).shape(shape).contiguous();
+  return a;
+}
+// The same, writeable (an output).
+Arg output(const py::handle& o, const char* name, const Arg& ref, std::initializer_list<int64_t> shape) {
+  Arg a = input(o, name, ref, shape);
+  a.writeable();
+  return a;
+}
+Arg optional_output(const py::handle& o, const char* name, const Arg& ref, std::initializer_list<int64_t> shape) {
+  Arg a = Arg::optional(o, name);
+  a.dtype_as(ref).shape(shape).contiguous().writeable();
   return a;
 }
 
@@ -46,189 +51,149 @@ void positive(const Pair& p, const char* name) {
 }
 
 // Geometry of a convolution from x (N, C, H, W), weight (OC, C/G, KH, KW) and the options.
-pydl::conv::Conv2dShape conv_shape(const py::array& x, const py::array& w, const Pair& stride, const Quad& pad,
-                                   const Pair& dil, int64_t groups) {
-  require_ndim(x, "input", 4);
-  require_ndim(w, "weight", 4);
+pydl::conv::Conv2dShape conv_shape(const Arg& x, const Arg& w, const Pair& stride, const Quad& pad, const Pair& dil,
+                                   int64_t groups) {
   positive(stride, "stride");
   positive(dil, "dilation");
   for (int64_t p : pad)
     if (p < 0) throw py::value_error("padding: must be non-negative, got " + dims_str({pad[0], pad[1], pad[2], pad[3]}));
   if (groups < 1) throw py::value_error("groups: must be positive, got " + std::to_string(groups));
-  pydl::conv::Conv2dShape s{x.shape(0), x.shape(1), x.shape(2), x.shape(3), w.shape(0), w.shape(2), w.shape(3),
+  pydl::conv::Conv2dShape s{x.dim(0), x.dim(1), x.dim(2), x.dim(3), w.dim(0), w.dim(2), w.dim(3),
                             0, 0, stride[0], stride[1], pad[0], pad[2], dil[0], dil[1], groups};
-  if (s.C % groups || s.OC % groups || w.shape(1) * groups != s.C)
-    throw py::value_error("weight: shape " + shape_str(w) + " does not fit input " + shape_str(x) + " with groups=" +
-                          std::to_string(groups));
+  if (s.C % groups || s.OC % groups || w.dim(1) * groups != s.C)
+    throw py::value_error("weight: shape " + shape_str(w.array()) + " does not fit input " + shape_str(x.array()) +
+                          " with groups=" + std::to_string(groups));
   const int64_t eh = s.H + pad[0] + pad[1] - s.dh * (s.KH - 1) - 1, ew = s.W + pad[2] + pad[3] - s.dw * (s.KW - 1) - 1;
   if (s.KH < 1 || s.KW < 1 || eh < 0 || ew < 0)
-    throw py::value_error("weight: kernel " + shape_str(w) + " (dilated) is larger than the padded input " + shape_str(x));
+    throw py::value_error("weight: kernel " + shape_str(w.array()) + " (dilated) is larger than the padded input " +
+                          shape_str(x.array()));
   s.OH = eh / s.sh + 1;
   s.OW = ew / s.sw + 1;
   return s;
 }
 
 Act conv_act(const std::string& a) {
-  if (a == "none") return Act::none;
-  if (a == "relu") return Act::relu;
-  throw py::value_error("activation: expected 'none' or 'relu', got '" + a + "'");
-}
-
-void disjoint(const py::array& out, const char* on, std::initializer_list<std::pair<const char*, py::handle>> ins) {
-  for (auto& [n, h] : ins)
-    if (!h.is_none()) require_disjoint(out, on, py::reinterpret_borrow<py::array>(h), n);
-}
-
-template <class T, bool Ref>
-void conv_forward_t(const py::array& x, const py::array& w, const py::object& b, const py::object& y_,
-                    const pydl::conv::Conv2dShape& s, Act act, DType dt) {
-  check(w, "weight", dt, {s.OC, s.C / s.groups, s.KH, s.KW});
-  py::array y = check(y_, "out", dt, {s.N, s.OC, s.OH, s.OW}, true);
-  const T* bp = b.is_none() ? nullptr : cptr<T>(check(b, "bias", dt, {s.OC}));
-  disjoint(y, "out", {{"input", x}, {"weight", w}, {"bias", b}});
-  const T *xp = cptr<T>(x), *wp = cptr<T>(w);
-  T* yp = ptr<T>(y);
-  py::gil_scoped_release nogil;
-  (Ref ? pydl::conv::conv2d_forward_ref<T> : pydl::conv::conv2d_forward<T>)(yp, xp, wp, bp, s, act);
+  Act act = activation_arg(a);
+  if (act != Act::none && act != Act::relu)
+    throw py::value_error("activation: expected 'none' or 'relu', got '" + a + "'");
+  return act;
 }
 
 template <bool Ref>
-void conv_forward(const py::handle& x_, const py::handle& w_, const py::object& b, const py::object& y,
-                  const Pair& stride, const Quad& pad, const Pair& dil, int64_t groups, const std::string& act) {
-  py::array x = array_arg(x_, "input"), w = array_arg(w_, "weight");
-  DType dt = require_float(x, "input");
-  auto s = conv_shape(x, w, stride, pad, dil, groups);
-  check(x, "input", dt, {s.N, s.C, s.H, s.W});
-  if (dt == DType::f32) conv_forward_t<float, Ref>(x, w, b, y, s, conv_act(act), dt);
-  else conv_forward_t<double, Ref>(x, w, b, y, s, conv_act(act), dt);
-}
-
-template <class T, bool Ref>
-void conv_backward_t(const py::array& dy_, const py::array& x, const py::array& w, const py::object& y,
-                     const py::object& dx_, const py::object& dw_, const py::object& db_, const pydl::conv::Conv2dShape& s,
-                     Act act, bool acc_w, bool acc_b, DType dt) {
-  check(w, "weight", dt, {s.OC, s.C / s.groups, s.KH, s.KW});
-  py::array dy = check(dy_, "grad_out", dt, {s.N, s.OC, s.OH, s.OW});
-  const T* yp = nullptr;
-  if (act == Act::relu) {
-    if (y.is_none()) throw py::value_error("out: the forward output is needed for activation='relu'");
-    yp = cptr<T>(check(y, "out", dt, {s.N, s.OC, s.OH, s.OW}));
-  }
-  py::array dw = check(dw_, "grad_weight", dt, {s.OC, s.C / s.groups, s.KH, s.KW}, true);
-  T *dxp = nullptr, *dbp = nullptr;
-  if (!dx_.is_none()) {
-    py::array dx = check(dx_, "grad_in", dt, {s.N, s.C, s.H, s.W}, true);
-    dxp = ptr<T>(dx);
-  }
-  if (!db_.is_none()) {
-    py::array db = check(db_, "grad_bias", dt, {s.OC}, true);
-    dbp = ptr<T>(db);
-  }
-  std::initializer_list<std::pair<const char*, py::handle>> ins = {
-      {"grad_out", dy}, {"input", x}, {"weight", w}, {"out", act == Act::relu ? y : py::none()}};
-  disjoint(dw, "grad_weight", ins);
-  if (dxp) {
-    disjoint(py::reinterpret_borrow<py::array>(dx_), "grad_in", ins);
-    disjoint(py::reinterpret_borrow<py::array>(dx_), "grad_in", {{"grad_weight", dw}, {"grad_bias", db_}});
-  }
-  if (dbp) {
-    disjoint(py::reinterpret_borrow<py::array>(db_), "grad_bias", ins);
-    disjoint(py::reinterpret_borrow<py::array>(db_), "grad_bias", {{"grad_weight", dw}});
-  }
-  const T *dyp = cptr<T>(dy), *xp = cptr<T>(x), *wp = cptr<T>(w);
-  T* dwp = ptr<T>(dw);
-  py::gil_scoped_release nogil;
-  (Ref ? pydl::conv::conv2d_backward_ref<T> : pydl::conv::conv2d_backward<T>)(dxp, dwp, dbp, dyp, xp, wp, yp, s, act,
-                                                                              acc_w, acc_b);
+void conv_forward(const py::handle& x_, const py::handle& w_, const py::object& b_, const py::object& y_,
+                  const Pair& stride, const Quad& pad, const Pair& dil, int64_t groups, const std::string& activation) {
+  Arg x(x_, "input");
+  x.floating().rank(4).contiguous();
+  Arg w(w_, "weight");
+  w.rank(4);
+  const Act act = conv_act(activation);
+  const auto s = conv_shape(x, w, stride, pad, dil, groups);
+  w.dtype_as(x).contiguous();
+  Arg y = output(y_, "out", x, {s.N, s.OC, s.OH, s.OW});
+  Arg b = Arg::optional(b_, "bias");
+  b.dtype_as(x).shape({s.OC}).contiguous();
+  require_disjoint({&y}, {&x, &w, &b});
+  dispatch_float(x.dtype(), [&](auto t) {
+    using T = decltype(t);
+    const T *xp = x.cptr<T>(), *wp = w.cptr<T>(), *bp = b.cptr<T>();
+    T* yp = y.ptr<T>();
+    py::gil_scoped_release nogil;
+    (Ref ? pydl::conv::conv2d_forward_ref<T> : pydl::conv::conv2d_forward<T>)(yp, xp, wp, bp, s, act);
+  });
 }
 
 template <bool Ref>
-void conv_backward(const py::handle& dy, const py::handle& x_, const py::handle& w_, const py::object& y,
-                   const py::object& dx, const py::object& dw, const py::object& db, const Pair& stride,
-                   const Quad& pad, const Pair& dil, int64_t groups, const std::string& act, bool acc_w, bool acc_b) {
-  py::array x = array_arg(x_, "input"), w = array_arg(w_, "weight");
-  array_arg(dy, "grad_out");
-  DType dt = require_float(x, "input");
-  auto s = conv_shape(x, w, stride, pad, dil, groups);
-  check(x, "input", dt, {s.N, s.C, s.H, s.W});
-  if (dt == DType::f32)
-    conv_backward_t<float, Ref>(py::reinterpret_borrow<py::array>(dy), x, w, y, dx, dw, db, s, conv_act(act), acc_w, acc_b, dt);
-  else
-    conv_backward_t<double, Ref>(py::reinterpret_borrow<py::array>(dy), x, w, y, dx, dw, db, s, conv_act(act), acc_w, acc_b, dt);
+void conv_backward(const py::handle& dy_, const py::handle& x_, const py::handle& w_, const py::object& y_,
+                   const py::object& dx_, const py::object& dw_, const py::object& db_, const Pair& stride,
+                   const Quad& pad, const Pair& dil, int64_t groups, const std::string& activation, bool acc_w,
+                   bool acc_b) {
+  Arg x(x_, "input");
+  x.floating().rank(4).contiguous();
+  Arg w(w_, "weight");
+  w.rank(4);
+  const Act act = conv_act(activation);
+  const auto s = conv_shape(x, w, stride, pad, dil, groups);
+  w.dtype_as(x).contiguous();
+  Arg dy = input(dy_, "grad_out", x, {s.N, s.OC, s.OH, s.OW});
+  Arg y = Arg::optional(act == Act::relu ? y_ : py::none(), "out");
+  if (act == Act::relu && !y.present()) throw py::value_error("out: the forward output is needed for activation='relu'");
+  y.dtype_as(x).shape({s.N, s.OC, s.OH, s.OW}).contiguous();
+  Arg dw = output(dw_, "grad_weight", x, {s.OC, s.C / s.groups, s.KH, s.KW});
+  Arg dx = optional_output(dx_, "grad_in", x, {s.N, s.C, s.H, s.W});
+  Arg db = optional_output(db_, "grad_bias", x, {s.OC});
+  require_disjoint({&dx, &dw, &db}, {&dy, &x, &w, &y});
+  dispatch_float(x.dtype(), [&](auto t) {
+    using T = decltype(t);
+    const T *dyp = dy.cptr<T>(), *xp = x.cptr<T>(), *wp = w.cptr<T>(), *yp = y.cptr<T>();
+    T *dxp = dx.ptr<T>(), *dwp = dw.ptr<T>(), *dbp = db.ptr<T>();
+    py::gil_scoped_release nogil;
+    (Ref ? pydl::conv::conv2d_backward_ref<T> : pydl::conv::conv2d_backward<T>)(dxp, dwp, dbp, dyp, xp, wp, yp, s,
+                                                                                act, acc_w, acc_b);
+  });
 }
 
 // ---- pooling -------------------------------------------------------------------------------
 
 // Geometry of a windowed pooling of x (N, C, H, W).
-pydl::conv::Pool2dShape pool_shape(const py::array& x, const Pair& k, const Pair& stride, const Pair& pad) {
-  require_ndim(x, "input", 4);
+pydl::conv::Pool2dShape pool_shape(const Arg& x, const Pair& k, const Pair& stride, const Pair& pad) {
   positive(k, "kernel_size");
   positive(stride, "stride");
   if (pad[0] < 0 || pad[1] < 0 || 2 * pad[0] > k[0] || 2 * pad[1] > k[1])
     throw py::value_error("padding: must be between 0 and half the kernel size " + dims_str({k[0], k[1]}) + ", got " +
                           dims_str({pad[0], pad[1]}));
-  pydl::conv::Pool2dShape s{x.shape(0) * x.shape(1), x.shape(2), x.shape(3), 0, 0, k[0], k[1],
+  pydl::conv::Pool2dShape s{x.dim(0) * x.dim(1), x.dim(2), x.dim(3), 0, 0, k[0], k[1],
                             stride[0], stride[1], pad[0], pad[1]};
   const int64_t eh = s.H + 2 * pad[0] - k[0], ew = s.W + 2 * pad[1] - k[1];
   if (eh < 0 || ew < 0)
-    throw py::value_error("kernel_size: " + dims_str({k[0], k[1]}) + " is larger than the padded input " + shape_str(x));
+    throw py::value_error("kernel_size: " + dims_str({k[0], k[1]}) + " is larger than the padded input " +
+                          shape_str(x.array()));
   s.OH = eh / s.sh + 1;
   s.OW = ew / s.sw + 1;
   return s;
 }
 
-template <class F>
-void by_dtype(DType dt, const F& f) {
-  if (dt == DType::f32) f(float(0));
-  else f(double(0));
+// An int64 indices array of exactly `shape`, C-contiguous.
+Arg indices_arg(const py::handle& o, std::initializer_list<int64_t> shape) {
+  Arg idx(o, "indices");
+  if (!is_int64(idx.array())) throw py::type_error("indices: expected int64, got " + dtype_str(idx.array()));
+  idx.shape(shape).contiguous();
+  return idx;
 }
 
 void max_pool_forward(const py::handle& x_, const py::object& y_, const py::object& idx_, const Pair& k,
                       const Pair& stride, const Pair& pad) {
-  py::array x = array_arg(x_, "input");
-  DType dt = require_float(x, "input");
-  auto s = pool_shape(x, k, stride, pad);
-  check(x, "input", dt, {x.shape(0), x.shape(1), s.H, s.W});
-  py::array y = check(y_, "out", dt, {x.shape(0), x.shape(1), s.OH, s.OW}, true);
-  py::array idx = array_arg(idx_, "indices");
-  if (!is_int64(idx)) throw py::type_error("indices: expected int64, got " + dtype_str(idx));
-  require_ndim(idx, "indices", 4);
-  if (idx.shape(0) != y.shape(0) || idx.shape(1) != y.shape(1) || idx.shape(2) != s.OH || idx.shape(3) != s.OW)
-    throw py::value_error("indices: expected the shape of out " + shape_str(y) + ", got " + shape_str(idx));
-  require_c_contiguous(idx, "indices");
-  require_writeable(idx, "indices");
-  disjoint(y, "out", {{"input", x}});
-  disjoint(idx, "indices", {{"input", x}, {"out", y}});
-  int64_t* ip = ptr<int64_t>(idx);
-  by_dtype(dt, [&](auto z) {
-    using T = decltype(z);
-    const T* xp = cptr<T>(x);
-    T* yp = ptr<T>(y);
+  Arg x(x_, "input");
+  x.floating().rank(4).contiguous();
+  const auto s = pool_shape(x, k, stride, pad);
+  Arg y = output(y_, "out", x, {x.dim(0), x.dim(1), s.OH, s.OW});
+  Arg idx = indices_arg(idx_, {x.dim(0), x.dim(1), s.OH, s.OW});
+  idx.writeable();
+  require_disjoint({&y, &idx}, {&x});
+  int64_t* ip = idx.ptr<int64_t>();
+  dispatch_float(x.dtype(), [&](auto t) {
+    using T = decltype(t);
+    const T* xp = x.cptr<T>();
+    T* yp = y.ptr<T>();
     py::gil_scoped_release nogil;
     pydl::conv::max_pool2d_forward<T>(yp, ip, xp, s);
   });
 }
 
 void max_pool_backward(const py::handle& dy_, const py::handle& idx_, const py::object& dx_) {
-  py::array dy = array_arg(dy_, "grad_out"), dx = array_arg(dx_, "grad_in"), idx = array_arg(idx_, "indices");
-  DType dt = require_float(dy, "grad_out");
-  require_ndim(dy, "grad_out", 4);
-  require_ndim(dx, "grad_in", 4);
-  check(dy, "grad_out", dt, {dy.shape(0), dy.shape(1), dy.shape(2), dy.shape(3)});
-  check(dx, "grad_in", dt, {dy.shape(0), dy.shape(1), dx.shape(2), dx.shape(3)}, true);
-  if (!is_int64(idx)) throw py::type_error("indices: expected int64, got " + dtype_str(idx));
-  if (idx.ndim() != 4 || idx.shape(0) != dy.shape(0) || idx.shape(1) != dy.shape(1) || idx.shape(2) != dy.shape(2) ||
-      idx.shape(3) != dy.shape(3))
-    throw py::value_error("indices: expected the shape of grad_out " + shape_str(dy) + ", got " + shape_str(idx));
-  require_c_contiguous(idx, "indices");
-  disjoint(dx, "grad_in", {{"grad_out", dy}, {"indices", idx}});
-  pydl::conv::Pool2dShape s{dx.shape(0) * dx.shape(1), dx.shape(2), dx.shape(3), dy.shape(2), dy.shape(3), 1, 1, 1, 1, 0, 0};
-  const int64_t* ip = cptr<int64_t>(idx);
+  Arg dy(dy_, "grad_out");
+  dy.floating().rank(4).contiguous();
+  Arg dx(dx_, "grad_in");
+  dx.rank(4);
+  dx.dtype_as(dy).shape({dy.dim(0), dy.dim(1), dx.dim(2), dx.dim(3)}).contiguous().writeable();
+  Arg idx = indices_arg(idx_, {dy.dim(0), dy.dim(1), dy.dim(2), dy.dim(3)});
+  require_disjoint({&dx}, {&dy, &idx});
+  pydl::conv::Pool2dShape s{dx.dim(0) * dx.dim(1), dx.dim(2), dx.dim(3), dy.dim(2), dy.dim(3), 1, 1, 1, 1, 0, 0};
+  const int64_t* ip = idx.cptr<int64_t>();
   bool ok = true;
-  by_dtype(dt, [&](auto z) {
-    using T = decltype(z);
-    const T* dyp = cptr<T>(dy);
-    T* dxp = ptr<T>(dx);
+  dispatch_float(dy.dtype(), [&](auto t) {
+    using T = decltype(t);
+    const T* dyp = dy.cptr<T>();
+    T* dxp = dx.ptr<T>();
     py::gil_scoped_release nogil;
     ok = pydl::conv::max_pool2d_backward<T>(dxp, dyp, ip, s);
   });
@@ -240,30 +205,33 @@ template <bool Adaptive, bool Backward>
 void avg_pool(const py::handle& in_, const py::object& out_, const Pair& k, const Pair& stride, const Pair& pad) {
   const char* in_name = Backward ? "grad_out" : "input";
   const char* out_name = Backward ? "grad_in" : "out";
-  py::array in = array_arg(in_, in_name), out = array_arg(out_, out_name);
-  DType dt = require_float(in, in_name);
-  require_ndim(in, in_name, 4);
-  require_ndim(out, out_name, 4);
-  const py::array& big = Backward ? out : in;    // (N, C, H, W)
-  const py::array& small = Backward ? in : out;  // (N, C, OH, OW)
+  Arg in(in_, in_name);
+  in.floating().rank(4).contiguous();
+  Arg out(out_, out_name);
+  out.rank(4);
+  const Arg& big = Backward ? out : in;    // (N, C, H, W)
+  const Arg& small = Backward ? in : out;  // (N, C, OH, OW)
   pydl::conv::Pool2dShape s{};
   if (Adaptive) {
-    s = {big.shape(0) * big.shape(1), big.shape(2), big.shape(3), small.shape(2), small.shape(3), 1, 1, 1, 1, 0, 0};
+    s = {big.dim(0) * big.dim(1), big.dim(2), big.dim(3), small.dim(2), small.dim(3), 1, 1, 1, 1, 0, 0};
     if ((s.H < 1 || s.W < 1 || s.OH < 1 || s.OW < 1) && s.P > 0)
       throw py::value_error(std::string(in_name) + ": adaptive pooling needs non-empty input and output planes, got " +
-                            shape_str(big) + " -> " + shape_str(small));
+                            shape_str(big.array()) + " -> " + shape_str(small.array()));
   } else {
     s = pool_shape(big, k, stride, pad);
   }
-  check(in, in_name, dt, Backward ? std::vector<int64_t>{big.shape(0), big.shape(1), s.OH, s.OW}
-                                  : std::vector<int64_t>{in.shape(0), in.shape(1), s.H, s.W});
-  check(out, out_name, dt, Backward ? std::vector<int64_t>{small.shape(0), small.shape(1), s.H, s.W}
-                                    : std::vector<int64_t>{in.shape(0), in.shape(1), s.OH, s.OW}, true);
-  disjoint(out, out_name, {{in_name, in}});
-  by_dtype(dt, [&](auto z) {
-    using T = decltype(z);
-    const T* ip = cptr<T>(in);
-    T* op = ptr<T>(out);
+  if (Backward) {
+    in.shape({big.dim(0), big.dim(1), s.OH, s.OW});
+    out.dtype_as(in).shape({in.dim(0), in.dim(1), s.H, s.W});
+  } else {
+    out.dtype_as(in).shape({in.dim(0), in.dim(1), s.OH, s.OW});
+  }
+  out.contiguous().writeable();
+  require_disjoint({&out}, {&in});
+  dispatch_float(in.dtype(), [&](auto t) {
+    using T = decltype(t);
+    const T* ip = in.cptr<T>();
+    T* op = out.ptr<T>();
     py::gil_scoped_release nogil;
     if (Adaptive && Backward) pydl::conv::adaptive_avg_pool2d_backward<T>(op, ip, s);
     else if (Adaptive) pydl::conv::adaptive_avg_pool2d_forward<T>(op, ip, s);

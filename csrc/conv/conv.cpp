@@ -19,7 +19,7 @@
 #include <vector>
 
 #include "gemm/gemm.h"
-#include "runtime/threadpool.h"
+#include "runtime/parallel.h"
 
 namespace pydl::conv {
 
@@ -54,7 +54,7 @@ template <class F>
 void for_each_item(int64_t n, double macs_per_item, const F& fn) {
   const int nt = pydl::runtime::get_num_threads();
   if (nt > 1 && n >= nt && double(n) * macs_per_item >= kMinParallelMacs) {
-    pydl::runtime::parallel_for(0, n, [&](int64_t lo, int64_t hi) {
+    pydl::runtime::parallel_for(n, 1, [&](int64_t lo, int64_t hi) {
       for (int64_t i = lo; i < hi; ++i) fn(i);
     });
   } else {
@@ -262,7 +262,7 @@ void conv2d_backward(T* dx, T* dw, T* db, const T* dy, const T* x, const T* w, c
       }
     };
     if (WN * nchunks >= (1 << 18))
-      pydl::runtime::parallel_for(0, WN, reduce);
+      pydl::runtime::parallel_for(WN, 1, reduce);
     else
       reduce(0, WN);
   }

@@ -7,7 +7,7 @@
 #include <cstring>
 #include <limits>
 
-#include "runtime/threadpool.h"
+#include "runtime/parallel.h"
 
 namespace pydl::conv {
 
@@ -23,7 +23,7 @@ void for_planes(const Pool2dShape& s, int64_t work_per_plane, const F& fn) {
     for (int64_t p = lo; p < hi; ++p) fn(p);
   };
   if (s.P * work_per_plane >= (1 << 16))
-    pydl::runtime::parallel_for(0, s.P, body);
+    pydl::runtime::parallel_for(s.P, 1, body);
   else
     body(0, s.P);
 }
