@@ -1,21 +1,33 @@
-"""nn.BatchNorm1d on (N, C) (C++ kernels in csrc/ops/batchnorm.cpp)."""
+"""nn.BatchNorm1d on (N, C) or (N, C, L) and nn.BatchNorm2d on (N, C, H, W).
+
+Kernels: csrc/ops/batchnorm.cpp for (N, C) (pydl.ops.batch_norm_*), csrc/ops/batchnorm2d.cpp for
+inputs with spatial axes, on the NC* layout itself (pydl.ops.batch_norm2d_*).
+"""
 import numpy as np
 
 from .. import ops
-from .._validate import check_batch_stats, check_features, check_float_dtype, check_input, check_int, check_real
+from .._validate import check_float_dtype, check_input, check_int, check_real, shape_str
 from .module import Module, _grad_enabled
 from .parameter import Parameter
 
+_KERNELS_NC = (ops.batch_norm_train, ops.batch_norm_eval, ops.batch_norm_backward)
+_KERNELS_NCS = (ops.batch_norm2d_train, ops.batch_norm2d_eval, ops.batch_norm2d_backward)
 
-class BatchNorm1d(Module):
-    """Batch normalization (Ioffe & Szegedy 2015) over (N, C), PyTorch semantics.
 
-    Training: y = (x - mean_B) / sqrt(var_B + eps) * weight + bias with the biased batch
-    variance; running_mean/var <- (1 - momentum) running + momentum * batch stat, where the
-    running variance takes the unbiased batch variance (N / (N - 1)); num_batches_tracked += 1.
+class _BatchNorm(Module):
+    """Batch normalization (Ioffe & Szegedy 2015) over the channel axis 1, PyTorch semantics.
+
+    Training: per channel c, over the M = N * prod(spatial) values of the batch,
+    y = (x - mean_B) / sqrt(var_B + eps) * weight + bias with the biased batch variance;
+    running_mean/var <- (1 - momentum) running + momentum * batch stat, where the running
+    variance takes the unbiased batch variance (var_B M / (M - 1)); num_batches_tracked += 1.
     ``momentum=None`` gives the cumulative average (factor 1 / num_batches_tracked).
     Eval: normalizes with the running statistics. ``weight`` (ones) and ``bias`` (zeros) exist
-    when ``affine``; running stats when ``track_running_stats`` (otherwise batch stats always).
+    when ``affine``; ``running_mean`` (zeros), ``running_var`` (ones) and ``num_batches_tracked``
+    (int64 0) buffers when ``track_running_stats`` (otherwise batch statistics always).
+
+    Backward with batch statistics: dbias = sum dy, dweight = sum dy xhat,
+    dx = weight invstd (dy - mean(dy) - xhat mean(dy xhat)); with running statistics dx = weight invstd dy.
     """
 
     def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True, track_running_stats=True,
@@ -49,27 +61,30 @@ class BatchNorm1d(Module):
             self.running_var.fill(1)
             self.num_batches_tracked.fill(0)
 
+    def _kernels(self, x):
+        """Check ``x`` (already an ndarray of the layer's dtype); return the (train, eval, backward) ops."""
+        raise NotImplementedError
+
     def forward(self, x):
         check_input(x, self.dtype)
-        C = self.num_features
-        if x.ndim != 2 or x.shape[1] != C:
-            check_features(x, C, f"BatchNorm1d({C})", ndim=2)
+        train_op, eval_op, _ = self._kernels(x)
         x = np.ascontiguousarray(x)
         w = self.weight.data if self.affine else None
         b = self.bias.data if self.affine else None
         use_batch = self.training or not self.track_running_stats
         if use_batch:
-            if self.training:
-                check_batch_stats(x)
+            if self.training and x.size < 2 * x.shape[1]:
+                raise ValueError("input: expected more than 1 value per channel when training, got shape "
+                                 f"{shape_str(x.shape)}")
             rm = rv = None
             factor = 0.0
             if self.training and self.track_running_stats:
                 self.num_batches_tracked += 1
                 factor = (1.0 / float(self.num_batches_tracked) if self.momentum is None else self.momentum)
                 rm, rv = self.running_mean, self.running_var
-            y, mean, invstd = ops.batch_norm_train(x, w, b, self.eps, rm, rv, factor)
+            y, mean, invstd = train_op(x, w, b, self.eps, rm, rv, factor)
         else:
-            y = ops.batch_norm_eval(x, w, b, self.running_mean, self.running_var, self.eps)
+            y = eval_op(x, w, b, self.running_mean, self.running_var, self.eps)
             if not _grad_enabled():
                 return y
             mean = self.running_mean.copy()
@@ -78,12 +93,13 @@ class BatchNorm1d(Module):
 
     def backward(self, grad_out):
         x, mean, invstd, use_batch = self._saved_for_backward(grad_out)
+        backward_op = self._kernels(x)[2]
         if not self.affine:
-            return ops.batch_norm_backward(grad_out, x, mean, invstd, None, use_batch)[0]
+            return backward_op(grad_out, x, mean, invstd, None, use_batch)[0]
         w, b = self.weight, self.bias
         both = w._grad is not None and b._grad is not None
-        gx, gw, gb = ops.batch_norm_backward(grad_out, x, mean, invstd, w.data, use_batch,
-                                             w._grad if both else None, b._grad if both else None)
+        gx, gw, gb = backward_op(grad_out, x, mean, invstd, w.data, use_batch,
+                                 w._grad if both else None, b._grad if both else None)
         if not both:  # write, or add into the one that exists
             for p, g in ((w, gw), (b, gb)):
                 if p._grad is None:
@@ -95,3 +111,36 @@ class BatchNorm1d(Module):
     def extra_repr(self):
         return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
                 f"track_running_stats={self.track_running_stats}")
+
+
+def _check_channels(x, ndims, C, layer, layout):
+    """``x`` has one of the ranks ``ndims`` and C channels on axis 1; ``layout`` names the axes, C as "{C}"."""
+    if x.ndim not in ndims or x.shape[1] != C:
+        raise ValueError(f"input: expected shape {layout.format(C=C)} for {layer}, got {shape_str(x.shape)}")
+
+
+class BatchNorm1d(_BatchNorm):
+    """Batch normalization over (N, C) or (N, C, L) (statistics per channel over N, or N*L), as
+    ``torch.nn.BatchNorm1d(num_features, eps=1e-5, momentum=0.1, affine=True,
+    track_running_stats=True)``; ``dtype`` float32 (default) or float64. See the math in
+    :class:`_BatchNorm`."""
+
+    def _kernels(self, x):
+        _check_channels(x, (2, 3), self.num_features, f"BatchNorm1d({self.num_features})", "(N, {C}) or (N, {C}, L)")
+        return _KERNELS_NC if x.ndim == 2 else _KERNELS_NCS
+
+
+class BatchNorm2d(_BatchNorm):
+    """Batch normalization over (N, C, H, W), statistics per channel over the N*H*W values, as
+    ``torch.nn.BatchNorm2d(num_features, eps=1e-5, momentum=0.1, affine=True, track_running_stats=True)``;
+    ``dtype`` float32 (default) or float64.
+
+    Parameters ``weight`` (C,) ones and ``bias`` (C,) zeros when ``affine``; buffers
+    ``running_mean`` (C,), ``running_var`` (C,), ``num_batches_tracked`` () when
+    ``track_running_stats`` (state_dict keys as PyTorch). Math as :class:`BatchNorm1d` with
+    M = N*H*W values per channel: the running variance takes var_B * M / (M - 1).
+    """
+
+    def _kernels(self, x):
+        _check_channels(x, (4,), self.num_features, f"BatchNorm2d({self.num_features})", "(N, {C}, H, W)")
+        return _KERNELS_NCS

@@ -1,4 +1,4 @@
-"""Containers: nn.Sequential (with explicit Linear+activation fusion), nn.Residual, nn.ModuleList, nn.ModuleDict."""
+"""Containers: nn.Sequential (with explicit Linear/Conv+activation fusion), nn.Residual, nn.ModuleList, nn.ModuleDict."""
 from collections import OrderedDict
 
 import numpy as np
@@ -6,6 +6,7 @@ import numpy as np
 from .. import ops
 from .._validate import check_same_shape
 from .activation import _Activation
+from .conv import _ConvNd
 from .linear import Linear
 from .module import Module, _Hooks
 
@@ -40,13 +41,27 @@ def _runs_as_written(m, base, *methods):
     return all(getattr(t, name) is getattr(base, name) for name in methods) and not m._forward_hooks
 
 
-def _fuses(lin, act):
-    """A Linear without its own activation, then an activation module whose derivative follows
-    from its output (decided in C++ by ops.derivative_from_output); neither overrides its passes."""
-    return (isinstance(lin, Linear) and lin.activation is None
-            and _runs_as_written(lin, Linear, "forward", "backward", "forward_fused", "backward_fused")
-            and isinstance(act, _Activation) and _runs_as_written(act, _Activation, "forward", "backward")
-            and ops.derivative_from_output(act.activation, act.negative_slope))
+_FUSED_PASSES = ("forward", "backward", "forward_fused", "backward_fused")
+
+
+def _fuses(layer, act):
+    """A Linear without its own activation then an activation module whose derivative follows
+    from its output (decided in C++ by ops.derivative_from_output), or a Conv1d/Conv2d then a
+    ReLU (the conv kernels store ReLU only); neither overrides its passes nor has hooks."""
+    if not (isinstance(act, _Activation) and _runs_as_written(act, _Activation, "forward", "backward")):
+        return False
+    if isinstance(layer, Linear):
+        return (layer.activation is None and _runs_as_written(layer, Linear, *_FUSED_PASSES)
+                and ops.derivative_from_output(act.activation, act.negative_slope))
+    return isinstance(layer, _ConvNd) and _runs_as_written(layer, _ConvNd, *_FUSED_PASSES) and act.activation == "relu"
+
+
+def _skips_input_grad(m):
+    """A layer whose backward takes ``input_grad=False`` (a leading Linear or conv skips dL/dx)."""
+    for base in (Linear, _ConvNd):
+        if isinstance(m, base):
+            return _runs_as_written(m, base, "backward", "backward_fused")
+    return False
 
 
 class _Plan:
@@ -67,7 +82,9 @@ class Sequential(Module):
     module whose derivative follows from its output (ReLU, LeakyReLU with slope >= 0, Sigmoid,
     Tanh: ``pydl.ops.derivative_from_output``) runs as one step, ``Linear.forward_fused`` /
     ``Linear.backward_fused``: the activation inside the GEMM epilogue and one backward call
-    (dz = dy act'(y), dX, dW, db), with the same results as running them one by one. A module
+    (dz = dy act'(y), dX, dW, db), with the same results as running them one by one. A
+    ``Conv1d`` / ``Conv2d`` directly followed by ``ReLU`` fuses the same way (the ReLU stored by
+    the convolution kernel, dz = dy [y > 0] inside its backward). A module
     whose class overrides its passes, or that has forward hooks, runs alone. :meth:`plan` lists
     the steps.
     """
@@ -153,10 +170,10 @@ class Sequential(Module):
                 continue
             # nested in this Sequential's call, a module's __call__ would only run forward
             fwd.append((m.forward if _runs_as_written(m, Module, "__call__") else m, ()))
-            plain_linear = isinstance(m, Linear) and _runs_as_written(m, Linear, "backward", "backward_fused")
-            bwd.append(m.backward_fused if plain_linear else m.backward)
+            plain = _skips_input_grad(m)
+            bwd.append(m.backward_fused if plain else m.backward)
             names.append((name,))
-            skips.append(plain_linear)
+            skips.append(plain)
             i += 1
         plan = _Plan()
         plan.forward, plan.backward, plan.names = tuple(fwd), tuple(reversed(bwd)), tuple(names)

@@ -13,6 +13,7 @@ from .activation import (ACTIVATIONS, activation_backward, activation_forward, d
 from .softmax import log_softmax, softmax, softmax_backward, softmax_cross_entropy
 from .linear import linear, linear_backward
 from .batchnorm import batch_norm_backward, batch_norm_eval, batch_norm_train
+from .batchnorm2d import batch_norm2d_backward, batch_norm2d_eval, batch_norm2d_train
 from .dropout import dropout, dropout_backward
 from .conv import conv1d, conv1d_backward, conv2d, conv2d_backward
 from .pooling import (adaptive_avg_pool1d, adaptive_avg_pool1d_backward, adaptive_avg_pool2d,
@@ -24,6 +25,7 @@ __all__ = [
     "ACTIVATIONS", "activation_forward", "activation_backward", "derivative_from_output",
     "softmax_backward", "softmax_cross_entropy", "linear", "linear_backward",
     "batch_norm_train", "batch_norm_eval", "batch_norm_backward", "dropout", "dropout_backward",
+    "batch_norm2d_train", "batch_norm2d_eval", "batch_norm2d_backward",
     "conv1d", "conv2d", "conv1d_backward", "conv2d_backward",
     "max_pool1d", "max_pool2d", "max_pool1d_backward", "max_pool2d_backward",
     "avg_pool1d", "avg_pool2d", "avg_pool1d_backward", "avg_pool2d_backward",
