@@ -4,10 +4,9 @@
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
-#include <string>
 #include <vector>
 
-#include "bindings/common.h"
+#include "bindings/args.h"
 #include "ops/batchnorm2d.h"
 
 namespace py = pybind11;
@@ -15,53 +14,41 @@ using namespace pydl::bind;
 
 namespace {
 
-// The arrays of one call: `x` fixes the dtype and (N, C, S); every other argument is checked
-// against them as it is taken, and outputs are remembered for the aliasing check.
+// The arrays of one call: `x` (N, C, S) fixes the dtype and sizes; every other argument is checked
+// against it as it is taken (per channel: (C,); else x's shape) and remembered for the aliasing check.
 struct Args {
-  py::array x;
-  DType dt;
-  int64_t N, C, S;
-  std::vector<std::pair<const char*, py::array>> ins, outs;
+  Arg x;
+  std::vector<Arg> ins, outs;
 
-  explicit Args(const py::handle& x_o) : x(array_arg(x_o, "input")) {
-    dt = require_float(x, "input");
-    require_ndim(x, "input", 3);
-    require_c_contiguous(x, "input");
-    N = x.shape(0), C = x.shape(1), S = x.shape(2);
-    ins.emplace_back("input", x);
+  explicit Args(const py::handle& x_o) : x(x_o, "input") {
+    x.floating().rank(3).contiguous();
+    ins.reserve(8);
+    outs.reserve(8);
   }
 
-  // An array of shape (C,) (per_channel) or like x; None gives nullptr when `optional`.
   template <class T>
   T* take(const py::handle& o, const char* name, bool per_channel, bool out, bool optional = false) {
-    if (optional && o.is_none()) return nullptr;
-    py::array a = array_arg(o, name);
-    require_same_dtype(x, "input", a, name);
-    bool ok = per_channel ? a.ndim() == 1 && a.shape(0) == C
-                          : a.ndim() == 3 && a.shape(0) == N && a.shape(1) == C && a.shape(2) == S;
-    if (!ok)
-      throw py::value_error(std::string(name) + ": expected shape " +
-                            (per_channel ? "(" + std::to_string(C) + ",)" : shape_str(x)) + ", got " + shape_str(a));
-    require_c_contiguous(a, name);
-    if (out) require_writeable(a, name);
-    (out ? outs : ins).emplace_back(name, a);
-    return static_cast<T*>(a.mutable_data());
+    Arg a = optional ? Arg::optional(o, name) : Arg(o, name);
+    a.dtype_as(x).contiguous();
+    if (per_channel) a.shape({x.dim(1)});
+    else a.shape_as(x);
+    if (out) a.writeable();
+    T* p = a.ptr<T>();
+    (out ? outs : ins).push_back(std::move(a));
+    return p;
   }
 
   void require_no_aliasing() const {
-    for (size_t i = 0; i < outs.size(); ++i) {
-      for (const auto& [n, a] : ins) require_disjoint(outs[i].second, outs[i].first, a, n);
-      for (size_t j = 0; j < i; ++j) require_disjoint(outs[i].second, outs[i].first, outs[j].second, outs[j].first);
-    }
+    std::vector<const Arg*> w{}, r{&x};
+    for (const Arg& a : outs) w.push_back(&a);
+    for (const Arg& a : ins) r.push_back(&a);
+    require_disjoint(w, r);
   }
-};
 
-// Calls f(T()) with T the kernel type of the call's dtype (float or double).
-template <class F>
-void by_dtype(const Args& a, F&& f) {
-  if (a.dt == DType::f32) f(float());
-  else f(double());
-}
+  int64_t N() const { return x.dim(0); }
+  int64_t C() const { return x.dim(1); }
+  int64_t S() const { return x.dim(2); }
+};
 
 void both_or_neither(const void* gamma, const void* beta) {
   if ((gamma == nullptr) != (beta == nullptr)) throw py::value_error("weight, bias: give both or neither");
@@ -80,9 +67,10 @@ void train_t(Args& a, const py::object& weight, const py::object& bias, const py
   T* rm = a.take<T>(running_mean, "running_mean", true, true, true);
   T* rv = a.take<T>(running_var, "running_var", true, true, true);
   a.require_no_aliasing();
-  const T* x = static_cast<const T*>(a.x.data());
+  const T* x = a.x.cptr<T>();
+  const int64_t N = a.N(), C = a.C(), S = a.S();
   py::gil_scoped_release nogil;
-  pydl::ops::batchnorm2d_forward_train<T>(y, mean, invstd, rm, rv, x, g, b, a.N, a.C, a.S, eps, momentum);
+  pydl::ops::batchnorm2d_forward_train<T>(y, mean, invstd, rm, rv, x, g, b, N, C, S, eps, momentum);
 }
 
 template <class T>
@@ -95,9 +83,10 @@ void eval_t(Args& a, const py::object& weight, const py::object& bias, const py:
   const T* rv = a.take<T>(running_var, "running_var", true, false);
   T* y = a.take<T>(out, "out", false, true);
   a.require_no_aliasing();
-  const T* x = static_cast<const T*>(a.x.data());
+  const T* x = a.x.cptr<T>();
+  const int64_t N = a.N(), C = a.C(), S = a.S();
   py::gil_scoped_release nogil;
-  pydl::ops::batchnorm2d_forward_eval<T>(y, x, rm, rv, g, b, a.N, a.C, a.S, eps);
+  pydl::ops::batchnorm2d_forward_eval<T>(y, x, rm, rv, g, b, N, C, S, eps);
 }
 
 template <class T>
@@ -112,9 +101,10 @@ void backward_t(Args& a, const py::object& grad_out, const py::object& mean, con
   T* dg = a.take<T>(grad_weight, "grad_weight", true, true, true);
   T* db = a.take<T>(grad_bias, "grad_bias", true, true, true);
   a.require_no_aliasing();
-  const T* x = static_cast<const T*>(a.x.data());
+  const T* x = a.x.cptr<T>();
+  const int64_t N = a.N(), C = a.C(), S = a.S();
   py::gil_scoped_release nogil;
-  pydl::ops::batchnorm2d_backward<T>(dx, dg, db, dy, x, m, inv, g, a.N, a.C, a.S, training, accumulate);
+  pydl::ops::batchnorm2d_backward<T>(dx, dg, db, dy, x, m, inv, g, N, C, S, training, accumulate);
 }
 
 }  // namespace
@@ -126,7 +116,7 @@ void register_batchnorm2d(py::module_& m) {
          const py::object& save_mean, const py::object& save_invstd, const py::object& running_mean,
          const py::object& running_var, double eps, double momentum) {
         Args a(x);
-        by_dtype(a, [&](auto t) {
+        dispatch_float(a.x.dtype(), [&](auto t) {
           train_t<decltype(t)>(a, weight, bias, out, save_mean, save_invstd, running_mean, running_var, eps, momentum);
         });
       },
@@ -139,7 +129,7 @@ void register_batchnorm2d(py::module_& m) {
       [](const py::object& x, const py::object& weight, const py::object& bias, const py::object& running_mean,
          const py::object& running_var, const py::object& out, double eps) {
         Args a(x);
-        by_dtype(a, [&](auto t) { eval_t<decltype(t)>(a, weight, bias, running_mean, running_var, out, eps); });
+        dispatch_float(a.x.dtype(), [&](auto t) { eval_t<decltype(t)>(a, weight, bias, running_mean, running_var, out, eps); });
       },
       py::arg("input"), py::arg("weight"), py::arg("bias"), py::arg("running_mean"), py::arg("running_var"),
       py::arg("out"), py::arg("eps"), "Eval-mode batch norm of input (N, C, S) with the running statistics.");
@@ -149,7 +139,7 @@ void register_batchnorm2d(py::module_& m) {
          const py::object& weight, const py::object& grad_in, const py::object& grad_weight,
          const py::object& grad_bias, bool training, bool accumulate) {
         Args a(x);
-        by_dtype(a, [&](auto t) {
+        dispatch_float(a.x.dtype(), [&](auto t) {
           backward_t<decltype(t)>(a, grad_out, mean, invstd, weight, grad_in, grad_weight, grad_bias, training,
                                   accumulate);
         });

@@ -7,7 +7,7 @@
 
 #include <cmath>
 
-#include "runtime/threadpool.h"
+#include "runtime/parallel.h"
 
 namespace pydl::ops {
 
@@ -22,7 +22,7 @@ void over_channels(int64_t N, int64_t C, int64_t S, F&& fn) {
     fn(int64_t(0), C);
     return;
   }
-  pydl::runtime::parallel_for(0, C, [&](int64_t c0, int64_t c1) { fn(c0, c1); });
+  pydl::runtime::parallel_for(C, 1, [&](int64_t c0, int64_t c1) { fn(c0, c1); });
 }
 
 double lanes_total(const double* acc) {
