@@ -1,4 +1,4 @@
-"""The public API contract of /work/shared/DESIGN.md section 2, checked name by name.
+"""The public API contract of docs/API.md §1, checked name by name.
 
 Every call below uses the names and keywords exactly as the contract writes them, and every
 test checks behaviour against a formula or an independent numpy computation.

@@ -1,6 +1,6 @@
 // Optimizer step kernels: one call updates a slice of one parameter tensor and its state in place.
 //
-// Update rules are PyTorch's (DESIGN.md section 2), written out in optim_ref.cpp. Every kernel
+// Update rules are PyTorch's (docs/API.md §1, optimizers), written out in optim_ref.cpp. Every kernel
 // is elementwise: element i of p and of each state array depends only on element i of its
 // inputs, so a tensor may be cut into any slices and the slices run on any threads.
 //

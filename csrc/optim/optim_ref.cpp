@@ -1,4 +1,4 @@
-// Naive reference optimizer steps: one element at a time, the formulas of DESIGN.md section 2
+// Naive reference optimizer steps: one element at a time, the formulas of docs/API.md §1 (optimizers)
 // (PyTorch's update rules and order of operations). The test oracle for the fast paths
 // (optim_body.inc). Shapes: every array is (n,), see optim.h.
 #include <cmath>

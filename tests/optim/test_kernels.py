@@ -1,4 +1,4 @@
-"""pydl._C.<name>_step kernels against plain numpy float64 loops of the DESIGN.md formulas.
+"""pydl._C.<name>_step kernels against plain numpy float64 loops of the docs/API.md §1 formulas.
 
 Every option, both dtypes, every ISA (the ``isa`` fixture) and the naive reference; 1 vs 2
 threads bitwise equal; validation of the lists.
@@ -16,7 +16,7 @@ from pydl import _C
 SHAPES = [(3, 5), (17,), (1,), (0,), (40, 41)]  # odd sizes reach the loop tails
 
 
-# -- numpy float64 formulas (DESIGN.md section 2), one tensor at a time ---------------------------
+# -- numpy float64 formulas (docs/API.md §1, optimizers), one tensor at a time --------------------
 def ref_sgd(p, g, s, lr, momentum, dampening, weight_decay, nesterov, maximize, first):
     g = -g if maximize else g
     g = g + weight_decay * p

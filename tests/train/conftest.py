@@ -1,6 +1,6 @@
 """Minimal float64 test doubles for the Trainer's collaborators (model, losses, optimizer).
 
-They implement the pydl.nn / pydl.optim protocols (DESIGN.md §2) in a few lines of numpy, so the
+They implement the pydl.nn / pydl.optim protocols (docs/API.md §1) in a few lines of numpy, so the
 Trainer's own semantics (steps, batching, splits, regularization, callbacks) are tested in
 isolation from the C++ layers; tests with the real pydl.nn / pydl.optim live beside them.
 """
