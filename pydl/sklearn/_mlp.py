@@ -43,6 +43,8 @@ def _sample_weight(sample_weight, n):
         raise ValueError("sample_weight: contains NaN or infinite values")
     if (w < 0).any():
         raise ValueError("sample_weight: expected non-negative weights")
+    if n and not w.any():
+        raise ValueError("sample_weight: all sample weights are zero; at least one must be positive")
     return w
 
 
@@ -285,11 +287,11 @@ class _BaseMLP(BaseEstimator):
     def _forward(self, X):
         check_is_fitted(self)
         X = validate_data(self, X, dtype=(np.float64, np.float32), reset=False)
-        dtype = self.coefs_[0].dtype
-        out = net.forward(np.asarray(X, dtype=dtype), self.coefs_, self.intercepts_, self.activation,
-                          self._bn_state, "identity")
-        out = np.asarray(out, dtype=np.float64)
-        return net._activate(out, self.out_activation_)
+        # float64 whatever the training dtype: a sample's prediction does not depend on the
+        # other rows of X (the estimator checks ask for it to 1e-7)
+        f64 = [[np.asarray(a, dtype=np.float64) for a in arrays] for arrays in (self.coefs_, self.intercepts_)]
+        bn = [{k: np.asarray(v, dtype=np.float64) for k, v in st.items()} for st in self._bn_state]
+        return net.forward(np.asarray(X, dtype=np.float64), *f64, self.activation, bn, self.out_activation_)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
