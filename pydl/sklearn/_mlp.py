@@ -181,6 +181,7 @@ class _BaseMLP(BaseEstimator):
         wdata = [p.data for p in weights]
         alpha = float(self.alpha)
         best = None
+        self.n_iter_ = 0                        # epochs of this call (scikit-learn's n_iter_)
         model.train()
         try:
             for _ in range(self.max_iter):
