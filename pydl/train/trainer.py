@@ -421,9 +421,9 @@ class Trainer:
         """
         _check_fit_args(epochs, batch_size, validation_split, verbose, initial_epoch)
         epochs, initial_epoch = int(epochs), int(initial_epoch)
-        n_all = len(x)
         x, y, validation = self._prepare_data(x, y, validation_data, validation_split)
         n = x.shape[0]
+        n_all = n + (validation[0].shape[0] if validation is not None and validation_data is None else 0)
         self._choose_default_metrics(y)
         if sample_weight is not None:
             sample_weight = np.asarray(sample_weight)
