@@ -12,6 +12,16 @@ from ._grad_mode import is_grad_enabled, no_grad
 from ._io import load, save
 from . import ops, nn, optim, data, train, model_selection, datasets  # noqa: E402
 
+
+
+def __getattr__(name):
+    # pydl.sklearn is imported on first use only: importing pydl must not import scikit-learn
+    if name == "sklearn":
+        import importlib
+        return importlib.import_module(".sklearn", __name__)
+    raise AttributeError(f"module 'pydl' has no attribute {name!r}")
+
+
 __all__ = [
     "__version__", "cpu_info", "get_num_threads", "set_num_threads", "manual_seed", "no_grad", "is_grad_enabled", "save", "load",
     "ops", "nn", "optim", "data", "train", "model_selection", "datasets",

@@ -494,7 +494,8 @@ def test_regression_losses():
 
 def test_cross_entropy_contract():
     assert _params(nn.CrossEntropyLoss)[:3] == ["weight", "reduction", "label_smoothing"]
-    assert _defaults(nn.CrossEntropyLoss) == {"weight": None, "reduction": "mean", "label_smoothing": 0.0}
+    assert _defaults(nn.CrossEntropyLoss) == {"weight": None, "reduction": "mean", "label_smoothing": 0.0,
+                                              "ignore_index": -100}  # issue 11: PyTorch's ignore_index
     rng = np.random.default_rng(0)
     N, C = 6, 4
     z = rng.standard_normal((N, C))
@@ -528,7 +529,7 @@ def test_cross_entropy_contract():
 
 def test_nll_bce_losses():
     assert _params(nn.NLLLoss)[:2] == ["weight", "reduction"]
-    assert _defaults(nn.NLLLoss) == {"weight": None, "reduction": "mean"}
+    assert _defaults(nn.NLLLoss) == {"weight": None, "reduction": "mean", "ignore_index": -100}  # PyTorch's
     rng = np.random.default_rng(1)
     N, C = 5, 3
     lp = _logsm(rng.standard_normal((N, C)))
@@ -735,7 +736,8 @@ def _trainer(d_in=2, C=2, lr=0.0, **kw):
 def test_trainer_signature_and_history():
     T = pydl.train.Trainer
     assert _params(T)[:5] == ["model", "loss_fn", "optimizer", "metrics", "callbacks"]
-    assert _defaults(T)["metrics"] == ("accuracy",) and tuple(_defaults(T)["callbacks"]) == ()
+    # metrics=None: default metrics follow the loss (accuracy for classification losses, issue 11)
+    assert _defaults(T)["metrics"] is None and tuple(_defaults(T)["callbacks"]) == ()
     d = _defaults(T.fit)
     assert _params(T.fit)[1:3] == ["x", "y"]
     expect = dict(epochs=10, batch_size=32, validation_data=None, validation_split=0.0, shuffle=True, verbose=1)

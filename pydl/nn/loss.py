@@ -1,7 +1,13 @@
 """Losses: ``loss = loss_fn(pred, target)`` returns a Python float, ``loss_fn.backward()`` dL/dpred.
 
-PyTorch semantics (reduction "mean" or "sum"). Cross-entropy runs in one fused C++ call that
-also writes the gradient; the others are a few numpy expressions.
+PyTorch semantics (reduction "mean", "sum" or "none"). Cross-entropy runs in one fused C++ call
+that also writes the gradient; the others are a few numpy expressions.
+
+``reduction="none"`` returns the unreduced losses as an ndarray (PyTorch): one per element of
+the input for MSELoss, L1Loss and BCEWithLogitsLoss, one per sample (N,) for CrossEntropyLoss and
+NLLLoss. ``loss_fn.backward(grad=None)`` then takes the upstream gradient dL/dloss, an array
+shaped like those losses (None: ones, the gradient of their sum), and returns dL/dpred. With
+"mean" or "sum", ``grad`` may be a number that scales the gradient (None: 1).
 
 Every loss declares the targets it takes, for the Trainer and the metrics to read:
 
@@ -20,9 +26,15 @@ _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 
 
 def _check_reduction(reduction):
-    if reduction not in ("mean", "sum"):
-        raise ValueError(f"reduction: expected 'mean' or 'sum', got {reduction!r}")
+    if reduction not in ("mean", "sum", "none"):
+        raise ValueError(f"reduction: expected 'mean', 'sum' or 'none', got {reduction!r}")
     return reduction
+
+
+def _check_ignore_index(ignore_index):
+    if isinstance(ignore_index, (bool, np.bool_)) or not isinstance(ignore_index, (int, np.integer)):
+        raise TypeError(f"ignore_index: expected an int, got {type(ignore_index).__name__}")
+    return int(ignore_index)
 
 
 def _check_pred(pred, name="input"):
@@ -95,12 +107,44 @@ class _Loss:
     def __init__(self, reduction="mean"):
         self.reduction = _check_reduction(reduction)
         self._grad = None
+        self._loss_shape = ()
 
-    def backward(self):
-        """dL/dinput of the last call (an array shaped like the input)."""
+    def _done(self, grad, losses, total, count):
+        """Store the gradient and return the call's value: ``losses`` (reduction "none", where
+        ``grad`` holds the gradient of their sum), else the sum ``total`` or ``total / count``
+        (``grad`` is then already that reduction's gradient)."""
+        self._grad = grad
+        if self.reduction == "none":
+            self._loss_shape = losses.shape
+            return losses
+        self._loss_shape = ()
+        if self.reduction == "mean":
+            return total / count if count else float("nan")
+        return total
+
+    def backward(self, grad=None):
+        """dL/dinput of the last call (an array shaped like the input).
+
+        Parameters
+        ----------
+        grad : None, float or ndarray
+            The upstream gradient dL/dloss: with ``reduction="none"`` an array shaped like the
+            returned losses (None: ones); with "mean" or "sum" a number (None: 1).
+        """
         if self._grad is None:
             raise RuntimeError(f"{type(self).__name__}.backward called before the loss was computed")
-        return self._grad
+        if grad is None:
+            return self._grad
+        g = np.asarray(grad)
+        if g.shape != self._loss_shape:
+            what = "the losses returned (reduction='none')" if self.reduction == "none" else "a scalar"
+            raise ValueError(f"grad: expected shape {shape_str(self._loss_shape)} ({what}), got {shape_str(g.shape)}")
+        if not (np.issubdtype(g.dtype, np.floating) or np.issubdtype(g.dtype, np.integer)):
+            raise TypeError(f"grad: expected real numbers, got dtype {g.dtype}")
+        g = g.astype(self._grad.dtype, copy=False)
+        if g.ndim < self._grad.ndim:
+            g = g.reshape(g.shape + (1,) * (self._grad.ndim - g.ndim))
+        return self._grad * g
 
     def __repr__(self):
         return f"{type(self).__name__}(reduction={self.reduction!r})"
@@ -113,13 +157,12 @@ class MSELoss(_Loss):
         _check_pred(input)
         t = _numeric_target(target, input)
         d = input - t
+        if self.reduction == "none":
+            return self._done(2 * d, d * d, None, None)
         loss = float(np.dot(d.ravel(), d.ravel()))
         scale = 2.0 / d.size if self.reduction == "mean" and d.size else 2.0
         d *= d.dtype.type(scale)
-        self._grad = d
-        if self.reduction == "mean":
-            return loss / d.size if d.size else float("nan")
-        return loss
+        return self._done(d, None, loss, d.size)
 
 
 class L1Loss(_Loss):
@@ -129,15 +172,13 @@ class L1Loss(_Loss):
         _check_pred(input)
         t = _numeric_target(target, input)
         d = input - t
-        loss = float(np.abs(d).sum(dtype=np.float64))
         g = np.sign(d)
-        if self.reduction == "mean":
-            if d.size:
-                g /= g.dtype.type(d.size)
-            self._grad = g
-            return loss / d.size if d.size else float("nan")
-        self._grad = g
-        return loss
+        if self.reduction == "none":
+            return self._done(g, np.abs(d), None, None)
+        loss = float(np.abs(d).sum(dtype=np.float64))
+        if self.reduction == "mean" and d.size:
+            g /= g.dtype.type(d.size)
+        return self._done(g, None, loss, d.size)
 
 
 class CrossEntropyLoss(_Loss):
@@ -147,13 +188,16 @@ class CrossEntropyLoss(_Loss):
     With p = softmax(logits), w the class weights (default ones), eps = label_smoothing:
     indices: l_i = (1 - eps) w[t_i] (-log p_{i,t_i}) + eps/C sum_c w_c (-log p_ic), and "mean"
     divides the sum by sum_i w[t_i]; probabilities: l_i = -sum_c w_c q_ic log p_ic with
-    q = (1 - eps) target + eps/C, and "mean" divides by N. (PyTorch semantics.)
+    q = (1 - eps) target + eps/C, and "mean" divides by N. "none" returns the l_i, shape (N,).
+    Samples whose class index equals ``ignore_index`` add nothing to the loss, to the gradient
+    or to the "mean" denominator (their "none" loss is 0); when every sample is ignored "mean"
+    is NaN. (PyTorch semantics.)
     """
 
     target_kinds = ("class_index", "probabilities")
     classification = True
 
-    def __init__(self, weight=None, reduction="mean", label_smoothing=0.0):
+    def __init__(self, weight=None, reduction="mean", label_smoothing=0.0, ignore_index=-100):
         super().__init__(reduction)
         if isinstance(label_smoothing, bool) or not isinstance(label_smoothing, (int, float, np.floating)):
             raise TypeError(f"label_smoothing: expected a float, got {type(label_smoothing).__name__}")
@@ -164,6 +208,7 @@ class CrossEntropyLoss(_Loss):
             raise ValueError(f"weight: expected a 1-D array (one per class), got shape {shape_str(weight.shape)}")
         self.weight = weight
         self.label_smoothing = float(label_smoothing)
+        self.ignore_index = _check_ignore_index(ignore_index)
         self._wcache = None
 
     def __call__(self, input, target):
@@ -183,8 +228,50 @@ class CrossEntropyLoss(_Loss):
             if self._wcache is None or self._wcache.dtype != x.dtype or self._wcache.shape[0] != C:
                 self._wcache = _class_weight(self.weight, C, x.dtype)
             w = self._wcache
-        loss, self._grad = ops.softmax_cross_entropy(x, t, w, self.label_smoothing, self.reduction)
-        return loss
+        keep = None
+        if t.ndim == 1 and N:
+            ignored = t == self.ignore_index
+            if ignored.any():
+                keep = ~ignored
+        if self.reduction != "none":
+            if keep is None:
+                loss, grad = ops.softmax_cross_entropy(x, t, w, self.label_smoothing, self.reduction)
+                self._loss_shape = ()
+                self._grad = grad
+                return loss
+            grad = np.zeros_like(x)
+            if not keep.any():
+                return self._done(grad, None, 0.0, 0)
+            loss, grad[keep] = ops.softmax_cross_entropy(np.ascontiguousarray(x[keep]), t[keep], w,
+                                                         self.label_smoothing, self.reduction)
+            self._loss_shape = ()
+            self._grad = grad
+            return loss
+        return self._unreduced(x, t, w, keep)
+
+    def _unreduced(self, x, t, w, keep):
+        """reduction="none": the per-sample losses (N,) and the gradient of their sum."""
+        N, C = x.shape
+        losses = np.zeros(N, x.dtype)
+        grad = np.zeros_like(x)
+        rows = slice(None) if keep is None else keep
+        xk = x if keep is None else np.ascontiguousarray(x[keep])
+        tk = t if keep is None else t[keep]
+        if xk.shape[0]:
+            _, grad[rows] = ops.softmax_cross_entropy(xk, tk, w, self.label_smoothing, "sum")
+            logp = ops.log_softmax(xk)
+            wc = np.ones(C, x.dtype) if w is None else w
+            eps = self.label_smoothing
+            if tk.ndim == 1:
+                picked = logp[np.arange(xk.shape[0]), tk]
+                lk = -(1 - eps) * wc[tk] * picked
+                if eps:
+                    lk -= (eps / C) * (logp @ wc)
+            else:
+                q = (1 - eps) * tk + eps / C if eps else tk
+                lk = -((q * wc) * logp).sum(axis=1)
+            losses[rows] = lk
+        return self._done(grad, losses, None, None)
 
     def __repr__(self):
         return f"CrossEntropyLoss(reduction={self.reduction!r}, label_smoothing={self.label_smoothing})"
@@ -192,32 +279,42 @@ class CrossEntropyLoss(_Loss):
 
 class NLLLoss(_Loss):
     """Negative log-likelihood on log-probabilities (N, C) with class indices (N,):
-    l_i = -w[t_i] input[i, t_i]; "mean" divides by sum_i w[t_i] (PyTorch)."""
+    l_i = -w[t_i] input[i, t_i]; "mean" divides by sum_i w[t_i], "none" returns the l_i;
+    samples whose target equals ``ignore_index`` count for nothing (PyTorch)."""
 
     target_kinds = ("class_index",)
     classification = True
 
-    def __init__(self, weight=None, reduction="mean"):
+    def __init__(self, weight=None, reduction="mean", ignore_index=-100):
         super().__init__(reduction)
         _check_weight_arg(weight)
         self.weight = weight
+        self.ignore_index = _check_ignore_index(ignore_index)
 
     def __call__(self, input, target):
         N, C = _check_scores(input, target, "log-probabilities")
-        t = _class_target(target, N, C)
+        t = _class_target(target, N, C, check_range=False)
+        ignored = t == self.ignore_index
+        t = np.where(ignored, 0, t)
+        if N:
+            lo, hi = t.min(), t.max()
+            if lo < 0 or hi >= C:
+                raise ValueError(f"target: class index {lo if lo < 0 else hi} is out of range [0, {C})")
         rows = np.arange(N)
         wt = np.ones(N, input.dtype) if self.weight is None else _class_weight(self.weight, C, input.dtype)[t]
+        wt[ignored] = 0
         picked = input[rows, t]
         g = np.zeros_like(input)
+        g[rows, t] = -wt
+        if self.reduction == "none":
+            return self._done(g, -wt * picked, None, None)
+        total = float(-(wt.astype(np.float64) * picked).sum())
         if self.reduction == "mean":
             denom = wt.sum(dtype=np.float64)
-            loss = float(-(wt.astype(np.float64) * picked).sum() / denom) if N else float("nan")
-            g[rows, t] = -wt / input.dtype.type(denom) if N else 0
-        else:
-            loss = float(-(wt.astype(np.float64) * picked).sum())
-            g[rows, t] = -wt
-        self._grad = g
-        return loss
+            if N and denom:
+                g /= input.dtype.type(denom)
+            return self._done(g, None, total, denom if N else 0)
+        return self._done(g, None, total, None)
 
 
 class BCEWithLogitsLoss(_Loss):
@@ -266,11 +363,10 @@ class BCEWithLogitsLoss(_Loss):
             except ValueError:
                 raise ValueError(f"weight: shape {shape_str(w.shape)} does not broadcast to the input's "
                                  f"{shape_str(x.shape)}") from None
+        if self.reduction == "none":
+            return self._done(np.ascontiguousarray(g, dtype=dt), np.asarray(loss, dtype=dt), None, None)
         total = float(loss.sum(dtype=np.float64))
-        if self.reduction == "mean":
-            n = x.size
-            g = g / dt.type(n) if n else g
-            self._grad = np.ascontiguousarray(g, dtype=dt)
-            return total / n if n else float("nan")
-        self._grad = np.ascontiguousarray(g, dtype=dt)
-        return total
+        n = x.size
+        if self.reduction == "mean" and n:
+            g = g / dt.type(n)
+        return self._done(np.ascontiguousarray(g, dtype=dt), None, total, n)

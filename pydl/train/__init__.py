@@ -1,6 +1,6 @@
 """pydl.train: a Keras-like training loop over pydl modules.
 
-``Trainer(model, loss_fn, optimizer, metrics=("accuracy",), callbacks=())`` with ``fit``,
+``Trainer(model, loss_fn, optimizer, metrics=None, callbacks=())`` with ``fit``,
 ``evaluate`` and ``predict``; ``History``; ``callbacks`` (EarlyStopping, ModelCheckpoint,
 LearningRateScheduler, TerminateOnNaN, CSVLogger, BackupAndRestore); ``load_checkpoint`` (a
 ModelCheckpoint file back into a model and optimizer); ``metrics``; ``regularizers`` (L1, L2);

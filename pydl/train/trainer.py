@@ -18,6 +18,21 @@ epoch in eval mode; val_loss includes the current penalty too (as Keras), so the
 gap logged as "gap" = val_loss - loss compares data losses. With ``reduction="sum"`` losses the
 batch loss is divided by n_b first, so "loss" is always a per-sample mean.
 
+Weighted losses (``fit(..., sample_weight=, class_weight=)``, Keras semantics): each sample i
+gets the weight s_i = sample_weight[i] * class_weight.get(class of y_i, 1.0) (the class of a
+(N, C) target is its argmax, of a binary one its rounded value), and the batch loss is Keras's
+default "sum_over_batch_size" reduction of the per-sample losses l_i (the loss called with
+``reduction="none"``): sum_i s_i l_i / n, n the number of loss values in the batch (so weights
+of 1 give the unweighted loss; it is not renormalized by sum_i s_i). A ``reduction="sum"`` loss
+gives sum_i s_i l_i (reported divided by n_b, as always). Only the training loss is weighted:
+metrics, validation and ``evaluate`` are not (Keras's ``metrics``, not ``weighted_metrics``).
+
+Default metrics follow the loss: ``metrics=None`` gives ("accuracy",) when the loss scores
+classes (``loss_fn.classification``) or, for a loss that is not a classification loss (MSE), when
+the targets are one-hot rows (a classifier trained by squared error); otherwise no metric (a
+regression reports its loss only). A loss that declares nothing gets accuracy for integer class
+labels or one-hot targets. The choice is made from the targets of each ``fit`` / ``evaluate``.
+
 Resuming: ``fit(..., initial_epoch=k)`` starts at epoch k. A ``callbacks.BackupAndRestore``
 asks the Trainer for its complete training state (``_training_state``: position in the run, down
 to the batch, model, optimizer, random streams, history, callbacks' ``get_state``) and, in a
@@ -25,6 +40,7 @@ restarted run, puts it back at ``on_train_begin`` (``_restore_training_state``);
 then continues from that position, so the run ends bitwise as if never interrupted.
 """
 import contextlib
+import copy
 import inspect
 import math
 import numbers
@@ -167,7 +183,9 @@ class Trainer:
     model : nn.Module
     loss_fn : loss object, ``loss_fn(pred, target) -> float`` and ``loss_fn.backward() -> dL/dpred``
     optimizer : optim.Optimizer
-    metrics : sequence of str or callable
+    metrics : sequence of str or callable, or None
+        None (default): chosen from the loss and the targets (see the module docstring:
+        "accuracy" for classification, nothing for regression). Otherwise the metrics to log:
         "accuracy" (argmax over classes; threshold 0.5 for one output, 0 on logits when the loss's
         ``target_kinds`` holds "binary", as BCEWithLogitsLoss; soft targets use their argmax), "mse", "mae", or ``f(y_true, y_pred) -> float``
         (a per-sample mean; logged under ``f.__name__``).
@@ -185,7 +203,7 @@ class Trainer:
         Mixup / CutMix (which may return soft targets).
     """
 
-    def __init__(self, model, loss_fn, optimizer, metrics=("accuracy",), callbacks=(), *,
+    def __init__(self, model, loss_fn, optimizer, metrics=None, callbacks=(), *,
                  regularizers=(), weight_noise=0.0, weight_noise_params=None, transform=None):
         for name in ("__call__", "backward", "parameters", "named_parameters", "train", "eval"):
             if not hasattr(model, name):
@@ -197,8 +215,9 @@ class Trainer:
         self.model = model
         self.loss_fn = loss_fn
         self.optimizer = optimizer
+        self._default_metrics = metrics is None
         if metrics is None:
-            metrics = ()
+            metrics = ("accuracy",) if getattr(loss_fn, "classification", False) else ()
         elif isinstance(metrics, str) or callable(metrics):
             metrics = (metrics,)
         self.metric_fns = [_metrics.get(m) for m in metrics]
@@ -224,6 +243,7 @@ class Trainer:
         self.history = None
         self._weight_noise = None
         self._fit = self._progress = self._resume = None   # the current fit's bookkeeping
+        self._weights = self._none_loss = None
         # What the loss takes as targets (pydl losses declare it; other callables declare nothing).
         self._target_kinds = tuple(getattr(loss_fn, "target_kinds", ()))
         # accuracy on a single output: threshold logits at 0 for binary losses on logits, else 0.5.
@@ -300,9 +320,58 @@ class Trainer:
         n_out, out_ndim = self._n_outputs(x, xname)
         return x, self._check_y(y, x.shape[0], n_out, out_ndim, yname)
 
+    def _choose_default_metrics(self, y):
+        """metrics=None: accuracy for classification (see the module docstring), else none."""
+        if not self._default_metrics:
+            return
+        declared = getattr(self.loss_fn, "classification", None)
+        onehot = (y.ndim == 2 and y.shape[1] > 1 and y.dtype.kind == "f"
+                  and bool(np.all((y == 0) | (y == 1))) and bool(np.all(y.sum(axis=1) == 1)))
+        if declared is None:
+            classify = onehot or (y.ndim == 1 and y.dtype.kind in "iu")
+        else:
+            classify = bool(declared) or onehot
+        self.metric_fns = [_metrics.get("accuracy")] if classify else []
+
+    def _sample_weights(self, y, n, sample_weight, class_weight):
+        """Per-sample loss weights (float64, shape (n,)) from sample_weight and class_weight, or None."""
+        if sample_weight is None and class_weight is None:
+            return None
+        if getattr(self.loss_fn, "reduction", None) not in ("mean", "sum"):
+            raise TypeError("sample_weight / class_weight: the loss must support reduction='none' (a pydl.nn loss "
+                            f"with reduction 'mean' or 'sum'), got {type(self.loss_fn).__name__}")
+        w = np.ones(n)
+        if sample_weight is not None:
+            if sample_weight.dtype.kind not in "fiub":
+                raise TypeError(f"sample_weight: expected real numbers, got dtype {sample_weight.dtype}")
+            if sample_weight.ndim == 2 and sample_weight.shape[1] != 1:
+                raise ValueError(f"sample_weight: expected shape ({n},) (one weight per sample), "
+                                 f"got {sample_weight.shape}")
+            sw = sample_weight.astype(np.float64).reshape(n)
+            if not np.isfinite(sw).all() or (sw < 0).any():
+                raise ValueError("sample_weight: expected finite, non-negative weights")
+            w *= sw
+        if class_weight is not None:
+            if not isinstance(class_weight, dict):
+                raise TypeError(f"class_weight: expected a dict {{class index: weight}}, got {type(class_weight).__name__}")
+            if y.ndim > 2:
+                raise ValueError(f"class_weight: targets of shape {y.shape} have no class per sample")
+            cls = y.argmax(axis=1) if (y.ndim == 2 and y.shape[1] > 1) else np.round(y.reshape(n))
+            cls = cls.astype(np.int64)
+            cw = np.ones(n)
+            for k, v in class_weight.items():
+                if isinstance(k, (bool, np.bool_)) or not isinstance(k, (int, np.integer)):
+                    raise TypeError(f"class_weight: keys must be int class indices, got {k!r}")
+                if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, float, np.number)) \
+                        or not np.isfinite(v) or v < 0:
+                    raise ValueError(f"class_weight: expected finite weights >= 0, got {v!r} for class {k}")
+                cw[cls == k] = float(v)
+            w *= cw
+        return w
+
     # ------------------------------------------------------------------ fit
     def fit(self, x, y, epochs=10, batch_size=32, validation_data=None, validation_split=0.0,
-            shuffle=True, verbose=1, callbacks=None, initial_epoch=0):
+            shuffle=True, verbose=1, callbacks=None, initial_epoch=0, class_weight=None, sample_weight=None):
         """Train the model; returns a History (also kept as ``trainer.history``).
 
         Parameters
@@ -336,6 +405,13 @@ class Trainer:
             a previous fit's records, the new History starts with those of its epochs before
             ``initial_epoch``, so the history continues (Keras starts an empty one). A
             :class:`~pydl.train.callbacks.BackupAndRestore` that finds a backup overrides it.
+        class_weight : dict {class index: weight}, optional
+            Weight of each sample's loss by its class (Keras; classes not listed weigh 1).
+        sample_weight : ndarray of shape (N,), optional
+            Weight of each sample's loss (Keras); multiplied by the class weight. With either,
+            the batch loss is sum_i w_i l_i / n (see the module docstring); the loss must be a
+            pydl loss (it is called with ``reduction="none"``). With ``validation_split`` the
+            weights of the held-out samples are dropped.
 
         Notes
         -----
@@ -347,6 +423,20 @@ class Trainer:
         epochs, initial_epoch = int(epochs), int(initial_epoch)
         x, y, validation = self._prepare_data(x, y, validation_data, validation_split)
         n = x.shape[0]
+        n_all = n + (validation[0].shape[0] if validation is not None and validation_data is None else 0)
+        self._choose_default_metrics(y)
+        if sample_weight is not None:
+            sample_weight = np.asarray(sample_weight)
+            if sample_weight.ndim not in (1, 2) or sample_weight.shape[0] != n_all:
+                raise ValueError(f"sample_weight: expected shape ({n_all},) (one weight per sample of x), "
+                                 f"got {sample_weight.shape}")
+            sample_weight = sample_weight[:n]                 # validation_split holds out the tail
+        weights = self._sample_weights(y, n, sample_weight, class_weight)
+        self._weights = weights
+        self._none_loss = None
+        if weights is not None:
+            self._none_loss = copy.copy(self.loss_fn)
+            self._none_loss.reduction = "none"
         bs = n if batch_size is None else min(int(batch_size), n)
         bounds = _batch_bounds(n, bs, _has_batchnorm(self.model))
         steps = len(bounds) - 1
@@ -402,6 +492,7 @@ class Trainer:
                 cb.on_train_end({})
         finally:
             self._fit = self._progress = self._resume = None
+            self._weights = self._none_loss = None
         return history
 
     def _prepare_data(self, x, y, validation_data, validation_split):
@@ -436,11 +527,12 @@ class Trainer:
             sl = slice(bounds[b], bounds[b + 1])
             idx = sl if order is None else order[sl]
             xb, yb = x[idx], y[idx]
+            wb = None if self._weights is None else self._weights[idx]
             nb = xb.shape[0]
             logs = {"batch": b, "size": nb} if batch_cbs else None
             for cb in batch_cbs:
                 cb.on_batch_begin(b, logs)
-            loss, metrics = self._train_step(xb, yb)
+            loss, metrics = self._train_step(xb, yb, wb)
             for i, m in enumerate(metrics):
                 p.metric_sums[i] += nb * m
             p.loss_sum += nb * loss
@@ -459,9 +551,10 @@ class Trainer:
             logs[name] = s / p.seen
         return logs
 
-    def _train_step(self, xb, yb):
+    def _train_step(self, xb, yb, wb=None):
         """One optimizer step on a batch: transform, forward, loss, backward (at noisy weights
-        when weight_noise > 0), regularization, step. Returns (objective, metric values)."""
+        when weight_noise > 0), regularization, step. Returns (objective, metric values).
+        ``wb``: the batch's sample weights (None: unweighted)."""
         nb = xb.shape[0]
         if self.transform is not None:
             xb, yb = self._apply_transform(xb, yb)
@@ -470,8 +563,12 @@ class Trainer:
             self._weight_noise.add()
         out = self.model(xb)
         metrics = [self._metric(fn, yb, out) for _, fn in self.metric_fns]
-        loss = float(self.loss_fn(out, yb))
-        self.model.backward(self.loss_fn.backward(), **self._backward_kw)
+        if wb is None:
+            loss = float(self.loss_fn(out, yb))
+            self.model.backward(self.loss_fn.backward(), **self._backward_kw)
+        else:
+            loss, grad = self._weighted_loss(out, yb, wb)
+            self.model.backward(grad, **self._backward_kw)
         if self._weight_noise is not None:
             self._weight_noise.restore()
         if self._sum_reduction:
@@ -481,6 +578,15 @@ class Trainer:
             r.add_grad()
         self.optimizer.step()
         return loss, metrics
+
+    def _weighted_loss(self, out, yb, wb):
+        """Keras's sum_over_batch_size of the weighted per-sample losses, and dL/dout."""
+        losses = self._none_loss(out, yb)
+        w = wb.astype(losses.dtype).reshape(wb.shape + (1,) * (losses.ndim - 1))
+        w = np.broadcast_to(w, losses.shape)
+        if not self._sum_reduction:
+            w = w / losses.dtype.type(max(losses.size, 1))
+        return float((w * losses).sum(dtype=np.float64)), self._none_loss.backward(w)
 
     def _end_epoch(self, epoch, logs, validation, bs, cbs):
         """Add the validation loss, metrics and gap to ``logs``; run the epoch-end callbacks."""
@@ -630,6 +736,7 @@ class Trainer:
         for r in self.regularizers:
             r.bind(self.model)
         x, y = self._prepare(x, y)
+        self._choose_default_metrics(y)
         return self._evaluate(x, y, batch_size)
 
     def predict(self, x, batch_size=256):

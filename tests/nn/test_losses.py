@@ -127,7 +127,7 @@ def test_loss_bad_inputs():
     with pytest.raises(ValueError, match="weight"):
         nn.CrossEntropyLoss(weight=np.ones(2))(x, np.array([0, 1, 2, 0]))
     with pytest.raises(ValueError, match="reduction"):
-        nn.MSELoss(reduction="none")
+        nn.MSELoss(reduction="avg")
     with pytest.raises(ValueError, match="label_smoothing"):
         nn.CrossEntropyLoss(label_smoothing=1.5)
     with pytest.raises(ValueError, match=r"target.*\(4, 3\)"):
@@ -181,3 +181,81 @@ def test_cross_entropy_accepts_unpickled_arrays(dtype):
 def test_losses_declare_their_targets(cls, kinds, classification):
     assert cls.target_kinds == kinds and cls().target_kinds == kinds
     assert cls.classification is classification
+
+
+NONE_CASES = [c for c in CASES if c[1]["reduction"] == "sum"]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("cls,kw,tk", NONE_CASES, ids=[f"{c}-{'-'.join(f'{k}={v}' for k, v in kw.items() if k != 'reduction')}-{t}"
+                                                       for c, kw, t in NONE_CASES])
+def test_reduction_none_matches_torch(parity, dtype, cls, kw, tk):
+    """reduction="none": the unreduced losses, and backward(grad) with an upstream gradient."""
+    torch = pytest.importorskip("torch")
+    x, target, kw = make_case(cls, kw, tk, dtype)
+    kw["reduction"] = "none"
+    fn = getattr(nn, cls)(**kw)
+    losses = fn(x, target)
+    tkw = {k: (torch.from_numpy(v) if isinstance(v, np.ndarray) else v) for k, v in kw.items()}
+    tx = torch.from_numpy(x.copy()).requires_grad_()
+    tl = getattr(torch.nn, cls)(**tkw)(tx, torch.from_numpy(target))
+    assert isinstance(losses, np.ndarray) and losses.dtype == dtype and losses.shape == tuple(tl.shape)
+    parity(losses, tl.detach())
+    up = (np.random.default_rng(7).random(losses.shape) + 0.5).astype(dtype)
+    tl.backward(torch.from_numpy(up))
+    parity(fn.backward(up), tx.grad)
+    parity(fn(x, target), tl.detach())
+    ones = fn.backward()                          # None: the gradient of the sum
+    tx.grad = None
+    getattr(torch.nn, cls)(**tkw)(tx, torch.from_numpy(target)).sum().backward()
+    parity(ones, tx.grad)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("cls,kw", [("CrossEntropyLoss", {}), ("CrossEntropyLoss", {"label_smoothing": 0.2}),
+                                    ("CrossEntropyLoss", {"weight": True}), ("NLLLoss", {}),
+                                    ("NLLLoss", {"weight": True})])
+@pytest.mark.parametrize("ignore_index", [-100, 2])
+def test_ignore_index_matches_torch(parity, dtype, reduction, cls, kw, ignore_index):
+    torch = pytest.importorskip("torch")
+    N, C = 7, 4
+    x, _, _ = make_case(cls, {}, "index", dtype, N=N, C=C)
+    t = labels(N, C, seed=3)
+    t[[1, 4]] = ignore_index
+    kw = dict(kw, reduction=reduction, ignore_index=ignore_index)
+    if kw.pop("weight", False):
+        kw["weight"] = np.linspace(0.5, 2.0, C).astype(dtype)
+    fn = getattr(nn, cls)(**kw)
+    out = fn(x, t)
+    g = fn.backward()
+    tkw = {k: (torch.from_numpy(v) if isinstance(v, np.ndarray) else v) for k, v in kw.items()}
+    tx = torch.from_numpy(x.copy()).requires_grad_()
+    tl = getattr(torch.nn, cls)(**tkw)(tx, torch.from_numpy(t))
+    tl.sum().backward()
+    parity(np.asarray(out, dtype), tl.detach())
+    parity(g, tx.grad)
+    assert not g[[1, 4]].any()
+
+
+def test_ignore_index_every_sample_ignored():
+    x = rand(3, 4)
+    t = np.full(3, -100)
+    fn = nn.CrossEntropyLoss()
+    assert np.isnan(fn(x, t)) and not fn.backward().any()
+    assert nn.CrossEntropyLoss(reduction="sum")(x, t) == 0.0
+    np.testing.assert_array_equal(nn.CrossEntropyLoss(reduction="none")(x, t), np.zeros(3))
+
+
+def test_reduction_none_bad_grad():
+    fn = nn.MSELoss(reduction="none")
+    fn(rand(3, 2), rand(3, 2, seed=1))
+    with pytest.raises(ValueError, match=r"grad: expected shape \(3, 2\)"):
+        fn.backward(np.ones(3))
+    ce = nn.CrossEntropyLoss()
+    ce(rand(3, 2), np.array([0, 1, 1]))
+    with pytest.raises(ValueError, match="grad.*scalar"):
+        ce.backward(np.ones(3))
+    np.testing.assert_allclose(ce.backward(2.0), 2 * ce.backward())
+    with pytest.raises(TypeError, match="ignore_index"):
+        nn.CrossEntropyLoss(ignore_index=1.5)
