@@ -5,6 +5,8 @@ Generator) or take a fresh 64-bit seed for a C++ RNG from ``next_seed()``.
 """
 import numpy as np
 
+from ._validate import check_int as _check_int
+
 _generator = np.random.default_rng()
 
 
@@ -26,3 +28,16 @@ def generator():
 def next_seed():
     """A fresh 64-bit seed drawn from the global generator (for the C++ RNGs)."""
     return int(_generator.integers(0, 2**63 - 1))
+
+
+def make_rng(seed, name="seed"):
+    """A numpy Generator for ``seed``: None -> None (meaning: use pydl's global generator at
+    draw time), an int >= 0 -> ``np.random.default_rng(seed)``, a Generator -> itself."""
+    if seed is None or isinstance(seed, np.random.Generator):
+        return seed
+    return np.random.default_rng(_check_int(seed, name, low=0))
+
+
+def rng_or_global(rng):
+    """``rng``, or pydl's global generator (looked up now, so a later pydl.manual_seed counts)."""
+    return rng if rng is not None else generator()

@@ -1,4 +1,7 @@
 """Input checks shared by the Python API: errors name the argument, what was expected and what came."""
+import math
+import numbers
+
 import numpy as np
 
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
@@ -145,11 +148,14 @@ def check_float_dtype(dtype, name="dtype"):
     return dt
 
 
-def check_int(value, name, low=0):
-    """An int (not bool) >= ``low``; returns it as a Python int."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name}: expected an int, got {type(value).__name__}")
-    if value < low:
+def check_int(value, name, low=0, allow_none=False):
+    """An int (not bool) >= ``low`` (no bound when ``low`` is None), or None when ``allow_none``;
+    returns it as a Python int."""
+    if value is None and allow_none:
+        return None
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name}: expected an int{' or None' if allow_none else ''}, got {type(value).__name__}")
+    if low is not None and value < low:
         kind = {0: "a non-negative int", 1: "a positive int"}.get(low, f"an int >= {low}")
         raise ValueError(f"{name}: expected {kind}, got {value}")
     return int(value)
@@ -166,3 +172,24 @@ def check_real(value, name, low=None, high=None, low_open=False):
         hi = "inf)" if high is None else f"{high}]"
         raise ValueError(f"{name}: expected a float in {lo or '(-inf, '}{hi}, got {value}")
     return v
+
+
+# ----------------------------------------------------------------- scalar arguments
+def check_float(value, name, low=None, high=None, low_open=False, high_open=False):
+    """A finite real number in [low, high] (ends open where asked)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name}: expected a real number, got {type(value).__name__}")
+    value = float(value)
+    if not math.isfinite(value):
+        raise ValueError(f"{name}: expected a finite number, got {value}")
+    if low is not None and (value < low or (low_open and value == low)):
+        raise ValueError(f"{name}: expected a number {'>' if low_open else '>='} {low}, got {value}")
+    if high is not None and (value > high or (high_open and value == high)):
+        raise ValueError(f"{name}: expected a number {'<' if high_open else '<='} {high}, got {value}")
+    return value
+
+
+def check_bool(value, name):
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name}: expected a bool, got {type(value).__name__}")
+    return bool(value)

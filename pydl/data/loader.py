@@ -1,7 +1,8 @@
 """DataLoader: mini-batches over in-memory numpy arrays."""
 import numpy as np
 
-from ._checks import check_bool, check_int, make_rng, rng_or_global
+from .._random import make_rng, rng_or_global
+from .._validate import check_bool, check_int
 
 
 def _as_array(a, name):

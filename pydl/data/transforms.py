@@ -20,7 +20,8 @@ import numpy as np
 
 from .._validate import FLOAT_DTYPES, shape_str
 from . import _augment
-from ._checks import check_float, check_int, make_rng, rng_or_global
+from .._random import make_rng, rng_or_global
+from .._validate import check_float, check_int
 
 
 def _image_batch(x, name="x"):

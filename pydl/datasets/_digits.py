@@ -3,7 +3,7 @@ import os
 
 import numpy as np
 
-from ._checks import check_float_dtype
+from .._validate import check_float_dtype
 
 _DATA = os.path.join(os.path.dirname(__file__), "data", "digits.csv.gz")
 

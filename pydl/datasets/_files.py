@@ -3,7 +3,7 @@ import os
 
 import numpy as np
 
-from ._checks import check_float_dtype
+from .._validate import check_float_dtype
 
 
 def load_file(path, dtype=np.float32):

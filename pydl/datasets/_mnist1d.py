@@ -11,7 +11,7 @@ import random
 
 import numpy as np
 
-from ._checks import check_float_dtype
+from .._validate import check_float_dtype
 from ._digits import Bunch
 
 DESCR = """MNIST-1D (Greydanus 2020): 1-D signals of 40 points, 10 classes, built by the mnist1d

@@ -5,8 +5,8 @@ reproducible), an int seeds a fresh ``np.random.default_rng``, a Generator is us
 """
 import numpy as np
 
-from ..data._checks import check_bool, check_float, check_int, make_rng, rng_or_global
-from ._checks import check_float_dtype
+from .._random import make_rng, rng_or_global
+from .._validate import check_bool, check_float, check_float_dtype, check_int
 
 
 def _finish(X, y, noise, shuffle, rng, dtype):

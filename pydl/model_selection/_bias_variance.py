@@ -1,7 +1,8 @@
 """Bias-variance decomposition by bootstrap rounds (mlxtend's bias_variance_decomp semantics)."""
 import numpy as np
 
-from ..data._checks import check_int, make_rng, rng_or_global
+from .._random import make_rng, rng_or_global
+from .._validate import check_int
 from ._split import check_consistent_length
 
 

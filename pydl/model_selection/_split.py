@@ -11,7 +11,8 @@ import warnings
 
 import numpy as np
 
-from ..data._checks import check_bool, check_int, make_rng, rng_or_global
+from .._random import make_rng, rng_or_global
+from .._validate import check_bool, check_int
 
 
 def num_samples(a, name):

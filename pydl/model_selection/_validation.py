@@ -5,7 +5,7 @@ import time
 import numpy as np
 
 from .. import _random
-from ..data._checks import check_int
+from .._validate import check_int
 from ._split import KFold, StratifiedKFold, check_consistent_length
 
 
