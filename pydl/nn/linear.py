@@ -127,9 +127,8 @@ class Linear(Module):
         """
         x, y, activation, slope = self._saved_for_backward(grad_out)
         w, b = self.weight, self.bias
-        gx, gw, gb = ops.linear_backward(grad_out, x, w.data, y, activation, slope, has_bias=b is not None,
-                                         input_grad=input_grad, grad_weight=w._grad,
-                                         grad_bias=None if b is None else b._grad)
+        gx, gw, gb = ops.linear_backward(grad_out, x, w.data, y, activation, slope, b is not None, input_grad,
+                                         w._grad, None if b is None else b._grad)
         w._grad = gw
         if b is not None:
             b._grad = gb

@@ -44,7 +44,7 @@ def linear(x, weight, bias=None, activation="none", negative_slope=0.0):
     return y if len(shape) == 2 else y.reshape(shape[:-1] + (weight.shape[0],))
 
 
-def linear_backward(grad_out, x, weight, out=None, activation="none", negative_slope=0.0, *, has_bias=True,
+def linear_backward(grad_out, x, weight, out=None, activation="none", negative_slope=0.0, has_bias=True,
                     input_grad=True, grad_weight=None, grad_bias=None):
     """Gradients of y = activation(x W^T + b) given dL/dy.
 
@@ -69,22 +69,22 @@ def linear_backward(grad_out, x, weight, out=None, activation="none", negative_s
     -------
     (grad_input or None, grad_weight, grad_bias or None)
     """
-    in_f, out_f = weight.shape[1], weight.shape[0]
-    g = grad_out if grad_out.ndim == 2 else grad_out.reshape(-1, out_f)
+    out_f = weight.shape[0]
+    flat = x.ndim != 2
+    g, x2, y2 = grad_out, x, (None if activation == "none" else out)
+    if flat or grad_out.ndim != 2:
+        g, x2 = grad_out.reshape(-1, out_f), x.reshape(-1, weight.shape[1])
+        y2 = None if y2 is None else y2.reshape(-1, out_f)
     if not g.flags.c_contiguous:
         g = np.ascontiguousarray(g)
-    x2 = x if x.ndim == 2 else x.reshape(-1, in_f)
     if not x2.flags.c_contiguous:
         x2 = np.ascontiguousarray(x2)
-    y2 = None
-    if activation != "none":
-        y2 = out if out.ndim == 2 else out.reshape(-1, out_f)
     acc_w = grad_weight is not None
     gw = grad_weight if acc_w else np.empty_like(weight)
     acc_b = grad_bias is not None
     gb = (grad_bias if acc_b else np.empty(out_f, weight.dtype)) if has_bias else None
     gx = np.empty_like(x2) if input_grad else None
     _C.linear_backward(g, x2, weight, y2, gx, gw, gb, activation, negative_slope, acc_w, acc_b)
-    if gx is not None and x.ndim != 2:
+    if flat and gx is not None:
         gx = gx.reshape(x.shape)
     return gx, gw, gb
