@@ -16,7 +16,10 @@
 
 #include <cstddef>
 #include <cstring>
+#include <type_traits>
 #include <vector>
+
+#include "conv/direct.h"
 
 #include "gemm/gemm.h"
 #include "runtime/threadpool.h"
@@ -117,6 +120,8 @@ void conv2d_forward(T* y, const T* x, const T* w, const T* b, const Conv2dShape&
   const int64_t G = s.groups, Cg = s.C / G, OCg = s.OC / G, Kg = Cg * s.KH * s.KW;
   const int64_t HW = s.H * s.W, L = s.OH * s.OW;
   if (s.N == 0 || s.OC == 0 || L == 0) return;
+  if constexpr (std::is_same_v<T, float>)
+    if (direct_suits(s)) return direct_forward(y, x, w, b, s, act);
   const bool direct = is_pointwise(s);
   // Small images are batched: a chunk of ipc images side by side makes one wider GEMM.
   const int64_t ipc = L >= kMinForwardCols ? 1 : (kMinForwardCols + L - 1) / L < s.N ? (kMinForwardCols + L - 1) / L : s.N;
@@ -172,6 +177,8 @@ void conv2d_backward(T* dx, T* dw, T* db, const T* dy, const T* x, const T* w, c
   // dx (N, C, H, W) or null, dw (OC, C/G, KH, KW), db (OC,) or null, dy and y (N, OC, OH, OW).
   const int64_t G = s.groups, Cg = s.C / G, OCg = s.OC / G, Kg = Cg * s.KH * s.KW;
   const int64_t HW = s.H * s.W, L = s.OH * s.OW, WN = s.OC * Kg;
+  if constexpr (std::is_same_v<T, float>)
+    if (L > 0 && direct_suits(s)) return direct_backward(dx, dw, db, dy, x, w, y, s, act, accumulate_w, accumulate_b);
   const bool direct = is_pointwise(s);
   const bool relu = act == Act::relu;
   // Chunks of `ipc` images, a function of the shape only.

@@ -1,0 +1,269 @@
+// Driver of the direct stride-1 convolution (direct.h): padded copies, wide buffers, the
+// per-ISA kernels, and the copy of the valid columns into NCHW.
+//
+// Per image n and group g (Kg = C/G*KH*KW taps, wide pixel count Tv = roundup((OH-1)*Wp + OW, lanes)):
+//   forward     yw (OCg, Tv) = forward kernel over xp_n (C, Hp, Wp)       y = act(yw[:, i*Wp + j] + b)
+//   weight grad dW_g (OCg, Kg) = sum over the chunk's images of dzw_n (OCg, Tv) . shifted xp_n
+//               (dzw: dz placed in wide rows, zeros in the discarded columns)
+//   data grad   dxw (Cg, Tv') = forward kernel over dzp_n (OC, Hq, Wq), the output gradient padded by
+//               dil*(k-1) - pad, with the weights flipped and transposed (OCg*KH*KW, Cg)
+// Depthwise layers (groups == C == OC) run one plane per channel through the depthwise kernel.
+#include "conv/direct.h"
+
+#include <cstring>
+#include <vector>
+
+#include "runtime/cpu.h"
+#include "runtime/threadpool.h"
+
+namespace pydl::conv {
+
+using pydl::ops::Act;
+
+namespace {
+
+constexpr int64_t kMaxChunks = 16;                   // weight-gradient chunks (as conv.cpp)
+constexpr int64_t kMaxChunkFloats = int64_t(1) << 21;  // one chunk's wide buffers
+constexpr double kMinParallelMacs = 1 << 20;
+
+const DirectKernels& kernels() {
+  switch (pydl::runtime::active_isa()) {
+#ifdef PYDL_X86
+    case pydl::runtime::Isa::avx512: return avx512::direct_kernels();
+    case pydl::runtime::Isa::avx2: return avx2::direct_kernels();
+#endif
+    default: return generic::direct_kernels();
+  }
+}
+
+// Per-thread scratch buffers reused across calls (slot = role), grown on demand.
+float* scratch(int slot, int64_t n) {
+  thread_local std::vector<float> bufs[5];
+  std::vector<float>& v = bufs[slot];
+  if (v.size() < static_cast<size_t>(n)) v.resize(static_cast<size_t>(n));
+  return v.data();
+}
+
+int64_t round_up(int64_t a, int64_t b) { return (a + b - 1) / b * b; }
+
+// fn(i) for i in [0, n), split among threads when the work is large enough; every i computes
+// the same bits wherever it runs.
+template <class F>
+void for_each_item(int64_t n, double macs_per_item, const F& fn) {
+  if (pydl::runtime::get_num_threads() > 1 && n > 1 && double(n) * macs_per_item >= kMinParallelMacs)
+    pydl::runtime::parallel_for(0, n, [&](int64_t lo, int64_t hi) {
+      for (int64_t i = lo; i < hi; ++i) fn(i);
+    });
+  else
+    for (int64_t i = 0; i < n; ++i) fn(i);
+}
+
+// dst (C, Hd, Wd) followed by `slack` zeros: src (C, Hs, Ws) placed at row `top`, column `left`
+// (rows/columns falling outside dst are dropped), zeros elsewhere. src rows have stride lds,
+// planes stride pls.
+void pad_copy(float* dst, int64_t Hd, int64_t Wd, const float* src, int64_t C, int64_t Hs, int64_t Ws, int64_t lds,
+              int64_t pls, int64_t top, int64_t left, int64_t slack) {
+  const int64_t c0 = left, c1 = left + Ws < Wd ? left + Ws : Wd;
+  for (int64_t c = 0; c < C; ++c)
+    for (int64_t r = 0; r < Hd; ++r) {
+      float* d = dst + (c * Hd + r) * Wd;
+      const int64_t rs = r - top;
+      if (rs < 0 || rs >= Hs) {
+        std::memset(d, 0, sizeof(float) * size_t(Wd));
+        continue;
+      }
+      const float* sr = src + c * pls + rs * lds;
+      for (int64_t j = 0; j < c0; ++j) d[j] = 0.0f;
+      for (int64_t j = c0; j < c1; ++j) d[j] = sr[j - left];
+      for (int64_t j = c1; j < Wd; ++j) d[j] = 0.0f;
+    }
+  std::memset(dst + C * Hd * Wd, 0, sizeof(float) * size_t(slack));
+}
+
+// The geometry shared by forward and backward.
+struct Plan {
+  int64_t G, Cg, OCg, KK, Kg;  // groups, channels per group, taps per channel KH*KW, taps per group
+  int64_t Hp, Wp, plane, T, Tv, xs;  // padded input, wide pixel count (valid, rounded), image stride of xp
+  int64_t lanes;
+  bool depthwise;
+  std::vector<int64_t> off;  // (Kg,) tap offsets into one group's xp
+};
+
+Plan make_plan(const Conv2dShape& s, int64_t lanes) {
+  Plan p;
+  p.G = s.groups, p.Cg = s.C / s.groups, p.OCg = s.OC / s.groups, p.KK = s.KH * s.KW, p.Kg = p.Cg * p.KK;
+  p.Hp = s.OH + s.dh * (s.KH - 1), p.Wp = s.OW + s.dw * (s.KW - 1), p.plane = p.Hp * p.Wp;
+  p.T = (s.OH - 1) * p.Wp + s.OW, p.Tv = round_up(p.T, lanes), p.xs = s.C * p.plane + lanes;
+  p.lanes = lanes;
+  p.depthwise = s.groups == s.C && s.OC == s.C;
+  p.off.resize(size_t(p.Kg));
+  for (int64_t c = 0; c < p.Cg; ++c)
+    for (int64_t a = 0; a < s.KH; ++a)
+      for (int64_t q = 0; q < s.KW; ++q) p.off[size_t((c * s.KH + a) * s.KW + q)] = c * p.plane + a * s.dh * p.Wp + q * s.dw;
+  return p;
+}
+
+}  // namespace
+
+bool direct_suits(const Conv2dShape& s) {
+  if (s.sh != 1 || s.sw != 1 || (s.KH == 1 && s.KW == 1)) return false;
+  const int64_t eh = s.dh * (s.KH - 1), ew = s.dw * (s.KW - 1);
+  const int64_t pb = s.OH + eh - s.pt - s.H, pr = s.OW + ew - s.pl - s.W;  // bottom/right padding in use
+  if (s.pt > eh || s.pl > ew || pb > eh || pr > ew) return false;
+  const int64_t OCg = s.OC / s.groups;
+  return OCg < 32;
+}
+
+void direct_forward(float* y, const float* x, const float* w, const float* b, const Conv2dShape& s, Act act) {
+  // y (N, OC, OH, OW), x (N, C, H, W), w (OC, C/G, KH, KW), b (OC,) or null.
+  const DirectKernels& kern = kernels();
+  const Plan p = make_plan(s, kern.lanes);
+  const int64_t HW = s.H * s.W, L = s.OH * s.OW;
+  // wt: per group the weights transposed to (Kg, OCg), as the kernel broadcasts them.
+  std::vector<float> wt(size_t(s.OC * p.Kg));
+  for (int64_t g = 0; g < p.G; ++g)
+    for (int64_t o = 0; o < p.OCg; ++o)
+      for (int64_t k = 0; k < p.Kg; ++k) wt[size_t(g * p.Kg * p.OCg + k * p.OCg + o)] = w[(g * p.OCg + o) * p.Kg + k];
+  const bool relu = act == Act::relu;
+  for_each_item(s.N, double(s.OC) * double(p.Kg) * double(p.Tv), [&](int64_t n) {
+    float* xp = scratch(0, p.xs);
+    float* yw = scratch(1, s.OC * p.Tv);
+    pad_copy(xp, p.Hp, p.Wp, x + n * s.C * HW, s.C, s.H, s.W, s.W, HW, s.pt, s.pl, p.lanes);
+    if (p.depthwise)
+      kern.depthwise(yw, p.Tv, xp, p.plane, p.off.data(), p.KK, w, s.C, p.Tv);
+    else
+      for (int64_t g = 0; g < p.G; ++g)
+        kern.forward(yw + g * p.OCg * p.Tv, p.Tv, xp + g * p.Cg * p.plane, p.off.data(), p.Kg,
+                     wt.data() + g * p.Kg * p.OCg, p.OCg, p.Tv);
+    for (int64_t o = 0; o < s.OC; ++o) {
+      const float bo = b ? b[o] : 0.0f;
+      float* yo = y + (n * s.OC + o) * L;
+      for (int64_t i = 0; i < s.OH; ++i) {
+        const float* src = yw + o * p.Tv + i * p.Wp;
+        float* dst = yo + i * s.OW;
+        for (int64_t j = 0; j < s.OW; ++j) {
+          const float v = src[j] + bo;
+          dst[j] = relu && !(v > 0.0f) && v == v ? 0.0f : v;
+        }
+      }
+    }
+  });
+}
+
+void direct_backward(float* dx, float* dw, float* db, const float* dy, const float* x, const float* w, const float* y,
+                     const Conv2dShape& s, Act act, bool accumulate_w, bool accumulate_b) {
+  // dx (N, C, H, W) or null, dw (OC, C/G, KH, KW), db (OC,) or null, dy and y (N, OC, OH, OW).
+  const DirectKernels& kern = kernels();
+  const Plan p = make_plan(s, kern.lanes);
+  const int64_t HW = s.H * s.W, L = s.OH * s.OW, WN = s.OC * p.Kg;
+  const bool relu = act == Act::relu;
+  // Data gradient geometry: dz padded to (OC, Hq, Wq); dx wide over Tq pixels of width Wq.
+  const int64_t eh = s.dh * (s.KH - 1), ew = s.dw * (s.KW - 1);
+  const int64_t Hq = s.H + eh, Wq = s.W + ew, planeq = Hq * Wq;
+  const int64_t Tq = round_up((s.H - 1) * Wq + s.W, p.lanes), K2 = p.OCg * p.KK;
+  // Chunks of ipc images, a function of the shape only.
+  const int64_t per_image = p.xs + s.OC * p.Tv;
+  int64_t ipc = (s.N + kMaxChunks - 1) / kMaxChunks;
+  if (ipc > 1 && ipc * per_image > kMaxChunkFloats) ipc = kMaxChunkFloats / per_image > 1 ? kMaxChunkFloats / per_image : 1;
+  const int64_t nchunks = s.N > 0 ? (s.N + ipc - 1) / ipc : 0;
+  if (nchunks == 0) {
+    if (!accumulate_w) std::memset(dw, 0, sizeof(float) * size_t(WN));
+    if (db && !accumulate_b) std::memset(db, 0, sizeof(float) * size_t(s.OC));
+    return;
+  }
+  std::vector<int64_t> off2;  // taps (o, p', q') of the data-gradient convolution
+  std::vector<float> wf;      // per group the flipped weights (K2, Cg)
+  if (dx) {
+    off2.resize(size_t(K2));
+    for (int64_t o = 0; o < p.OCg; ++o)
+      for (int64_t a = 0; a < s.KH; ++a)
+        for (int64_t q = 0; q < s.KW; ++q) off2[size_t((o * s.KH + a) * s.KW + q)] = o * planeq + a * s.dh * Wq + q * s.dw;
+    wf.resize(size_t(p.G * K2 * p.Cg));
+    for (int64_t g = 0; g < p.G; ++g)
+      for (int64_t o = 0; o < p.OCg; ++o)
+        for (int64_t c = 0; c < p.Cg; ++c)
+          for (int64_t a = 0; a < s.KH; ++a)
+            for (int64_t q = 0; q < s.KW; ++q)
+              wf[size_t(g * K2 * p.Cg + ((o * s.KH + a) * s.KW + q) * p.Cg + c)] =
+                  w[(((g * p.OCg + o) * p.Cg + c) * s.KH + (s.KH - 1 - a)) * s.KW + (s.KW - 1 - q)];
+  }
+  const bool in_place = nchunks == 1 && !accumulate_w;
+  std::vector<float> partial(in_place ? 0 : size_t(nchunks * WN));
+  float* pdw = in_place ? dw : partial.data();
+  std::vector<double> pdb(db ? size_t(nchunks * s.OC) : 0);
+
+  for_each_item(nchunks, 3.0 * double(ipc) * double(s.OC) * double(p.Kg) * double(p.Tv), [&](int64_t ci) {
+    const int64_t n0 = ci * ipc, nb = s.N - n0 < ipc ? s.N - n0 : ipc;
+    float* xpc = scratch(0, nb * p.xs);            // padded inputs (nb, xs)
+    float* dzc = scratch(1, nb * s.OC * p.Tv);     // wide output gradients (nb, OC, Tv)
+    for (int64_t k = 0; k < nb; ++k) {
+      const int64_t n = n0 + k;
+      pad_copy(xpc + k * p.xs, p.Hp, p.Wp, x + n * s.C * HW, s.C, s.H, s.W, s.W, HW, s.pt, s.pl, p.lanes);
+      float* dz = dzc + k * s.OC * p.Tv;
+      std::memset(dz, 0, sizeof(float) * size_t(s.OC * p.Tv));
+      for (int64_t o = 0; o < s.OC; ++o)
+        for (int64_t i = 0; i < s.OH; ++i) {
+          const float* src = dy + (n * s.OC + o) * L + i * s.OW;
+          float* dst = dz + o * p.Tv + i * p.Wp;
+          if (relu) {
+            const float* yr = y + (n * s.OC + o) * L + i * s.OW;
+            for (int64_t j = 0; j < s.OW; ++j) dst[j] = yr[j] > 0.0f ? src[j] : 0.0f;
+          } else {
+            std::memcpy(dst, src, sizeof(float) * size_t(s.OW));
+          }
+        }
+    }
+    if (db)
+      for (int64_t o = 0; o < s.OC; ++o) {
+        double acc = 0.0;
+        for (int64_t k = 0; k < nb; ++k)
+          for (int64_t i = 0; i < s.OH; ++i) {
+            const float* r = dzc + (k * s.OC + o) * p.Tv + i * p.Wp;
+            for (int64_t j = 0; j < s.OW; ++j) acc += double(r[j]);
+          }
+        pdb[size_t(ci * s.OC + o)] = acc;
+      }
+    for (int64_t g = 0; g < p.G; ++g)
+      kern.wgrad(pdw + ci * WN + g * p.OCg * p.Kg, dzc + g * p.OCg * p.Tv, p.Tv, s.OC * p.Tv, xpc + g * p.Cg * p.plane,
+                 p.xs, p.off.data(), p.Kg, p.OCg, nb, p.Tv);
+    if (!dx) return;
+    float* dzp = scratch(2, s.OC * planeq + p.lanes);
+    float* dxw = scratch(3, s.C * Tq);
+    for (int64_t k = 0; k < nb; ++k) {
+      const int64_t n = n0 + k;
+      pad_copy(dzp, Hq, Wq, dzc + k * s.OC * p.Tv, s.OC, s.OH, s.OW, p.Wp, p.Tv, eh - s.pt, ew - s.pl, p.lanes);
+      if (p.depthwise)
+        kern.depthwise(dxw, Tq, dzp, planeq, off2.data(), p.KK, wf.data(), s.C, Tq);
+      else
+        for (int64_t g = 0; g < p.G; ++g)
+          kern.forward(dxw + g * p.Cg * Tq, Tq, dzp + g * p.OCg * planeq, off2.data(), K2, wf.data() + g * K2 * p.Cg,
+                       p.Cg, Tq);
+      for (int64_t c = 0; c < s.C; ++c)
+        for (int64_t h = 0; h < s.H; ++h)
+          std::memcpy(dx + ((n * s.C + c) * s.H + h) * s.W, dxw + c * Tq + h * Wq, sizeof(float) * size_t(s.W));
+    }
+  });
+
+  // Sum the chunks' partials in chunk order (threads split the elements of dW).
+  if (!in_place) {
+    auto reduce = [&](int64_t lo, int64_t hi) {
+      for (int64_t i = lo; i < hi; ++i) {
+        float v = pdw[i];
+        for (int64_t c = 1; c < nchunks; ++c) v += pdw[c * WN + i];
+        dw[i] = accumulate_w ? dw[i] + v : v;
+      }
+    };
+    if (WN * nchunks >= (1 << 18))
+      pydl::runtime::parallel_for(0, WN, reduce);
+    else
+      reduce(0, WN);
+  }
+  if (db)
+    for (int64_t o = 0; o < s.OC; ++o) {
+      double v = 0.0;
+      for (int64_t c = 0; c < nchunks; ++c) v += pdb[size_t(c * s.OC + o)];
+      db[o] = accumulate_b ? db[o] + float(v) : float(v);
+    }
+}
+
+}  // namespace pydl::conv

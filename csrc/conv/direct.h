@@ -1,0 +1,63 @@
+// Direct ("full-width" implicit GEMM) convolution kernels for stride-1 float32 convolutions.
+//
+// The input of one image is copied once into a zero-padded buffer xp (C, Hp, Wp) with
+// Hp = OH + dh*(KH-1), Wp = OW + dw*(KW-1). Output pixel (i, j) then reads, for tap k = (c, p, q),
+// xp[off[k] + t] with t = i*Wp + j and off[k] = c*Hp*Wp + p*dh*Wp + q*dw: a fixed shift of one
+// running pixel index t. So the convolution is a GEMM whose B operand is never built: the kernels
+// run over t in whole vectors ("wide" rows of Wp pixels, of which the last Wp - OW are discarded),
+// loading the input directly at the shifted addresses (no im2col copy; Chellapilla 2006 is the
+// copy this avoids, the indirection is the idea of Dukhan 2019). The price is the discarded
+// columns: Wp/OW more arithmetic.
+//
+// The data gradient is the same forward kernel on the padded output gradient with the flipped,
+// transposed weights; the weight gradient reduces over t. Declarations only: the kernels are
+// compiled once per ISA (direct_kernels.inc in direct_avx512.cpp, direct_avx2.cpp,
+// direct_generic.cpp; docs/ARCHITECTURE.md §3.3).
+#pragma once
+
+#include <cstdint>
+
+#include "conv/conv.h"
+
+namespace pydl::conv {
+
+struct DirectKernels {
+  int64_t lanes;  // floats per vector: the wide pixel count is rounded up to a multiple of it
+  // yw (OC, ldy): yw[o, t] = sum_{k<K} wt[k*OC + o] * xp[off[k] + t] for t < T (T a multiple of lanes).
+  // xp must be readable up to max(off) + T.
+  void (*forward)(float* yw, int64_t ldy, const float* xp, const int64_t* off, int64_t K, const float* wt,
+                  int64_t OC, int64_t T);
+  // dw (OC, K): dw[o*K + k] = sum_{n<nimg} sum_{t<T} dz[n*dzs + o*ldz + t] * xp[n*xs + off[k] + t]
+  // (written, not added; T a multiple of lanes). The sum runs in a fixed order.
+  void (*wgrad)(float* dw, const float* dz, int64_t ldz, int64_t dzs, const float* xp, int64_t xs,
+                const int64_t* off, int64_t K, int64_t OC, int64_t nimg, int64_t T);
+  // Depthwise 3x3-style rows: for each of C planes, yw[c, t] = sum_{k<K} w[c*K + k] * xp[c*xs + off[k] + t]
+  // for t < T (T a multiple of lanes), yw with row stride ldy.
+  void (*depthwise)(float* yw, int64_t ldy, const float* xp, int64_t xs, const int64_t* off, int64_t K,
+                    const float* w, int64_t C, int64_t T);
+};
+
+namespace avx512 { const DirectKernels& direct_kernels(); }
+namespace avx2 { const DirectKernels& direct_kernels(); }
+namespace generic { const DirectKernels& direct_kernels(); }
+
+}  // namespace pydl::conv
+
+// ---- the driver (direct.cpp) -----------------------------------------------------------------
+
+namespace pydl::conv {
+
+// True when the direct kernels handle this float32 convolution: stride 1, every padding at most
+// the dilated kernel extent minus one (so the data gradient is again a padded convolution), not a
+// plain 1x1, and a shape where they beat im2col + GEMM (few output channels per group).
+bool direct_suits(const Conv2dShape& s);
+
+// Same contracts as conv2d_forward / conv2d_backward (conv.h), for shapes where direct_suits().
+// Threads split images (forward) and the shape-determined image chunks (backward), whose
+// weight-gradient partials are added in chunk order: bitwise identical for any thread count.
+void direct_forward(float* y, const float* x, const float* w, const float* b, const Conv2dShape& s,
+                    pydl::ops::Act act);
+void direct_backward(float* dx, float* dw, float* db, const float* dy, const float* x, const float* w,
+                     const float* y, const Conv2dShape& s, pydl::ops::Act act, bool accumulate_w, bool accumulate_b);
+
+}  // namespace pydl::conv
