@@ -171,9 +171,24 @@ void direct_backward(float* dx, float* dw, float* db, const float* dy, const flo
     if (db && !accumulate_b) std::memset(db, 0, sizeof(float) * size_t(s.OC));
     return;
   }
-  std::vector<int64_t> off2;  // taps (o, p', q') of the data-gradient convolution
-  std::vector<float> wf;      // per group the flipped weights (K2, Cg)
-  if (dx) {
+  // The data gradient either gathers (a convolution over dz padded by dil*(k-1) - pad, Tq wide
+  // pixels per input channel and tap) or scatters (each tap's products added into the padded
+  // input's gradient, Tv wide pixels plus a read-modify-write per OCg products): the cheaper one.
+  // Depthwise layers always gather (their scatter would have one product per read-modify-write).
+  const bool scatter = !p.depthwise && double(p.Tv) * (1.0 + 1.0 / double(p.OCg)) < double(Tq);
+  std::vector<int64_t> off2;  // gather: taps (o, p', q') of the data-gradient convolution
+  std::vector<float> wf;      // gather: per group the flipped weights (K2, Cg); scatter: (KK, OCg, Cg)
+  if (dx && scatter) {
+    off2.resize(size_t(p.KK));
+    for (int64_t a = 0; a < s.KH; ++a)
+      for (int64_t q = 0; q < s.KW; ++q) off2[size_t(a * s.KW + q)] = a * s.dh * p.Wp + q * s.dw;
+    wf.resize(size_t(s.OC * p.Kg));
+    for (int64_t g = 0; g < p.G; ++g)
+      for (int64_t o = 0; o < p.OCg; ++o)
+        for (int64_t c = 0; c < p.Cg; ++c)
+          for (int64_t k = 0; k < p.KK; ++k)
+            wf[size_t(g * p.KK * p.OCg * p.Cg + (k * p.OCg + o) * p.Cg + c)] = w[((g * p.OCg + o) * p.Cg + c) * p.KK + k];
+  } else if (dx) {
     off2.resize(size_t(K2));
     for (int64_t o = 0; o < p.OCg; ++o)
       for (int64_t a = 0; a < s.KH; ++a)
@@ -227,6 +242,26 @@ void direct_backward(float* dx, float* dw, float* db, const float* dy, const flo
       kern.wgrad(pdw + ci * WN + g * p.OCg * p.Kg, dzc + g * p.OCg * p.Tv, p.Tv, s.OC * p.Tv, xpc + g * p.Cg * p.plane,
                  p.xs, p.off.data(), p.Kg, p.OCg, nb, p.Tv);
     if (!dx) return;
+    if (scatter) {
+      const int64_t ldx = p.plane + p.lanes;
+      float* dxw = scratch(3, s.C * ldx);
+      for (int64_t k = 0; k < nb; ++k) {
+        const int64_t n = n0 + k;
+        std::memset(dxw, 0, sizeof(float) * size_t(s.C * ldx));
+        for (int64_t g = 0; g < p.G; ++g)
+          kern.scatter(dxw + g * p.Cg * ldx, ldx, dzc + (k * s.OC + g * p.OCg) * p.Tv, p.Tv, off2.data(), p.KK,
+                       wf.data() + g * p.KK * p.OCg * p.Cg, p.OCg, p.Cg, p.Tv);
+        // dx = the interior of the padded gradient (input rows/columns no output reads get 0).
+        const int64_t h1 = p.Hp - s.pt < s.H ? p.Hp - s.pt : s.H, w1 = p.Wp - s.pl < s.W ? p.Wp - s.pl : s.W;
+        for (int64_t c = 0; c < s.C; ++c)
+          for (int64_t h = 0; h < s.H; ++h) {
+            float* d = dx + ((n * s.C + c) * s.H + h) * s.W;
+            const float* src = dxw + c * ldx + (h + s.pt) * p.Wp + s.pl;
+            for (int64_t j = 0; j < s.W; ++j) d[j] = h < h1 && j < w1 ? src[j] : 0.0f;
+          }
+      }
+      return;
+    }
     float* dzp = scratch(2, s.OC * planeq + p.lanes);
     float* dxw = scratch(3, s.C * Tq);
     for (int64_t k = 0; k < nb; ++k) {

@@ -35,6 +35,11 @@ struct DirectKernels {
   // for t < T (T a multiple of lanes), yw with row stride ldy.
   void (*depthwise)(float* yw, int64_t ldy, const float* xp, int64_t xs, const int64_t* off, int64_t K,
                     const float* w, int64_t C, int64_t T);
+  // Data gradient by scatter: for each tap k in order, dxw[c*ldx + toff[k] + t] += sum_{o<OC}
+  // wt[(k*OC + o)*C + c] * dzw[o*ldz + t] for t < T (T a multiple of lanes). dxw holds the
+  // gradient of the padded input (C, Hp*Wp + slack) and must start zeroed.
+  void (*scatter)(float* dxw, int64_t ldx, const float* dzw, int64_t ldz, const int64_t* toff, int64_t KK,
+                  const float* wt, int64_t OC, int64_t C, int64_t T);
 };
 
 namespace avx512 { const DirectKernels& direct_kernels(); }

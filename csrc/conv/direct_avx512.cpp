@@ -1,8 +1,8 @@
 // The direct convolution kernels (direct_kernels.inc) for avx512: forward 8 channels x 3 pixel
-#pragma GCC diagnostic ignored "-Wuninitialized"  // _mm512_reduce_add_ps passes an undefined operand (GCC 12)
 // vectors, weight gradient 4 channels x 6 taps, depthwise 8 pixel vectors per tile.
 #include "conv/direct.h"
 #include "ops/vmath_avx512.h"
+#pragma GCC diagnostic ignored "-Wuninitialized"  // _mm512_reduce_add_ps passes an undefined operand (GCC 12)
 
 namespace pydl::conv::avx512 {
 
