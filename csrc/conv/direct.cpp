@@ -1,7 +1,7 @@
 // Driver of the direct stride-1 convolution (direct.h): padded copies, wide buffers, the
 // per-ISA kernels, and the copy of the valid columns into NCHW.
 //
-// Per image n and group g (Kg = C/G*KH*KW taps, wide pixel count Tv = roundup((OH-1)*Wp + OW, lanes)):
+// Per image n and group g (Kg = C/G*KH*KW taps, wide pixel count Tv = roundup((OH-1)*Wp + OW, unit)):
 //   forward     yw (OCg, Tv) = forward kernel over xp_n (C, Hp, Wp)       y = act(yw[:, i*Wp + j] + b)
 //   weight grad dW_g (OCg, Kg) = sum over the chunk's images of dzw_n (OCg, Tv) . shifted xp_n
 //               (dzw: dz placed in wide rows, zeros in the discarded columns)
@@ -84,8 +84,10 @@ void pad_copy(float* dst, int64_t Hd, int64_t Wd, const float* src, int64_t C, i
 struct Plan {
   int64_t G, Cg, OCg, KK, Kg;  // groups, channels per group, taps per channel KH*KW, taps per group
   int64_t Hp, Wp, plane, T, Tv, xs;  // padded input, wide pixel count (valid, rounded), image stride of xp
-  int64_t lanes;
+  int64_t lanes;  // the kernels' vector width
+  int64_t unit;   // wide pixel counts are multiples of it (lanes, at least 4), and buffers carry as much slack
   bool depthwise;
+  bool chan;  // channel-vectorised kernels: OCg is 1..4 vectors (then only valid pixels are computed)
   std::vector<int64_t> off;  // (Kg,) tap offsets into one group's xp
 };
 
@@ -93,9 +95,11 @@ Plan make_plan(const Conv2dShape& s, int64_t lanes) {
   Plan p;
   p.G = s.groups, p.Cg = s.C / s.groups, p.OCg = s.OC / s.groups, p.KK = s.KH * s.KW, p.Kg = p.Cg * p.KK;
   p.Hp = s.OH + s.dh * (s.KH - 1), p.Wp = s.OW + s.dw * (s.KW - 1), p.plane = p.Hp * p.Wp;
-  p.T = (s.OH - 1) * p.Wp + s.OW, p.Tv = round_up(p.T, lanes), p.xs = s.C * p.plane + lanes;
+  p.T = (s.OH - 1) * p.Wp + s.OW, p.unit = lanes > 4 ? lanes : 4;
+  p.Tv = round_up(p.T, p.unit), p.xs = s.C * p.plane + p.unit;
   p.lanes = lanes;
   p.depthwise = s.groups == s.C && s.OC == s.C;
+  p.chan = lanes > 1 && !p.depthwise && p.OCg % lanes == 0 && p.OCg <= 4 * lanes;
   p.off.resize(size_t(p.Kg));
   for (int64_t c = 0; c < p.Cg; ++c)
     for (int64_t a = 0; a < s.KH; ++a)
@@ -128,7 +132,22 @@ void direct_forward(float* y, const float* x, const float* w, const float* b, co
   for_each_item(s.N, double(s.OC) * double(p.Kg) * double(p.Tv), [&](int64_t n) {
     float* xp = scratch(0, p.xs);
     float* yw = scratch(1, s.OC * p.Tv);
-    pad_copy(xp, p.Hp, p.Wp, x + n * s.C * HW, s.C, s.H, s.W, s.W, HW, s.pt, s.pl, p.lanes);
+    pad_copy(xp, p.Hp, p.Wp, x + n * s.C * HW, s.C, s.H, s.W, s.W, HW, s.pt, s.pl, p.unit);
+    if (p.chan) {  // yw holds (OH*OW, OCg) per group
+      for (int64_t g = 0; g < p.G; ++g) {
+        kern.forward_t(yw, xp + g * p.Cg * p.plane, p.Wp, p.off.data(), p.Kg, wt.data() + g * p.Kg * p.OCg, p.OCg,
+                       s.OH, s.OW);
+        for (int64_t o = 0; o < p.OCg; ++o) {
+          const float bo = b ? b[g * p.OCg + o] : 0.0f;
+          float* yo = y + (n * s.OC + g * p.OCg + o) * L;
+          for (int64_t t = 0; t < L; ++t) {
+            const float v = yw[t * p.OCg + o] + bo;
+            yo[t] = relu && !(v > 0.0f) && v == v ? 0.0f : v;
+          }
+        }
+      }
+      return;
+    }
     if (p.depthwise)
       kern.depthwise(yw, p.Tv, xp, p.plane, p.off.data(), p.KK, w, s.C, p.Tv);
     else
@@ -160,7 +179,7 @@ void direct_backward(float* dx, float* dw, float* db, const float* dy, const flo
   // Data gradient geometry: dz padded to (OC, Hq, Wq); dx wide over Tq pixels of width Wq.
   const int64_t eh = s.dh * (s.KH - 1), ew = s.dw * (s.KW - 1);
   const int64_t Hq = s.H + eh, Wq = s.W + ew, planeq = Hq * Wq;
-  const int64_t Tq = round_up((s.H - 1) * Wq + s.W, p.lanes), K2 = p.OCg * p.KK;
+  const int64_t Tq = round_up((s.H - 1) * Wq + s.W, p.unit), K2 = p.OCg * p.KK;
   // Chunks of ipc images, a function of the shape only.
   const int64_t per_image = p.xs + s.OC * p.Tv;
   int64_t ipc = (s.N + kMaxChunks - 1) / kMaxChunks;
@@ -213,7 +232,7 @@ void direct_backward(float* dx, float* dw, float* db, const float* dy, const flo
     float* dzc = scratch(1, nb * s.OC * p.Tv);     // wide output gradients (nb, OC, Tv)
     for (int64_t k = 0; k < nb; ++k) {
       const int64_t n = n0 + k;
-      pad_copy(xpc + k * p.xs, p.Hp, p.Wp, x + n * s.C * HW, s.C, s.H, s.W, s.W, HW, s.pt, s.pl, p.lanes);
+      pad_copy(xpc + k * p.xs, p.Hp, p.Wp, x + n * s.C * HW, s.C, s.H, s.W, s.W, HW, s.pt, s.pl, p.unit);
       float* dz = dzc + k * s.OC * p.Tv;
       std::memset(dz, 0, sizeof(float) * size_t(s.OC * p.Tv));
       for (int64_t o = 0; o < s.OC; ++o)
@@ -228,22 +247,43 @@ void direct_backward(float* dx, float* dw, float* db, const float* dy, const flo
           }
         }
     }
-    if (db)
+    if (db)  // four interleaved double sums (independent chains), added in a fixed order
       for (int64_t o = 0; o < s.OC; ++o) {
-        double acc = 0.0;
-        for (int64_t k = 0; k < nb; ++k)
-          for (int64_t i = 0; i < s.OH; ++i) {
-            const float* r = dzc + (k * s.OC + o) * p.Tv + i * p.Wp;
-            for (int64_t j = 0; j < s.OW; ++j) acc += double(r[j]);
-          }
-        pdb[size_t(ci * s.OC + o)] = acc;
+        double acc[4] = {0.0, 0.0, 0.0, 0.0};
+        for (int64_t k = 0; k < nb; ++k) {
+          const float* r = dzc + (k * s.OC + o) * p.Tv;
+          for (int64_t t = 0; t < p.Tv; t += 4)  // the wide row: zeros outside the valid pixels
+            for (int u = 0; u < 4; ++u) acc[u] += double(r[t + u]);
+        }
+        pdb[size_t(ci * s.OC + o)] = (acc[0] + acc[1]) + (acc[2] + acc[3]);
       }
-    for (int64_t g = 0; g < p.G; ++g)
-      kern.wgrad(pdw + ci * WN + g * p.OCg * p.Kg, dzc + g * p.OCg * p.Tv, p.Tv, s.OC * p.Tv, xpc + g * p.Cg * p.plane,
-                 p.xs, p.off.data(), p.Kg, p.OCg, nb, p.Tv);
+    if (p.chan) {
+      // dzt (nb, G, L, OCg): the output gradients with channels innermost; dwt (Kg, OCg) per group.
+      float* dzt = scratch(2, nb * s.OC * L);
+      float* dwt = scratch(3, p.Kg * p.OCg);
+      for (int64_t k = 0; k < nb; ++k)
+        for (int64_t g = 0; g < p.G; ++g)
+          for (int64_t i = 0; i < s.OH; ++i)
+            for (int64_t j = 0; j < s.OW; ++j) {
+              const float* src = dzc + (k * s.OC + g * p.OCg) * p.Tv + i * p.Wp + j;
+              float* dst = dzt + ((k * p.G + g) * L + i * s.OW + j) * p.OCg;
+              for (int64_t o = 0; o < p.OCg; ++o) dst[o] = src[o * p.Tv];
+            }
+      for (int64_t g = 0; g < p.G; ++g) {
+        kern.wgrad_t(dwt, dzt + g * L * p.OCg, s.OC * L, xpc + g * p.Cg * p.plane, p.xs, p.off.data(), p.Kg, p.OCg,
+                     nb, s.OH, s.OW, p.Wp);
+        float* part = pdw + ci * WN + g * p.OCg * p.Kg;
+        for (int64_t o = 0; o < p.OCg; ++o)
+          for (int64_t k = 0; k < p.Kg; ++k) part[o * p.Kg + k] = dwt[k * p.OCg + o];
+      }
+    } else {
+      for (int64_t g = 0; g < p.G; ++g)
+        kern.wgrad(pdw + ci * WN + g * p.OCg * p.Kg, dzc + g * p.OCg * p.Tv, p.Tv, s.OC * p.Tv,
+                   xpc + g * p.Cg * p.plane, p.xs, p.off.data(), p.Kg, p.OCg, nb, p.Tv);
+    }
     if (!dx) return;
     if (scatter) {
-      const int64_t ldx = p.plane + p.lanes;
+      const int64_t ldx = p.plane + p.unit;
       float* dxw = scratch(3, s.C * ldx);
       for (int64_t k = 0; k < nb; ++k) {
         const int64_t n = n0 + k;
@@ -262,11 +302,11 @@ void direct_backward(float* dx, float* dw, float* db, const float* dy, const flo
       }
       return;
     }
-    float* dzp = scratch(2, s.OC * planeq + p.lanes);
+    float* dzp = scratch(2, s.OC * planeq + p.unit);
     float* dxw = scratch(3, s.C * Tq);
     for (int64_t k = 0; k < nb; ++k) {
       const int64_t n = n0 + k;
-      pad_copy(dzp, Hq, Wq, dzc + k * s.OC * p.Tv, s.OC, s.OH, s.OW, p.Wp, p.Tv, eh - s.pt, ew - s.pl, p.lanes);
+      pad_copy(dzp, Hq, Wq, dzc + k * s.OC * p.Tv, s.OC, s.OH, s.OW, p.Wp, p.Tv, eh - s.pt, ew - s.pl, p.unit);
       if (p.depthwise)
         kern.depthwise(dxw, Tq, dzp, planeq, off2.data(), p.KK, wf.data(), s.C, Tq);
       else
