@@ -10,6 +10,7 @@
 // Depthwise layers (groups == C == OC) run one plane per channel through the depthwise kernel.
 #include "conv/direct.h"
 
+#include <cstdlib>
 #include <cstring>
 #include <vector>
 
@@ -80,6 +81,16 @@ void pad_copy(float* dst, int64_t Hd, int64_t Wd, const float* src, int64_t C, i
   std::memset(dst + C * Hd * Wd, 0, sizeof(float) * size_t(slack));
 }
 
+// dst[c*ldd + r] = src[r*lds + c] for r < R, c < C, in 16 x 16 blocks (both sides stay in cache lines).
+void transpose(float* dst, int64_t ldd, const float* src, int64_t lds, int64_t R, int64_t C) {
+  for (int64_t r0 = 0; r0 < R; r0 += 16)
+    for (int64_t c0 = 0; c0 < C; c0 += 16) {
+      const int64_t r1 = r0 + 16 < R ? r0 + 16 : R, c1 = c0 + 16 < C ? c0 + 16 : C;
+      for (int64_t c = c0; c < c1; ++c)
+        for (int64_t r = r0; r < r1; ++r) dst[c * ldd + r] = src[r * lds + c];
+    }
+}
+
 // The geometry shared by forward and backward.
 struct Plan {
   int64_t G, Cg, OCg, KK, Kg;  // groups, channels per group, taps per channel KH*KW, taps per group
@@ -87,7 +98,7 @@ struct Plan {
   int64_t lanes;  // the kernels' vector width
   int64_t unit;   // wide pixel counts are multiples of it (lanes, at least 4), and buffers carry as much slack
   bool depthwise;
-  bool chan;  // channel-vectorised kernels: OCg is 1..4 vectors (then only valid pixels are computed)
+  bool chan;  // channel-vectorised kernels: OCg is whole vectors (then only valid pixels are computed)
   std::vector<int64_t> off;  // (Kg,) tap offsets into one group's xp
 };
 
@@ -99,12 +110,24 @@ Plan make_plan(const Conv2dShape& s, int64_t lanes) {
   p.Tv = round_up(p.T, p.unit), p.xs = s.C * p.plane + p.unit;
   p.lanes = lanes;
   p.depthwise = s.groups == s.C && s.OC == s.C;
-  p.chan = lanes > 1 && !p.depthwise && p.OCg % lanes == 0 && p.OCg <= 4 * lanes;
+  p.chan = lanes > 1 && !p.depthwise && p.OCg % lanes == 0;
   p.off.resize(size_t(p.Kg));
   for (int64_t c = 0; c < p.Cg; ++c)
     for (int64_t a = 0; a < s.KH; ++a)
       for (int64_t q = 0; q < s.KW; ++q) p.off[size_t((c * s.KH + a) * s.KW + q)] = c * p.plane + a * s.dh * p.Wp + q * s.dw;
   return p;
+}
+
+// yt (L, ldy) (+)= the channel-vectorised forward over all K taps for C channels (whole vectors):
+// channel blocks of up to 4 vectors, tap blocks whose weights (kc x block) stay in L1; the block
+// sizes depend on the shape and the ISA only.
+void forward_t_blocked(const DirectKernels& kern, float* yt, int64_t ldy, const float* xp, int64_t Wp,
+                       const int64_t* off, int64_t K, const float* wt, int64_t C, int64_t OH, int64_t OW) {
+  const int64_t cb = 4 * kern.lanes, kc = (8192 / cb) > 1 ? 8192 / cb : 1;  // 32 KiB of weights
+  for (int64_t c0 = 0; c0 < C; c0 += cb)
+    for (int64_t k0 = 0; k0 < K; k0 += kc)
+      kern.forward_t(yt + c0, ldy, xp, Wp, off + k0, K - k0 < kc ? K - k0 : kc, wt + k0 * C + c0, C,
+                     C - c0 < cb ? C - c0 : cb, OH, OW, k0 > 0);
 }
 
 }  // namespace
@@ -114,7 +137,9 @@ bool direct_suits(const Conv2dShape& s) {
   const int64_t eh = s.dh * (s.KH - 1), ew = s.dw * (s.KW - 1);
   const int64_t pb = s.OH + eh - s.pt - s.H, pr = s.OW + ew - s.pl - s.W;  // bottom/right padding in use
   if (s.pt > eh || s.pl > ew || pb > eh || pr > ew) return false;
-  const int64_t OCg = s.OC / s.groups;
+  const int64_t OCg = s.OC / s.groups, lanes = kernels().lanes;
+  if (const char* e = std::getenv("PYDL_CONV_DIRECT")) return e[0] == '1';  // TEMP experiment
+  if (lanes > 1 && OCg % lanes == 0) return true;
   return OCg < 32;
 }
 
@@ -135,15 +160,20 @@ void direct_forward(float* y, const float* x, const float* w, const float* b, co
     pad_copy(xp, p.Hp, p.Wp, x + n * s.C * HW, s.C, s.H, s.W, s.W, HW, s.pt, s.pl, p.unit);
     if (p.chan) {  // yw holds (OH*OW, OCg) per group
       for (int64_t g = 0; g < p.G; ++g) {
-        kern.forward_t(yw, xp + g * p.Cg * p.plane, p.Wp, p.off.data(), p.Kg, wt.data() + g * p.Kg * p.OCg, p.OCg,
-                       s.OH, s.OW);
+        forward_t_blocked(kern, yw, p.OCg, xp + g * p.Cg * p.plane, p.Wp, p.off.data(), p.Kg,
+                          wt.data() + g * p.Kg * p.OCg, p.OCg, s.OH, s.OW);
+        float* yg = y + (n * s.OC + g * p.OCg) * L;
+        transpose(yg, L, yw, p.OCg, L, p.OCg);
         for (int64_t o = 0; o < p.OCg; ++o) {
           const float bo = b ? b[g * p.OCg + o] : 0.0f;
-          float* yo = y + (n * s.OC + g * p.OCg + o) * L;
-          for (int64_t t = 0; t < L; ++t) {
-            const float v = yw[t * p.OCg + o] + bo;
-            yo[t] = relu && !(v > 0.0f) && v == v ? 0.0f : v;
-          }
+          float* yo = yg + o * L;
+          if (relu)
+            for (int64_t t = 0; t < L; ++t) {
+              const float v = yo[t] + bo;
+              yo[t] = !(v > 0.0f) && v == v ? 0.0f : v;
+            }
+          else
+            for (int64_t t = 0; t < L; ++t) yo[t] += bo;
         }
       }
       return;
@@ -194,7 +224,10 @@ void direct_backward(float* dx, float* dw, float* db, const float* dy, const flo
   // pixels per input channel and tap) or scatters (each tap's products added into the padded
   // input's gradient, Tv wide pixels plus a read-modify-write per OCg products): the cheaper one.
   // Depthwise layers always gather (their scatter would have one product per read-modify-write).
-  const bool scatter = !p.depthwise && double(p.Tv) * (1.0 + 1.0 / double(p.OCg)) < double(Tq);
+  // With Cg whole vectors the gather is channel-vectorised and computes only the H*W valid pixels.
+  const bool gather_t = p.lanes > 1 && !p.depthwise && p.Cg % p.lanes == 0;
+  const bool scatter =
+      !p.depthwise && double(p.Tv) * (1.0 + 1.0 / double(p.OCg)) < double(gather_t ? s.H * s.W : Tq);
   std::vector<int64_t> off2;  // gather: taps (o, p', q') of the data-gradient convolution
   std::vector<float> wf;      // gather: per group the flipped weights (K2, Cg); scatter: (KK, OCg, Cg)
   if (dx && scatter) {
@@ -264,14 +297,12 @@ void direct_backward(float* dx, float* dw, float* db, const float* dy, const flo
       for (int64_t k = 0; k < nb; ++k)
         for (int64_t g = 0; g < p.G; ++g)
           for (int64_t i = 0; i < s.OH; ++i)
-            for (int64_t j = 0; j < s.OW; ++j) {
-              const float* src = dzc + (k * s.OC + g * p.OCg) * p.Tv + i * p.Wp + j;
-              float* dst = dzt + ((k * p.G + g) * L + i * s.OW + j) * p.OCg;
-              for (int64_t o = 0; o < p.OCg; ++o) dst[o] = src[o * p.Tv];
-            }
+            transpose(dzt + ((k * p.G + g) * L + i * s.OW) * p.OCg, p.OCg, dzc + (k * s.OC + g * p.OCg) * p.Tv + i * p.Wp,
+                      p.Tv, p.OCg, s.OW);
       for (int64_t g = 0; g < p.G; ++g) {
-        kern.wgrad_t(dwt, dzt + g * L * p.OCg, s.OC * L, xpc + g * p.Cg * p.plane, p.xs, p.off.data(), p.Kg, p.OCg,
-                     nb, s.OH, s.OW, p.Wp);
+        for (int64_t o0 = 0; o0 < p.OCg; o0 += 4 * p.lanes)
+          kern.wgrad_t(dwt + o0, p.OCg, dzt + g * L * p.OCg + o0, p.OCg, s.OC * L, xpc + g * p.Cg * p.plane, p.xs,
+                       p.off.data(), p.Kg, p.OCg - o0 < 4 * p.lanes ? p.OCg - o0 : 4 * p.lanes, nb, s.OH, s.OW, p.Wp);
         float* part = pdw + ci * WN + g * p.OCg * p.Kg;
         for (int64_t o = 0; o < p.OCg; ++o)
           for (int64_t k = 0; k < p.Kg; ++k) part[o * p.Kg + k] = dwt[k * p.OCg + o];
@@ -307,6 +338,14 @@ void direct_backward(float* dx, float* dw, float* db, const float* dy, const flo
     for (int64_t k = 0; k < nb; ++k) {
       const int64_t n = n0 + k;
       pad_copy(dzp, Hq, Wq, dzc + k * s.OC * p.Tv, s.OC, s.OH, s.OW, p.Wp, p.Tv, eh - s.pt, ew - s.pl, p.unit);
+      if (gather_t) {  // dxw holds (H*W, Cg) per group
+        for (int64_t g = 0; g < p.G; ++g) {
+          forward_t_blocked(kern, dxw, p.Cg, dzp + g * p.OCg * planeq, Wq, off2.data(), K2, wf.data() + g * K2 * p.Cg,
+                            p.Cg, s.H, s.W);
+          transpose(dx + (n * s.C + g * p.Cg) * HW, HW, dxw, p.Cg, HW, p.Cg);
+        }
+        continue;
+      }
       if (p.depthwise)
         kern.depthwise(dxw, Tq, dzp, planeq, off2.data(), p.KK, wf.data(), s.C, Tq);
       else
@@ -321,12 +360,10 @@ void direct_backward(float* dx, float* dw, float* db, const float* dy, const flo
 
   // Sum the chunks' partials in chunk order (threads split the elements of dW).
   if (!in_place) {
-    auto reduce = [&](int64_t lo, int64_t hi) {
-      for (int64_t i = lo; i < hi; ++i) {
-        float v = pdw[i];
-        for (int64_t c = 1; c < nchunks; ++c) v += pdw[c * WN + i];
-        dw[i] = accumulate_w ? dw[i] + v : v;
-      }
+    auto reduce = [&](int64_t lo, int64_t hi) {  // chunk 0's slot collects the sum, chunk by chunk
+      for (int64_t c = 1; c < nchunks; ++c)
+        for (int64_t i = lo; i < hi; ++i) pdw[i] += pdw[c * WN + i];
+      for (int64_t i = lo; i < hi; ++i) dw[i] = accumulate_w ? dw[i] + pdw[i] : pdw[i];
     };
     if (WN * nchunks >= (1 << 18))
       pydl::runtime::parallel_for(0, WN, reduce);

@@ -40,14 +40,16 @@ struct DirectKernels {
   // gradient of the padded input (C, Hp*Wp + slack) and must start zeroed.
   void (*scatter)(float* dxw, int64_t ldx, const float* dzw, int64_t ldz, const int64_t* toff, int64_t KK,
                   const float* wt, int64_t OC, int64_t C, int64_t T);
-  // Channel-vectorised forward (OC = m*lanes, m in 1..4): yt (OH*OW, OC), yt[i*OW + j, o] =
-  // sum_k wt[k*OC + o] * xp[off[k] + i*Wp + j]. Only valid pixels are computed.
-  void (*forward_t)(float* yt, const float* xp, int64_t Wp, const int64_t* off, int64_t K, const float* wt,
-                    int64_t OC, int64_t OH, int64_t OW);
-  // Channel-vectorised weight gradient (OC = m*lanes, m in 1..4): dwt (K, OC), dwt[k*OC + o] =
-  // sum_{n<nimg} sum_{i,j} xp[n*xs + off[k] + i*Wp + j] * dzt[n*dzs + (i*OW + j)*OC + o] (written).
-  void (*wgrad_t)(float* dwt, const float* dzt, int64_t dzs, const float* xp, int64_t xs, const int64_t* off,
-                  int64_t K, int64_t OC, int64_t nimg, int64_t OH, int64_t OW, int64_t Wp);
+  // Channel-vectorised kernels: vectors run over a block of OC = m*lanes output channels (m in
+  // 1..4), so only valid pixels are computed and nothing is summed across lanes.
+  // Forward: yt (OH*OW, ldy), yt[i*OW + j, o] (+)= sum_k wt[k*ldw + o] * xp[off[k] + i*Wp + j]
+  // (added to yt when accumulate).
+  void (*forward_t)(float* yt, int64_t ldy, const float* xp, int64_t Wp, const int64_t* off, int64_t K,
+                    const float* wt, int64_t ldw, int64_t OC, int64_t OH, int64_t OW, bool accumulate);
+  // Weight gradient: dwt (K, ldd), dwt[k*ldd + o] = sum_{n<nimg} sum_{i,j} xp[n*xs + off[k] + i*Wp + j]
+  // * dzt[n*dzs + (i*OW + j)*ldz + o] (written).
+  void (*wgrad_t)(float* dwt, int64_t ldd, const float* dzt, int64_t ldz, int64_t dzs, const float* xp, int64_t xs,
+                  const int64_t* off, int64_t K, int64_t OC, int64_t nimg, int64_t OH, int64_t OW, int64_t Wp);
 };
 
 namespace avx512 { const DirectKernels& direct_kernels(); }
