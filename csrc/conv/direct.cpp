@@ -261,34 +261,37 @@ void direct_backward(float* dx, float* dw, float* db, const float* dy, const flo
 
   for_each_item(nchunks, 3.0 * double(ipc) * double(s.OC) * double(p.Kg) * double(p.Tv), [&](int64_t ci) {
     const int64_t n0 = ci * ipc, nb = s.N - n0 < ipc ? s.N - n0 : ipc;
-    float* xpc = scratch(0, nb * p.xs);            // padded inputs (nb, xs)
-    float* dzc = scratch(1, nb * s.OC * p.Tv);     // wide output gradients (nb, OC, Tv)
-    for (int64_t k = 0; k < nb; ++k) {
-      const int64_t n = n0 + k;
-      pad_copy(xpc + k * p.xs, p.Hp, p.Wp, x + n * s.C * HW, s.C, s.H, s.W, s.W, HW, s.pt, s.pl, p.unit);
-      float* dz = dzc + k * s.OC * p.Tv;
-      std::memset(dz, 0, sizeof(float) * size_t(s.OC * p.Tv));
-      for (int64_t o = 0; o < s.OC; ++o)
-        for (int64_t i = 0; i < s.OH; ++i) {
-          const float* src = dy + (n * s.OC + o) * L + i * s.OW;
-          float* dst = dz + o * p.Tv + i * p.Wp;
-          if (relu) {
-            const float* yr = y + (n * s.OC + o) * L + i * s.OW;
-            for (int64_t j = 0; j < s.OW; ++j) dst[j] = yr[j] > 0.0f ? src[j] : 0.0f;
-          } else {
-            std::memcpy(dst, src, sizeof(float) * size_t(s.OW));
-          }
-        }
+    float* xpc = scratch(0, nb * p.xs);  // padded inputs (nb, xs)
+    for (int64_t k = 0; k < nb; ++k)
+      pad_copy(xpc + k * p.xs, p.Hp, p.Wp, x + (n0 + k) * s.C * HW, s.C, s.H, s.W, s.W, HW, s.pt, s.pl, p.unit);
+    // dzm (nb, OC, L): the chunk's output gradients with relu' applied (dy itself without relu).
+    const float* dzm = dy + n0 * s.OC * L;
+    if (relu) {
+      float* buf = scratch(4, nb * s.OC * L);
+      const float* yc = y + n0 * s.OC * L;
+      for (int64_t i = 0; i < nb * s.OC * L; ++i) buf[i] = yc[i] > 0.0f ? dzm[i] : 0.0f;
+      dzm = buf;
+    }
+    // dzc (nb, OC, Tv): the same in wide rows (zeros in the discarded columns), for the
+    // pixel-vectorised weight gradient and the scatter.
+    float* dzc = nullptr;
+    if (!p.chan || (dx && scatter)) {
+      dzc = scratch(1, nb * s.OC * p.Tv);
+      std::memset(dzc, 0, sizeof(float) * size_t(nb * s.OC * p.Tv));
+      for (int64_t r = 0; r < nb * s.OC; ++r)
+        for (int64_t i = 0; i < s.OH; ++i)
+          std::memcpy(dzc + r * p.Tv + i * p.Wp, dzm + r * L + i * s.OW, sizeof(float) * size_t(s.OW));
     }
     if (db)  // four interleaved double sums (independent chains), added in a fixed order
       for (int64_t o = 0; o < s.OC; ++o) {
-        double acc[4] = {0.0, 0.0, 0.0, 0.0};
+        double a0 = 0.0, a1 = 0.0, a2 = 0.0, a3 = 0.0;
         for (int64_t k = 0; k < nb; ++k) {
-          const float* r = dzc + (k * s.OC + o) * p.Tv;
-          for (int64_t t = 0; t < p.Tv; t += 4)  // the wide row: zeros outside the valid pixels
-            for (int u = 0; u < 4; ++u) acc[u] += double(r[t + u]);
+          const float* r = dzm + (k * s.OC + o) * L;
+          int64_t t = 0;
+          for (; t + 4 <= L; t += 4) a0 += double(r[t]), a1 += double(r[t + 1]), a2 += double(r[t + 2]), a3 += double(r[t + 3]);
+          for (; t < L; ++t) a0 += double(r[t]);
         }
-        pdb[size_t(ci * s.OC + o)] = (acc[0] + acc[1]) + (acc[2] + acc[3]);
+        pdb[size_t(ci * s.OC + o)] = (a0 + a1) + (a2 + a3);
       }
     if (p.chan) {
       // dzt (nb, G, L, OCg): the output gradients with channels innermost; dwt (Kg, OCg) per group.
@@ -296,9 +299,7 @@ void direct_backward(float* dx, float* dw, float* db, const float* dy, const flo
       float* dwt = scratch(3, p.Kg * p.OCg);
       for (int64_t k = 0; k < nb; ++k)
         for (int64_t g = 0; g < p.G; ++g)
-          for (int64_t i = 0; i < s.OH; ++i)
-            transpose(dzt + ((k * p.G + g) * L + i * s.OW) * p.OCg, p.OCg, dzc + (k * s.OC + g * p.OCg) * p.Tv + i * p.Wp,
-                      p.Tv, p.OCg, s.OW);
+          transpose(dzt + (k * p.G + g) * L * p.OCg, p.OCg, dzm + (k * s.OC + g * p.OCg) * L, L, p.OCg, L);
       for (int64_t g = 0; g < p.G; ++g) {
         for (int64_t o0 = 0; o0 < p.OCg; o0 += 4 * p.lanes)
           kern.wgrad_t(dwt + o0, p.OCg, dzt + g * L * p.OCg + o0, p.OCg, s.OC * L, xpc + g * p.Cg * p.plane, p.xs,
@@ -337,7 +338,7 @@ void direct_backward(float* dx, float* dw, float* db, const float* dy, const flo
     float* dxw = scratch(3, s.C * Tq);
     for (int64_t k = 0; k < nb; ++k) {
       const int64_t n = n0 + k;
-      pad_copy(dzp, Hq, Wq, dzc + k * s.OC * p.Tv, s.OC, s.OH, s.OW, p.Wp, p.Tv, eh - s.pt, ew - s.pl, p.unit);
+      pad_copy(dzp, Hq, Wq, dzm + k * s.OC * L, s.OC, s.OH, s.OW, s.OW, L, eh - s.pt, ew - s.pl, p.unit);
       if (gather_t) {  // dxw holds (H*W, Cg) per group
         for (int64_t g = 0; g < p.G; ++g) {
           forward_t_blocked(kern, dxw, p.Cg, dzp + g * p.OCg * planeq, Wq, off2.data(), K2, wf.data() + g * K2 * p.Cg,
