@@ -1,4 +1,5 @@
-// Convolution forward/backward: im2col + packed GEMM (fast path) and the naive direct loops (reference).
+// Convolution forward/backward: im2col + packed GEMM and the naive direct loops (reference). float32
+// shapes that direct_suits() accepts go to the direct kernels (direct.cpp) instead.
 //
 // Per image n and group g (Kg = C/G * KH * KW, L = OH*OW):
 //   forward     y_ng (OC/G, L)  = act(W_g (OC/G, Kg) . col_ng (Kg, L) + b_g)  bias pre-stored in y, GEMM beta = 1,

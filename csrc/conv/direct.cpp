@@ -1,16 +1,21 @@
-// Driver of the direct stride-1 convolution (direct.h): padded copies, wide buffers, the
-// per-ISA kernels, and the copy of the valid columns into NCHW.
+// Driver of the direct stride-1 convolution (direct.h): padded copies, the per-ISA kernels, and
+// the copies of their results into NCHW.
 //
-// Per image n and group g (Kg = C/G*KH*KW taps, wide pixel count Tv = roundup((OH-1)*Wp + OW, unit)):
-//   forward     yw (OCg, Tv) = forward kernel over xp_n (C, Hp, Wp)       y = act(yw[:, i*Wp + j] + b)
-//   weight grad dW_g (OCg, Kg) = sum over the chunk's images of dzw_n (OCg, Tv) . shifted xp_n
-//               (dzw: dz placed in wide rows, zeros in the discarded columns)
-//   data grad   dxw (Cg, Tv') = forward kernel over dzp_n (OC, Hq, Wq), the output gradient padded by
-//               dil*(k-1) - pad, with the weights flipped and transposed (OCg*KH*KW, Cg)
-// Depthwise layers (groups == C == OC) run one plane per channel through the depthwise kernel.
+// Per image n and group g (Kg = C/G*KH*KW taps; xp_n (C, Hp, Wp) the zero-padded input; a "wide"
+// row t = i*Wp + j of Tv = roundup((OH-1)*Wp + OW, unit) pixels, the last Wp - OW of each row discarded):
+//   forward      OC/G whole vectors: yt (OH*OW, OCg) = forward_t over the valid pixels, transposed into y;
+//                otherwise         yw (OCg, Tv)    = forward over the wide pixels, valid columns copied;
+//                depthwise (G == C == OC): one plane per channel. Bias and ReLU are added in the copy.
+//   weight grad  per shape-determined chunk of images: wgrad_t (dz transposed to (L, OCg)) or the
+//                wide wgrad (dz in wide rows, zeros in the discarded columns); partials added in
+//                chunk order.
+//   data grad    the cheaper of: a gather (the forward kernels over dz padded by dil*(k-1) - pad, with
+//                the weights flipped and transposed to (OCg*KH*KW, Cg); channel-vectorised when Cg is
+//                whole vectors) or a scatter (each tap's products added into the padded input's gradient:
+//                no work on the padding, which wins for unpadded layers such as LeNet's c2).
+// Every output element is computed by one thread in a fixed order: bitwise identical for any thread count.
 #include "conv/direct.h"
 
-#include <cstdlib>
 #include <cstring>
 #include <vector>
 
@@ -138,7 +143,6 @@ bool direct_suits(const Conv2dShape& s) {
   const int64_t pb = s.OH + eh - s.pt - s.H, pr = s.OW + ew - s.pl - s.W;  // bottom/right padding in use
   if (s.pt > eh || s.pl > ew || pb > eh || pr > ew) return false;
   const int64_t OCg = s.OC / s.groups, lanes = kernels().lanes;
-  if (const char* e = std::getenv("PYDL_CONV_DIRECT")) return e[0] == '1';  // TEMP experiment
   if (lanes > 1 && OCg % lanes == 0) return true;
   return OCg < 32;
 }

@@ -1,17 +1,20 @@
-// Direct ("full-width" implicit GEMM) convolution kernels for stride-1 float32 convolutions.
+// Direct (implicit GEMM) convolution kernels for stride-1 float32 convolutions.
 //
 // The input of one image is copied once into a zero-padded buffer xp (C, Hp, Wp) with
 // Hp = OH + dh*(KH-1), Wp = OW + dw*(KW-1). Output pixel (i, j) then reads, for tap k = (c, p, q),
 // xp[off[k] + t] with t = i*Wp + j and off[k] = c*Hp*Wp + p*dh*Wp + q*dw: a fixed shift of one
-// running pixel index t. So the convolution is a GEMM whose B operand is never built: the kernels
-// run over t in whole vectors ("wide" rows of Wp pixels, of which the last Wp - OW are discarded),
-// loading the input directly at the shifted addresses (no im2col copy; Chellapilla 2006 is the
-// copy this avoids, the indirection is the idea of Dukhan 2019). The price is the discarded
-// columns: Wp/OW more arithmetic.
-//
-// The data gradient is the same forward kernel on the padded output gradient with the flipped,
-// transposed weights; the weight gradient reduces over t. Declarations only: the kernels are
-// compiled once per ISA (direct_kernels.inc in direct_avx512.cpp, direct_avx2.cpp,
+// running pixel index t. So the convolution is a GEMM whose B operand is never built; the kernels
+// load the input at the shifted addresses (no im2col copy, Chellapilla 2006 being the copy this
+// avoids; feeding the micro-kernel through addresses is the idea of Dukhan 2019's indirect GEMM).
+// Two register layouts:
+//   - channel-vectorised (OC a multiple of the vector width): vectors over output channels, input
+//     values broadcast; only valid pixels are computed.
+//   - pixel-vectorised ("full width"): vectors over t, weights broadcast; whole rows of Wp pixels
+//     are computed and the last Wp - OW of each discarded (Wp/OW more arithmetic). For few or odd
+//     channel counts, and depthwise planes.
+// The data gradient is a forward over the padded output gradient with flipped, transposed weights
+// (gather) or a per-tap scatter; the weight gradient reduces over pixels. Declarations only: the
+// kernels are compiled once per ISA (direct_kernels.inc in direct_avx512.cpp, direct_avx2.cpp,
 // direct_generic.cpp; docs/ARCHITECTURE.md §3.3).
 #pragma once
 
