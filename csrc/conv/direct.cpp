@@ -124,11 +124,11 @@ Plan make_plan(const Conv2dShape& s, int64_t lanes) {
 }
 
 // yt (L, ldy) (+)= the channel-vectorised forward over all K taps for C channels (whole vectors):
-// channel blocks of up to 4 vectors, tap blocks whose weights (kc x block) stay in L1; the block
+// channel blocks of kern.block, tap blocks whose weights (kc x block) stay in L1; the block
 // sizes depend on the shape and the ISA only.
 void forward_t_blocked(const DirectKernels& kern, float* yt, int64_t ldy, const float* xp, int64_t Wp,
                        const int64_t* off, int64_t K, const float* wt, int64_t C, int64_t OH, int64_t OW) {
-  const int64_t cb = 4 * kern.lanes, kc = (8192 / cb) > 1 ? 8192 / cb : 1;  // 32 KiB of weights
+  const int64_t cb = kern.block, kc = (8192 / cb) > 1 ? 8192 / cb : 1;  // 32 KiB of weights
   for (int64_t c0 = 0; c0 < C; c0 += cb)
     for (int64_t k0 = 0; k0 < K; k0 += kc)
       kern.forward_t(yt + c0, ldy, xp, Wp, off + k0, K - k0 < kc ? K - k0 : kc, wt + k0 * C + c0, C,
@@ -305,9 +305,9 @@ void direct_backward(float* dx, float* dw, float* db, const float* dy, const flo
         for (int64_t g = 0; g < p.G; ++g)
           transpose(dzt + (k * p.G + g) * L * p.OCg, p.OCg, dzm + (k * s.OC + g * p.OCg) * L, L, p.OCg, L);
       for (int64_t g = 0; g < p.G; ++g) {
-        for (int64_t o0 = 0; o0 < p.OCg; o0 += 4 * p.lanes)
+        for (int64_t o0 = 0; o0 < p.OCg; o0 += kern.block)
           kern.wgrad_t(dwt + o0, p.OCg, dzt + g * L * p.OCg + o0, p.OCg, s.OC * L, xpc + g * p.Cg * p.plane, p.xs,
-                       p.off.data(), p.Kg, p.OCg - o0 < 4 * p.lanes ? p.OCg - o0 : 4 * p.lanes, nb, s.OH, s.OW, p.Wp);
+                       p.off.data(), p.Kg, p.OCg - o0 < kern.block ? p.OCg - o0 : kern.block, nb, s.OH, s.OW, p.Wp);
         float* part = pdw + ci * WN + g * p.OCg * p.Kg;
         for (int64_t o = 0; o < p.OCg; ++o)
           for (int64_t k = 0; k < p.Kg; ++k) part[o * p.Kg + k] = dwt[k * p.OCg + o];

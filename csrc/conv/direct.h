@@ -26,6 +26,7 @@ namespace pydl::conv {
 
 struct DirectKernels {
   int64_t lanes;  // floats per vector: the wide pixel count is rounded up to a multiple of it
+  int64_t block;  // output channels per channel-vectorised call: a few vectors, the ISA's register budget
   // yw (OC, ldy): yw[o, t] = sum_{k<K} wt[k*OC + o] * xp[off[k] + t] for t < T (T a multiple of lanes).
   // xp must be readable up to max(off) + T.
   void (*forward)(float* yw, int64_t ldy, const float* xp, const int64_t* off, int64_t K, const float* wt,
@@ -43,13 +44,13 @@ struct DirectKernels {
   // gradient of the padded input (C, Hp*Wp + slack) and must start zeroed.
   void (*scatter)(float* dxw, int64_t ldx, const float* dzw, int64_t ldz, const int64_t* toff, int64_t KK,
                   const float* wt, int64_t OC, int64_t C, int64_t T);
-  // Channel-vectorised kernels: vectors run over a block of OC = m*lanes output channels (m in
-  // 1..4), so only valid pixels are computed and nothing is summed across lanes.
+  // Channel-vectorised kernels: vectors run over a block of OC = m*lanes <= block output channels,
+  // so only valid pixels are computed and nothing is summed across lanes.
   // Forward: yt (OH*OW, ldy), yt[i*OW + j, o] (+)= sum_k wt[k*ldw + o] * xp[off[k] + i*Wp + j]
   // (added to yt when accumulate).
   void (*forward_t)(float* yt, int64_t ldy, const float* xp, int64_t Wp, const int64_t* off, int64_t K,
                     const float* wt, int64_t ldw, int64_t OC, int64_t OH, int64_t OW, bool accumulate);
-  // Weight gradient: dwt (K, ldd), dwt[k*ldd + o] = sum_{n<nimg} sum_{i,j} xp[n*xs + off[k] + i*Wp + j]
+  // Weight gradient (OC = m*lanes <= block): dwt (K, ldd), dwt[k*ldd + o] = sum_{n<nimg} sum_{i,j} xp[n*xs + off[k] + i*Wp + j]
   // * dzt[n*dzs + (i*OW + j)*ldz + o] (written).
   void (*wgrad_t)(float* dwt, int64_t ldd, const float* dzt, int64_t ldz, int64_t dzs, const float* xp, int64_t xs,
                   const int64_t* off, int64_t K, int64_t OC, int64_t nimg, int64_t OH, int64_t OW, int64_t Wp);

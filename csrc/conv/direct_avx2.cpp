@@ -10,6 +10,7 @@ using namespace pydl::ops::avx2;
 constexpr int kFwdMO = 6, kFwdNV = 2;
 constexpr int kWgMO = 2, kWgKB = 6;
 constexpr int kTPix = 12;  // channel-vectorised tiles: kTPix / m pixels (or taps) x m vectors
+constexpr int kMaxMOV = 2;  // channel vectors per channel-vectorised tile
 constexpr int kDwNV = 6;
 
 #include "conv/direct_kernels.inc"

@@ -11,6 +11,7 @@ using namespace pydl::ops::avx512;
 constexpr int kFwdMO = 8, kFwdNV = 3;
 constexpr int kWgMO = 4, kWgKB = 6;
 constexpr int kTPix = 24;  // channel-vectorised tiles: kTPix / m pixels (or taps) x m vectors
+constexpr int kMaxMOV = 4;  // channel vectors per channel-vectorised tile
 constexpr int kDwNV = 8;
 
 #include "conv/direct_kernels.inc"

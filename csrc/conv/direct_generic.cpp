@@ -10,6 +10,7 @@ using namespace pydl::ops::generic;
 constexpr int kFwdMO = 4, kFwdNV = 4;
 constexpr int kWgMO = 2, kWgKB = 4;
 constexpr int kTPix = 8;  // channel-vectorised tiles: kTPix / m pixels (or taps) x m vectors
+constexpr int kMaxMOV = 4;  // channel vectors per channel-vectorised tile
 constexpr int kDwNV = 8;
 
 #include "conv/direct_kernels.inc"
