@@ -78,10 +78,9 @@ void pad_copy(float* dst, int64_t Hd, int64_t Wd, const float* src, int64_t C, i
         std::memset(d, 0, sizeof(float) * size_t(Wd));
         continue;
       }
-      const float* sr = src + c * pls + rs * lds;
       for (int64_t j = 0; j < c0; ++j) d[j] = 0.0f;
-      for (int64_t j = c0; j < c1; ++j) d[j] = sr[j - left];
-      for (int64_t j = c1; j < Wd; ++j) d[j] = 0.0f;
+      if (c1 > c0) std::memcpy(d + c0, src + c * pls + rs * lds, sizeof(float) * size_t(c1 - c0));
+      for (int64_t j = c1 > c0 ? c1 : c0; j < Wd; ++j) d[j] = 0.0f;
     }
   std::memset(dst + C * Hd * Wd, 0, sizeof(float) * size_t(slack));
 }
@@ -194,10 +193,13 @@ void direct_forward(float* y, const float* x, const float* w, const float* b, co
       for (int64_t i = 0; i < s.OH; ++i) {
         const float* src = yw + o * p.Tv + i * p.Wp;
         float* dst = yo + i * s.OW;
-        for (int64_t j = 0; j < s.OW; ++j) {
-          const float v = src[j] + bo;
-          dst[j] = relu && !(v > 0.0f) && v == v ? 0.0f : v;
-        }
+        if (relu)
+          for (int64_t j = 0; j < s.OW; ++j) {
+            const float v = src[j] + bo;
+            dst[j] = !(v > 0.0f) && v == v ? 0.0f : v;
+          }
+        else
+          for (int64_t j = 0; j < s.OW; ++j) dst[j] = src[j] + bo;
       }
     }
   });
