@@ -131,7 +131,10 @@ def test_max_pool_step(benchmark, throughput, bench_threads, settle, name, impl)
 
 
 def main(threads=1):
-    """Interleaved rounds (pydl and torch see the same machine load), best of 9."""
+    """Interleaved rounds (pydl and torch see the same machine load), best of 9. With one thread the
+    clock is the calling thread's CPU time (time.thread_time), which other processes' load on a
+    shared machine does not inflate; with more, wall time."""
+    clock = time.thread_time if threads == 1 else time.perf_counter
     pydl.set_num_threads(threads)
     torch.set_num_threads(threads)
     print(f"float32 conv / pool, {threads} thread(s), isa={pydl.cpu_info()['isa']}, torch {torch.__version__}")
@@ -140,13 +143,13 @@ def main(threads=1):
     cases += [(n, pool_runners(c), float(np.prod(c[:4])) * 1e-9, "Gelem/s") for n, c in POOLS.items()]
     for name, (run, check), work, unit in cases:
         check()
-        number = max(1, int(0.05 / min(timeit.repeat(run["pydl"], number=1, repeat=3))))
+        number = max(1, int(0.05 / min(timeit.repeat(run["pydl"], number=1, repeat=3, timer=clock))))
         best = {key: float("inf") for key in run}
         for _ in range(9):
             for key, fn in run.items():
                 if threads > 1:
                     time.sleep(0.05)
-                best[key] = min(best[key], timeit.timeit(fn, number=number) / number)
+                best[key] = min(best[key], timeit.timeit(fn, number=number, timer=clock) / number)
         rate = {key: work / t for key, t in best.items()}
         print(f"{name:<40} {rate['pydl']:8.1f} {rate['torch']:8.1f}   {rate['pydl'] / rate['torch']:.2f}x  {unit}")
 

@@ -260,7 +260,9 @@ void direct_backward(float* dx, float* dw, float* db, const float* dy, const flo
               wf[size_t(g * K2 * p.Cg + ((o * s.KH + a) * s.KW + q) * p.Cg + c)] =
                   w[(((g * p.OCg + o) * p.Cg + c) * s.KH + (s.KH - 1 - a)) * s.KW + (s.KW - 1 - q)];
   }
-  const bool in_place = nchunks == 1 && !accumulate_w;
+  // Partials per chunk: (OCg, Kg) per group, or (Kg, OCg) from the channel-vectorised kernel
+  // (transposed once, after the reduction).
+  const bool in_place = nchunks == 1 && !accumulate_w && !p.chan;
   std::vector<float> partial(in_place ? 0 : size_t(nchunks * WN));
   float* pdw = in_place ? dw : partial.data();
   std::vector<double> pdb(db ? size_t(nchunks * s.OC) : 0);
@@ -300,19 +302,15 @@ void direct_backward(float* dx, float* dw, float* db, const float* dy, const flo
         pdb[size_t(ci * s.OC + o)] = (a0 + a1) + (a2 + a3);
       }
     if (p.chan) {
-      // dzt (nb, G, L, OCg): the output gradients with channels innermost; dwt (Kg, OCg) per group.
+      // dzt (nb, G, L, OCg): the output gradients with channels innermost; the partial is (Kg, OCg) per group.
       float* dzt = scratch(2, nb * s.OC * L);
-      float* dwt = scratch(3, p.Kg * p.OCg);
       for (int64_t k = 0; k < nb; ++k)
         for (int64_t g = 0; g < p.G; ++g)
           transpose(dzt + (k * p.G + g) * L * p.OCg, p.OCg, dzm + (k * s.OC + g * p.OCg) * L, L, p.OCg, L);
       for (int64_t g = 0; g < p.G; ++g) {
         for (int64_t o0 = 0; o0 < p.OCg; o0 += kern.block)
-          kern.wgrad_t(dwt + o0, p.OCg, dzt + g * L * p.OCg + o0, p.OCg, s.OC * L, xpc + g * p.Cg * p.plane, p.xs,
+          kern.wgrad_t(pdw + ci * WN + g * p.OCg * p.Kg + o0, p.OCg, dzt + g * L * p.OCg + o0, p.OCg, s.OC * L, xpc + g * p.Cg * p.plane, p.xs,
                        p.off.data(), p.Kg, p.OCg - o0 < kern.block ? p.OCg - o0 : kern.block, nb, s.OH, s.OW, p.Wp);
-        float* part = pdw + ci * WN + g * p.OCg * p.Kg;
-        for (int64_t o = 0; o < p.OCg; ++o)
-          for (int64_t k = 0; k < p.Kg; ++k) part[o * p.Kg + k] = dwt[k * p.OCg + o];
       }
     } else {
       for (int64_t g = 0; g < p.G; ++g)
@@ -370,12 +368,20 @@ void direct_backward(float* dx, float* dw, float* db, const float* dy, const flo
     auto reduce = [&](int64_t lo, int64_t hi) {  // chunk 0's slot collects the sum, chunk by chunk
       for (int64_t c = 1; c < nchunks; ++c)
         for (int64_t i = lo; i < hi; ++i) pdw[i] += pdw[c * WN + i];
-      for (int64_t i = lo; i < hi; ++i) dw[i] = accumulate_w ? dw[i] + pdw[i] : pdw[i];
+      if (!p.chan)
+        for (int64_t i = lo; i < hi; ++i) dw[i] = accumulate_w ? dw[i] + pdw[i] : pdw[i];
     };
     if (WN * nchunks >= (1 << 18))
       pydl::runtime::parallel_for(0, WN, reduce);
     else
       reduce(0, WN);
+    if (p.chan) {  // (Kg, OCg) per group -> dw (OCg, Kg), added when accumulating
+      float* t = accumulate_w ? scratch(4, WN) : dw;
+      for (int64_t g = 0; g < p.G; ++g)
+        transpose(t + g * p.OCg * p.Kg, p.Kg, pdw + g * p.OCg * p.Kg, p.OCg, p.Kg, p.OCg);
+      if (accumulate_w)
+        for (int64_t i = 0; i < WN; ++i) dw[i] += t[i];
+    }
   }
   if (db)
     for (int64_t o = 0; o < s.OC; ++o) {
