@@ -44,7 +44,7 @@ const DirectKernels& kernels() {
 
 // Per-thread scratch buffers reused across calls (slot = role), grown on demand.
 float* scratch(int slot, int64_t n) {
-  thread_local std::vector<float> bufs[5];
+  thread_local std::vector<float> bufs[6];
   std::vector<float>& v = bufs[slot];
   if (v.size() < static_cast<size_t>(n)) v.resize(static_cast<size_t>(n));
   return v.data();
@@ -263,8 +263,7 @@ void direct_backward(float* dx, float* dw, float* db, const float* dy, const flo
   // Partials per chunk: (OCg, Kg) per group, or (Kg, OCg) from the channel-vectorised kernel
   // (transposed once, after the reduction).
   const bool in_place = nchunks == 1 && !accumulate_w && !p.chan;
-  std::vector<float> partial(in_place ? 0 : size_t(nchunks * WN));
-  float* pdw = in_place ? dw : partial.data();
+  float* pdw = in_place ? dw : scratch(5, nchunks * WN);  // every chunk writes its whole partial
   std::vector<double> pdb(db ? size_t(nchunks * s.OC) : 0);
 
   for_each_item(nchunks, 3.0 * double(ipc) * double(s.OC) * double(p.Kg) * double(p.Tv), [&](int64_t ci) {
