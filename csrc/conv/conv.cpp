@@ -1,4 +1,5 @@
-// Convolution forward/backward: im2col + packed GEMM (fast path) and the naive direct loops (reference).
+// Convolution forward/backward: im2col + packed GEMM and the naive direct loops (reference). float32
+// shapes that direct_suits() accepts go to the direct kernels (direct.cpp) instead.
 //
 // Per image n and group g (Kg = C/G * KH * KW, L = OH*OW):
 //   forward     y_ng (OC/G, L)  = act(W_g (OC/G, Kg) . col_ng (Kg, L) + b_g)  bias pre-stored in y, GEMM beta = 1,
@@ -16,7 +17,10 @@
 
 #include <cstddef>
 #include <cstring>
+#include <type_traits>
 #include <vector>
+
+#include "conv/direct.h"
 
 #include "gemm/gemm.h"
 #include "runtime/parallel.h"
@@ -117,6 +121,8 @@ void conv2d_forward(T* y, const T* x, const T* w, const T* b, const Conv2dShape&
   const int64_t G = s.groups, Cg = s.C / G, OCg = s.OC / G, Kg = Cg * s.KH * s.KW;
   const int64_t HW = s.H * s.W, L = s.OH * s.OW;
   if (s.N == 0 || s.OC == 0 || L == 0) return;
+  if constexpr (std::is_same_v<T, float>)
+    if (direct_suits(s)) return direct_forward(y, x, w, b, s, act);
   const bool direct = is_pointwise(s);
   // Small images are batched: a chunk of ipc images side by side makes one wider GEMM.
   const int64_t ipc = L >= kMinForwardCols ? 1 : (kMinForwardCols + L - 1) / L < s.N ? (kMinForwardCols + L - 1) / L : s.N;
@@ -172,6 +178,8 @@ void conv2d_backward(T* dx, T* dw, T* db, const T* dy, const T* x, const T* w, c
   // dx (N, C, H, W) or null, dw (OC, C/G, KH, KW), db (OC,) or null, dy and y (N, OC, OH, OW).
   const int64_t G = s.groups, Cg = s.C / G, OCg = s.OC / G, Kg = Cg * s.KH * s.KW;
   const int64_t HW = s.H * s.W, L = s.OH * s.OW, WN = s.OC * Kg;
+  if constexpr (std::is_same_v<T, float>)
+    if (L > 0 && direct_suits(s)) return direct_backward(dx, dw, db, dy, x, w, y, s, act, accumulate_w, accumulate_b);
   const bool direct = is_pointwise(s);
   const bool relu = act == Act::relu;
   // Chunks of `ipc` images, a function of the shape only.

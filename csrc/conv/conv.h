@@ -10,7 +10,10 @@
 // Backward from dy = dL/dy (and y when act = relu: dz = dy * [y > 0], else dz = dy):
 //   dx = the transposed correlation of dz with w, dw = sum_n dz_n (x) x_n, db = sum_{n,i,j} dz.
 //
-// Fast path (conv.cpp): im2col (Chellapilla et al. 2006; Caffe) + the packed GEMM, col2im for the
+// Fast paths: float32 stride-1 convolutions with k > 1 whose output channels per group are whole
+// vectors or fewer than 32 (and padding at most the dilated kernel extent) run the direct kernels of
+// direct.h (a padded input copy, no im2col). The rest (float64, strides, 1x1, wide odd channel
+// counts) use conv.cpp: im2col (Chellapilla et al. 2006; Caffe) + the packed GEMM, col2im for the
 // data gradient; 1x1 stride-1 unpadded convolutions use x itself as the GEMM operand. Threads split
 // images (forward, data gradient); the weight gradient is reduced over fixed, shape-determined
 // chunks of images whose partial sums are added in chunk order: bitwise identical for any thread

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <type_traits>
 
 #include "runtime/parallel.h"
 
@@ -30,12 +31,49 @@ void for_planes(const Pool2dShape& s, int64_t work_per_plane, const F& fn) {
 
 }  // namespace
 
+// The running maximum of a window: v replaces best when larger, or when NaN (a NaN wins, as torch).
+// Written with selects, not branches: on real data the comparison is a coin toss and a
+// mispredicted branch per element costs more than the whole window.
+template <class T>
+inline void take_max(T v, int64_t at_v, T* best, int64_t* at) {
+  using U = std::conditional_t<sizeof(T) == 4, uint32_t, uint64_t>;
+  const bool take = (v > *best) | (v != v);  // `|`, not `||`: both tests, no branch
+  const int64_t m = -static_cast<int64_t>(take);
+  *at = (at_v & m) | (*at & ~m);
+  U vb, bb;  // the value selected through its bits (a float ?: compiles to a branch)
+  std::memcpy(&vb, &v, sizeof(T));
+  std::memcpy(&bb, best, sizeof(T));
+  bb = (vb & U(m)) | (bb & ~U(m));
+  std::memcpy(best, &bb, sizeof(T));
+}
+
 template <class T>
 void max_pool2d_forward(T* y, int64_t* idx, const T* x, const Pool2dShape& s) {
   // y, idx (P, OH, OW); x (P, H, W)
   const int64_t OL = s.OH * s.OW;
+  const bool k2s2 = s.KH == 2 && s.KW == 2 && s.sh == 2 && s.sw == 2 && s.ph == 0 && s.pw == 0;
   for_planes(s, OL * s.KH * s.KW, [&](int64_t p) {
     const T* xp = x + p * s.H * s.W;
+    if (k2s2) {  // the common 2x2 / stride 2 window, always inside the plane: same order as below
+      const int64_t W = s.W, OW = s.OW;
+      for (int64_t i = 0; i < s.OH; ++i) {
+        const T* r0 = xp + 2 * i * W;
+        const T* r1 = r0 + W;
+        T* yr = y + p * OL + i * OW;
+        int64_t* ir = idx + p * OL + i * OW;
+        for (int64_t j = 0; j < OW; ++j) {
+          const int64_t a = 2 * i * W + 2 * j;
+          T best = r0[2 * j];
+          int64_t at = a;
+          take_max(r0[2 * j + 1], a + 1, &best, &at);
+          take_max(r1[2 * j], a + W, &best, &at);
+          take_max(r1[2 * j + 1], a + W + 1, &best, &at);
+          yr[j] = best;
+          ir[j] = at;
+        }
+      }
+      return;
+    }
     for (int64_t i = 0; i < s.OH; ++i) {
       const int64_t h0 = imax(i * s.sh - s.ph, 0), h1 = imin(i * s.sh - s.ph + s.KH, s.H);
       for (int64_t j = 0; j < s.OW; ++j) {
@@ -44,11 +82,7 @@ void max_pool2d_forward(T* y, int64_t* idx, const T* x, const Pool2dShape& s) {
         int64_t at = h0 * s.W + w0;
         for (int64_t h = h0; h < h1; ++h)
           for (int64_t w = w0; w < w1; ++w) {
-            const T v = xp[h * s.W + w];
-            if (v > best || v != v) {
-              best = v;
-              at = h * s.W + w;
-            }
+            take_max(xp[h * s.W + w], h * s.W + w, &best, &at);
           }
         y[p * OL + i * s.OW + j] = best;
         idx[p * OL + i * s.OW + j] = at;

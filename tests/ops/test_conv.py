@@ -33,6 +33,15 @@ CASES_2D = [
     (9, 2, 5, 4, 64, (1, 1), 1, 0, 1, 1, True),                # pointwise, images batched into one GEMM
     (1, 16, 30, 29, 20, (3, 3), 1, 1, 1, 1, True),             # large image: forward in blocks of output rows
     (1, 32, 24, 24, 64, (3, 3), 1, (1, 2), 1, 2, True),        # ... transposed orientation, groups
+    # stride-1 direct kernels (csrc/conv/direct.cpp)
+    (5, 6, 14, 14, 16, (5, 5), 1, 0, 1, 1, True),              # LeNet c2: channel-vectorised forward, scatter dx
+    (3, 16, 10, 9, 16, (3, 3), 1, 1, 1, 1, True),              # channel-vectorised data-gradient gather
+    (2, 32, 9, 11, 80, (3, 3), 1, 1, 1, 1, True),              # 80 channels: channel blocks 64 + 16, tap blocks
+    (2, 16, 7, 7, 48, (3, 3), 1, "same", 2, 2, True),          # groups of 24 channels, dilation
+    (18, 8, 6, 6, 8, (3, 3), 1, 0, 1, 1, True),                # weight-gradient chunks of 2 images
+    (2, 24, 13, 17, 24, (3, 3), 1, 1, 1, 24, True),            # depthwise 3x3, odd width
+    (2, 5, 12, 7, 5, (3, 2), 1, (2, 1), (2, 3), 5, False),     # depthwise, dilated, asymmetric kernel
+    (2, 3, 6, 6, 4, (3, 3), 1, 3, 1, 1, True),                 # padding beyond the kernel: im2col path
     (0, 3, 6, 6, 4, (3, 3), 1, 1, 1, 1, True),                 # empty batch
 ]
 
@@ -116,7 +125,7 @@ def test_conv1d_matches_torch(case, dtype):
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-@pytest.mark.parametrize("case", [CASES_2D[0], CASES_2D[2], CASES_2D[4], CASES_2D[11], CASES_2D[15], CASES_2D[16]])
+@pytest.mark.parametrize("case", [CASES_2D[i] for i in (0, 2, 4, 11, 15, 16, 19, 20, 24)])
 def test_conv2d_fused_relu_matches_torch(case, dtype):
     x, w, b, kw = _make_2d(case, dtype)
     _check_against_torch(ops.conv2d, ops.conv2d_backward, F.conv2d, x, w, b, kw, dtype, relu=True)
@@ -193,6 +202,8 @@ THREAD_CASES = [
     (1, 32, 24, 24, 32, (3, 3), 1, 1, 1, 1, True),   # one image: the GEMMs thread themselves
     (40, 8, 10, 10, 16, (3, 3), 1, 0, 1, 2, True),   # chunks of several images
     (5, 64, 12, 12, 64, (1, 1), 1, 0, 1, 1, True),   # pointwise
+    (64, 6, 14, 14, 16, (5, 5), 1, 0, 1, 1, True),   # LeNet c2 (direct kernels, chunks of 4 images)
+    (6, 8, 12, 12, 8, (3, 3), 1, 1, 1, 8, True),     # depthwise
 ]
 
 

@@ -1,0 +1,393 @@
+// Driver of the direct stride-1 convolution (direct.h): padded copies, the per-ISA kernels, and
+// the copies of their results into NCHW.
+//
+// Per image n and group g (Kg = C/G*KH*KW taps; xp_n (C, Hp, Wp) the zero-padded input; a "wide"
+// row t = i*Wp + j of Tv = roundup((OH-1)*Wp + OW, unit) pixels, the last Wp - OW of each row discarded):
+//   forward      OC/G whole vectors: yt (OH*OW, OCg) = forward_t over the valid pixels, transposed into y;
+//                otherwise         yw (OCg, Tv)    = forward over the wide pixels, valid columns copied;
+//                depthwise (G == C == OC): one plane per channel. Bias and ReLU are added in the copy.
+//   weight grad  per shape-determined chunk of images: wgrad_t (dz transposed to (L, OCg)) or the
+//                wide wgrad (dz in wide rows, zeros in the discarded columns); partials added in
+//                chunk order.
+//   data grad    the cheaper of: a gather (the forward kernels over dz padded by dil*(k-1) - pad, with
+//                the weights flipped and transposed to (OCg*KH*KW, Cg); channel-vectorised when Cg is
+//                whole vectors) or a scatter (each tap's products added into the padded input's gradient:
+//                no work on the padding, which wins for unpadded layers such as LeNet's c2).
+// Every output element is computed by one thread in a fixed order: bitwise identical for any thread count.
+#include "conv/direct.h"
+
+#include <cstring>
+#include <vector>
+
+#include "runtime/cpu.h"
+#include "runtime/threadpool.h"
+
+namespace pydl::conv {
+
+using pydl::ops::Act;
+
+namespace {
+
+constexpr int64_t kMaxChunks = 16;                   // weight-gradient chunks (as conv.cpp)
+constexpr int64_t kMaxChunkFloats = int64_t(1) << 21;  // one chunk's wide buffers
+constexpr double kMinParallelMacs = 1 << 20;
+
+const DirectKernels& kernels() {
+  switch (pydl::runtime::active_isa()) {
+#ifdef PYDL_X86
+    case pydl::runtime::Isa::avx512: return avx512::direct_kernels();
+    case pydl::runtime::Isa::avx2: return avx2::direct_kernels();
+#endif
+    default: return generic::direct_kernels();
+  }
+}
+
+// Per-thread scratch buffers reused across calls (slot = role), grown on demand.
+float* scratch(int slot, int64_t n) {
+  thread_local std::vector<float> bufs[6];
+  std::vector<float>& v = bufs[slot];
+  if (v.size() < static_cast<size_t>(n)) v.resize(static_cast<size_t>(n));
+  return v.data();
+}
+
+int64_t round_up(int64_t a, int64_t b) { return (a + b - 1) / b * b; }
+
+// fn(i) for i in [0, n), split among threads when the work is large enough; every i computes
+// the same bits wherever it runs.
+template <class F>
+void for_each_item(int64_t n, double macs_per_item, const F& fn) {
+  if (pydl::runtime::get_num_threads() > 1 && n > 1 && double(n) * macs_per_item >= kMinParallelMacs)
+    pydl::runtime::parallel_for(0, n, [&](int64_t lo, int64_t hi) {
+      for (int64_t i = lo; i < hi; ++i) fn(i);
+    });
+  else
+    for (int64_t i = 0; i < n; ++i) fn(i);
+}
+
+// dst (C, Hd, Wd) followed by `slack` zeros: src (C, Hs, Ws) placed at row `top`, column `left`
+// (rows/columns falling outside dst are dropped), zeros elsewhere. src rows have stride lds,
+// planes stride pls.
+void pad_copy(float* dst, int64_t Hd, int64_t Wd, const float* src, int64_t C, int64_t Hs, int64_t Ws, int64_t lds,
+              int64_t pls, int64_t top, int64_t left, int64_t slack) {
+  const int64_t c0 = left, c1 = left + Ws < Wd ? left + Ws : Wd;
+  for (int64_t c = 0; c < C; ++c)
+    for (int64_t r = 0; r < Hd; ++r) {
+      float* d = dst + (c * Hd + r) * Wd;
+      const int64_t rs = r - top;
+      if (rs < 0 || rs >= Hs) {
+        std::memset(d, 0, sizeof(float) * size_t(Wd));
+        continue;
+      }
+      for (int64_t j = 0; j < c0; ++j) d[j] = 0.0f;
+      if (c1 > c0) std::memcpy(d + c0, src + c * pls + rs * lds, sizeof(float) * size_t(c1 - c0));
+      for (int64_t j = c1 > c0 ? c1 : c0; j < Wd; ++j) d[j] = 0.0f;
+    }
+  std::memset(dst + C * Hd * Wd, 0, sizeof(float) * size_t(slack));
+}
+
+// dst[c*ldd + r] = src[r*lds + c] for r < R, c < C, in 16 x 16 blocks (both sides stay in cache lines).
+void transpose(float* dst, int64_t ldd, const float* src, int64_t lds, int64_t R, int64_t C) {
+  for (int64_t r0 = 0; r0 < R; r0 += 16)
+    for (int64_t c0 = 0; c0 < C; c0 += 16) {
+      const int64_t r1 = r0 + 16 < R ? r0 + 16 : R, c1 = c0 + 16 < C ? c0 + 16 : C;
+      for (int64_t c = c0; c < c1; ++c)
+        for (int64_t r = r0; r < r1; ++r) dst[c * ldd + r] = src[r * lds + c];
+    }
+}
+
+// The geometry shared by forward and backward.
+struct Plan {
+  int64_t G, Cg, OCg, KK, Kg;  // groups, channels per group, taps per channel KH*KW, taps per group
+  int64_t Hp, Wp, plane, T, Tv, xs;  // padded input, wide pixel count (valid, rounded), image stride of xp
+  int64_t lanes;  // the kernels' vector width
+  int64_t unit;   // wide pixel counts are multiples of it (lanes, at least 4), and buffers carry as much slack
+  bool depthwise;
+  bool chan;  // channel-vectorised kernels: OCg is whole vectors (then only valid pixels are computed)
+  std::vector<int64_t> off;  // (Kg,) tap offsets into one group's xp
+};
+
+Plan make_plan(const Conv2dShape& s, int64_t lanes) {
+  Plan p;
+  p.G = s.groups, p.Cg = s.C / s.groups, p.OCg = s.OC / s.groups, p.KK = s.KH * s.KW, p.Kg = p.Cg * p.KK;
+  p.Hp = s.OH + s.dh * (s.KH - 1), p.Wp = s.OW + s.dw * (s.KW - 1), p.plane = p.Hp * p.Wp;
+  p.T = (s.OH - 1) * p.Wp + s.OW, p.unit = lanes > 4 ? lanes : 4;
+  p.Tv = round_up(p.T, p.unit), p.xs = s.C * p.plane + p.unit;
+  p.lanes = lanes;
+  p.depthwise = s.groups == s.C && s.OC == s.C;
+  p.chan = lanes > 1 && !p.depthwise && p.OCg % lanes == 0;
+  p.off.resize(size_t(p.Kg));
+  for (int64_t c = 0; c < p.Cg; ++c)
+    for (int64_t a = 0; a < s.KH; ++a)
+      for (int64_t q = 0; q < s.KW; ++q) p.off[size_t((c * s.KH + a) * s.KW + q)] = c * p.plane + a * s.dh * p.Wp + q * s.dw;
+  return p;
+}
+
+// yt (L, ldy) (+)= the channel-vectorised forward over all K taps for C channels (whole vectors):
+// channel blocks of kern.block, tap blocks whose weights (kc x block) stay in L1; the block
+// sizes depend on the shape and the ISA only.
+void forward_t_blocked(const DirectKernels& kern, float* yt, int64_t ldy, const float* xp, int64_t Wp,
+                       const int64_t* off, int64_t K, const float* wt, int64_t C, int64_t OH, int64_t OW) {
+  const int64_t cb = kern.block, kc = (8192 / cb) > 1 ? 8192 / cb : 1;  // 32 KiB of weights
+  for (int64_t c0 = 0; c0 < C; c0 += cb)
+    for (int64_t k0 = 0; k0 < K; k0 += kc)
+      kern.forward_t(yt + c0, ldy, xp, Wp, off + k0, K - k0 < kc ? K - k0 : kc, wt + k0 * C + c0, C,
+                     C - c0 < cb ? C - c0 : cb, OH, OW, k0 > 0);
+}
+
+}  // namespace
+
+bool direct_suits(const Conv2dShape& s) {
+  if (s.sh != 1 || s.sw != 1 || (s.KH == 1 && s.KW == 1)) return false;
+  const int64_t eh = s.dh * (s.KH - 1), ew = s.dw * (s.KW - 1);
+  const int64_t pb = s.OH + eh - s.pt - s.H, pr = s.OW + ew - s.pl - s.W;  // bottom/right padding in use
+  if (s.pt > eh || s.pl > ew || pb > eh || pr > ew) return false;
+  const int64_t OCg = s.OC / s.groups, lanes = kernels().lanes;
+  if (lanes > 1 && OCg % lanes == 0) return true;
+  return OCg < 32;
+}
+
+void direct_forward(float* y, const float* x, const float* w, const float* b, const Conv2dShape& s, Act act) {
+  // y (N, OC, OH, OW), x (N, C, H, W), w (OC, C/G, KH, KW), b (OC,) or null.
+  const DirectKernels& kern = kernels();
+  const Plan p = make_plan(s, kern.lanes);
+  const int64_t HW = s.H * s.W, L = s.OH * s.OW;
+  // wt: per group the weights transposed to (Kg, OCg), as the kernel broadcasts them.
+  std::vector<float> wt(size_t(s.OC * p.Kg));
+  for (int64_t g = 0; g < p.G; ++g)
+    for (int64_t o = 0; o < p.OCg; ++o)
+      for (int64_t k = 0; k < p.Kg; ++k) wt[size_t(g * p.Kg * p.OCg + k * p.OCg + o)] = w[(g * p.OCg + o) * p.Kg + k];
+  const bool relu = act == Act::relu;
+  for_each_item(s.N, double(s.OC) * double(p.Kg) * double(p.Tv), [&](int64_t n) {
+    float* xp = scratch(0, p.xs);
+    float* yw = scratch(1, s.OC * p.Tv);
+    pad_copy(xp, p.Hp, p.Wp, x + n * s.C * HW, s.C, s.H, s.W, s.W, HW, s.pt, s.pl, p.unit);
+    if (p.chan) {  // yw holds (OH*OW, OCg) per group
+      for (int64_t g = 0; g < p.G; ++g) {
+        forward_t_blocked(kern, yw, p.OCg, xp + g * p.Cg * p.plane, p.Wp, p.off.data(), p.Kg,
+                          wt.data() + g * p.Kg * p.OCg, p.OCg, s.OH, s.OW);
+        float* yg = y + (n * s.OC + g * p.OCg) * L;
+        transpose(yg, L, yw, p.OCg, L, p.OCg);
+        for (int64_t o = 0; o < p.OCg; ++o) {
+          const float bo = b ? b[g * p.OCg + o] : 0.0f;
+          float* yo = yg + o * L;
+          if (relu)
+            for (int64_t t = 0; t < L; ++t) {
+              const float v = yo[t] + bo;
+              yo[t] = !(v > 0.0f) && v == v ? 0.0f : v;
+            }
+          else
+            for (int64_t t = 0; t < L; ++t) yo[t] += bo;
+        }
+      }
+      return;
+    }
+    if (p.depthwise)
+      kern.depthwise(yw, p.Tv, xp, p.plane, p.off.data(), p.KK, w, s.C, p.Tv);
+    else
+      for (int64_t g = 0; g < p.G; ++g)
+        kern.forward(yw + g * p.OCg * p.Tv, p.Tv, xp + g * p.Cg * p.plane, p.off.data(), p.Kg,
+                     wt.data() + g * p.Kg * p.OCg, p.OCg, p.Tv);
+    for (int64_t o = 0; o < s.OC; ++o) {
+      const float bo = b ? b[o] : 0.0f;
+      float* yo = y + (n * s.OC + o) * L;
+      for (int64_t i = 0; i < s.OH; ++i) {
+        const float* src = yw + o * p.Tv + i * p.Wp;
+        float* dst = yo + i * s.OW;
+        if (relu)
+          for (int64_t j = 0; j < s.OW; ++j) {
+            const float v = src[j] + bo;
+            dst[j] = !(v > 0.0f) && v == v ? 0.0f : v;
+          }
+        else
+          for (int64_t j = 0; j < s.OW; ++j) dst[j] = src[j] + bo;
+      }
+    }
+  });
+}
+
+void direct_backward(float* dx, float* dw, float* db, const float* dy, const float* x, const float* w, const float* y,
+                     const Conv2dShape& s, Act act, bool accumulate_w, bool accumulate_b) {
+  // dx (N, C, H, W) or null, dw (OC, C/G, KH, KW), db (OC,) or null, dy and y (N, OC, OH, OW).
+  const DirectKernels& kern = kernels();
+  const Plan p = make_plan(s, kern.lanes);
+  const int64_t HW = s.H * s.W, L = s.OH * s.OW, WN = s.OC * p.Kg;
+  const bool relu = act == Act::relu;
+  // Data gradient geometry: dz padded to (OC, Hq, Wq); dx wide over Tq pixels of width Wq.
+  const int64_t eh = s.dh * (s.KH - 1), ew = s.dw * (s.KW - 1);
+  const int64_t Hq = s.H + eh, Wq = s.W + ew, planeq = Hq * Wq;
+  const int64_t Tq = round_up((s.H - 1) * Wq + s.W, p.unit), K2 = p.OCg * p.KK;
+  // Chunks of ipc images, a function of the shape only.
+  const int64_t per_image = p.xs + s.OC * p.Tv;
+  int64_t ipc = (s.N + kMaxChunks - 1) / kMaxChunks;
+  if (ipc > 1 && ipc * per_image > kMaxChunkFloats) ipc = kMaxChunkFloats / per_image > 1 ? kMaxChunkFloats / per_image : 1;
+  const int64_t nchunks = s.N > 0 ? (s.N + ipc - 1) / ipc : 0;
+  if (nchunks == 0) {
+    if (!accumulate_w) std::memset(dw, 0, sizeof(float) * size_t(WN));
+    if (db && !accumulate_b) std::memset(db, 0, sizeof(float) * size_t(s.OC));
+    return;
+  }
+  // The data gradient either gathers (a convolution over dz padded by dil*(k-1) - pad, Tq wide
+  // pixels per input channel and tap) or scatters (each tap's products added into the padded
+  // input's gradient, Tv wide pixels plus a read-modify-write per OCg products): the cheaper one.
+  // Depthwise layers always gather (their scatter would have one product per read-modify-write).
+  // With Cg whole vectors the gather is channel-vectorised and computes only the H*W valid pixels.
+  const bool gather_t = p.lanes > 1 && !p.depthwise && p.Cg % p.lanes == 0;
+  const bool scatter =
+      !p.depthwise && double(p.Tv) * (1.0 + 1.0 / double(p.OCg)) < double(gather_t ? s.H * s.W : Tq);
+  std::vector<int64_t> off2;  // gather: taps (o, p', q') of the data-gradient convolution
+  std::vector<float> wf;      // gather: per group the flipped weights (K2, Cg); scatter: (KK, OCg, Cg)
+  if (dx && scatter) {
+    off2.resize(size_t(p.KK));
+    for (int64_t a = 0; a < s.KH; ++a)
+      for (int64_t q = 0; q < s.KW; ++q) off2[size_t(a * s.KW + q)] = a * s.dh * p.Wp + q * s.dw;
+    wf.resize(size_t(s.OC * p.Kg));
+    for (int64_t g = 0; g < p.G; ++g)
+      for (int64_t o = 0; o < p.OCg; ++o)
+        for (int64_t c = 0; c < p.Cg; ++c)
+          for (int64_t k = 0; k < p.KK; ++k)
+            wf[size_t(g * p.KK * p.OCg * p.Cg + (k * p.OCg + o) * p.Cg + c)] = w[((g * p.OCg + o) * p.Cg + c) * p.KK + k];
+  } else if (dx) {
+    off2.resize(size_t(K2));
+    for (int64_t o = 0; o < p.OCg; ++o)
+      for (int64_t a = 0; a < s.KH; ++a)
+        for (int64_t q = 0; q < s.KW; ++q) off2[size_t((o * s.KH + a) * s.KW + q)] = o * planeq + a * s.dh * Wq + q * s.dw;
+    wf.resize(size_t(p.G * K2 * p.Cg));
+    for (int64_t g = 0; g < p.G; ++g)
+      for (int64_t o = 0; o < p.OCg; ++o)
+        for (int64_t c = 0; c < p.Cg; ++c)
+          for (int64_t a = 0; a < s.KH; ++a)
+            for (int64_t q = 0; q < s.KW; ++q)
+              wf[size_t(g * K2 * p.Cg + ((o * s.KH + a) * s.KW + q) * p.Cg + c)] =
+                  w[(((g * p.OCg + o) * p.Cg + c) * s.KH + (s.KH - 1 - a)) * s.KW + (s.KW - 1 - q)];
+  }
+  // Partials per chunk: (OCg, Kg) per group, or (Kg, OCg) from the channel-vectorised kernel
+  // (transposed once, after the reduction).
+  const bool in_place = nchunks == 1 && !accumulate_w && !p.chan;
+  float* pdw = in_place ? dw : scratch(5, nchunks * WN);  // every chunk writes its whole partial
+  std::vector<double> pdb(db ? size_t(nchunks * s.OC) : 0);
+
+  for_each_item(nchunks, 3.0 * double(ipc) * double(s.OC) * double(p.Kg) * double(p.Tv), [&](int64_t ci) {
+    const int64_t n0 = ci * ipc, nb = s.N - n0 < ipc ? s.N - n0 : ipc;
+    float* xpc = scratch(0, nb * p.xs);  // padded inputs (nb, xs)
+    for (int64_t k = 0; k < nb; ++k)
+      pad_copy(xpc + k * p.xs, p.Hp, p.Wp, x + (n0 + k) * s.C * HW, s.C, s.H, s.W, s.W, HW, s.pt, s.pl, p.unit);
+    // dzm (nb, OC, L): the chunk's output gradients with relu' applied (dy itself without relu).
+    const float* dzm = dy + n0 * s.OC * L;
+    if (relu) {
+      float* buf = scratch(4, nb * s.OC * L);
+      const float* yc = y + n0 * s.OC * L;
+      for (int64_t i = 0; i < nb * s.OC * L; ++i) buf[i] = yc[i] > 0.0f ? dzm[i] : 0.0f;
+      dzm = buf;
+    }
+    // dzc (nb, OC, Tv): the same in wide rows (zeros in the discarded columns), for the
+    // pixel-vectorised weight gradient and the scatter.
+    float* dzc = nullptr;
+    if (!p.chan || (dx && scatter)) {
+      dzc = scratch(1, nb * s.OC * p.Tv);
+      std::memset(dzc, 0, sizeof(float) * size_t(nb * s.OC * p.Tv));
+      for (int64_t r = 0; r < nb * s.OC; ++r)
+        for (int64_t i = 0; i < s.OH; ++i)
+          std::memcpy(dzc + r * p.Tv + i * p.Wp, dzm + r * L + i * s.OW, sizeof(float) * size_t(s.OW));
+    }
+    if (db)  // four interleaved double sums (independent chains), added in a fixed order
+      for (int64_t o = 0; o < s.OC; ++o) {
+        double a0 = 0.0, a1 = 0.0, a2 = 0.0, a3 = 0.0;
+        for (int64_t k = 0; k < nb; ++k) {
+          const float* r = dzm + (k * s.OC + o) * L;
+          int64_t t = 0;
+          for (; t + 4 <= L; t += 4) a0 += double(r[t]), a1 += double(r[t + 1]), a2 += double(r[t + 2]), a3 += double(r[t + 3]);
+          for (; t < L; ++t) a0 += double(r[t]);
+        }
+        pdb[size_t(ci * s.OC + o)] = (a0 + a1) + (a2 + a3);
+      }
+    if (p.chan) {
+      // dzt (nb, G, L, OCg): the output gradients with channels innermost; the partial is (Kg, OCg) per group.
+      float* dzt = scratch(2, nb * s.OC * L);
+      for (int64_t k = 0; k < nb; ++k)
+        for (int64_t g = 0; g < p.G; ++g)
+          transpose(dzt + (k * p.G + g) * L * p.OCg, p.OCg, dzm + (k * s.OC + g * p.OCg) * L, L, p.OCg, L);
+      for (int64_t g = 0; g < p.G; ++g) {
+        for (int64_t o0 = 0; o0 < p.OCg; o0 += kern.block)
+          kern.wgrad_t(pdw + ci * WN + g * p.OCg * p.Kg + o0, p.OCg, dzt + g * L * p.OCg + o0, p.OCg, s.OC * L, xpc + g * p.Cg * p.plane, p.xs,
+                       p.off.data(), p.Kg, p.OCg - o0 < kern.block ? p.OCg - o0 : kern.block, nb, s.OH, s.OW, p.Wp);
+      }
+    } else {
+      for (int64_t g = 0; g < p.G; ++g)
+        kern.wgrad(pdw + ci * WN + g * p.OCg * p.Kg, dzc + g * p.OCg * p.Tv, p.Tv, s.OC * p.Tv,
+                   xpc + g * p.Cg * p.plane, p.xs, p.off.data(), p.Kg, p.OCg, nb, p.Tv);
+    }
+    if (!dx) return;
+    if (scatter) {
+      const int64_t ldx = p.plane + p.unit;
+      float* dxw = scratch(3, s.C * ldx);
+      for (int64_t k = 0; k < nb; ++k) {
+        const int64_t n = n0 + k;
+        std::memset(dxw, 0, sizeof(float) * size_t(s.C * ldx));
+        for (int64_t g = 0; g < p.G; ++g)
+          kern.scatter(dxw + g * p.Cg * ldx, ldx, dzc + (k * s.OC + g * p.OCg) * p.Tv, p.Tv, off2.data(), p.KK,
+                       wf.data() + g * p.KK * p.OCg * p.Cg, p.OCg, p.Cg, p.Tv);
+        // dx = the interior of the padded gradient (input rows/columns no output reads get 0).
+        const int64_t h1 = p.Hp - s.pt < s.H ? p.Hp - s.pt : s.H, w1 = p.Wp - s.pl < s.W ? p.Wp - s.pl : s.W;
+        for (int64_t c = 0; c < s.C; ++c)
+          for (int64_t h = 0; h < s.H; ++h) {
+            float* d = dx + ((n * s.C + c) * s.H + h) * s.W;
+            const float* src = dxw + c * ldx + (h + s.pt) * p.Wp + s.pl;
+            for (int64_t j = 0; j < s.W; ++j) d[j] = h < h1 && j < w1 ? src[j] : 0.0f;
+          }
+      }
+      return;
+    }
+    float* dzp = scratch(2, s.OC * planeq + p.unit);
+    float* dxw = scratch(3, s.C * Tq);
+    for (int64_t k = 0; k < nb; ++k) {
+      const int64_t n = n0 + k;
+      pad_copy(dzp, Hq, Wq, dzm + k * s.OC * L, s.OC, s.OH, s.OW, s.OW, L, eh - s.pt, ew - s.pl, p.unit);
+      if (gather_t) {  // dxw holds (H*W, Cg) per group
+        for (int64_t g = 0; g < p.G; ++g) {
+          forward_t_blocked(kern, dxw, p.Cg, dzp + g * p.OCg * planeq, Wq, off2.data(), K2, wf.data() + g * K2 * p.Cg,
+                            p.Cg, s.H, s.W);
+          transpose(dx + (n * s.C + g * p.Cg) * HW, HW, dxw, p.Cg, HW, p.Cg);
+        }
+        continue;
+      }
+      if (p.depthwise)
+        kern.depthwise(dxw, Tq, dzp, planeq, off2.data(), p.KK, wf.data(), s.C, Tq);
+      else
+        for (int64_t g = 0; g < p.G; ++g)
+          kern.forward(dxw + g * p.Cg * Tq, Tq, dzp + g * p.OCg * planeq, off2.data(), K2, wf.data() + g * K2 * p.Cg,
+                       p.Cg, Tq);
+      for (int64_t c = 0; c < s.C; ++c)
+        for (int64_t h = 0; h < s.H; ++h)
+          std::memcpy(dx + ((n * s.C + c) * s.H + h) * s.W, dxw + c * Tq + h * Wq, sizeof(float) * size_t(s.W));
+    }
+  });
+
+  // Sum the chunks' partials in chunk order (threads split the elements of dW).
+  if (!in_place) {
+    auto reduce = [&](int64_t lo, int64_t hi) {  // chunk 0's slot collects the sum, chunk by chunk
+      for (int64_t c = 1; c < nchunks; ++c)
+        for (int64_t i = lo; i < hi; ++i) pdw[i] += pdw[c * WN + i];
+      if (!p.chan)
+        for (int64_t i = lo; i < hi; ++i) dw[i] = accumulate_w ? dw[i] + pdw[i] : pdw[i];
+    };
+    if (WN * nchunks >= (1 << 18))
+      pydl::runtime::parallel_for(0, WN, reduce);
+    else
+      reduce(0, WN);
+    if (p.chan) {  // (Kg, OCg) per group -> dw (OCg, Kg), added when accumulating
+      float* t = accumulate_w ? scratch(4, WN) : dw;
+      for (int64_t g = 0; g < p.G; ++g)
+        transpose(t + g * p.OCg * p.Kg, p.Kg, pdw + g * p.OCg * p.Kg, p.OCg, p.Kg, p.OCg);
+      if (accumulate_w)
+        for (int64_t i = 0; i < WN; ++i) dw[i] += t[i];
+    }
+  }
+  if (db)
+    for (int64_t o = 0; o < s.OC; ++o) {
+      double v = 0.0;
+      for (int64_t c = 0; c < nchunks; ++c) v += pdb[size_t(c * s.OC + o)];
+      db[o] = accumulate_b ? db[o] + float(v) : float(v);
+    }
+}
+
+}  // namespace pydl::conv

@@ -1,0 +1,82 @@
+// Direct (implicit GEMM) convolution kernels for stride-1 float32 convolutions.
+//
+// The input of one image is copied once into a zero-padded buffer xp (C, Hp, Wp) with
+// Hp = OH + dh*(KH-1), Wp = OW + dw*(KW-1). Output pixel (i, j) then reads, for tap k = (c, p, q),
+// xp[off[k] + t] with t = i*Wp + j and off[k] = c*Hp*Wp + p*dh*Wp + q*dw: a fixed shift of one
+// running pixel index t. So the convolution is a GEMM whose B operand is never built; the kernels
+// load the input at the shifted addresses (no im2col copy, Chellapilla 2006 being the copy this
+// avoids; feeding the micro-kernel through addresses is the idea of Dukhan 2019's indirect GEMM).
+// Two register layouts:
+//   - channel-vectorised (OC a multiple of the vector width): vectors over output channels, input
+//     values broadcast; only valid pixels are computed.
+//   - pixel-vectorised ("full width"): vectors over t, weights broadcast; whole rows of Wp pixels
+//     are computed and the last Wp - OW of each discarded (Wp/OW more arithmetic). For few or odd
+//     channel counts, and depthwise planes.
+// The data gradient is a forward over the padded output gradient with flipped, transposed weights
+// (gather) or a per-tap scatter; the weight gradient reduces over pixels. Declarations only: the
+// kernels are compiled once per ISA (direct_kernels.inc in direct_avx512.cpp, direct_avx2.cpp,
+// direct_generic.cpp; docs/ARCHITECTURE.md §3.3).
+#pragma once
+
+#include <cstdint>
+
+#include "conv/conv.h"
+
+namespace pydl::conv {
+
+struct DirectKernels {
+  int64_t lanes;  // floats per vector: the wide pixel count is rounded up to a multiple of it
+  int64_t block;  // output channels per channel-vectorised call: a few vectors, the ISA's register budget
+  // yw (OC, ldy): yw[o, t] = sum_{k<K} wt[k*OC + o] * xp[off[k] + t] for t < T (T a multiple of lanes).
+  // xp must be readable up to max(off) + T.
+  void (*forward)(float* yw, int64_t ldy, const float* xp, const int64_t* off, int64_t K, const float* wt,
+                  int64_t OC, int64_t T);
+  // dw (OC, K): dw[o*K + k] = sum_{n<nimg} sum_{t<T} dz[n*dzs + o*ldz + t] * xp[n*xs + off[k] + t]
+  // (written, not added; T a multiple of lanes). The sum runs in a fixed order.
+  void (*wgrad)(float* dw, const float* dz, int64_t ldz, int64_t dzs, const float* xp, int64_t xs,
+                const int64_t* off, int64_t K, int64_t OC, int64_t nimg, int64_t T);
+  // Depthwise 3x3-style rows: for each of C planes, yw[c, t] = sum_{k<K} w[c*K + k] * xp[c*xs + off[k] + t]
+  // for t < T (T a multiple of lanes), yw with row stride ldy.
+  void (*depthwise)(float* yw, int64_t ldy, const float* xp, int64_t xs, const int64_t* off, int64_t K,
+                    const float* w, int64_t C, int64_t T);
+  // Data gradient by scatter: for each tap k in order, dxw[c*ldx + toff[k] + t] += sum_{o<OC}
+  // wt[(k*OC + o)*C + c] * dzw[o*ldz + t] for t < T (T a multiple of lanes). dxw holds the
+  // gradient of the padded input (C, Hp*Wp + slack) and must start zeroed.
+  void (*scatter)(float* dxw, int64_t ldx, const float* dzw, int64_t ldz, const int64_t* toff, int64_t KK,
+                  const float* wt, int64_t OC, int64_t C, int64_t T);
+  // Channel-vectorised kernels: vectors run over a block of OC = m*lanes <= block output channels,
+  // so only valid pixels are computed and nothing is summed across lanes.
+  // Forward: yt (OH*OW, ldy), yt[i*OW + j, o] (+)= sum_k wt[k*ldw + o] * xp[off[k] + i*Wp + j]
+  // (added to yt when accumulate).
+  void (*forward_t)(float* yt, int64_t ldy, const float* xp, int64_t Wp, const int64_t* off, int64_t K,
+                    const float* wt, int64_t ldw, int64_t OC, int64_t OH, int64_t OW, bool accumulate);
+  // Weight gradient (OC = m*lanes <= block): dwt (K, ldd), dwt[k*ldd + o] = sum_{n<nimg} sum_{i,j} xp[n*xs + off[k] + i*Wp + j]
+  // * dzt[n*dzs + (i*OW + j)*ldz + o] (written).
+  void (*wgrad_t)(float* dwt, int64_t ldd, const float* dzt, int64_t ldz, int64_t dzs, const float* xp, int64_t xs,
+                  const int64_t* off, int64_t K, int64_t OC, int64_t nimg, int64_t OH, int64_t OW, int64_t Wp);
+};
+
+namespace avx512 { const DirectKernels& direct_kernels(); }
+namespace avx2 { const DirectKernels& direct_kernels(); }
+namespace generic { const DirectKernels& direct_kernels(); }
+
+}  // namespace pydl::conv
+
+// ---- the driver (direct.cpp) -----------------------------------------------------------------
+
+namespace pydl::conv {
+
+// True when the direct kernels handle this float32 convolution: stride 1, every padding at most
+// the dilated kernel extent minus one (so the data gradient is again a padded convolution), not a
+// plain 1x1, and a shape where they beat im2col + GEMM (few output channels per group).
+bool direct_suits(const Conv2dShape& s);
+
+// Same contracts as conv2d_forward / conv2d_backward (conv.h), for shapes where direct_suits().
+// Threads split images (forward) and the shape-determined image chunks (backward), whose
+// weight-gradient partials are added in chunk order: bitwise identical for any thread count.
+void direct_forward(float* y, const float* x, const float* w, const float* b, const Conv2dShape& s,
+                    pydl::ops::Act act);
+void direct_backward(float* dx, float* dw, float* db, const float* dy, const float* x, const float* w,
+                     const float* y, const Conv2dShape& s, pydl::ops::Act act, bool accumulate_w, bool accumulate_b);
+
+}  // namespace pydl::conv
