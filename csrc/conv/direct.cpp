@@ -20,7 +20,7 @@
 #include <vector>
 
 #include "runtime/cpu.h"
-#include "runtime/threadpool.h"
+#include "runtime/parallel.h"
 
 namespace pydl::conv {
 
@@ -33,13 +33,7 @@ constexpr int64_t kMaxChunkFloats = int64_t(1) << 21;  // one chunk's wide buffe
 constexpr double kMinParallelMacs = 1 << 20;
 
 const DirectKernels& kernels() {
-  switch (pydl::runtime::active_isa()) {
-#ifdef PYDL_X86
-    case pydl::runtime::Isa::avx512: return avx512::direct_kernels();
-    case pydl::runtime::Isa::avx2: return avx2::direct_kernels();
-#endif
-    default: return generic::direct_kernels();
-  }
+  return pydl::runtime::select(avx512::direct_kernels, avx2::direct_kernels, generic::direct_kernels)();
 }
 
 // Per-thread scratch buffers reused across calls (slot = role), grown on demand.
@@ -57,7 +51,7 @@ int64_t round_up(int64_t a, int64_t b) { return (a + b - 1) / b * b; }
 template <class F>
 void for_each_item(int64_t n, double macs_per_item, const F& fn) {
   if (pydl::runtime::get_num_threads() > 1 && n > 1 && double(n) * macs_per_item >= kMinParallelMacs)
-    pydl::runtime::parallel_for(0, n, [&](int64_t lo, int64_t hi) {
+    pydl::runtime::parallel_for(n, 1, [&](int64_t lo, int64_t hi) {
       for (int64_t i = lo; i < hi; ++i) fn(i);
     });
   else
@@ -371,7 +365,7 @@ void direct_backward(float* dx, float* dw, float* db, const float* dy, const flo
         for (int64_t i = lo; i < hi; ++i) dw[i] = accumulate_w ? dw[i] + pdw[i] : pdw[i];
     };
     if (WN * nchunks >= (1 << 18))
-      pydl::runtime::parallel_for(0, WN, reduce);
+      pydl::runtime::parallel_for(WN, 1, reduce);
     else
       reduce(0, WN);
     if (p.chan) {  // (Kg, OCg) per group -> dw (OCg, Kg), added when accumulating

@@ -56,9 +56,14 @@ struct DirectKernels {
                   const int64_t* off, int64_t K, int64_t OC, int64_t nimg, int64_t OH, int64_t OW, int64_t Wp);
 };
 
+namespace generic { const DirectKernels& direct_kernels(); }
+#ifdef PYDL_X86
 namespace avx512 { const DirectKernels& direct_kernels(); }
 namespace avx2 { const DirectKernels& direct_kernels(); }
-namespace generic { const DirectKernels& direct_kernels(); }
+#else
+namespace avx2 = generic;  // other CPUs: only the portable kernels are built
+namespace avx512 = generic;
+#endif
 
 }  // namespace pydl::conv
 
