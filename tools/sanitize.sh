@@ -97,7 +97,7 @@ EOF
 
 # ---------------------------------------------------------------- run
 export LD_PRELOAD="$asan_rt"
-export ASAN_OPTIONS="detect_leaks=0:allocator_may_return_null=1:halt_on_error=1:abort_on_error=0:print_summary=1"
+export ASAN_OPTIONS="detect_leaks=0:allocator_may_return_null=1:max_allocation_size_mb=8192:halt_on_error=1:abort_on_error=0:print_summary=1"
 export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1"
 export PYTHONFAULTHANDLER=1
 cd "$src"
@@ -120,7 +120,7 @@ else
   fuzz=${PYDL_SANITIZE_FUZZ:-30}
   if [ "$status" = 0 ] && [ "$fuzz" -gt 0 ]; then
     for isa in avx2 generic; do  # the default ISA ran above; the others through the fuzz harness
-      PYDL_ISA=$isa "$py" -m tests.fuzz.run --seconds $(( fuzz / 2 )) --seed 1 || status=$?
+      PYDL_ISA=$isa PYTHONPATH="$src" "$py" tests/fuzz/run.py --seconds $(( fuzz / 2 )) --seed 1 || status=$?
     done
   fi
 fi
