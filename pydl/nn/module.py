@@ -208,8 +208,9 @@ class Module:
       (Identity, Dropout, a non-contiguous ``x`` that a Linear copied) may be edited. Arrays
       created inside a custom ``forward`` and edited after a layer saved them are not checked.
 
-    Cost: a read-only view per output-saving call and two samples per outermost input, about
-    1 us per training step.
+    Cost: a read-only view per output-saving call (~0.3 us) and two samples per saved caller
+    input (~0.4 us each), a few microseconds of Python per training step (docs/RELIABILITY.md
+    "Changes between forward and backward" has the measured figures).
 
     A layer implements this with :meth:`_save_for_backward` at the end of ``forward`` and
     :meth:`_saved_for_backward` at the start of ``backward``. A module whose output is its input
