@@ -149,7 +149,8 @@ if ls "$work"/report.* >/dev/null 2>&1; then
   if [ "$status" != 0 ]; then
     echo "sanitize: sanitizer reports:"; cat "$work"/report.*
   else
-    echo "sanitize: $(ls "$work"/report.* | wc -l) report(s) from tests marked xfail (first lines):"
+    echo "sanitize: $(ls "$work"/report.* | wc -l) log(s) of processes that passed: warnings for refused huge" \
+         "allocations (MemoryError), reports of xfail cases (first lines):"
     for f in "$work"/report.*; do sed -n 2p "$f"; done
   fi
 fi
