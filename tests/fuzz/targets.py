@@ -11,9 +11,11 @@ the interpreter is the bug being hunted.
 ``BINDINGS``, ``OPS``, ``NN``, ``OPTIM`` and ``IO`` map names to builders; ``test_fuzz.py``
 asserts that every public name of ``pydl._C`` and ``pydl.ops`` has one.
 """
+import atexit
 import inspect
 import io
 import os
+import shutil
 import tempfile
 
 import numpy as np
@@ -725,7 +727,8 @@ OPTIM_NOT_OPTIMIZERS = {"Optimizer"}
 
 
 # ===================================================================== save / load
-_TMP = tempfile.mkdtemp(prefix="pydl-fuzz-")
+_TMP = tempfile.mkdtemp(prefix="pydl-fuzz-")  # save/load targets write here only; removed at exit
+atexit.register(shutil.rmtree, _TMP, True)
 
 
 def _valid_file_bytes(g):
