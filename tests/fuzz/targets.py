@@ -727,14 +727,21 @@ OPTIM_NOT_OPTIMIZERS = {"Optimizer"}
 
 
 # ===================================================================== save / load
-_TMP = tempfile.mkdtemp(prefix="pydl-fuzz-")  # save/load targets write here only; removed at exit
-atexit.register(shutil.rmtree, _TMP, True)
+_TMP = []
+
+
+def _tmp():
+    """The scratch directory of the save/load targets (made on first use, removed at exit)."""
+    if not _TMP:
+        _TMP.append(tempfile.mkdtemp(prefix="pydl-fuzz-"))
+        atexit.register(shutil.rmtree, _TMP[0], True)
+    return _TMP[0]
 
 
 def _valid_file_bytes(g):
     buf = io.BytesIO()
     sd = {"w": g.arr(g.dim(), g.dim()), "b": g.arr(g.dim(), dtype=F64), "n": np.int64(3)}
-    path = os.path.join(_TMP, "valid.npz")
+    path = os.path.join(_tmp(), "valid.npz")
     pydl.save(sd, path)
     with open(path, "rb") as f:
         buf.write(f.read())
@@ -758,7 +765,7 @@ def _b_load(g):
     elif kind == 4 and data:  # overwrite a 4-byte field with an extreme value
         i = g.int(0, max(len(data) - 4, 0))
         data[i:i + 4] = g.choice([b"\xff\xff\xff\xff", b"\x00\x00\x00\x00", b"\xff\xff\xff\x7f", b"\x00\x00\x00\x80"])
-    path = os.path.join(_TMP, "fuzzed.npz")
+    path = os.path.join(_tmp(), "fuzzed.npz")
     with open(path, "wb") as f:
         f.write(data)
     return Call(pydl.load, [path])
@@ -768,7 +775,7 @@ def _b_save(g):
     key = g.choice(["w", "", "a\0b", "allow_pickle", "x" * 2000, "é", "../x", 3, None, "a/b"])
     value = g.choice([g.arr(g.dim(), g.dim()), np.array([object()]), np.ones(3, ">f4"), [1, 2], {"n": np.ones(2)}, None,
                       np.ones(2, np.complex64), np.float64("nan"), "s", b"bytes"])
-    return Call(pydl.save, [{key: value}, os.path.join(_TMP, g.choice(["out.npz", "out", "sub/none.npz", ""]))])
+    return Call(pydl.save, [{key: value}, os.path.join(_tmp(), g.choice(["out.npz", "out", "sub/none.npz", ""]))])
 
 
 IO = {"load": _b_load, "save": _b_save}
