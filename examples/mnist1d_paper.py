@@ -19,7 +19,7 @@ and the best test accuracy, and the wall time of the whole run (training and eva
 The torch run (when torch is installed) starts from the same initial weights (copied from
 pydl's) and sees the same batches, in the same process, with the same thread count.
 
-    python examples/mnist1d_paper.py --out runs/examples            # about a minute (torch ~50 s of it)
+    python examples/mnist1d_paper.py --out runs/examples            # pydl ~25-40 s, torch ~50-100 s
     python examples/mnist1d_paper.py --quick                        # 300 steps, for the tests
 """
 import numpy as np

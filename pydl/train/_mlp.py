@@ -118,8 +118,8 @@ def build_cnn(in_channels, out_features, channels=(16, 32), kernel_size=3, pool_
     accept any image that survives the ``len(channels) - 1`` poolings. The default two stages on
     the 8x8 digits give 8x8 -> 4x4 feature maps, which the 4x4 pool passes through: the
     classifier sees where the strokes are. A global pool (``pool_size=1``) discards that and
-    trains markedly slower on the digits without BatchNorm (0.95 against 0.98 test accuracy
-    after 50 epochs of Adam 1e-3).
+    trains markedly slower on the digits without BatchNorm (Adam 1e-3, batch 32: 0.95 test
+    accuracy after 50 epochs, against 0.98 after 30 with the 4x4 pool).
 
     Parameters
     ----------
