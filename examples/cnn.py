@@ -15,6 +15,12 @@ Four rows, each over several seeds (mean ± std):
 
 The test accuracy is measured after every epoch for the plot only (nothing is chosen on it).
 
+What it shows (100 epochs, 3 seeds): BatchNorm lifts the test accuracy from ~0.95 to ~0.98 and
+halves the generalization gap. The augmentation narrows the gap too but costs accuracy here: on
+8x8 images a one-pixel shift moves an eighth of the image, and after 100 epochs the augmented
+network still under-fits (training accuracy ~0.96); with BatchNorm it trains fully, yet stays
+below BatchNorm alone. Augmentation pays on larger images and longer schedules.
+
     python examples/cnn.py --out runs/examples
 """
 import numpy as np
@@ -47,7 +53,7 @@ def run(batchnorm, augment, split, epochs, seed):
 
 def main():
     args = C.parser(__doc__.splitlines()[0]).parse_args()
-    epochs, seeds = (4, [args.seed]) if args.quick else (60, [args.seed + i for i in range(3)])
+    epochs, seeds = (4, [args.seed]) if args.quick else (100, [args.seed + i for i in range(3)])
     x_tr, x_te, y_tr, y_te = C.digits_split(args.seed, n_train=300, images=True)
     split = (x_tr[:, None], x_te[:, None], y_tr, y_te)          # (N, 1, 8, 8)
 
