@@ -1,7 +1,9 @@
 """Command line: ``python -m pydl train [options]``.
 
 Trains an MLP classifier (default 64-128-64-10, ReLU, He init, Adam 1e-3, batch 32, 50 epochs),
-by default on the bundled digits (8x8 images, 10 classes, pixels scaled to [0, 1] by /16), with
+or with ``--model cnn`` a small convolutional network on the images as (N, 1, H, W) (default
+Conv 16 - MaxPool - Conv 32 - 4x4 average pool - Linear; ``pydl.train.build_cnn``), by default
+on the bundled digits (8x8 images, 10 classes, pixels scaled to [0, 1] by /16), with
 a stratified train / validation / test split (70 / 10 / 20 %) drawn with a fixed seed. Prints
 progress and the final train / validation / test loss and accuracy, and writes the weights
 (pydl.save), the training curves (PNG, when matplotlib is installed) and a CSV log of the epochs
@@ -69,13 +71,17 @@ def build_parser():
     parser = argparse.ArgumentParser(prog="python -m pydl", description="pydl command line")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
-    t = sub.add_parser("train", help="train an MLP classifier (default: the bundled digits)",
+    t = sub.add_parser("train", help="train an MLP or CNN classifier (default: the bundled digits)",
                        description=__doc__.split("\n\n", 1)[1],
                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     t.add_argument("--data", metavar="FILE", help=".npz with arrays x, y or .csv whose last column is the label "
                    "(default: the bundled digits)")
+    t.add_argument("--model", choices=("mlp", "cnn"), default="mlp",
+                   help="mlp: flattened inputs; cnn: convolutional network on image data (N, H, W)")
     t.add_argument("--hidden", type=_positive_int, nargs="*", default=[128, 64], metavar="N",
-                   help="hidden layer widths")
+                   help="hidden layer widths (mlp)")
+    t.add_argument("--channels", type=_positive_int, nargs="+", default=[16, 32], metavar="C",
+                   help="output channels of the convolution stages, a 2x2 max-pool between stages (cnn)")
     t.add_argument("--activation", choices=tuple(ACTIVATIONS), default="relu")
     t.add_argument("--init", choices=INITS, default="he",
                    help="weight init: he = nn.init.kaiming_uniform_ (ReLU gain), xavier = xavier_uniform_ "
@@ -92,8 +98,10 @@ def build_parser():
     t.add_argument("--epochs", type=_positive_int, default=50)
     t.add_argument("--l1", type=_non_negative, default=0.0, help="L1 penalty coefficient on the weights")
     t.add_argument("--l2", type=_non_negative, default=0.0, help="L2 penalty coefficient on the weights")
-    t.add_argument("--dropout", type=_probability, default=0.0, help="dropout probability after each hidden layer")
-    t.add_argument("--batchnorm", action="store_true", help="BatchNorm1d before each hidden activation")
+    t.add_argument("--dropout", type=_probability, default=0.0, help="dropout probability after each hidden layer "
+                   "(cnn: before the last Linear)")
+    t.add_argument("--batchnorm", action="store_true", help="BatchNorm1d before each hidden activation "
+                   "(cnn: BatchNorm2d before each convolution's activation)")
     t.add_argument("--input-noise", type=_non_negative, default=0.0, help="std of Gaussian noise on the inputs "
                    "(a GaussianNoise layer)")
     t.add_argument("--weight-noise", type=_non_negative, default=0.0, help="std of Gaussian noise on the weights "
@@ -196,12 +204,20 @@ def build_transform(args, n_classes, image_shape):
     return steps[0] if len(steps) == 1 else data.Compose(steps)
 
 
-def make_trainer(args, n_in, n_classes, image_shape, callbacks=()):
+def build_model(args, x_shape, n_classes):
+    """The network of ``--model``: an MLP on the flattened samples, or a CNN on (N, C, H, W) images."""
+    from .train import build_cnn, build_mlp
+    common = dict(activation=args.activation, dropout=args.dropout, batchnorm=args.batchnorm, init=args.init,
+                  input_noise=args.input_noise)
+    if args.model == "cnn":
+        return build_cnn(x_shape[1], n_classes, channels=args.channels, **common)
+    return build_mlp(int(np.prod(x_shape[1:])), args.hidden, n_classes, flatten=len(x_shape) > 2, **common)
+
+
+def make_trainer(args, x_shape, n_classes, image_shape, callbacks=()):
     from . import nn
-    from .train import L1, L2, Trainer, build_mlp
-    model = build_mlp(n_in, args.hidden, n_classes, activation=args.activation, dropout=args.dropout,
-                      batchnorm=args.batchnorm, init=args.init, input_noise=args.input_noise,
-                      flatten=image_shape is not None)
+    from .train import L1, L2, Trainer
+    model = build_model(args, x_shape, n_classes)
     regs = ([L1(args.l1)] if args.l1 > 0 else []) + ([L2(args.l2)] if args.l2 > 0 else [])
     return Trainer(model, nn.CrossEntropyLoss(label_smoothing=args.label_smoothing),
                    build_optimizer(model.parameters(), args), metrics=("accuracy",),
@@ -234,6 +250,11 @@ def cmd_train(args):
         x_train, x_val, x_test, x_rest = ((a - mean) / std for a in (x_train, x_val, x_test, x_rest))
     n_in = int(np.prod(x.shape[1:]))
     image_shape = tuple(x.shape[1:]) if images else None
+    if args.model == "cnn":
+        if not images:
+            raise CLIError(f"--model cnn needs image data (x of shape (N, H, W)), got x of shape {x.shape}")
+        # one channel: (N, H, W) -> (N, 1, H, W); the augmentations take both shapes
+        x_train, x_val, x_test, x_rest = (a[:, None] for a in (x_train, x_val, x_test, x_rest))
     bs = args.batch_size
     source = "digits (bundled)" if args.data is None else args.data
     say(f"data: {source}: {x.shape[0]} samples, {n_in} features, {n_classes} classes; "
@@ -245,7 +266,7 @@ def cmd_train(args):
         t0 = time.perf_counter()
 
         def build():
-            return make_trainer(args, n_in, n_classes, image_shape)
+            return make_trainer(args, x_rest.shape, n_classes, image_shape)
 
         pydl.manual_seed(args.seed)
         cv = StratifiedKFold(n_splits=args.kfold, shuffle=True, random_state=args.seed)
@@ -263,7 +284,7 @@ def cmd_train(args):
     if args.backup is not None:
         callbacks.append(BackupAndRestore(args.backup))
     pydl.manual_seed(args.seed)
-    trainer = make_trainer(args, n_in, n_classes, image_shape, callbacks)
+    trainer = make_trainer(args, x_train.shape, n_classes, image_shape, callbacks)
     say(f"model: {_describe(trainer.model)}; optimizer {args.optimizer}; batch size "
         f"{'full' if bs is None else bs}; {args.epochs} epochs")
     t0 = time.perf_counter()

@@ -174,3 +174,67 @@ def test_backup_flag_resumes_a_killed_run_bitwise(tmp_path):
     for name in ("model.npz", "history.csv"):
         assert (tmp_path / "run" / name).read_bytes() == (tmp_path / "ref" / name).read_bytes(), name
     assert not (tmp_path / "bk").exists()
+
+
+# ---------------------------------------------------------------- --model cnn
+def test_cnn_on_digits_images(tmp_path, capsys):
+    rc = main(["train", "--model", "cnn", "--epochs", "3", "--out", str(tmp_path), "--quiet"])
+    out = capsys.readouterr().out
+    assert rc == 0 and "test accuracy" in out
+    acc = float(out.split("test accuracy")[1].split()[0])
+    assert acc > 0.5                     # 3 epochs; the default 50 reach ~0.98
+    sd = pydl.load(str(tmp_path / "model.npz"))
+    assert sd["0.weight"].shape == (16, 1, 3, 3) and sd["3.weight"].shape == (32, 16, 3, 3)
+    assert sd["7.weight"].shape == (10, 32 * 4 * 4)
+
+
+def test_cnn_batches_are_images_and_every_augmentation_applies(tmp_path, capsys, monkeypatch):
+    """--model cnn hands (N, 1, 8, 8) batches to the model and to the augmentations."""
+    from pydl import data
+    seen = []
+    original = data.Compose.__call__
+
+    def spy(self, x, y=None):
+        seen.append(x.shape)
+        return original(self, x, y)
+
+    monkeypatch.setattr(data.Compose, "__call__", spy)
+    rc = main(["train", "--model", "cnn", "--batchnorm", "--channels", "8", "8", "--epochs", "1", "--augment",
+               "rotation", "crop", "cutout", "hflip", "vflip", "noise", "--mixup", "0.2", "--cutmix", "1.0",
+               "--dropout", "0.1", "--out", str(tmp_path), "--quiet"])
+    assert rc == 0 and "test accuracy" in capsys.readouterr().out
+    assert seen and all(len(s) == 4 and s[1:] == (1, 8, 8) for s in seen)
+    sd = pydl.load(str(tmp_path / "model.npz"))
+    assert "1.running_mean" in sd and "0.bias" not in sd  # Conv2d(bias=False) - BatchNorm2d
+
+
+def test_cnn_kfold(tmp_path, capsys):
+    rc = main(["train", "--model", "cnn", "--channels", "4", "--epochs", "1", "--kfold", "2",
+               "--out", str(tmp_path), "--quiet"])
+    assert rc == 0 and "cv accuracy (2-fold):" in capsys.readouterr().out
+
+
+def test_cnn_on_npz_images(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    y = np.repeat(np.arange(2), 20)
+    x = rng.normal(0, 0.1, (40, 6, 6)).astype(np.float32)
+    x[y == 1, :3] += 1.0                                     # class 1: bright top half
+    np.savez(tmp_path / "img.npz", x=x, y=y)
+    rc = main(["train", "--model", "cnn", "--data", str(tmp_path / "img.npz"), "--channels", "4", "4",
+               "--epochs", "2", "--out", str(tmp_path / "o"), "--quiet"])
+    assert rc == 0 and "test accuracy" in capsys.readouterr().out
+
+
+def test_cnn_needs_images(tmp_path, capsys):
+    x, y = blobs()
+    np.savez(tmp_path / "flat.npz", x=x, y=y)
+    _bad(tmp_path, capsys, ["--model", "cnn", "--data", str(tmp_path / "flat.npz")],
+         "--model cnn needs image data (x of shape (N, H, W)), got x of shape (90, 5)")
+
+
+def test_cnn_bad_flags_exit_2(capsys):
+    for args in (["--model", "resnet"], ["--model", "cnn", "--channels"], ["--channels", "0"]):
+        with pytest.raises(SystemExit) as e:
+            main(["train", *args])
+        assert e.value.code == 2
+    assert "invalid choice: 'resnet'" in capsys.readouterr().err

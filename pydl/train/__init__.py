@@ -4,13 +4,13 @@
 ``evaluate`` and ``predict``; ``History``; ``callbacks`` (EarlyStopping, ModelCheckpoint,
 LearningRateScheduler, TerminateOnNaN, CSVLogger, BackupAndRestore); ``load_checkpoint`` (a
 ModelCheckpoint file back into a model and optimizer); ``metrics``; ``regularizers`` (L1, L2);
-``build_mlp`` (the MLP of the command line and the examples).
+``build_mlp`` and ``build_cnn`` (the networks of the command line and the examples).
 """
 from . import callbacks, metrics, regularizers
-from ._mlp import build_mlp
+from ._mlp import build_cnn, build_mlp
 from .checkpoint import load_checkpoint
 from .history import History
 from .regularizers import L1, L2
 from .trainer import Trainer
 
-__all__ = ["Trainer", "History", "build_mlp", "load_checkpoint", "callbacks", "metrics", "regularizers", "L1", "L2"]
+__all__ = ["Trainer", "History", "build_mlp", "build_cnn", "load_checkpoint", "callbacks", "metrics", "regularizers", "L1", "L2"]

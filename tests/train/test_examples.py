@@ -9,13 +9,15 @@ import pytest
 EXAMPLES = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, os.pardir, "examples")
 SCRIPTS = {"optimizers": "optimizers.png", "batch_size": "batch_size.png", "regularization": "regularization.png",
            "cross_validation": "cross_validation.png", "bias_variance": "bias_variance.png",
-           "mse_vs_nll": "mse_vs_nll.png"}
+           "mse_vs_nll": "mse_vs_nll.png", "cnn": "cnn.png", "mnist1d_paper": "mnist1d_paper.png"}
 
 
 @pytest.mark.skipif(not os.path.isdir(EXAMPLES), reason="examples/ not in this checkout")
 @pytest.mark.parametrize("name", sorted(SCRIPTS))
 def test_example_quick(name, tmp_path, monkeypatch, capsys):
     pytest.importorskip("matplotlib")
+    if name == "mnist1d_paper":
+        pytest.importorskip("mnist1d")
     monkeypatch.syspath_prepend(EXAMPLES)
     monkeypatch.setattr(sys, "argv", [name + ".py", "--quick", "--out", str(tmp_path)])
     runpy.run_path(os.path.join(EXAMPLES, name + ".py"), run_name="__main__")
