@@ -182,8 +182,9 @@ def _run(body, seconds):
     script = PROLOGUE + textwrap.dedent(body)
     root = os.path.dirname(os.path.dirname(os.path.abspath(pydl.__file__)))  # the pydl this test imported
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([root] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]))
+    # cwd: "python -c" puts the working directory first on sys.path; run beside the pydl this test imported
     return subprocess.run([sys.executable, "-c", script, str(seconds)], capture_output=True, text=True,
-                          timeout=seconds * 10 + 120, env=env)
+                          timeout=seconds * 10 + 120, env=env, cwd=root)
 
 
 def _check(name, proc):

@@ -296,7 +296,7 @@ def test_zip_bomb_refused_under_a_memory_limit(tmp_path):
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([os.path.dirname(os.path.dirname(pydl.__file__))]
                                                      + sys.path))
     out = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True,
-                         timeout=120, env=env)
+                         timeout=120, env=env, cwd=os.path.dirname(os.path.dirname(pydl.__file__)))
     assert out.returncode == 0, out.stderr
     assert out.stdout.startswith("ValueError") and "bomb.npz" in out.stdout and "zip bomb" in out.stdout
 

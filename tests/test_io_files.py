@@ -15,9 +15,12 @@ import pytest
 import pydl
 from pydl import _io
 
+# "python -c" puts its working directory first on sys.path: subprocesses run beside the pydl
+# this test imported (the installed copy, or an editable checkout), never a source tree without _C
+PYDL_PARENT = os.path.dirname(os.path.dirname(os.path.abspath(pydl.__file__)))
+
 pytestmark = pytest.mark.skipif(os.name != "posix", reason="FIFOs, symlinks and pids are POSIX")
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def run_python(code, timeout=60):
@@ -25,7 +28,7 @@ def run_python(code, timeout=60):
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([os.path.dirname(os.path.dirname(pydl.__file__))]
                                                      + sys.path))
     return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True,
-                          text=True, timeout=timeout, env=env)
+                          text=True, timeout=timeout, env=env, cwd=PYDL_PARENT)
 
 
 # -- save: only create or replace regular files ------------------------------------------------
@@ -190,7 +193,7 @@ def test_killed_save_leaves_previous_file_and_next_save_cleans_up(tmp_path):
     """
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([os.path.dirname(os.path.dirname(pydl.__file__))]
                                                      + sys.path))
-    proc = subprocess.Popen([sys.executable, "-c", textwrap.dedent(code)], env=env)
+    proc = subprocess.Popen([sys.executable, "-c", textwrap.dedent(code)], env=env, cwd=PYDL_PARENT)
     try:
         deadline = time.time() + 60
         while not ready.exists():

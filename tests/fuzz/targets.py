@@ -302,6 +302,36 @@ def _b_bn_bwd(g):
                                         g.arr(C, dtype=dt, fill="zeros") if g.bool(0.8) else None, g.bool(), g.bool()])
 
 
+def _b_bn2d_train(g):
+    N, C, S = g.dim(2, 6), g.dim(), g.dim()
+    dt = g.fdtype()
+    pc = lambda fill="normal": g.arr(C, dtype=dt, fill=fill)  # noqa: E731  (per channel)
+    return Call(_C.batchnorm2d_forward_train, [g.arr(N, C, S, dtype=dt), pc() if g.bool(0.8) else None,
+                                               pc() if g.bool(0.8) else None, g.arr(N, C, S, dtype=dt, fill="zeros"),
+                                               pc(), pc(), pc() if g.bool() else None,
+                                               pc("positive") if g.bool() else None,
+                                               g.choice([1e-5, 0.0, -1.0]), g.real()])
+
+
+def _b_bn2d_eval(g):
+    N, C, S = g.dim(), g.dim(), g.dim()
+    dt = g.fdtype()
+    return Call(_C.batchnorm2d_forward_eval, [g.arr(N, C, S, dtype=dt), g.arr(C, dtype=dt) if g.bool(0.8) else None,
+                                              g.arr(C, dtype=dt) if g.bool(0.8) else None, g.arr(C, dtype=dt),
+                                              g.arr(C, dtype=dt, fill="positive"),
+                                              g.arr(N, C, S, dtype=dt, fill="zeros"), 1e-5])
+
+
+def _b_bn2d_bwd(g):
+    N, C, S = g.dim(), g.dim(), g.dim()
+    dt = g.fdtype()
+    return Call(_C.batchnorm2d_backward, [g.arr(N, C, S, dtype=dt), g.arr(N, C, S, dtype=dt), g.arr(C, dtype=dt),
+                                          g.arr(C, dtype=dt, fill="positive"), g.arr(C, dtype=dt) if g.bool(0.8) else None,
+                                          g.arr(N, C, S, dtype=dt, fill="zeros") if g.bool(0.8) else None,
+                                          g.arr(C, dtype=dt, fill="zeros") if g.bool(0.8) else None,
+                                          g.arr(C, dtype=dt, fill="zeros") if g.bool(0.8) else None, g.bool(), g.bool()])
+
+
 def _b_dropout_fwd(g):
     shape = _shape(g)
     dt = g.fdtype()
@@ -399,6 +429,9 @@ BINDINGS = {
     "batchnorm_forward_train": _b_bn_train,
     "batchnorm_forward_eval": _b_bn_eval,
     "batchnorm_backward": _b_bn_bwd,
+    "batchnorm2d_forward_train": _b_bn2d_train,
+    "batchnorm2d_forward_eval": _b_bn2d_eval,
+    "batchnorm2d_backward": _b_bn2d_bwd,
     "conv2d_forward": _b_conv_fwd(_C.conv2d_forward),
     "conv2d_forward_reference": _b_conv_fwd(_C.conv2d_forward_reference),
     "conv2d_backward": _b_conv_bwd(_C.conv2d_backward),
@@ -521,6 +554,22 @@ def _o_bn_bwd(g):
     return Call(ops.batch_norm_backward, [a[0], a[1], a[2], a[3], a[4], a[8]], {"grad_weight": a[6], "grad_bias": a[7]})
 
 
+def _o_bn2d_train(g):
+    a = _b_bn2d_train(g).args
+    return Call(ops.batch_norm2d_train, [a[0], a[1], a[2], a[8], a[6], a[7], a[9]])
+
+
+def _o_bn2d_eval(g):
+    a = _b_bn2d_eval(g).args
+    return Call(ops.batch_norm2d_eval, [a[0], a[1], a[2], a[3], a[4], a[6]])
+
+
+def _o_bn2d_bwd(g):
+    a = _b_bn2d_bwd(g).args
+    return Call(ops.batch_norm2d_backward, [a[0], a[1], a[2], a[3], a[4], a[8]],
+                {"grad_weight": a[6], "grad_bias": a[7], "input_grad": a[5] is not None})
+
+
 def _o_ce(g):
     c = _b_cross_entropy(g)
     return Call(ops.softmax_cross_entropy, c.args, {k: c.kwargs[k] for k in ("weight", "label_smoothing", "reduction")})
@@ -544,6 +593,9 @@ OPS = {
     "batch_norm_backward": _o_bn_bwd,
     "batch_norm_eval": _o_bn_eval,
     "batch_norm_train": _o_bn_train,
+    "batch_norm2d_backward": _o_bn2d_bwd,
+    "batch_norm2d_eval": _o_bn2d_eval,
+    "batch_norm2d_train": _o_bn2d_train,
     "conv1d": _o_conv(ops.conv1d, 1),
     "conv1d_backward": _o_conv(ops.conv1d_backward, 1, True),
     "conv2d": _o_conv(ops.conv2d, 2),

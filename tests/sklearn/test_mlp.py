@@ -1,6 +1,7 @@
 """pydl.sklearn's MLPs against scikit-learn's: parameters, attributes, training equivalence,
 meta-estimators, pickling, labels, sample weights, warm start / partial_fit, early stopping."""
 import inspect
+import os
 import pickle
 import subprocess
 import sys
@@ -18,6 +19,7 @@ from sklearn.model_selection import GridSearchCV, cross_val_score, train_test_sp
 from sklearn.pipeline import make_pipeline  # noqa: E402
 from sklearn.preprocessing import StandardScaler  # noqa: E402
 
+import pydl  # noqa: E402
 from pydl.sklearn import MLPClassifier, MLPRegressor  # noqa: E402
 
 PAIRS = [(MLPClassifier, sk_nn.MLPClassifier), (MLPRegressor, sk_nn.MLPRegressor)]
@@ -273,4 +275,5 @@ def test_errors_name_the_argument():
 
 def test_importing_pydl_does_not_import_sklearn():
     code = "import sys, pydl; assert 'sklearn' not in sys.modules; import pydl.sklearn; print(pydl.sklearn.MLPClassifier)"
-    subprocess.run([sys.executable, "-c", code], check=True)
+    # cwd: "python -c" puts the working directory first on sys.path; run beside the pydl this test imported
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=os.path.dirname(os.path.dirname(pydl.__file__)))
