@@ -39,25 +39,28 @@ double cross_entropy_row_ref(const CeRowArgs<T, double>& a, int64_t i, int64_t y
   const T* x = a.logits + i * c;
   double m = -std::numeric_limits<double>::infinity();
   for (int64_t j = 0; j < c; ++j) m = x[j] > m ? double(x[j]) : m;
+  // Everything relative to m (as the float32 kernel): logp_j = (x_j - m) - l, l = log s. Not
+  // lse = m + l, which rounds at the scale of m (rows of equal logits 1e30 gave a loss of 0).
   double s = 0;
   for (int64_t j = 0; j < c; ++j) s += std::exp(double(x[j]) - m);
-  const double lse = m + std::log(s);
+  const double l = std::log(s);
+  auto nlogp = [&](int64_t j) { return l - (double(x[j]) - m); };  // -logp_j
   const double eps_c = a.eps / double(c);
   auto w = [&](int64_t j) { return a.weight ? double(a.weight[j]) : 1.0; };
   double loss = 0;
   if (a.target_idx) {
     const double wy = (1.0 - a.eps) * w(y);
-    loss = wy * (lse - double(x[y]));
+    loss = wy * nlogp(y);
     if (a.eps != 0.0) {
       double sm = 0;
-      for (int64_t j = 0; j < c; ++j) sm += w(j) * (lse - double(x[j]));
+      for (int64_t j = 0; j < c; ++j) sm += w(j) * nlogp(j);
       loss += eps_c * sm;
     }
     if (a.grad) {
       T* g = a.grad + i * c;
       const double coef = wy + eps_c * a.weight_sum;
       for (int64_t j = 0; j < c; ++j) {
-        double p = std::exp(double(x[j]) - lse);
+        double p = std::exp((double(x[j]) - m) - l);
         g[j] = T(a.scale * (p * coef - eps_c * w(j) - (j == y ? wy : 0.0)));
       }
     }
@@ -67,13 +70,13 @@ double cross_entropy_row_ref(const CeRowArgs<T, double>& a, int64_t i, int64_t y
     for (int64_t j = 0; j < c; ++j) {
       double tj = (1.0 - a.eps) * double(t[j]) + eps_c;
       S += w(j) * tj;
-      loss -= w(j) * tj * (double(x[j]) - lse);
+      loss += w(j) * tj * nlogp(j);
     }
     if (a.grad) {
       T* g = a.grad + i * c;
       for (int64_t j = 0; j < c; ++j) {
         double tj = (1.0 - a.eps) * double(t[j]) + eps_c;
-        g[j] = T(a.scale * (std::exp(double(x[j]) - lse) * S - w(j) * tj));
+        g[j] = T(a.scale * (std::exp((double(x[j]) - m) - l) * S - w(j) * tj));
       }
     }
   }
