@@ -1,5 +1,28 @@
 """CPU information and the kernel thread count."""
+import os
+import warnings
+
 from . import _C
+
+ISA_NAMES = ("avx512", "avx2", "generic")
+
+
+def _check_isa_env():
+    """Warn (RuntimeWarning, once, at import) when ``PYDL_ISA`` holds a value the kernels ignore.
+
+    ``_C`` reads ``PYDL_ISA`` itself and only understands ``avx512``, ``avx2`` and ``generic``
+    (each lowers the detected ISA, never raises it); anything else used to be ignored silently.
+    An empty value counts as unset.
+    """
+    value = os.environ.get("PYDL_ISA")
+    if value and value not in ISA_NAMES:
+        warnings.warn(
+            f"PYDL_ISA={value!r} is not a known ISA and is ignored: expected one of "
+            f"{', '.join(repr(n) for n in ISA_NAMES)}; using {_C.active_isa()!r} "
+            f"(detected {_C.detected_isa()!r})", RuntimeWarning, stacklevel=3)
+
+
+_check_isa_env()
 
 
 def cpu_info():

@@ -195,12 +195,9 @@ def _check(name, proc):
     assert "calls=" in proc.stdout
 
 
-# The cross-entropy race is issue 10's defect 1 (the kernel trusts targets it validated before
-# releasing the GIL), being fixed in csrc/ on another branch; on this tree these two cases die
-# with SIGSEGV. Remove the xfail once the fix is merged.
-CE_RACE = pytest.mark.xfail(strict=False, reason="issue 10 defect 1: cross-entropy targets re-read after the GIL "
-                                                 "is released (g[y] -= ... out of bounds); fix pending in csrc/")
-KNOWN = {"C.cross_entropy-targets": CE_RACE, "nn.CrossEntropyLoss-targets": CE_RACE}
+# Scenarios known to fail (none: the cross-entropy race, issue 10's defect 1, is fixed in the kernel,
+# which checks each class index where it reads it).
+KNOWN = {}
 
 
 @pytest.mark.parametrize("name", [pytest.param(n, marks=KNOWN.get(n, ())) for n in SCENARIOS])

@@ -105,12 +105,15 @@ void softmax_backward(const py::object& grad_out_obj, const py::object& y_obj, c
 }
 
 // target: int64 class indices (n,) in [0, c), or probabilities of logits' dtype and shape.
-bool class_index_target(Arg& target, const Arg& logits) {
+// precheck: check the indices here, with the GIL held (so a bad argument is reported before
+// anything is written); the kernel checks each index again where it uses it (ARCHITECTURE.md 3.4).
+bool class_index_target(Arg& target, const Arg& logits, bool precheck) {
   const int64_t n = logits.dim(0), c = logits.dim(1);
   if (is_int64(target.array())) {
     if (target.ndim() != 1 || target.dim(0) != n)
       throw py::value_error("target: expected class indices of shape (" + std::to_string(n) + ",), got shape " +
                             shape_str(target.array()));
+    if (!precheck) return true;
     const int64_t* t = target.cptr<int64_t>();
     const int64_t bad = pydl::ops::cross_entropy_check_targets(t, n, c);
     if (bad >= 0)
@@ -125,30 +128,55 @@ bool class_index_target(Arg& target, const Arg& logits) {
   return false;
 }
 
-double cross_entropy(const py::object& logits_obj, const py::object& target_obj, const py::object& grad_obj,
-                     const py::object& weight_obj, double label_smoothing, const std::string& reduction) {
+double cross_entropy_impl(const py::object& logits_obj, const py::object& target_obj, const py::object& grad_obj,
+                          const py::object& weight_obj, double label_smoothing, const std::string& reduction,
+                          bool precheck) {
   Arg logits = float_input(logits_obj, "logits").rank(2);
   const int64_t n = logits.dim(0), c = logits.dim(1);
   if (c < 1) throw py::value_error("logits: expected at least one class, got shape " + shape_str(logits.array()));
   Arg target = Arg(target_obj, "target").contiguous();
-  const bool idx = class_index_target(target, logits);
+  const bool idx = class_index_target(target, logits, precheck);
   if (!(label_smoothing >= 0.0 && label_smoothing <= 1.0))
     throw py::value_error("label_smoothing: expected a value in [0, 1], got " + std::to_string(label_smoothing));
   if (reduction != "mean" && reduction != "sum")
     throw py::value_error("reduction: expected 'mean' or 'sum', got '" + reduction + "'");
-  Arg grad = Arg::optional(grad_obj, "grad").like(logits).writeable().same_or_disjoint(logits).same_or_disjoint(target);
+  Arg grad = Arg::optional(grad_obj, "grad").like(logits).writeable().same_or_disjoint(logits);
+  // class indices: the kernel reads each one before its row's grad, but an output has no reason
+  // to share memory with an index array; probabilities: read before written, element by element.
+  if (idx) grad.disjoint_from(target);
+  else grad.same_or_disjoint(target);
   Arg weight = Arg::optional(weight_obj, "weight").dtype_as(logits).shape({c}).contiguous();
   grad.same_or_disjoint(weight);
   const bool mean = reduction == "mean";
-  return dispatch_float(logits.dtype(), [&](auto t) {
+  pydl::ops::CeBadTarget bad;
+  const double loss = dispatch_float(logits.dtype(), [&](auto t) {
     using T = decltype(t);
     const T *lp = logits.cptr<T>(), *wp = weight.cptr<T>();
     const int64_t* ti = idx ? target.cptr<int64_t>() : nullptr;
     const T* tp = idx ? nullptr : target.cptr<T>();
     T* gp = grad.ptr<T>();
     py::gil_scoped_release nogil;
-    return pydl::ops::cross_entropy<T>(gp, lp, ti, tp, wp, n, c, label_smoothing, mean);
+    return pydl::ops::cross_entropy<T>(gp, lp, ti, tp, wp, n, c, label_smoothing, mean, &bad);
   });
+  if (bad.pos >= 0)  // (the GIL is held again here)
+    throw py::value_error("target: class index " + std::to_string(bad.value) + " at position " +
+                          std::to_string(bad.pos) + " is out of range [0, " + std::to_string(c) +
+                          ") (found by the kernel: was target modified during the call?)" +
+                          (grad.present() ? "; grad is partly written" : ""));
+  return loss;
+}
+
+double cross_entropy(const py::object& logits_obj, const py::object& target_obj, const py::object& grad_obj,
+                     const py::object& weight_obj, double label_smoothing, const std::string& reduction) {
+  return cross_entropy_impl(logits_obj, target_obj, grad_obj, weight_obj, label_smoothing, reduction, true);
+}
+
+// Tests only: cross_entropy without the binding's check of the class indices, so that the
+// kernel's own check (the one a concurrent writer meets) is what reports a bad index.
+double cross_entropy_kernel_check(const py::object& logits_obj, const py::object& target_obj,
+                                  const py::object& grad_obj, const py::object& weight_obj, double label_smoothing,
+                                  const std::string& reduction) {
+  return cross_entropy_impl(logits_obj, target_obj, grad_obj, weight_obj, label_smoothing, reduction, false);
 }
 
 void vmath(const std::string& fn, const py::object& x_obj, const py::object& out_obj) {
@@ -190,6 +218,12 @@ void register_ops(py::module_& m) {
         "Fused log-softmax + NLL, torch.nn.functional.cross_entropy semantics. logits (N, C); target int64 class "
         "indices (N,) or probabilities (N, C) of logits' dtype; weight (C,) class weights; reduction 'mean' or "
         "'sum'. Returns the loss; when grad (N, C) is given also writes dL/dlogits into it.");
+  m.def("_cross_entropy_kernel_check", &cross_entropy_kernel_check, py::arg("logits"), py::arg("target"),
+        py::arg("grad") = py::none(), py::arg("weight") = py::none(), py::arg("label_smoothing") = 0.0,
+        py::arg("reduction") = "mean",
+        "Tests only: cross_entropy without the binding's pre-check of the class indices, so that the kernel's "
+        "own check at use (which guards against targets changed by another thread during the call) raises the "
+        "ValueError.");
   m.def("_vmath", &vmath, py::arg("fn"), py::arg("x"), py::arg("out"),
         "out = fn(x) for fn in exp, tanh, erf with the float32 vector math of the active ISA (tests, benchmarks).");
 }

@@ -5,11 +5,16 @@
 //   leaky_relu  y = x < 0 ? s*x : x            dx = dy * (x > 0 ? 1 : s)      s = negative_slope
 //   sigmoid     y = 1 / (1 + exp(-x))          dx = dy * y * (1 - y)
 //   tanh        y = tanh(x)                    dx = dy * (1 - y^2)
-//   gelu        y = x * Phi(x) = x/2 * (1 + erf(x/sqrt 2))
+//   gelu        y = x * Phi(x) = x/2 * (1 + erf(x/sqrt 2)) = x/2 * erfc(-x/sqrt 2)
 //                                              dx = dy * (Phi(x) + x * phi(x)),  phi = N(0,1) pdf
 //   gelu_tanh   y = x/2 * (1 + tanh(u)), u = sqrt(2/pi) * (x + 0.044715 x^3)   (PyTorch's approximation)
+//                 = x * sigmoid(2u)
 //                                              dx = dy * (1/2 (1 + t) + x/2 (1 - t^2) u'(x)),
 //                                                   t = tanh(u), u' = sqrt(2/pi) (1 + 3*0.044715 x^2)
+//                                                 = dy * s (1 + x (1 - s) 2u'),  s = sigmoid(2u)
+// gelu and gelu_tanh are evaluated without the 1 + erf / 1 + tanh cancellation, which loses all
+// relative accuracy in the negative tail (float32 gelu returned the wrong sign near x = -5.45 and
+// -0 below -5.5): through erfc (libm) and sigmoid(2u) = e^2u / (1 + e^2u) for x < 0.
 //   none        y = x                          dx = dy
 // NaN propagates (relu(NaN) = NaN: "x < 0 ? 0 : x" keeps it), tanh(+-inf) = +-1, sigmoid(-inf) = 0.
 // float32 runs the vectorised kernel of the active ISA (activation_avx512.cpp, activation_avx2.cpp,
@@ -44,6 +49,14 @@ const char* act_name(Act act) { return kActNames[static_cast<int>(act)]; }
 
 namespace ref {
 
+// 1 / (1 + e^-v) with full relative accuracy for v < 0 as well (e^v / (1 + e^v) there).
+template <class T>
+T sigmoid_stable(T v) {
+  if (v >= T(0)) return T(1) / (T(1) + std::exp(-v));
+  const T e = std::exp(v);
+  return e / (T(1) + e);
+}
+
 template <class T>
 T forward_one(Act act, T x, T negative_slope) {
   const T kSqrt2OverPi = T(0.7978845608028654), kInvSqrt2 = T(0.7071067811865476);
@@ -52,8 +65,8 @@ T forward_one(Act act, T x, T negative_slope) {
     case Act::leaky_relu: return x < T(0) ? negative_slope * x : x;
     case Act::sigmoid: return T(1) / (T(1) + std::exp(-x));
     case Act::tanh: return std::tanh(x);
-    case Act::gelu: return T(0.5) * x * (T(1) + std::erf(x * kInvSqrt2));
-    case Act::gelu_tanh: return T(0.5) * x * (T(1) + std::tanh(kSqrt2OverPi * (x + T(0.044715) * x * x * x)));
+    case Act::gelu: return T(0.5) * x * std::erfc(-x * kInvSqrt2);
+    case Act::gelu_tanh: return x * sigmoid_stable(T(2) * kSqrt2OverPi * (x + T(0.044715) * x * x * x));
     case Act::none: break;
   }
   return x;
@@ -69,15 +82,16 @@ T backward_one(Act act, T dy, T x, T y, T negative_slope) {
     case Act::sigmoid: return dy * y * (T(1) - y);
     case Act::tanh: return dy * (T(1) - y * y);
     case Act::gelu: {
-      T cdf = T(0.5) * (T(1) + std::erf(x * kInvSqrt2));
+      T cdf = T(0.5) * std::erfc(-x * kInvSqrt2);
       T pdf = kInvSqrt2Pi * std::exp(T(-0.5) * x * x);
       return dy * (cdf + x * pdf);
     }
     case Act::gelu_tanh: {
       T x2 = x * x;
-      T t = std::tanh(kSqrt2OverPi * (x + T(0.044715) * x2 * x));
-      T du = kSqrt2OverPi * (T(1) + T(3 * 0.044715) * x2);
-      return dy * (T(0.5) * (T(1) + t) + T(0.5) * x * (T(1) - t * t) * du);
+      T v = T(2) * kSqrt2OverPi * (x + T(0.044715) * x2 * x);
+      T s = sigmoid_stable(v), s1 = sigmoid_stable(-v);  // s and 1 - s, each without cancellation
+      T dv = T(2) * kSqrt2OverPi * (T(1) + T(3 * 0.044715) * x2);
+      return dy * s * (T(1) + x * s1 * dv);
     }
     case Act::none: break;
   }

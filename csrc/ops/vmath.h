@@ -23,7 +23,7 @@ template <class T, class S>
 struct CeRowArgs {
   T* grad;                    // (n, c) or null
   const T* logits;            // (n, c)
-  const int64_t* target_idx;  // (n,) or null
+  const int64_t* target_idx;  // (n,) or null; only its presence is used by the row kernels
   const T* target_prob;       // (n, c) or null
   const T* weight;            // (c,) or null
   int64_t c;

@@ -77,6 +77,18 @@ static inline float hmax(V v) {
 // Bits of k shifted left by 23: with k = v + (1.5 * 2^23 + 127) rounded to an integer, the
 // float 2^(k - 1.5*2^23 - 127) for exponents in [-127, 128) (the magic-number trick).
 static inline V shl23(V k) { return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_castps_si256(k), 23)); }
+// a * b as p + *lo exactly (p = fl(a b), *lo = a b - p by FMA), barring overflow and underflow.
+static inline V two_prod(V a, V b, V* lo) {
+  V p = _mm256_mul_ps(a, b);
+  *lo = _mm256_fmsub_ps(a, b, p);
+  return p;
+}
+// Half-octave index of a in [1, 16): (exponent - 127) * 2 + top mantissa bit, in [0, 7] (bits
+// masked to 3: any input, NaN included, gives an index in range).
+static inline VI octave_index8(V a) {
+  __m256i b = _mm256_srli_epi32(_mm256_castps_si256(a), 22);
+  return _mm256_and_si256(_mm256_sub_epi32(b, _mm256_set1_epi32(254)), _mm256_set1_epi32(7));
+}
 
 #include "ops/vmath_core.inc"
 

@@ -69,6 +69,18 @@ static inline float hmax(V v) { return _mm512_reduce_max_ps(v); }
 // Bits of k shifted left by 23: with k = v + (1.5 * 2^23 + 127) rounded to an integer, the
 // float 2^(k - 1.5*2^23 - 127) for exponents in [-127, 128) (the magic-number trick).
 static inline V shl23(V k) { return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_castps_si512(k), 23)); }
+// a * b as p + *lo exactly (p = fl(a b), *lo = a b - p by FMA), barring overflow and underflow.
+static inline V two_prod(V a, V b, V* lo) {
+  V p = _mm512_mul_ps(a, b);
+  *lo = _mm512_fmsub_ps(a, b, p);
+  return p;
+}
+// Half-octave index of a in [1, 16): (exponent - 127) * 2 + top mantissa bit, in [0, 7] (bits
+// masked to 3: any input, NaN included, gives an index in range).
+static inline VI octave_index8(V a) {
+  __m512i b = _mm512_srli_epi32(_mm512_castps_si512(a), 22);
+  return _mm512_and_si512(_mm512_sub_epi32(b, _mm512_set1_epi32(254)), _mm512_set1_epi32(7));
+}
 
 #include "ops/vmath_core.inc"
 

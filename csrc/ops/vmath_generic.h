@@ -61,6 +61,22 @@ static inline float hmax(V v) { return v; }
 // Bits of k shifted left by 23: with k = v + (1.5 * 2^23 + 127) rounded to an integer, the
 // float 2^(k - 1.5*2^23 - 127) for exponents in [-127, 128) (the magic-number trick).
 static inline V shl23(V k) { return from_bits(bits(k) << 23); }
+// a * b as p + *lo exactly (Dekker's product: halves of 12 bits, 4097 = 2^12 + 1 splits), for
+// |a|, |b| < 2^100 and no underflow. (No FMA at the baseline ISA; GCC does not contract a*b + c
+// under -std=c++17.)
+static inline V split_hi(V a) {
+  V c = a * 4097.0f;
+  return c - (c - a);
+}
+static inline V two_prod(V a, V b, V* lo) {
+  V p = a * b;
+  V ah = split_hi(a), al = a - ah, bh = split_hi(b), bl = b - bh;
+  *lo = ((ah * bh - p) + ah * bl + al * bh) + al * bl;
+  return p;
+}
+// Half-octave index of a in [1, 16): (exponent - 127) * 2 + top mantissa bit, in [0, 7] (masked:
+// any input, NaN included, gives an index in range).
+static inline VI octave_index8(V a) { return static_cast<VI>(((bits(a) >> 22) - 254u) & 7u); }
 
 #include "ops/vmath_core.inc"
 

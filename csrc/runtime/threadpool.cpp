@@ -32,8 +32,8 @@ constexpr auto kWorkerSpin = std::chrono::microseconds(50);
 // slow to wake (descheduled on a busy machine) never holds up a parallel call.
 class Pool {
  public:
-  explicit Pool(int workers) {
-    for (int i = 0; i < workers; ++i) threads_.emplace_back([this] { loop(); });
+  explicit Pool(int workers) : limit_(workers) {
+    for (int i = 0; i < workers; ++i) threads_.emplace_back([this, i] { loop(i); });
   }
   ~Pool() {
     {
@@ -45,6 +45,18 @@ class Pool {
     for (auto& t : threads_) t.join();
   }
   int workers() const { return static_cast<int>(threads_.size()); }
+
+  // Joins the workers numbered k and above (0 <= k < workers()). Only between jobs: the caller
+  // holds g_busy, so no run() is in flight and no worker holds a chunk.
+  void shrink(int k) {
+    {
+      std::lock_guard<std::mutex> lk(m_);
+      limit_ = k;
+    }
+    cv_.notify_all();
+    for (size_t i = static_cast<size_t>(k); i < threads_.size(); ++i) threads_[i].join();
+    threads_.resize(static_cast<size_t>(k));
+  }
 
   // Runs job(0..nchunks-1), each chunk exactly once; chunk 0 on the caller.
   void run(int nchunks, const std::function<void(int)>& job) {
@@ -85,7 +97,7 @@ class Pool {
     }
   }
 
-  void loop() {
+  void loop(int id) {
     uint64_t seen = 0;
     for (;;) {
       if (generation_.load(std::memory_order_acquire) == seen) {
@@ -99,8 +111,8 @@ class Pool {
       int nchunks;
       {
         std::unique_lock<std::mutex> lk(m_);
-        cv_.wait(lk, [&] { return stop_ || generation_.load(std::memory_order_relaxed) != seen; });
-        if (stop_) return;
+        cv_.wait(lk, [&] { return stop_ || id >= limit_ || generation_.load(std::memory_order_relaxed) != seen; });
+        if (stop_ || id >= limit_) return;
         seen = generation_.load(std::memory_order_relaxed);
         job = job_;
         nchunks = nchunks_;
@@ -123,6 +135,7 @@ class Pool {
   std::atomic<uint64_t> claim_{0};        // generation << 32 | next chunk to claim
   std::atomic<int> done_{0};              // chunks other than 0 finished in this generation
   bool stop_ = false;
+  int limit_;  // workers numbered limit_ and above exit (shrink)
   const std::function<void(int)>* job_ = nullptr;
   int nchunks_ = 0;
 };
@@ -168,7 +181,29 @@ int get_num_threads() {
   return n;
 }
 
-void set_num_threads(int n) { g_num_threads.store(n < 1 ? 1 : n > kMaxThreads ? kMaxThreads : n); }
+// Makes the pool hold at most `workers` threads, joining the others (none: no pool). Caller holds g_busy.
+static void trim_pool(int workers) {
+  if (!g_pool || g_pool->workers() <= workers) return;
+  if (workers == 0) {
+    delete g_pool;
+    g_pool = nullptr;
+  } else {
+    g_pool->shrink(workers);
+  }
+}
+
+void set_num_threads(int n) {
+  n = n < 1 ? 1 : n > kMaxThreads ? kMaxThreads : n;
+  g_num_threads.store(n);
+  // Shrink now, so the surplus threads are gone when this returns (and a count of 1, which never
+  // reaches the pool, still frees them). If a parallel call is running (another Python thread),
+  // that call leaves the pool as it is and the next one trims it.
+  bool expected = false;
+  if (g_busy.compare_exchange_strong(expected, true)) {
+    trim_pool(n - 1);
+    g_busy.store(false);
+  }
+}
 
 int threads_for(int64_t n, int64_t min_per_range) {
   if (min_per_range < 1) min_per_range = 1;
@@ -188,13 +223,14 @@ void run_ranges(int64_t n, const std::function<void(int64_t, int64_t)>& fn) {
     return;
   }
   std::call_once(g_atfork_once, [] { pthread_atfork(nullptr, nullptr, after_fork_in_child); });
-  if (!g_pool || g_pool->workers() != nchunks - 1) {
-    if (g_pool && g_pool->workers() >= nchunks - 1) {
-      // keep the bigger pool; extra workers sit out
-    } else {
-      delete g_pool;
-      g_pool = new Pool(nchunks - 1);
-    }
+  // Grow to this call's chunks; a pool bigger than this call needs is kept (a small call after a
+  // big one) unless the thread count went down since it was built: then join the surplus.
+  if (!g_pool || g_pool->workers() < nchunks - 1) {
+    delete g_pool;
+    g_pool = new Pool(nchunks - 1);
+  } else {
+    const int keep = get_num_threads() - 1;  // (>= nchunks - 1 unless changed meanwhile)
+    trim_pool(keep > nchunks - 1 ? keep : nchunks - 1);
   }
   auto job = [&](int c) {
     const int64_t lo = n * c / nchunks, hi = n * (c + 1) / nchunks;
