@@ -42,7 +42,8 @@ def as_float_array(x, name, ndim=None, min_ndim=None, dtype=None):
         raise ValueError(f"{name}: expected a {ndim}-D array, got shape {shape_str(x.shape)}")
     if min_ndim is not None and x.ndim < min_ndim:
         raise ValueError(f"{name}: expected at least {min_ndim} dimensions, got shape {shape_str(x.shape)}")
-    return np.ascontiguousarray(x)
+    x = np.ascontiguousarray(x)
+    return x if x.flags.aligned else x.copy()  # the kernels read aligned elements only
 
 
 def check_out(out, name, shape, dtype):

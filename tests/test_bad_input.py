@@ -565,3 +565,26 @@ def test_functional_transforms_positions():
     raises(TypeError, "transforms", T.Compose, None)
     np.testing.assert_array_equal(T.crop(IMG, 2.0, 1, 4), IMG[:, :, 2:6, 1:5])  # integral floats are fine
     np.testing.assert_array_equal(T.cutout(IMG, 3, 3, 2 ** 63 - 1), np.zeros_like(IMG))  # covers everything
+
+
+def _misaligned(shape, dtype):
+    """A C-contiguous array at an address that is not a multiple of its item size."""
+    n = int(np.prod(shape)) * np.dtype(dtype).itemsize
+    buf = np.zeros(n + 1, np.uint8)
+    a = np.frombuffer(buf.data, dtype=np.uint8, count=n, offset=1).view(dtype).reshape(shape)
+    assert not a.flags.aligned and a.flags.c_contiguous
+    return a
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_misaligned_arrays_refused_by_bindings_copied_by_ops(dtype):
+    x = _misaligned((3, 5), dtype)
+    x[...] = np.arange(15, dtype=dtype).reshape(3, 5) / 7
+    out = np.empty((3, 5), dtype)
+    with pytest.raises(ValueError, match=r"x: expected an aligned array"):
+        _C.softmax_forward(x, out)
+    with pytest.raises(ValueError, match=r"aligned"):
+        _C.activation_forward("relu", x, out, 0.0)
+    e = np.exp(x - x.max(-1, keepdims=True))
+    np.testing.assert_allclose(pydl.ops.softmax(x), e / e.sum(-1, keepdims=True), rtol=1e-6)
+    np.testing.assert_allclose(pydl.ops.matmul(x, x.T.copy()), x.astype(np.float64) @ x.T, rtol=1e-5)

@@ -100,7 +100,14 @@ static py::array ndarray_arg(const py::handle& obj, const char* name, int64_t in
 }
 
 Arg::Arg(const py::handle& obj, const char* name, int64_t index)
-    : Arg(ndarray_arg(obj, name, index), name, index, true) {}
+    : Arg(ndarray_arg(obj, name, index), name, index, true) {
+  // Kernels load elements through typed pointers: an array at an address that is not a multiple
+  // of its item size (a view into a byte buffer at an odd offset) is undefined behaviour there.
+  constexpr int kAligned = 0x0100;  // NPY_ARRAY_ALIGNED
+  if (!(py::detail::array_proxy(array_.ptr())->flags & kAligned))
+    fail_value("expected an aligned array (its data address is not a multiple of its item size: pass a copy, "
+               "np.array(...))");
+}
 
 Arg Arg::optional(const py::handle& obj, const char* name) {
   if (obj.is_none()) return Arg(py::reinterpret_borrow<py::array>(py::handle()), name, -1, false);  // never touched

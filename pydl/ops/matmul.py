@@ -19,7 +19,7 @@ def _matrix(x, name):
         rows, cols = x.shape
         if cols > 1 and x.strides[1] != x.itemsize or rows > 1 and x.strides[0] < cols * x.itemsize:
             x = np.ascontiguousarray(x)
-    return x
+    return x if x.flags.aligned else x.copy()  # the kernel reads aligned elements only
 
 
 def matmul(a, b, *, trans_a=False, trans_b=False, out=None):
