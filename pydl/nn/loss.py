@@ -230,15 +230,21 @@ class CrossEntropyLoss(_Loss):
             w = self._wcache
         keep = None
         if t.ndim == 1 and N:
-            ignored = t == self.ignore_index
-            if ignored.any():
-                keep = ~ignored
+            if 0 <= self.ignore_index < C or self.reduction == "none":
+                ignored = t == self.ignore_index
+                if ignored.any():
+                    keep = ~ignored
+            else:  # an ignored target is out of [0, C): the kernel refuses it, and only then is it looked for
+                try:
+                    return self._reduced(x, t, w)
+                except ValueError:
+                    ignored = t == self.ignore_index
+                    if not ignored.any():
+                        raise
+                    keep = ~ignored
         if self.reduction != "none":
             if keep is None:
-                loss, grad = ops.softmax_cross_entropy(x, t, w, self.label_smoothing, self.reduction)
-                self._loss_shape = ()
-                self._grad = grad
-                return loss
+                return self._reduced(x, t, w)
             grad = np.zeros_like(x)
             if not keep.any():
                 return self._done(grad, None, 0.0, 0)
@@ -248,6 +254,12 @@ class CrossEntropyLoss(_Loss):
             self._grad = grad
             return loss
         return self._unreduced(x, t, w, keep)
+
+    def _reduced(self, x, t, w):
+        loss, grad = ops.softmax_cross_entropy(x, t, w, self.label_smoothing, self.reduction)
+        self._loss_shape = ()
+        self._grad = grad
+        return loss
 
     def _unreduced(self, x, t, w, keep):
         """reduction="none": the per-sample losses (N,) and the gradient of their sum."""
