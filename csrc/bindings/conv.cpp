@@ -79,16 +79,29 @@ Act conv_act(const std::string& a) {
   return act;
 }
 
+// input (N, C, H, W) and weight (OC, C/G, KH, KW) checked, the geometry and the activation.
+struct ConvArgs {
+  Arg x, w;
+  pydl::conv::Conv2dShape s;
+  Act act;
+  ConvArgs(const py::handle& x_, const py::handle& w_, const Pair& stride, const Quad& pad, const Pair& dil,
+           int64_t groups, const std::string& activation)
+      : x(x_, "input"), w(w_, "weight") {
+    x.floating().rank(4).contiguous();
+    w.rank(4);
+    act = conv_act(activation);
+    s = conv_shape(x, w, stride, pad, dil, groups);
+    w.dtype_as(x).contiguous();
+  }
+};
+
 template <bool Ref>
 void conv_forward(const py::handle& x_, const py::handle& w_, const py::object& b_, const py::object& y_,
                   const Pair& stride, const Quad& pad, const Pair& dil, int64_t groups, const std::string& activation) {
-  Arg x(x_, "input");
-  x.floating().rank(4).contiguous();
-  Arg w(w_, "weight");
-  w.rank(4);
-  const Act act = conv_act(activation);
-  const auto s = conv_shape(x, w, stride, pad, dil, groups);
-  w.dtype_as(x).contiguous();
+  const ConvArgs c(x_, w_, stride, pad, dil, groups, activation);
+  const Arg &x = c.x, &w = c.w;
+  const auto& s = c.s;
+  const Act act = c.act;
   Arg y = output(y_, "out", x, {s.N, s.OC, s.OH, s.OW});
   Arg b = Arg::optional(b_, "bias");
   b.dtype_as(x).shape({s.OC}).contiguous();
@@ -107,13 +120,10 @@ void conv_backward(const py::handle& dy_, const py::handle& x_, const py::handle
                    const py::object& dx_, const py::object& dw_, const py::object& db_, const Pair& stride,
                    const Quad& pad, const Pair& dil, int64_t groups, const std::string& activation, bool acc_w,
                    bool acc_b) {
-  Arg x(x_, "input");
-  x.floating().rank(4).contiguous();
-  Arg w(w_, "weight");
-  w.rank(4);
-  const Act act = conv_act(activation);
-  const auto s = conv_shape(x, w, stride, pad, dil, groups);
-  w.dtype_as(x).contiguous();
+  const ConvArgs c(x_, w_, stride, pad, dil, groups, activation);
+  const Arg &x = c.x, &w = c.w;
+  const auto& s = c.s;
+  const Act act = c.act;
   Arg dy = input(dy_, "grad_out", x, {s.N, s.OC, s.OH, s.OW});
   Arg y = Arg::optional(act == Act::relu ? y_ : py::none(), "out");
   if (act == Act::relu && !y.present()) throw py::value_error("out: the forward output is needed for activation='relu'");

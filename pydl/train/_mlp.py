@@ -21,6 +21,15 @@ def _fraction(value, name, high):
     return float(value)
 
 
+def _check_common(activation, init, dropout, input_noise):
+    """The arguments build_mlp and build_cnn share; returns (dropout, input_noise) as floats."""
+    if activation not in ACTIVATIONS:
+        raise ValueError(f"activation: expected one of {sorted(ACTIVATIONS)}, got {activation!r}")
+    if init not in INITS:
+        raise ValueError(f"init: expected one of {INITS}, got {init!r}")
+    return _fraction(dropout, "dropout", 1.0), _fraction(input_noise, "input_noise", float("inf"))
+
+
 def build_mlp(in_features, hidden, out_features, activation="relu", dropout=0.0, batchnorm=False,
               init="default", input_noise=0.0, flatten=False, dtype=np.float32):
     """A Sequential multilayer perceptron.
@@ -62,12 +71,7 @@ def build_mlp(in_features, hidden, out_features, activation="relu", dropout=0.0,
     if isinstance(hidden, (str, bytes)) or not hasattr(hidden, "__iter__"):
         raise TypeError(f"hidden: expected a sequence of ints, got {type(hidden).__name__}")
     hidden = [_positive_int(h, "hidden") for h in hidden]
-    if activation not in ACTIVATIONS:
-        raise ValueError(f"activation: expected one of {sorted(ACTIVATIONS)}, got {activation!r}")
-    if init not in INITS:
-        raise ValueError(f"init: expected one of {INITS}, got {init!r}")
-    dropout = _fraction(dropout, "dropout", 1.0)
-    input_noise = _fraction(input_noise, "input_noise", float("inf"))
+    dropout, input_noise = _check_common(activation, init, dropout, input_noise)
 
     layers = [nn.Flatten()] if flatten else []
     if input_noise > 0:
@@ -167,12 +171,7 @@ def build_cnn(in_channels, out_features, channels=(16, 32), kernel_size=3, pool_
     if kernel_size % 2 == 0:
         raise ValueError(f"kernel_size: expected an odd int (padding kernel_size // 2 keeps the size), "
                          f"got {kernel_size}")
-    if activation not in ACTIVATIONS:
-        raise ValueError(f"activation: expected one of {sorted(ACTIVATIONS)}, got {activation!r}")
-    if init not in INITS:
-        raise ValueError(f"init: expected one of {INITS}, got {init!r}")
-    dropout = _fraction(dropout, "dropout", 1.0)
-    input_noise = _fraction(input_noise, "input_noise", float("inf"))
+    dropout, input_noise = _check_common(activation, init, dropout, input_noise)
 
     layers = [nn.GaussianNoise(input_noise)] if input_noise > 0 else []
     weighted = []
