@@ -27,11 +27,21 @@ def check_grad(loss_fn, x, target):
     np.testing.assert_allclose(g, numerical_grad(lambda: loss_fn(x, target), x), rtol=1e-6, atol=1e-8)
 
 
-def torch_loss(torch, cls, x, target, **kw):
+def torch_call(torch, cls, x, target, kw):
+    """torch.nn.<cls>(**kw) on a leaf copy of x: (its output, the leaf); array kwargs become tensors."""
+    tkw = {k: (torch.from_numpy(v) if isinstance(v, np.ndarray) else v) for k, v in kw.items()}
     tx = torch.from_numpy(x.copy()).requires_grad_()
-    tl = getattr(torch.nn, cls)(**kw)(tx, torch.from_numpy(target))
+    return getattr(torch.nn, cls)(**tkw)(tx, torch.from_numpy(target)), tx
+
+
+def torch_loss(torch, cls, x, target, **kw):
+    tl, tx = torch_call(torch, cls, x, target, kw)
     tl.backward()
     return tl, tx.grad
+
+
+def case_id(cases, skip=()):
+    return [f"{c}-{'-'.join(f'{k}={v}' for k, v in kw.items() if k not in skip)}-{t}" for c, kw, t in cases]
 
 
 def case_list():
@@ -76,16 +86,14 @@ CASES = case_list()
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("cls,kw,tk", CASES, ids=[f"{c}-{'-'.join(f'{k}={v}' for k, v in kw.items())}-{t}"
-                                                  for c, kw, t in CASES])
+@pytest.mark.parametrize("cls,kw,tk", CASES, ids=case_id(CASES))
 def test_loss_matches_torch(parity, dtype, cls, kw, tk):
     torch = pytest.importorskip("torch")
     x, target, kw = make_case(cls, kw, tk, dtype)
     fn = getattr(nn, cls)(**kw)
     loss = fn(x, target)
     assert isinstance(loss, float)
-    tkw = {k: (torch.from_numpy(v) if isinstance(v, np.ndarray) else v) for k, v in kw.items()}
-    tl, tg = torch_loss(torch, cls, x, target, **tkw)
+    tl, tg = torch_loss(torch, cls, x, target, **kw)
     parity(np.array(loss, dtype), tl)
     g = fn.backward()
     assert g.dtype == dtype and g.shape == x.shape
@@ -187,8 +195,7 @@ NONE_CASES = [c for c in CASES if c[1]["reduction"] == "sum"]
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("cls,kw,tk", NONE_CASES, ids=[f"{c}-{'-'.join(f'{k}={v}' for k, v in kw.items() if k != 'reduction')}-{t}"
-                                                       for c, kw, t in NONE_CASES])
+@pytest.mark.parametrize("cls,kw,tk", NONE_CASES, ids=case_id(NONE_CASES, skip=("reduction",)))
 def test_reduction_none_matches_torch(parity, dtype, cls, kw, tk):
     """reduction="none": the unreduced losses, and backward(grad) with an upstream gradient."""
     torch = pytest.importorskip("torch")
@@ -196,9 +203,7 @@ def test_reduction_none_matches_torch(parity, dtype, cls, kw, tk):
     kw["reduction"] = "none"
     fn = getattr(nn, cls)(**kw)
     losses = fn(x, target)
-    tkw = {k: (torch.from_numpy(v) if isinstance(v, np.ndarray) else v) for k, v in kw.items()}
-    tx = torch.from_numpy(x.copy()).requires_grad_()
-    tl = getattr(torch.nn, cls)(**tkw)(tx, torch.from_numpy(target))
+    tl, tx = torch_call(torch, cls, x, target, kw)
     assert isinstance(losses, np.ndarray) and losses.dtype == dtype and losses.shape == tuple(tl.shape)
     parity(losses, tl.detach())
     up = (np.random.default_rng(7).random(losses.shape) + 0.5).astype(dtype)
@@ -206,8 +211,8 @@ def test_reduction_none_matches_torch(parity, dtype, cls, kw, tk):
     parity(fn.backward(up), tx.grad)
     parity(fn(x, target), tl.detach())
     ones = fn.backward()                          # None: the gradient of the sum
-    tx.grad = None
-    getattr(torch.nn, cls)(**tkw)(tx, torch.from_numpy(target)).sum().backward()
+    tl, tx = torch_call(torch, cls, x, target, kw)
+    tl.sum().backward()
     parity(ones, tx.grad)
 
 
@@ -229,9 +234,7 @@ def test_ignore_index_matches_torch(parity, dtype, reduction, cls, kw, ignore_in
     fn = getattr(nn, cls)(**kw)
     out = fn(x, t)
     g = fn.backward()
-    tkw = {k: (torch.from_numpy(v) if isinstance(v, np.ndarray) else v) for k, v in kw.items()}
-    tx = torch.from_numpy(x.copy()).requires_grad_()
-    tl = getattr(torch.nn, cls)(**tkw)(tx, torch.from_numpy(t))
+    tl, tx = torch_call(torch, cls, x, t, kw)
     tl.sum().backward()
     parity(np.asarray(out, dtype), tl.detach())
     parity(g, tx.grad)

@@ -44,21 +44,39 @@ def _rand(shape, dtype, seed=0):
     return np.random.default_rng(seed).standard_normal(shape).astype(dtype)
 
 
-@pytest.mark.parametrize("dtype", [np.float64, np.float32])
-@pytest.mark.parametrize("nd,case", [(2, c) for c in WINDOWS_2D] + [(1, c) for c in WINDOWS_1D])
-def test_max_pool_matches_torch(nd, case, dtype):
+def _pool_fns(kind, nd):
+    """(pydl forward, pydl backward, torch functional) of a pooling kind in nd dimensions."""
+    name = f"{kind}_pool{nd}d"
+    return getattr(ops, name), getattr(ops, name + "_backward"), getattr(F, name)
+
+
+pool_cases = pytest.mark.parametrize(
+    "nd,case", [(2, c) for c in WINDOWS_2D] + [(1, c) for c in WINDOWS_1D])
+float_dtypes = pytest.mark.parametrize("dtype", [np.float64, np.float32])
+
+
+@float_dtypes
+@pool_cases
+@pytest.mark.parametrize("kind", ["max", "avg"])
+def test_pool_matches_torch(kind, nd, case, dtype):
+    """Values, max indices and input gradients against torch.nn.functional."""
     shape, k, s, p = case
     x = _rand(shape, dtype)
-    pool, back, tpool = ((ops.max_pool2d, ops.max_pool2d_backward, F.max_pool2d) if nd == 2 else
-                         (ops.max_pool1d, ops.max_pool1d_backward, F.max_pool1d))
-    y, idx = pool(x, k, s, p, return_indices=True)
+    pool, back, tpool = _pool_fns(kind, nd)
+    y = pool(x, k, s, p)
     dy = _rand(y.shape, dtype, 1)
     ty, tgx = _torch(tpool, x, dy, kernel_size=k, stride=s, padding=p)
-    _, tidx = tpool(torch.tensor(x), k, s, p, return_indices=True)
-    np.testing.assert_array_equal(y, ty)
-    np.testing.assert_array_equal(idx, tidx.numpy())
-    np.testing.assert_array_equal(pool(x, k, s, p), y)
-    np.testing.assert_allclose(back(dy, idx, x.shape), tgx, **_tol(dtype))
+    if kind == "max":
+        y2, idx = pool(x, k, s, p, return_indices=True)
+        _, tidx = tpool(torch.tensor(x), k, s, p, return_indices=True)
+        np.testing.assert_array_equal(y, ty)
+        np.testing.assert_array_equal(y2, y)
+        np.testing.assert_array_equal(idx, tidx.numpy())
+        dx = back(dy, idx, x.shape)
+    else:
+        np.testing.assert_allclose(y, ty, **_tol(dtype))
+        dx = back(dy, x.shape, k, s, p)
+    np.testing.assert_allclose(dx, tgx, **_tol(dtype))
 
 
 def test_max_pool_nan_ties_and_padding_as_torch():
@@ -70,21 +88,7 @@ def test_max_pool_nan_ties_and_padding_as_torch():
         np.testing.assert_array_equal(idx, tidx.numpy())
 
 
-@pytest.mark.parametrize("dtype", [np.float64, np.float32])
-@pytest.mark.parametrize("nd,case", [(2, c) for c in WINDOWS_2D] + [(1, c) for c in WINDOWS_1D])
-def test_avg_pool_matches_torch(nd, case, dtype):
-    shape, k, s, p = case
-    x = _rand(shape, dtype)
-    pool, back, tpool = ((ops.avg_pool2d, ops.avg_pool2d_backward, F.avg_pool2d) if nd == 2 else
-                         (ops.avg_pool1d, ops.avg_pool1d_backward, F.avg_pool1d))
-    y = pool(x, k, s, p)
-    dy = _rand(y.shape, dtype, 1)
-    ty, tgx = _torch(tpool, x, dy, kernel_size=k, stride=s, padding=p)
-    np.testing.assert_allclose(y, ty, **_tol(dtype))
-    np.testing.assert_allclose(back(dy, x.shape, k, s, p), tgx, **_tol(dtype))
-
-
-@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@float_dtypes
 @pytest.mark.parametrize("nd,case", [(2, c) for c in ADAPTIVE] + [(1, c) for c in ADAPTIVE_1D])
 def test_adaptive_avg_pool_matches_torch(nd, case, dtype):
     shape, out = case
