@@ -2,6 +2,8 @@
 import math
 import numbers
 
+import operator
+
 import numpy as np
 
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
@@ -99,6 +101,24 @@ def flatten_dims(shape, start_dim, end_dim, name="input"):
     if nd == 0 or not (0 <= s < nd and 0 <= e < nd) or s > e:
         raise ValueError(f"{name}: cannot flatten dims {start_dim}..{end_dim} of shape {shape_str(shape)}")
     return s, e
+
+
+def check_shape(value, name, ndim):
+    """A shape argument: a sequence of ``ndim`` non-negative ints; returned as a tuple. The length is
+    checked before the entries are read, so a huge array passed by mistake fails at once."""
+    try:
+        n = len(value)
+    except TypeError:
+        raise TypeError(f"{name}: expected a sequence of {ndim} ints, got {type(value).__name__}") from None
+    if n != ndim:
+        raise ValueError(f"{name}: expected {ndim} dimensions, got {n}")
+    try:
+        out = tuple(operator.index(e) if not isinstance(e, bool) else -1 for e in value)
+    except TypeError:
+        raise TypeError(f"{name}: expected a sequence of {ndim} ints, got {tuple(value)}") from None
+    if any(e < 0 for e in out):
+        raise ValueError(f"{name}: expected non-negative ints, got {tuple(value)}")
+    return out
 
 
 def check_same_shape(y, ref, what, name="module"):

@@ -51,6 +51,32 @@ def test_ops_reject_non_float(fn, bad):
     raises(TypeError, "x", fn, NOT_FLOAT[bad])
 
 
+def _array_args(fn):
+    """The positional parameters of ``fn`` without a default (the arrays it operates on)."""
+    import inspect
+    return [p.name for p in inspect.signature(fn).parameters.values()
+            if p.default is inspect.Parameter.empty and p.kind == p.POSITIONAL_OR_KEYWORD]
+
+
+OPS_ALL = [getattr(ops, n) for n in ops.__all__ if callable(getattr(ops, n))]
+
+
+@pytest.mark.parametrize("fn", OPS_ALL, ids=lambda f: f.__name__)
+def test_ops_name_every_non_array_argument(fn):
+    """Every required argument of every pydl.ops function, replaced by a non-array (None, a str, a
+    list, a 0-d or 1-d array where more is needed), gives a TypeError/ValueError, not an
+    AttributeError/IndexError from deep inside."""
+    names = _array_args(fn)
+    for i, name in enumerate(names):
+        for bad in (None, "a", [1.0, 2.0], f32(1.0), np.ones(3, f32)):
+            args = [np.ones((2, 3, 4, 4), f32) for _ in names]
+            args[i] = bad
+            try:
+                fn(*args)
+            except (TypeError, ValueError):
+                pass
+
+
 @pytest.mark.parametrize("fn", ELEMENTWISE, ids=lambda f: f.__name__)
 def test_ops_views_empty_nan(fn):
     base = RNG.standard_normal((5, 8)).astype(f32)

@@ -21,12 +21,16 @@ are the compiled argument layer's; errors name the argument.
 import numpy as np
 
 from .. import _C
+from .._validate import check_array
 
 __all__ = ["batch_norm2d_train", "batch_norm2d_eval", "batch_norm2d_backward"]
 
 
-def _ncs(a):
+def _ncs(a, name):
     """(N, C, *spatial) C-contiguous -> the (N, C, S) view the kernels take."""
+    check_array(a, name)
+    if a.ndim < 2:
+        raise ValueError(f"{name}: expected an array of shape (N, C, *spatial), got shape {a.shape}")
     a = np.ascontiguousarray(a)
     return a.reshape(a.shape[0], a.shape[1], -1) if a.ndim != 3 else a
 
@@ -50,7 +54,7 @@ def batch_norm2d_train(x, weight, bias, eps, running_mean=None, running_var=None
     mean, invstd : ndarray of shape (C,)
         The batch mean and 1 / sqrt(var + eps), for :func:`batch_norm2d_backward`.
     """
-    x3 = _ncs(x)
+    x3 = _ncs(x, "x")
     y, stats = np.empty_like(x3), np.empty((2, x3.shape[1]), x3.dtype)  # rows: mean, invstd
     _C.batchnorm2d_forward_train(x3, weight, bias, y, stats[0], stats[1], running_mean, running_var, eps, momentum)
     return y.reshape(x.shape), stats[0], stats[1]
@@ -58,7 +62,7 @@ def batch_norm2d_train(x, weight, bias, eps, running_mean=None, running_var=None
 
 def batch_norm2d_eval(x, weight, bias, running_mean, running_var, eps):
     """Normalize ``x`` (N, C, *spatial) with the running statistics; returns y shaped like x."""
-    x3 = _ncs(x)
+    x3 = _ncs(x, "x")
     y = np.empty_like(x3)
     _C.batchnorm2d_forward_eval(x3, weight, bias, running_mean, running_var, y, eps)
     return y.reshape(x.shape)
@@ -87,12 +91,13 @@ def batch_norm2d_backward(grad_out, x, mean, invstd, weight, batch_stats, grad_w
     grad_input : ndarray shaped like ``x``, or None
     grad_weight, grad_bias : ndarray of shape (C,), or None without affine parameters
     """
-    g3, x3 = _ncs(grad_out), _ncs(x)
+    g3, x3 = _ncs(grad_out, "grad_out"), _ncs(x, "x")
     gx = np.empty_like(x3) if input_grad else None
     acc = weight is not None and grad_weight is not None and grad_bias is not None
     if acc or weight is None:
         gw, gb = grad_weight if acc else None, grad_bias if acc else None
     else:
+        check_array(weight, "weight")
         gw, gb = np.empty((2,) + weight.shape, weight.dtype)
     _C.batchnorm2d_backward(g3, x3, mean, invstd, weight, gx, gw, gb, batch_stats, acc)
     return (None if gx is None else gx.reshape(x.shape)), gw, gb

@@ -15,6 +15,7 @@ errors name the argument. ``x`` of any rank >= 1 is read as (N, in) over its las
 import numpy as np
 
 from .. import _C
+from .._validate import check_array
 
 __all__ = ["linear", "linear_backward"]
 
@@ -35,6 +36,8 @@ def linear(x, weight, bias=None, activation="none", negative_slope=0.0):
     -------
     ndarray of shape (*, out_features)
     """
+    check_array(x, "x")
+    check_array(weight, "weight")
     shape = x.shape
     x2 = x if x.ndim == 2 else x.reshape(-1, shape[-1] if shape else 1)
     if not x2.flags.c_contiguous:
@@ -69,6 +72,11 @@ def linear_backward(grad_out, x, weight, out=None, activation="none", negative_s
     -------
     (grad_input or None, grad_weight, grad_bias or None)
     """
+    check_array(grad_out, "grad_out")
+    check_array(x, "x")
+    check_array(weight, "weight")
+    if weight.ndim != 2:
+        raise ValueError(f"weight: expected shape (out_features, in_features), got {weight.shape}")
     out_f = weight.shape[0]
     flat = x.ndim != 2
     g, x2, y2 = grad_out, x, (None if activation == "none" else out)

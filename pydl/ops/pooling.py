@@ -16,7 +16,7 @@ depend on the thread count).
 import numpy as np
 
 from .. import _C
-from .._validate import shape_str
+from .._validate import check_shape, shape_str
 from .conv import _check_array, _positive, _tuple
 
 __all__ = ["max_pool1d", "max_pool2d", "max_pool1d_backward", "max_pool2d_backward",
@@ -101,8 +101,8 @@ def _max_pool_backward(grad_out, indices, input_shape, nd):
         raise ValueError(f"indices: expected an array of the shape of grad_out {shape_str(grad_out.shape)}, got {got}")
     if indices.dtype != np.int64:
         raise TypeError(f"indices: expected dtype int64, got {indices.dtype}")
-    input_shape = tuple(int(e) for e in input_shape)
-    if len(input_shape) != grad_out.ndim or input_shape[:-nd] != grad_out.shape[:-nd]:
+    input_shape = check_shape(input_shape, "input_shape", grad_out.ndim)
+    if input_shape[:-nd] != grad_out.shape[:-nd]:
         raise ValueError(f"input_shape: {input_shape} does not match grad_out {shape_str(grad_out.shape)}")
     idx4 = np.ascontiguousarray(indices).reshape(dy4.shape)
     dx4 = np.empty(dy4.shape[:2] + ((1,) + input_shape[-1:] if nd == 1 else input_shape[-2:]), grad_out.dtype)
@@ -142,8 +142,8 @@ def _avg_pool(x, kernel_size, stride, padding, nd):
 
 def _grad_geometry(grad_out, input_shape, nd):
     dy4, unbatched = _as4(grad_out, "grad_out", nd)
-    input_shape = tuple(int(e) for e in input_shape)
-    if len(input_shape) != grad_out.ndim or input_shape[:-nd] != grad_out.shape[:-nd]:
+    input_shape = check_shape(input_shape, "input_shape", grad_out.ndim)
+    if input_shape[:-nd] != grad_out.shape[:-nd]:
         raise ValueError(f"input_shape: {input_shape} does not match grad_out {shape_str(grad_out.shape)}")
     shape4 = dy4.shape[:2] + ((1,) + input_shape[-1:] if nd == 1 else input_shape[-2:])
     return dy4, shape4, input_shape

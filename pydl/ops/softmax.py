@@ -8,7 +8,7 @@ special values follow that formula as numpy would compute it: a row holding ``+i
 import numpy as np
 
 from .. import _C
-from .._validate import as_float_array
+from .._validate import as_float_array, check_array
 
 __all__ = ["softmax", "log_softmax", "softmax_backward", "softmax_cross_entropy"]
 
@@ -51,6 +51,10 @@ def softmax_backward(grad_out, out):
     ----------
     grad_out, out : ndarray of the same shape (..., C) and dtype; ``out`` is the forward's y.
     """
+    check_array(grad_out, "grad_out")
+    check_array(out, "out")
+    if out.ndim == 0:
+        raise ValueError("out: expected an array of shape (..., C), got a 0-d array")
     y2 = out.reshape(-1, out.shape[-1])
     g = np.ascontiguousarray(grad_out.reshape(y2.shape))
     gx = np.empty_like(y2)

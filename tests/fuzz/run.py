@@ -55,6 +55,8 @@ class Stats:
         self.unexpected = collections.Counter()
         self.first_unexpected = {}
         self.per_target = collections.Counter()
+        self.seconds = collections.Counter()     # time spent per target
+        self.slow = {}                           # target -> (seconds, case) of its slowest case over --case-seconds
 
 
 def _under_asan():
@@ -75,6 +77,7 @@ def make_test(name, build, stats, args, trace_fd):
     @given(st.data())
     def case(data):
         g = targets.Gen(data, st)
+        t0 = time.monotonic()
         stats.cases += 1
         stats.per_target[name] += 1
         call = None
@@ -96,6 +99,11 @@ def make_test(name, build, stats, args, trace_fd):
                 desc = call.describe() if isinstance(call, targets.Call) else "scenario"
                 stats.first_unexpected[key] = f"{e!r:.300}\n      case: {desc:.600}"
         finally:
+            dt = time.monotonic() - t0
+            stats.seconds[name] += dt
+            if dt > args.case_seconds and dt > stats.slow.get(name, (0.0,))[0]:
+                desc = call.describe() if isinstance(call, targets.Call) else "scenario"
+                stats.slow[name] = (dt, f"{desc:.600}")
             if pydl.get_num_threads() > 8:  # a fuzzed set_num_threads: keep the process small
                 pydl.set_num_threads(2)
     return case
@@ -110,6 +118,8 @@ def main(argv=None):
     p.add_argument("--strict", action="store_true", help="exit 1 on exception types outside EXPECTED")
     p.add_argument("--trace", help="file holding the case being run (the culprit after a crash)")
     p.add_argument("--memory-gb", type=float, default=8.0, help="address-space cap (0: none; ignored under ASan)")
+    p.add_argument("--case-seconds", type=float, default=5.0,
+                   help="a case slower than this is reported (a generator that builds too much work)")
     p.add_argument("--list", action="store_true")
     args = p.parse_args(argv)
 
@@ -150,6 +160,10 @@ def main(argv=None):
           f"{len(chosen)} targets, {rnd} rounds, 0 crashes; returned {stats.returned}, "
           f"expected exceptions {sum(stats.expected.values())} {dict(stats.expected.most_common())}, "
           f"unexpected {n_unexp}", flush=True)
+    slowest = ", ".join(f"{n} {t:.1f} s" for n, t in stats.seconds.most_common(5))
+    print(f"fuzz: slowest targets: {slowest}")
+    for name, (dt, desc) in sorted(stats.slow.items()):
+        print(f"  slow case in {name}: {dt:.1f} s (over --case-seconds {args.case_seconds:g}): {desc}")
     for (name, exc), n in sorted(stats.unexpected.items()):
         print(f"  unexpected {exc} x{n} in {name}: {stats.first_unexpected[(name, exc)]}")
     return 1 if (args.strict and n_unexp) else 0
