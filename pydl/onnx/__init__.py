@@ -96,7 +96,8 @@ def export(model: Module, example_input: np.ndarray, path: str | os.PathLike, op
             try:
                 model(x)
             except (TypeError, ValueError) as e:
-                raise type(e)(f"example_input: the model rejects it: {e}") from e
+                kind = TypeError if isinstance(e, TypeError) else ValueError
+                raise kind(f"example_input: the model rejects it: {e}") from e
             y, yv = graph.convert(model, "input", x, "")
     finally:
         for m, mode in modes:
