@@ -15,10 +15,10 @@ from . import ops, nn, optim, data, train, model_selection, datasets  # noqa: E4
 
 
 def __getattr__(name):
-    # pydl.sklearn is imported on first use only: importing pydl must not import scikit-learn
-    if name == "sklearn":
+    # pydl.sklearn and pydl.onnx are imported on first use only (optional extras)
+    if name in ("sklearn", "onnx"):
         import importlib
-        return importlib.import_module(".sklearn", __name__)
+        return importlib.import_module("." + name, __name__)
     raise AttributeError(f"module 'pydl' has no attribute {name!r}")
 
 
