@@ -1,4 +1,4 @@
-"""``python -m pydl train ...``: see pydl/cli.py."""
+"""``python -m pydl train ...`` and ``python -m pydl predict ...``: see pydl/cli.py."""
 import sys
 
 from .cli import main

@@ -6,8 +6,8 @@
   package (``pip install 'pydl[mnist1d]'``).
 - :func:`make_moons`, :func:`make_spirals`: 2-D classification toys.
 - :func:`make_regression_1d`: y = sin(2 pi x) + noise, for bias-variance and over-fitting demos.
-- :func:`load_file`: samples and labels from a .npz (arrays ``x``, ``y``) or a .csv (last
-  column the label), checked.
+- :func:`load_file`: samples and labels (numbers or names) from a .npz (arrays ``x``, ``y``)
+  or a .csv (last column the label; delimiter, header detection, errors naming line and column).
 """
 from ._digits import Bunch, load_digits
 from ._files import load_file

@@ -192,3 +192,42 @@ def build_cnn(in_channels, out_features, channels=(16, 32), kernel_size=3, pool_
     model = nn.Sequential(*layers, weighted[-1])
     _init_weights(weighted, init, activation)
     return model
+
+
+#: The builders a saved architecture may name (``build_from_architecture``).
+BUILDERS = {"build_mlp": build_mlp, "build_cnn": build_cnn}
+
+
+def build_from_architecture(architecture):
+    """Build the network an architecture record describes.
+
+    Parameters
+    ----------
+    architecture : dict
+        ``{"builder": "build_mlp" | "build_cnn", "arguments": {...}}``: the builder's name and
+        its keyword arguments (JSON values: ints, floats, bools, strs, lists), as
+        ``python -m pydl train`` records them in its checkpoint.
+
+    Returns
+    -------
+    nn.Sequential
+        ``BUILDERS[builder](**arguments)`` (float32, freshly initialised).
+
+    Raises
+    ------
+    ValueError, TypeError
+        An unknown builder or malformed record; the builder's own errors for bad arguments.
+    """
+    if not isinstance(architecture, dict) or set(architecture) != {"builder", "arguments"}:
+        raise ValueError(f"architecture: expected a dict with keys 'builder' and 'arguments', got {architecture!r}")
+    builder, arguments = architecture["builder"], architecture["arguments"]
+    if builder not in BUILDERS:
+        raise ValueError(f"architecture: unknown builder {builder!r}; expected one of {sorted(BUILDERS)}")
+    if not isinstance(arguments, dict) or not all(isinstance(k, str) for k in arguments):
+        raise TypeError(f"architecture: 'arguments' must be a dict of keyword arguments, got {arguments!r}")
+    if "dtype" in arguments:
+        raise ValueError("architecture: 'dtype' cannot be recorded (the network is built in float32)")
+    try:
+        return BUILDERS[builder](**arguments)
+    except TypeError as e:
+        raise TypeError(f"architecture: {builder}: {e}") from None
