@@ -280,27 +280,64 @@ def _step_needs_metric(scheduler):
 
 
 class LearningRateScheduler(Callback):
-    """Step a learning-rate scheduler once per epoch, at the end of the epoch.
+    """Step a learning-rate scheduler at the end of every epoch, or of every batch.
 
     ``scheduler`` is a ``pydl.optim.lr_scheduler`` object (PyTorch semantics): ``scheduler.step()``
     is called, or ``scheduler.step(logs[monitor])`` when ``step`` requires that value (as
-    ``ReduceLROnPlateau``). A plain callable
+    ``ReduceLROnPlateau``, epochs only). A plain callable
     ``schedule(epoch, lr) -> lr`` (Keras style) is accepted too: it sets the learning rate of every
     parameter group at the beginning of each epoch. The epoch logs gain "learning_rate" (the
-    learning rate of the first parameter group used during that epoch).
+    learning rate of the first parameter group when the epoch began).
+
+    Parameters
+    ----------
+    scheduler : scheduler object or callable
+    monitor : str, default "val_loss"
+        The value handed to a scheduler whose ``step`` needs one.
+    interval : {"epoch", "batch"}, default "epoch"
+        "batch" steps the scheduler after every batch, after the optimizer step, as PyTorch
+        runs ``OneCycleLR`` or a warmup counted in iterations; the batch logs then gain
+        "learning_rate" (the rate that batch was trained with). A scheduler with a
+        ``total_steps`` (``OneCycleLR``) is checked at the start of ``fit``: it must last for the
+        steps the fit will take, and a schedule sized in batches must step per batch.
     """
 
-    def __init__(self, scheduler, monitor="val_loss"):
+    def __init__(self, scheduler, monitor="val_loss", interval="epoch"):
+        if interval not in ("epoch", "batch"):
+            raise ValueError(f"interval: expected 'epoch' or 'batch', got {interval!r}")
         self.scheduler = scheduler
         self.monitor = monitor
+        self.interval = interval
         self._plateau = _step_needs_metric(scheduler)
         self._keras_style = not hasattr(scheduler, "step")
         if self._keras_style and not callable(scheduler):
             raise TypeError("scheduler: expected an optim.lr_scheduler object or a callable "
                             f"schedule(epoch, lr), got {type(scheduler).__name__}")
+        if interval == "batch" and (self._plateau or self._keras_style):
+            what = "a Keras-style schedule(epoch, lr)" if self._keras_style else type(scheduler).__name__
+            raise ValueError(f"interval='batch': {what} steps once per epoch; use interval='epoch'")
 
     def _groups(self):
         return self.trainer.optimizer.param_groups
+
+    def on_train_begin(self, logs=None):
+        total = getattr(self.scheduler, "total_steps", None)
+        fit = getattr(self.trainer, "_fit", None)
+        if not isinstance(total, int) or not isinstance(fit, dict):
+            return
+        epochs, steps = fit["epochs"] - fit["initial_epoch"], fit["steps"]
+        planned = epochs * steps if self.interval == "batch" else epochs
+        left = total - self.scheduler.last_epoch
+        name = type(self.scheduler).__name__
+        if self.interval == "epoch" and steps > 1 and total == epochs * steps:
+            raise ValueError(f"{name}(total_steps={total}) counts the {epochs} x {steps} batches of this fit but "
+                             "would step once per epoch: pass scheduler_interval='batch' to the Trainer (or "
+                             "interval='batch' to LearningRateScheduler)")
+        if planned > left:
+            unit = f"batches ({epochs} epochs x {steps})" if self.interval == "batch" else "epochs"
+            build = f"epochs={epochs}, steps_per_epoch={steps}" if self.interval == "batch" else f"total_steps={epochs}"
+            raise ValueError(f"{name}: {left} of its total_steps={total} are left, this fit steps it {planned} "
+                             f"times, once per {self.interval} ({planned} {unit}); build it with {build}")
 
     def on_epoch_begin(self, epoch, logs=None):
         if self._keras_style:
@@ -309,10 +346,17 @@ class LearningRateScheduler(Callback):
                 g["lr"] = lr
         self._lr = float(self._groups()[0]["lr"])
 
+    def on_batch_end(self, batch, logs=None):
+        if self.interval != "batch":
+            return
+        if logs is not None:
+            logs["learning_rate"] = float(self._groups()[0]["lr"])
+        self.scheduler.step()
+
     def on_epoch_end(self, epoch, logs=None):
         if logs is not None:
             logs["learning_rate"] = self._lr
-        if self._keras_style:
+        if self._keras_style or self.interval == "batch":
             return
         if self._plateau:
             current = (logs or {}).get(self.monitor)
