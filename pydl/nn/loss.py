@@ -16,6 +16,11 @@ Every loss declares the targets it takes, for the Trainer and the metrics to rea
   probabilities (N, C)), "binary" (targets in [0, 1] shaped like the input, which holds logits:
   the decision threshold is 0).
 - ``classification``: True when the loss scores class predictions (accuracy is meaningful).
+
+The value of a "mean" or "sum" loss is a :class:`LossValue`: a Python float (a subclass, equal
+to the plain value in every use) whose ``.backward`` raises an AttributeError that names pydl's
+explicit backward (``model.backward(loss_fn.backward())``), where a PyTorch habit would call
+``loss.backward()``; ``.item()`` returns the plain float, as a tensor's would.
 """
 import numpy as np
 
@@ -23,6 +28,39 @@ from .. import ops
 from .._validate import shape_str
 
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+class LossValue(float):
+    """The value of a loss ("mean" / "sum"): a float that tells a PyTorch user where backward is."""
+
+    __slots__ = ()
+
+    @property
+    def backward(self):
+        raise AttributeError(
+            "the loss value is a float: pydl has no autograd tape, so it has no .backward(). Backpropagate "
+            "through the loss object and the model: grad = loss_fn.backward(); model.backward(grad); "
+            "then optimizer.step() (or let pydl.train.Trainer run the loop)")
+
+    def item(self):
+        """The plain Python float (as ``torch.Tensor.item``)."""
+        return float(self)
+
+
+def float_labels_error(target, name, n_classes, loss_name):
+    """The TypeError for float labels (N,) given to a loss that takes int class indices: it names
+    the cast, or the right loss when the values are not class indices."""
+    t = np.asarray(target)
+    integral = bool(np.all(np.isfinite(t)) and np.all(t == np.round(t)) and (t.size == 0 or (t.min() >= 0 and
+                                                                                             t.max() < n_classes)))
+    probs = f" or class probabilities of shape (N, {n_classes})" if loss_name == "CrossEntropyLoss" else ""
+    if integral:
+        fix = f"cast them to class indices with {name}.astype(np.int64)"
+    else:
+        fix = (f"these values are not class indices in [0, {n_classes}): for real-valued targets use MSELoss or "
+               "L1Loss, for 0/1 targets on one output BCEWithLogitsLoss")
+    return TypeError(f"{name}: float labels of shape {shape_str(t.shape)} (dtype {t.dtype}), but {loss_name} takes "
+                     f"int class indices{probs}: {fix}")
 
 
 def _check_reduction(reduction):
@@ -82,10 +120,13 @@ def _class_weight(weight, C, dtype):
     return np.ascontiguousarray(w, dtype=dtype)
 
 
-def _class_target(target, N, C, check_range=True):
+def _class_target(target, N, C, check_range=True, loss_name="NLLLoss"):
     """Class indices (N,) as int64, each in [0, C) (checked here unless ``check_range`` is False)."""
     if not np.issubdtype(target.dtype, np.integer):
-        raise TypeError(f"target: expected integer class indices or float probabilities, got {target.dtype}")
+        if target.dtype.kind == "f" and target.ndim == 1:
+            raise float_labels_error(target, "target", C, loss_name)
+        probs = " or float probabilities (N, C)" if loss_name == "CrossEntropyLoss" else ""
+        raise TypeError(f"target: expected integer class indices{probs}, got {target.dtype}")
     if target.shape != (N,):
         raise ValueError(f"target: expected shape ({N},) class indices for input of shape ({N}, {C}), "
                          f"got {shape_str(target.shape)}")
@@ -119,8 +160,8 @@ class _Loss:
             return losses
         self._loss_shape = ()
         if self.reduction == "mean":
-            return total / count if count else float("nan")
-        return total
+            return LossValue(total / count if count else float("nan"))
+        return LossValue(total)
 
     def backward(self, grad=None):
         """dL/dinput of the last call (an array shaped like the input).
@@ -217,12 +258,14 @@ class CrossEntropyLoss(_Loss):
         if target.dtype == np.int64 and target.shape == (N,) and target.flags.c_contiguous:
             t = target  # the kernel checks the range
         elif target.dtype.kind == "f":
+            if target.ndim == 1:
+                raise float_labels_error(target, "target", C, "CrossEntropyLoss")
             if target.shape != input.shape:
                 raise ValueError(f"target: expected class probabilities of shape {shape_str(input.shape)}, "
                                  f"got {shape_str(target.shape)}")
             t = np.ascontiguousarray(target, dtype=x.dtype)
         else:
-            t = _class_target(target, N, C, check_range=False)  # the C++ kernel checks the range
+            t = _class_target(target, N, C, check_range=False, loss_name="CrossEntropyLoss")  # the kernel checks the range
         w = None
         if self.weight is not None:
             if self._wcache is None or self._wcache.dtype != x.dtype or self._wcache.shape[0] != C:
@@ -252,14 +295,14 @@ class CrossEntropyLoss(_Loss):
                                                          self.label_smoothing, self.reduction)
             self._loss_shape = ()
             self._grad = grad
-            return loss
+            return LossValue(loss)
         return self._unreduced(x, t, w, keep)
 
     def _reduced(self, x, t, w):
         loss, grad = ops.softmax_cross_entropy(x, t, w, self.label_smoothing, self.reduction)
         self._loss_shape = ()
         self._grad = grad
-        return loss
+        return LossValue(loss)
 
     def _unreduced(self, x, t, w, keep):
         """reduction="none": the per-sample losses (N,) and the gradient of their sum."""

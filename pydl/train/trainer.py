@@ -53,6 +53,7 @@ import numpy as np
 
 from .. import _random
 from .._grad_mode import no_grad
+from ..nn.loss import float_labels_error
 from . import _rng_state
 from . import metrics as _metrics
 from ._clipping import GradientClipper
@@ -345,6 +346,8 @@ class Trainer:
                 return np.ascontiguousarray(y, dtype=np.int64)
             y = y.astype(self._dtype())
         elif y.dtype.kind == "f":
+            if y.ndim == 1 and n_out > 1 and "class_index" in self._target_kinds:
+                raise float_labels_error(y, name, n_out, type(self.loss_fn).__name__)
             y = np.ascontiguousarray(y, dtype=self._dtype())
             if not np.isfinite(y).all():
                 raise ValueError(f"{name}: contains NaN or infinite values")
