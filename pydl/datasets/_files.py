@@ -1,12 +1,15 @@
 """Labelled data sets from files: .npz (arrays ``x``, ``y``) or .csv (the last column the label)."""
+from __future__ import annotations
+
 import os
 
 import numpy as np
 
+from .._typing import Array, DTypeLike
 from .._validate import check_float_dtype
 
 
-def load_file(path, dtype=np.float32):
+def load_file(path: str | os.PathLike[str], dtype: DTypeLike = np.float32) -> tuple[Array, Array]:
     """Load samples and labels from a .npz or .csv file.
 
     - ``.npz``: arrays ``x`` of shape (N, features) or (N, H, W), and ``y`` of shape (N,).

@@ -17,14 +17,22 @@ Every loss declares the targets it takes, for the Trainer and the metrics to rea
   the decision threshold is 0).
 - ``classification``: True when the loss scores class predictions (accuracy is meaningful).
 
+``loss_fn(input, target)`` returns (annotated ``Any``: the type follows ``reduction``, set at
+construction) a :class:`LossValue` for "mean" / "sum", an ndarray for "none".
+
 The value of a "mean" or "sum" loss is a :class:`LossValue`: a Python float (a subclass, equal
 to the plain value in every use) whose ``.backward`` raises an AttributeError that names pydl's
 explicit backward (``model.backward(loss_fn.backward())``), where a PyTorch habit would call
 ``loss.backward()``; ``.item()`` returns the plain float, as a tensor's would.
 """
+from __future__ import annotations
+
+from typing import Any, NoReturn
+
 import numpy as np
 
 from .. import ops
+from .._typing import Array
 from .._validate import shape_str
 
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
@@ -36,18 +44,18 @@ class LossValue(float):
     __slots__ = ()
 
     @property
-    def backward(self):
+    def backward(self) -> NoReturn:
         raise AttributeError(
             "the loss value is a float: pydl has no autograd tape, so it has no .backward(). Backpropagate "
             "through the loss object and the model: grad = loss_fn.backward(); model.backward(grad); "
             "then optimizer.step() (or let pydl.train.Trainer run the loop)")
 
-    def item(self):
+    def item(self) -> float:
         """The plain Python float (as ``torch.Tensor.item``)."""
         return float(self)
 
 
-def float_labels_error(target, name, n_classes, loss_name):
+def float_labels_error(target: Array, name: str, n_classes: int, loss_name: str) -> TypeError:
     """The TypeError for float labels (N,) given to a loss that takes int class indices: it names
     the cast, or the right loss when the values are not class indices."""
     t = np.asarray(target)
@@ -142,10 +150,12 @@ def _class_target(target, N, C, check_range=True, loss_name="NLLLoss"):
 class _Loss:
     """Stores the gradient computed by __call__; backward() returns it."""
 
-    target_kinds = ("regression",)
+    target_kinds: tuple[str, ...] = ("regression",)
     classification = False
+    _grad: Array | None               # dL/dinput of the last call
+    _loss_shape: tuple[int, ...]      # the shape of the last call's value
 
-    def __init__(self, reduction="mean"):
+    def __init__(self, reduction: str = "mean") -> None:
         self.reduction = _check_reduction(reduction)
         self._grad = None
         self._loss_shape = ()
@@ -163,7 +173,7 @@ class _Loss:
             return LossValue(total / count if count else float("nan"))
         return LossValue(total)
 
-    def backward(self, grad=None):
+    def backward(self, grad: float | Array | None = None) -> Array:
         """dL/dinput of the last call (an array shaped like the input).
 
         Parameters
@@ -187,14 +197,14 @@ class _Loss:
             g = g.reshape(g.shape + (1,) * (self._grad.ndim - g.ndim))
         return self._grad * g
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"{type(self).__name__}(reduction={self.reduction!r})"
 
 
 class MSELoss(_Loss):
     """L = reduce((input - target)^2); dL/dinput = 2 (input - target) (/ n for mean)."""
 
-    def __call__(self, input, target):
+    def __call__(self, input: Array, target: Array) -> Any:
         _check_pred(input)
         t = _numeric_target(target, input)
         d = input - t
@@ -209,7 +219,7 @@ class MSELoss(_Loss):
 class L1Loss(_Loss):
     """L = reduce(|input - target|); dL/dinput = sign(input - target) (/ n for mean; sign(0) = 0)."""
 
-    def __call__(self, input, target):
+    def __call__(self, input: Array, target: Array) -> Any:
         _check_pred(input)
         t = _numeric_target(target, input)
         d = input - t
@@ -238,7 +248,8 @@ class CrossEntropyLoss(_Loss):
     target_kinds = ("class_index", "probabilities")
     classification = True
 
-    def __init__(self, weight=None, reduction="mean", label_smoothing=0.0, ignore_index=-100):
+    def __init__(self, weight: Array | None = None, reduction: str = "mean", label_smoothing: float = 0.0,
+                 ignore_index: int = -100) -> None:
         super().__init__(reduction)
         if isinstance(label_smoothing, bool) or not isinstance(label_smoothing, (int, float, np.floating)):
             raise TypeError(f"label_smoothing: expected a float, got {type(label_smoothing).__name__}")
@@ -252,7 +263,7 @@ class CrossEntropyLoss(_Loss):
         self.ignore_index = _check_ignore_index(ignore_index)
         self._wcache = None
 
-    def __call__(self, input, target):
+    def __call__(self, input: Array, target: Array) -> Any:
         N, C = _check_scores(input, target, "logits")
         x = input if input.flags.c_contiguous else np.ascontiguousarray(input)
         if target.dtype == np.int64 and target.shape == (N,) and target.flags.c_contiguous:
@@ -328,7 +339,7 @@ class CrossEntropyLoss(_Loss):
             losses[rows] = lk
         return self._done(grad, losses, None, None)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"CrossEntropyLoss(reduction={self.reduction!r}, label_smoothing={self.label_smoothing})"
 
 
@@ -340,13 +351,13 @@ class NLLLoss(_Loss):
     target_kinds = ("class_index",)
     classification = True
 
-    def __init__(self, weight=None, reduction="mean", ignore_index=-100):
+    def __init__(self, weight: Array | None = None, reduction: str = "mean", ignore_index: int = -100) -> None:
         super().__init__(reduction)
         _check_weight_arg(weight)
         self.weight = weight
         self.ignore_index = _check_ignore_index(ignore_index)
 
-    def __call__(self, input, target):
+    def __call__(self, input: Array, target: Array) -> Any:
         N, C = _check_scores(input, target, "log-probabilities")
         t = _class_target(target, N, C, check_range=False)
         ignored = t == self.ignore_index
@@ -383,13 +394,13 @@ class BCEWithLogitsLoss(_Loss):
     target_kinds = ("binary",)
     classification = True
 
-    def __init__(self, weight=None, reduction="mean", pos_weight=None):
+    def __init__(self, weight: Array | None = None, reduction: str = "mean", pos_weight: Array | None = None) -> None:
         super().__init__(reduction)
         _check_weight_arg(weight)
         _check_weight_arg(pos_weight, "pos_weight")
         self.weight, self.pos_weight = weight, pos_weight
 
-    def __call__(self, input, target):
+    def __call__(self, input: Array, target: Array) -> Any:
         _check_pred(input)
         y = _numeric_target(target, input)
         x = input

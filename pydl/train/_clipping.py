@@ -13,15 +13,19 @@ before an optimizer's own weight decay, as Keras and as PyTorch's clip-then-step
 Norms are accumulated in float64, the scale applied in the gradient's dtype, in place. pydl
 refuses values <= 0 (Keras ignores them silently): None turns clipping off.
 """
+from __future__ import annotations
+
 import math
 import numbers
+from collections.abc import Sequence
 
 import numpy as np
 
+from ..nn.parameter import Parameter
 from ..nn.utils.clip_grad import _scale_grad, _vector_norm, clip_grad_value_
 
 
-def _positive(value, name):
+def _positive(value: object, name: str) -> float:
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name}: expected a float > 0 or None, got {type(value).__name__}")
     value = float(value)
@@ -33,7 +37,8 @@ def _positive(value, name):
 class GradientClipper:
     """One of Keras's three clippings, applied by ``clipper(params)`` (see the module docstring)."""
 
-    def __init__(self, clipnorm=None, clipvalue=None, global_clipnorm=None):
+    def __init__(self, clipnorm: float | None = None, clipvalue: float | None = None,
+                 global_clipnorm: float | None = None) -> None:
         given = {k: v for k, v in (("clipnorm", clipnorm), ("clipvalue", clipvalue),
                                    ("global_clipnorm", global_clipnorm)) if v is not None}
         if len(given) > 1:
@@ -42,7 +47,7 @@ class GradientClipper:
         ((self.kind, value),) = given.items()
         self.value = _positive(value, self.kind)
 
-    def __call__(self, params):
+    def __call__(self, params: Sequence[Parameter]) -> None:
         c = self.value
         if self.kind == "clipvalue":
             clip_grad_value_(params, c)
@@ -61,7 +66,8 @@ class GradientClipper:
                 _scale_grad(p, scale)
 
     @classmethod
-    def create(cls, clipnorm=None, clipvalue=None, global_clipnorm=None):
+    def create(cls, clipnorm: float | None = None, clipvalue: float | None = None,
+               global_clipnorm: float | None = None) -> GradientClipper | None:
         """A clipper, or None when no clipping is asked for."""
         if clipnorm is None and clipvalue is None and global_clipnorm is None:
             return None

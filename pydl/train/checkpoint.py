@@ -1,8 +1,13 @@
 """load_checkpoint: restore a model (and an optimizer) from a ModelCheckpoint file."""
+from __future__ import annotations
+
+import os
+from typing import Any
+
 from .. import _io
 
 
-def load_checkpoint(path, model, optimizer=None):
+def load_checkpoint(path: str | os.PathLike[str], model: Any, optimizer: Any = None) -> dict[str, Any]:
     """Load a checkpoint written by ``ModelCheckpoint`` (or ``pydl.save``) into ``model`` and,
     when given, ``optimizer``.
 

@@ -41,6 +41,8 @@ to the batch, model, optimizer, random streams, history, callbacks' ``get_state`
 restarted run, puts it back at ``on_train_begin`` (``_restore_training_state``); the epoch loop
 then continues from that position, so the run ends bitwise as if never interrupted.
 """
+from __future__ import annotations
+
 import contextlib
 import copy
 import inspect
@@ -48,11 +50,14 @@ import math
 import numbers
 import sys
 import time
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 
 import numpy as np
 
 from .. import _random
 from .._grad_mode import no_grad
+from .._typing import Array
 from ..nn.loss import float_labels_error
 from . import _rng_state
 from . import metrics as _metrics
@@ -62,7 +67,7 @@ from .history import History
 from .regularizers import Regularizer, resolve_params
 
 
-def _check_callbacks(callbacks, name):
+def _check_callbacks(callbacks: Iterable[Any], name: str) -> list[Callback]:
     """``callbacks`` as a list of Callback instances; a TypeError names what to do with anything else
     (a learning-rate scheduler has its own place)."""
     callbacks = list(callbacks)
@@ -236,10 +241,13 @@ class Trainer:
         When ``lr_scheduler`` steps (PyTorch Lightning's ``interval``).
     """
 
-    def __init__(self, model, loss_fn, optimizer, metrics=None, callbacks=(), *,
-                 regularizers=(), weight_noise=0.0, weight_noise_params=None, transform=None,
-                 clipnorm=None, clipvalue=None, global_clipnorm=None, lr_scheduler=None,
-                 scheduler_interval="epoch"):
+    def __init__(self, model: Any, loss_fn: Any, optimizer: Any, metrics: Any = None,
+                 callbacks: Sequence[Callback] = (), *, regularizers: Sequence[Regularizer] = (),
+                 weight_noise: float = 0.0, weight_noise_params: Any = None,
+                 transform: Callable[[Array, Array], tuple[Array, Array]] | None = None,
+                 clipnorm: float | None = None, clipvalue: float | None = None,
+                 global_clipnorm: float | None = None, lr_scheduler: Any = None,
+                 scheduler_interval: str = "epoch") -> None:
         for name in ("__call__", "backward", "parameters", "named_parameters", "train", "eval"):
             if not hasattr(model, name):
                 raise TypeError(f"model: expected a pydl.nn.Module, got {type(model).__name__} (no {name})")
@@ -282,10 +290,14 @@ class Trainer:
         elif scheduler_interval not in ("epoch", "batch"):
             raise ValueError(f"scheduler_interval: expected 'epoch' or 'batch', got {scheduler_interval!r}")
         self.stop_training = False
-        self.history = None
-        self._weight_noise = None
-        self._fit = self._progress = self._resume = None   # the current fit's bookkeeping
-        self._weights = self._none_loss = None
+        self.history: History | None = None
+        self._weight_noise: _WeightNoise | None = None
+        # the current fit's bookkeeping
+        self._fit: dict[str, Any] | None = None
+        self._progress: _EpochProgress | None = None
+        self._resume: _EpochProgress | None = None
+        self._weights: Array | None = None
+        self._none_loss: Any = None
         # What the loss takes as targets (pydl losses declare it; other callables declare nothing).
         self._target_kinds = tuple(getattr(loss_fn, "target_kinds", ()))
         # accuracy on a single output: threshold logits at 0 for binary losses on logits, else 0.5.
@@ -414,8 +426,11 @@ class Trainer:
         return w
 
     # ------------------------------------------------------------------ fit
-    def fit(self, x, y, epochs=10, batch_size=32, validation_data=None, validation_split=0.0,
-            shuffle=True, verbose=1, callbacks=None, initial_epoch=0, class_weight=None, sample_weight=None):
+    def fit(self, x: Array, y: Array, epochs: int = 10, batch_size: int | None = 32,
+            validation_data: tuple[Array, Array] | None = None, validation_split: float = 0.0,
+            shuffle: bool = True, verbose: int = 1, callbacks: Sequence[Callback] | None = None,
+            initial_epoch: int = 0, class_weight: dict[int, float] | None = None,
+            sample_weight: Array | None = None) -> History:
         """Train the model; returns a History (also kept as ``trainer.history``).
 
         Parameters
@@ -626,7 +641,7 @@ class Trainer:
         self.optimizer.step()
         return loss, metrics
 
-    def _optimized_params(self):
+    def _optimized_params(self) -> list[Any]:
         """The parameters the optimizer updates (the model's when it has no param_groups)."""
         groups = getattr(self.optimizer, "param_groups", None)
         if groups is None:
@@ -771,7 +786,7 @@ class Trainer:
             logs[name] = s / n
         return logs
 
-    def evaluate(self, x, y, batch_size=256):
+    def evaluate(self, x: Array, y: Array, batch_size: int = 256) -> dict[str, float]:
         """Loss and metrics on (x, y), in eval mode under ``pydl.no_grad()``.
 
         Parameters
@@ -793,7 +808,7 @@ class Trainer:
         self._choose_default_metrics(y)
         return self._evaluate(x, y, batch_size)
 
-    def predict(self, x, batch_size=256):
+    def predict(self, x: Array, batch_size: int = 256) -> Array:
         """Model outputs for x, in eval mode under ``pydl.no_grad()``.
 
         Parameters

@@ -12,17 +12,27 @@ The norms are accumulated in float64 (PyTorch's CPU accumulator type for float32
 coefficient is applied in each gradient's own dtype, in place. ``foreach`` is accepted for
 PyTorch compatibility and does not change the result (numpy has one implementation).
 """
+from __future__ import annotations
+
 import math
 import numbers
 import types
 import warnings
+from collections.abc import Iterable
+from typing import Any, Union
 
 import numpy as np
 
+from ..._typing import Array
+from ..parameter import Parameter
+
 __all__ = ["clip_grad_norm_", "clip_grad_value_", "get_total_norm", "clip_grads_with_norm_"]
 
+#: one Parameter or an iterable of them (a generator is consumed once)
+Parameters = Union[Parameter, Iterable[Parameter]]
 
-def _param_list(parameters, name="parameters"):
+
+def _param_list(parameters: Any, name: str = "parameters") -> list[Parameter]:
     """``parameters`` (one Parameter or an iterable of them) as a list; a TypeError names the
     first item without a ``grad``."""
     if hasattr(parameters, "grad"):
@@ -43,7 +53,7 @@ def _param_list(parameters, name="parameters"):
     return items
 
 
-def _real(value, name, low=0.0):
+def _real(value: Any, name: str, low: float = 0.0) -> float:
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name}: expected a real number, got {type(value).__name__}")
     value = float(value)
@@ -52,7 +62,7 @@ def _real(value, name, low=0.0):
     return value
 
 
-def _norm_type(norm_type):
+def _norm_type(norm_type: Any) -> float:
     if isinstance(norm_type, (bool, np.bool_)) or not isinstance(norm_type, (numbers.Real, str)):
         raise TypeError(f"norm_type: expected a float or 'inf', got {type(norm_type).__name__}")
     try:
@@ -64,7 +74,7 @@ def _norm_type(norm_type):
     return p
 
 
-def _vector_norm(values, p):
+def _vector_norm(values: Any, p: float) -> float:
     """The p-norm of ``values`` (any shape) seen as one vector, accumulated in float64
     (p = 0 counts the non-zeros, p = +-inf is max / min |value|, as torch.linalg.vector_norm)."""
     v = np.asarray(values, dtype=np.float64).ravel()
@@ -75,7 +85,8 @@ def _vector_norm(values, p):
     return float(np.linalg.norm(v, ord=p))
 
 
-def get_total_norm(tensors, norm_type=2.0, error_if_nonfinite=False, foreach=None):
+def get_total_norm(tensors: Array | Iterable[Array], norm_type: float | str = 2.0, error_if_nonfinite: bool = False,
+                   foreach: bool | None = None) -> float:
     """The p-norm of the arrays ``tensors`` taken together, as if concatenated into one vector.
 
     Parameters
@@ -108,9 +119,11 @@ def get_total_norm(tensors, norm_type=2.0, error_if_nonfinite=False, foreach=Non
     return total
 
 
-def _scale_grad(param, factor):
+def _scale_grad(param: Parameter, factor: float) -> None:
     """param.grad *= factor in place (in the gradient's dtype; inf * 0 gives NaN quietly, as torch)."""
     g = param.grad
+    if g is None:
+        return
     with np.errstate(invalid="ignore"):
         if g.flags.writeable:
             np.multiply(g, g.dtype.type(factor), out=g)
@@ -118,7 +131,8 @@ def _scale_grad(param, factor):
             param.grad = g * g.dtype.type(factor)
 
 
-def clip_grads_with_norm_(parameters, max_norm, total_norm, foreach=None):
+def clip_grads_with_norm_(parameters: Parameters, max_norm: float, total_norm: float,
+                          foreach: bool | None = None) -> None:
     """Scale the gradients of ``parameters`` in place by min(max_norm / (total_norm + 1e-6), 1).
 
     Parameters
@@ -141,7 +155,8 @@ def clip_grads_with_norm_(parameters, max_norm, total_norm, foreach=None):
         _scale_grad(p, coef)
 
 
-def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=False, foreach=None):
+def clip_grad_norm_(parameters: Parameters, max_norm: float, norm_type: float | str = 2.0,
+                    error_if_nonfinite: bool = False, foreach: bool | None = None) -> float:
     """Clip the gradient norm of ``parameters`` in place (``torch.nn.utils.clip_grad_norm_``).
 
     The norm is that of all gradients taken together (see the module docstring); when it exceeds
@@ -173,7 +188,7 @@ def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=Fals
     return total
 
 
-def clip_grad_value_(parameters, clip_value, foreach=None):
+def clip_grad_value_(parameters: Parameters, clip_value: float, foreach: bool | None = None) -> None:
     """Clamp every gradient element of ``parameters`` to [-clip_value, clip_value], in place
     (``torch.nn.utils.clip_grad_value_``; NaN stays NaN).
 
