@@ -322,7 +322,8 @@ class LearningRateScheduler(Callback):
                             f"schedule(epoch, lr), got {type(scheduler).__name__}")
         if interval == "batch" and (self._plateau or self._keras_style):
             what = "a Keras-style schedule(epoch, lr)" if self._keras_style else type(scheduler).__name__
-            raise ValueError(f"interval='batch': {what} steps once per epoch; use interval='epoch'")
+            raise ValueError(f"interval='batch': {what} steps once per epoch; use interval='epoch' "
+                             "(Trainer: scheduler_interval='epoch')")
 
     def _groups(self):
         return self.trainer.optimizer.param_groups

@@ -280,6 +280,8 @@ class Trainer:
             raise TypeError(f"transform: expected a callable t(x, y) -> (x, y), got {type(transform).__name__}")
         self.transform = transform
         self._clipper = GradientClipper.create(clipnorm, clipvalue, global_clipnorm)
+        if scheduler_interval not in ("epoch", "batch"):
+            raise ValueError(f"scheduler_interval: expected 'epoch' or 'batch', got {scheduler_interval!r}")
         self.lr_scheduler = lr_scheduler
         self._scheduler_callback = None
         if lr_scheduler is not None:
@@ -287,8 +289,6 @@ class Trainer:
                 raise ValueError("lr_scheduler: was built on another optimizer than the Trainer's (build it "
                                  "on the optimizer passed to the Trainer)")
             self._scheduler_callback = LearningRateScheduler(lr_scheduler, interval=scheduler_interval)
-        elif scheduler_interval not in ("epoch", "batch"):
-            raise ValueError(f"scheduler_interval: expected 'epoch' or 'batch', got {scheduler_interval!r}")
         self.stop_training = False
         self.history: History | None = None
         self._weight_noise: _WeightNoise | None = None

@@ -293,7 +293,7 @@ def test_bad_scheduler_arguments():
     other = optim.SGD(model.parameters(), lr=0.1)
     with pytest.raises(ValueError, match="lr_scheduler: was built on another optimizer"):
         Trainer(model, nn.CrossEntropyLoss(), opt, lr_scheduler=lr_scheduler.StepLR(other, 2))
-    with pytest.raises(ValueError, match="interval: expected 'epoch' or 'batch', got 'step'"):
+    with pytest.raises(ValueError, match="scheduler_interval: expected 'epoch' or 'batch', got 'step'"):
         Trainer(model, nn.CrossEntropyLoss(), opt, lr_scheduler=lr_scheduler.StepLR(opt, 2), scheduler_interval="step")
     with pytest.raises(ValueError, match="scheduler_interval: expected 'epoch' or 'batch'"):
         Trainer(model, nn.CrossEntropyLoss(), opt, scheduler_interval="iteration")
