@@ -20,6 +20,51 @@ def parser(description):
     return p
 
 
+# ---------------------------------------------------------------- honest reporting
+#: a spread is shown (table "±", error bars) only over at least this many seeds
+MIN_SEEDS_FOR_STD = 3
+
+
+def mean_std(values):
+    """(mean, std) of per-seed values; std is None below MIN_SEEDS_FOR_STD seeds."""
+    v = np.asarray(values, dtype=np.float64)
+    return float(v.mean()), (float(v.std(ddof=1)) if v.size >= MIN_SEEDS_FOR_STD else None)
+
+
+def fmt_mean_std(values, fmt="{:.4f}"):
+    """"m ± s (n seeds)" over >= 3 seeds, else "m (1 seed)": no spread from too few runs."""
+    m, s = mean_std(values)
+    n = len(values)
+    if s is None:
+        return f"{fmt.format(m)} ({n} seed{'s' if n > 1 else ''}, no std)"
+    return f"{fmt.format(m)} ± {fmt.format(s)}"
+
+
+def verdict(ok):
+    """The table cell of a run against its stated target."""
+    return "yes" if ok else "MISSED"
+
+
+def report_targets(rows):
+    """Print how many runs met their stated target; ``rows`` are (name, met or None)."""
+    judged = [(name, ok) for name, ok in rows if ok is not None]
+    missed = [name for name, ok in judged if not ok]
+    print(f"targets: {len(judged) - len(missed)} of {len(judged)} met"
+          + (f"; MISSED: {', '.join(missed)}" if missed else ""))
+
+
+def zoomed(ax, axis="y"):
+    """Mark a value axis that does not start at 0, in its label."""
+    label = ax.get_ylabel() if axis == "y" else ax.get_xlabel()
+    text = f"{label}\n(zoomed: axis does not start at 0)"
+    ax.set_ylabel(text) if axis == "y" else ax.set_xlabel(text)
+
+
+def legend_outside(ax, **kw):
+    """The legend to the right of the axes, where it cannot cover a curve."""
+    ax.legend(loc="center left", bbox_to_anchor=(1.02, 0.5), **kw)
+
+
 def digits_split(seed=0, test_size=0.25, n_train=None, images=False):
     """Digits scaled to [0, 1]; stratified train / test split; optionally only n_train training samples."""
     d = load_digits()
@@ -61,7 +106,7 @@ def save(fig, out, name):
     os.makedirs(out, exist_ok=True)
     path = os.path.join(out, name)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=110, bbox_inches="tight")      # (keeps legends placed outside the axes)
     print(f"plot: {path}")
     return path
 

@@ -19,6 +19,8 @@ What is promised (docs/RELIABILITY.md lists the test of each promise):
 * **No orphans.** Temporaries are named ``.<name>.<pid>@<host>.<random>.pydl-tmp``; the next save
   to the same path removes those left by dead processes (or older than a day).
 """
+from __future__ import annotations
+
 import hashlib
 import os
 import re
@@ -26,6 +28,7 @@ import secrets
 import socket
 import stat
 import time
+from typing import Any
 
 from . import _checkpoint_format, _checkpoint_tree
 
@@ -35,7 +38,7 @@ _TMP_TAIL = re.compile(r"(\d{1,10})@([0-9a-f]{8})\.[0-9a-f]{16}" + re.escape(_TM
 STALE_TMP_SECONDS = 24 * 3600
 
 
-def _fspath(path):
+def _fspath(path: Any) -> str:
     if not isinstance(path, (str, bytes, os.PathLike)):
         raise TypeError(f"path: expected a str or os.PathLike, got {type(path).__name__}")
     path = os.fsdecode(os.fspath(path))
@@ -141,7 +144,7 @@ def _fsync_directory(directory):
         pass
 
 
-def save(obj, path):
+def save(obj: Any, path: str | os.PathLike[str]) -> None:
     """Save a module's state, a dict of arrays or a nested state to ``path``, atomically.
 
     Parameters
@@ -208,7 +211,7 @@ def save(obj, path):
     _fsync_directory(directory)
 
 
-def load(path):
+def load(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Load a checkpoint written by :func:`save` (or an array-only ``.npz``).
 
     Parameters

@@ -1,6 +1,9 @@
 """CPU information and the kernel thread count."""
+from __future__ import annotations
+
 import os
 import warnings
+from typing import Any
 
 from . import _C
 
@@ -25,7 +28,7 @@ def _check_isa_env():
 _check_isa_env()
 
 
-def cpu_info():
+def cpu_info() -> dict[str, Any]:
     """Describe the CPU dispatch in use.
 
     Returns
@@ -43,12 +46,12 @@ def cpu_info():
     }
 
 
-def get_num_threads():
+def get_num_threads() -> int:
     """Number of threads the kernels use (default: the CPUs available, or ``PYDL_NUM_THREADS``)."""
     return _C.get_num_threads()
 
 
-def set_num_threads(n):
+def set_num_threads(n: int) -> None:
     """Set the number of kernel threads (``1 <= n <= 1024``). Results do not depend on it, bit for bit."""
     if isinstance(n, bool) or not isinstance(n, int):
         raise TypeError(f"n: expected an int, got {type(n).__name__}")

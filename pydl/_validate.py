@@ -70,9 +70,22 @@ def check_input(x, dtype=None, name="input"):
         raise TypeError(f"{name}: expected a numpy.ndarray, got {type(x).__name__}")
     if dtype is not None:
         if x.dtype != dtype:
-            raise TypeError(f"{name}: expected dtype {dtype} (the layer's dtype), got {x.dtype}")
+            raise TypeError(f"{name}: expected dtype {dtype} (the layer's dtype), got {x.dtype}: "
+                            + dtype_fix(x.dtype, dtype))
     elif x.dtype not in FLOAT_DTYPES:
-        raise TypeError(f"{name}: expected dtype float32 or float64, got {x.dtype}")
+        raise TypeError(f"{name}: expected dtype float32 or float64, got {x.dtype}: "
+                        "cast it with x.astype(np.float32)")
+
+
+def dtype_fix(got, layer_dtype):
+    """How to make data of dtype ``got`` meet a layer of ``layer_dtype``: cast the data, or (for
+    the other float dtype) convert the model, as PyTorch's ``.double()`` / ``.float()``."""
+    layer_dtype = np.dtype(layer_dtype)
+    cast = f"cast the data with x.astype(np.{layer_dtype.name})"
+    if got in FLOAT_DTYPES and got != layer_dtype:
+        convert = "model.double()" if got == np.float64 else "model.float()"
+        return f"{cast}, or convert the model to {got} with {convert}"
+    return cast
 
 
 def check_array(x, name="input"):

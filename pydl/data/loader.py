@@ -1,7 +1,13 @@
 """DataLoader: mini-batches over in-memory numpy arrays."""
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
 import numpy as np
 
 from .._random import make_rng, rng_or_global
+from .._typing import Array, SeedLike
 from .._validate import check_bool, check_int
 
 
@@ -40,8 +46,8 @@ class DataLoader:
     floor(n / batch_size) with ``drop_last``.
     """
 
-    def __init__(self, x, y=None, batch_size=32, shuffle=False, drop_last=False, transform=None,
-                 seed=None):
+    def __init__(self, x: Array, y: Array | None = None, batch_size: int | None = 32, shuffle: bool = False,
+                 drop_last: bool = False, transform: Callable[..., Any] | None = None, seed: SeedLike = None) -> None:
         if not isinstance(x, np.ndarray):
             x = _as_array(x, "x")
         if x.ndim == 0:
@@ -66,17 +72,17 @@ class DataLoader:
         self._rng = make_rng(seed)
 
     @property
-    def n_samples(self):
+    def n_samples(self) -> int:
         return self.x.shape[0]
 
-    def _effective_batch(self):
+    def _effective_batch(self) -> int:
         return self.n_samples if self.batch_size is None else self.batch_size
 
-    def __len__(self):
+    def __len__(self) -> int:
         n, b = self.n_samples, self._effective_batch()
         return n // b if self.drop_last else -(-n // b)
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[Any]:
         n, b = self.n_samples, self._effective_batch()
         order = rng_or_global(self._rng).permutation(n) if self.shuffle else None
         for i in range(len(self)):

@@ -14,14 +14,18 @@ the sequence is reproducible).
 The per-pixel loops (rotation, crop/pad, cutout) are Cython (pydl/data/_augment.pyx); their
 numpy oracles are in pydl/data/_reference.py.
 """
+from __future__ import annotations
+
 import numbers
+from collections.abc import Iterable, Sequence
+from typing import Any, Callable
 
 import numpy as np
 
-from .._validate import FLOAT_DTYPES, shape_str
-from . import _augment
 from .._random import make_rng, rng_or_global
-from .._validate import check_float, check_int
+from .._typing import Array, SeedLike
+from .._validate import FLOAT_DTYPES, check_float, check_int, shape_str
+from . import _augment
 
 
 def _image_batch(x, name="x"):
@@ -49,7 +53,7 @@ def _float_batch(x, name="x"):
     return x
 
 
-def _per_sample(values, n, name, dtype):
+def _per_sample(values: Any, n: int, name: str, dtype: Any) -> Array:
     """A scalar broadcast to (n,), or an (n,) array, as a contiguous array of ``dtype``. Integer
     ``dtype`` (pixel positions) takes integer values only: a float is never truncated silently."""
     try:
@@ -80,7 +84,7 @@ def _size2(size, name):
     return tuple(check_int(s, name, low=1) for s in size)
 
 
-def rotation_cos_sin(angles):
+def rotation_cos_sin(angles: Array | float) -> tuple[Array, Array]:
     """cos and sin of ``angles`` (degrees, float64 array); exact at multiples of 90 degrees,
     so that rotating by 90k degrees moves pixels exactly (equals np.rot90)."""
     angles = np.asarray(angles, dtype=np.float64)
@@ -96,7 +100,7 @@ def rotation_cos_sin(angles):
 
 # ---------------------------------------------------------------- functional forms (deterministic)
 
-def rotate(x, angle, fill=0.0):
+def rotate(x: Array, angle: Array | float, fill: float = 0.0) -> Array:
     """Rotate every image of ``x`` by ``angle`` degrees counter-clockwise about its centre.
 
     Parameters
@@ -123,7 +127,8 @@ def rotate(x, angle, fill=0.0):
     return out.reshape(shape)
 
 
-def crop(x, top, left, size, padding=0, fill=0.0):
+def crop(x: Array, top: Array | int, left: Array | int, size: int | Sequence[int], padding: int = 0,
+         fill: float = 0.0) -> Array:
     """Crop ``size`` = (h, w) windows at (top[n], left[n]) of the images padded by ``padding``.
 
     out[n, ..., i, j] = xp[n, ..., top[n] + i, left[n] + j] where xp is x padded with ``fill``
@@ -147,7 +152,7 @@ def crop(x, top, left, size, padding=0, fill=0.0):
     return out.reshape(shape[:-2] + (h, w))
 
 
-def cutout_boxes(centers_y, centers_x, size, H, W):
+def cutout_boxes(centers_y: Array, centers_x: Array, size: int, H: int, W: int) -> list[Array]:
     """Rows [y1, y2) and columns [x1, x2) of ``size`` x ``size`` squares centred at the given
     pixels (top-left at centre - size//2), clipped to the H x W image."""
     cy = np.asarray(centers_y, dtype=np.intp)
@@ -159,17 +164,17 @@ def cutout_boxes(centers_y, centers_x, size, H, W):
     return [np.ascontiguousarray(a, dtype=np.intp) for a in (y1, y2, x1, x2)]
 
 
-def cutout(x, centers_y, centers_x, size, fill=0.0):
+def cutout(x: Array, centers_y: Array | int, centers_x: Array | int, size: int, fill: float = 0.0) -> Array:
     """Set a ``size`` x ``size`` square centred at (centers_y[n], centers_x[n]), clipped at the
     borders, to ``fill`` in every channel of image n (DeVries & Taylor 2017)."""
     x4, shape = _image_batch(x)
     N, _, H, W = x4.shape
     size = min(check_int(size, "size", low=1), 2 ** 60)  # same boxes for |centre| < 2**59; no int64 overflow
     fill = check_float(fill, "fill")
-    boxes = cutout_boxes(_per_sample(centers_y, N, "centers_y", np.intp),
-                         _per_sample(centers_x, N, "centers_x", np.intp), size, H, W)
+    y1, y2, x1, x2 = cutout_boxes(_per_sample(centers_y, N, "centers_y", np.intp),
+                                  _per_sample(centers_x, N, "centers_x", np.intp), size, H, W)
     out = x4.copy()
-    _augment.fill_boxes(out, *boxes, fill)
+    _augment.fill_boxes(out, y1, y2, x1, x2, fill)
     return out.reshape(shape)
 
 
@@ -178,21 +183,22 @@ def cutout(x, centers_y, centers_x, size, fill=0.0):
 class Transform:
     """Base of the transforms: ``t(x, y=None)`` applies ``self.apply(x)`` and passes y through."""
 
-    def __init__(self, seed=None):
+    def __init__(self, seed: SeedLike = None) -> None:
         self._rng = make_rng(seed)
 
     @property
-    def rng(self):
+    def rng(self) -> np.random.Generator:
         return rng_or_global(self._rng)
 
-    def apply(self, x):
+    def apply(self, x: Array) -> Array:
         raise NotImplementedError
 
-    def __call__(self, x, y=None):
+    def __call__(self, x: Array, y: Array | None = None) -> Any:
+        """``apply(x)``, or ``(apply(x), y)`` when ``y`` is given."""
         out = self.apply(x)
         return out if y is None else (out, y)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         fields = ", ".join(f"{k}={v!r}" for k, v in vars(self).items() if not k.startswith("_"))
         return f"{type(self).__name__}({fields})"
 
@@ -200,7 +206,7 @@ class Transform:
 class Compose:
     """Apply transforms in order: ``Compose([t1, t2])(x, y) == t2(*t1(x, y))``."""
 
-    def __init__(self, transforms):
+    def __init__(self, transforms: Iterable[Callable[..., Any]]) -> None:
         try:
             transforms = list(transforms)
         except TypeError:
@@ -210,7 +216,7 @@ class Compose:
                 raise TypeError(f"transforms[{i}]: expected a callable, got {type(t).__name__}")
         self.transforms = transforms
 
-    def __call__(self, x, y=None):
+    def __call__(self, x: Array, y: Array | None = None) -> Any:
         for t in self.transforms:
             if y is None:
                 x = t(x)
@@ -218,7 +224,7 @@ class Compose:
                 x, y = t(x, y)
         return x if y is None else (x, y)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return "Compose([" + ", ".join(repr(t) for t in self.transforms) + "])"
 
 
@@ -227,7 +233,7 @@ class RandomRotation(Transform):
     ``degrees=(lo, hi)``), counter-clockwise for positive angles; bilinear interpolation about
     the image centre, pixels from outside the image set to ``fill``. See :func:`rotate`."""
 
-    def __init__(self, degrees, fill=0.0, seed=None):
+    def __init__(self, degrees: float | tuple[float, float], fill: float = 0.0, seed: SeedLike = None) -> None:
         super().__init__(seed)
         if isinstance(degrees, (tuple, list)):
             if len(degrees) != 2:
@@ -241,20 +247,20 @@ class RandomRotation(Transform):
         self.degrees = (lo, hi)
         self.fill = check_float(fill, "fill")
 
-    def apply(self, x):
+    def apply(self, x: Array) -> Array:
         n = _image_batch(x)[0].shape[0]
         angles = self.rng.uniform(self.degrees[0], self.degrees[1], size=n)
         return rotate(x, angles, self.fill)
 
 
 class _RandomFlip(Transform):
-    axis = None
+    axis: int | None = None        # the image axis a subclass mirrors
 
-    def __init__(self, p=0.5, seed=None):
+    def __init__(self, p: float = 0.5, seed: SeedLike = None) -> None:
         super().__init__(seed)
         self.p = check_float(p, "p", low=0.0, high=1.0)
 
-    def apply(self, x):
+    def apply(self, x: Array) -> Array:
         _image_batch(x)
         flip = self.rng.random(x.shape[0]) < self.p
         out = x.copy()
@@ -277,13 +283,13 @@ class RandomCrop(Transform):
     ``size`` window (torchvision's RandomCrop(size, padding)): top uniform in
     {0..H+2p-h}, left uniform in {0..W+2p-w}. See :func:`crop`."""
 
-    def __init__(self, size, padding=0, fill=0.0, seed=None):
+    def __init__(self, size: int | Sequence[int], padding: int = 0, fill: float = 0.0, seed: SeedLike = None) -> None:
         super().__init__(seed)
         self.size = _size2(size, "size")
         self.padding = check_int(padding, "padding", low=0)
         self.fill = check_float(fill, "fill")
 
-    def apply(self, x):
+    def apply(self, x: Array) -> Array:
         x4, _ = _image_batch(x)
         N, _, H, W = x4.shape
         h, w = self.size
@@ -298,11 +304,11 @@ class RandomCrop(Transform):
 class GaussianNoise(Transform):
     """Add N(0, std^2) noise to every element (any float batch shape)."""
 
-    def __init__(self, std, seed=None):
+    def __init__(self, std: float, seed: SeedLike = None) -> None:
         super().__init__(seed)
         self.std = check_float(std, "std", low=0.0)
 
-    def apply(self, x):
+    def apply(self, x: Array) -> Array:
         _float_batch(x)
         return x + (self.std * self.rng.standard_normal(x.shape)).astype(x.dtype)
 
@@ -313,13 +319,13 @@ class Cutout(Transform):
     borders, so near an edge less than size^2 pixels are cut. With probability 1 - ``p`` an
     image is left as it is."""
 
-    def __init__(self, size, p=1.0, fill=0.0, seed=None):
+    def __init__(self, size: int, p: float = 1.0, fill: float = 0.0, seed: SeedLike = None) -> None:
         super().__init__(seed)
         self.size = check_int(size, "size", low=1)
         self.p = check_float(p, "p", low=0.0, high=1.0)
         self.fill = check_float(fill, "fill")
 
-    def apply(self, x):
+    def apply(self, x: Array) -> Array:
         x4, shape = _image_batch(x)
         N, _, H, W = x4.shape
         cy = self.rng.integers(0, H, size=N)
@@ -334,7 +340,7 @@ class Cutout(Transform):
 
 # ---------------------------------------------------------------- batch mixers
 
-def soft_targets(y, num_classes, n, dtype, name="y"):
+def soft_targets(y: Array | None, num_classes: int | None, n: int, dtype: Any, name: str = "y") -> Array:
     """Integer labels (n,) -> one-hot (n, num_classes); probabilities (n, C) pass (copied, cast)."""
     if y is None:
         raise TypeError(f"{name}: the batch mixers need targets, got None")
@@ -364,18 +370,18 @@ def soft_targets(y, num_classes, n, dtype, name="y"):
 
 
 class _Mixer:
-    def __init__(self, alpha, num_classes, seed):
+    def __init__(self, alpha: float, num_classes: int | None, seed: SeedLike) -> None:
         self.alpha = check_float(alpha, "alpha", low=0.0, low_open=True)
         self.num_classes = check_int(num_classes, "num_classes", low=1, allow_none=True)
         self._rng = make_rng(seed)
-        self.last_lam = None
-        self.last_perm = None
+        self.last_lam: float | None = None
+        self.last_perm: Array | None = None
 
     @property
-    def rng(self):
+    def rng(self) -> np.random.Generator:
         return rng_or_global(self._rng)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"{type(self).__name__}(alpha={self.alpha}, num_classes={self.num_classes})"
 
 
@@ -388,10 +394,10 @@ class Mixup(_Mixer):
     when y's rows do). ``last_lam`` and ``last_perm`` keep the last draw.
     """
 
-    def __init__(self, alpha=1.0, num_classes=None, seed=None):
+    def __init__(self, alpha: float = 1.0, num_classes: int | None = None, seed: SeedLike = None) -> None:
         super().__init__(alpha, num_classes, seed)
 
-    def __call__(self, x, y=None):
+    def __call__(self, x: Array, y: Array | None = None) -> tuple[Array, Array]:
         _float_batch(x)
         n = x.shape[0]
         y1 = soft_targets(y, self.num_classes, n, x.dtype)
@@ -415,11 +421,11 @@ class CutMix(_Mixer):
     ``last_perm`` and ``last_box`` = (y1, y2, x1, x2) keep the last draw.
     """
 
-    def __init__(self, alpha=1.0, num_classes=None, seed=None):
+    def __init__(self, alpha: float = 1.0, num_classes: int | None = None, seed: SeedLike = None) -> None:
         super().__init__(alpha, num_classes, seed)
-        self.last_box = None
+        self.last_box: tuple[int, int, int, int] | None = None
 
-    def __call__(self, x, y=None):
+    def __call__(self, x: Array, y: Array | None = None) -> tuple[Array, Array]:
         x4, shape = _image_batch(x)
         n, _, H, W = x4.shape
         y1 = soft_targets(y, self.num_classes, n, x.dtype)

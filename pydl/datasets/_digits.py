@@ -1,8 +1,12 @@
 """The UCI optical handwritten digits, bundled as pydl/datasets/data/digits.csv.gz (see data/README.md)."""
+from __future__ import annotations
+
 import os
+from typing import Literal, overload
 
 import numpy as np
 
+from .._typing import Array, DTypeLike
 from .._validate import check_float_dtype
 
 _DATA = os.path.join(os.path.dirname(__file__), "data", "digits.csv.gz")
@@ -32,7 +36,12 @@ class Bunch(dict):
         return list(self.keys())
 
 
-def load_digits(return_X_y=False, dtype=np.float32, as_images=False):
+@overload
+def load_digits(return_X_y: Literal[False] = ..., dtype: DTypeLike = ..., as_images: bool = ...) -> Bunch: ...
+@overload
+def load_digits(return_X_y: Literal[True], dtype: DTypeLike = ..., as_images: bool = ...) -> tuple[Array, Array]: ...
+def load_digits(return_X_y: bool = False, dtype: DTypeLike = np.float32,
+                as_images: bool = False) -> Bunch | tuple[Array, Array]:
     """Load the UCI optical handwritten digits (1797 images of 8x8 pixels, 10 classes).
 
     Parameters

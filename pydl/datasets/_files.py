@@ -14,12 +14,15 @@ CSV rules (one place, used by :func:`load_file` and by ``python -m pydl train / 
 * errors name the 1-based line of the file (the header and skipped lines counted) and the
   1-based column (with its header name when there is one).
 """
+from __future__ import annotations
+
 import collections
 import csv
 import os
 
 import numpy as np
 
+from .._typing import Array, DTypeLike
 from .._validate import check_float_dtype
 
 #: What ``read_file`` returns: ``x`` and ``y`` as :func:`load_file`; ``lines`` the file line of
@@ -27,7 +30,8 @@ from .._validate import check_float_dtype
 Table = collections.namedtuple("Table", "x y lines feature_names target_name")
 
 
-def load_file(path, dtype=np.float32, delimiter=",", header=None):
+def load_file(path: str | os.PathLike[str], dtype: DTypeLike = np.float32, delimiter: str = ",",
+              header: bool | None = None) -> tuple[Array, Array]:
     """Load samples and labels from a .npz or .csv file.
 
     - ``.npz``: arrays ``x`` of shape (N, features) or (N, H, W), and ``y`` of shape (N,)

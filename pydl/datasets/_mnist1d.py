@@ -6,11 +6,15 @@ standardised. The defaults are the paper's: 5000 samples, 4000 for training and 
 seed 42. Nothing is downloaded: the ``mnist1d`` package's own generator builds the data
 (about 4 s), and this module keeps the result for the rest of the process.
 """
+from __future__ import annotations
+
 import functools
 import random
+from typing import Literal, overload
 
 import numpy as np
 
+from .._typing import Array, DTypeLike
 from .._validate import check_float_dtype
 from ._digits import Bunch
 
@@ -43,7 +47,14 @@ def _build(num_samples, seed):
             np.asarray(d["x_test"], np.float64), np.asarray(d["y_test"], np.int64), np.asarray(d["t"], np.float64))
 
 
-def load_mnist1d(return_X_y=False, dtype=np.float32, as_images=False, num_samples=5000, seed=42):
+@overload
+def load_mnist1d(return_X_y: Literal[False] = ..., dtype: DTypeLike = ..., as_images: bool = ...,
+                 num_samples: int = ..., seed: int = ...) -> Bunch: ...
+@overload
+def load_mnist1d(return_X_y: Literal[True], dtype: DTypeLike = ..., as_images: bool = ..., num_samples: int = ...,
+                 seed: int = ...) -> tuple[Array, Array, Array, Array]: ...
+def load_mnist1d(return_X_y: bool = False, dtype: DTypeLike = np.float32, as_images: bool = False,
+                 num_samples: int = 5000, seed: int = 42) -> Bunch | tuple[Array, Array, Array, Array]:
     """Load MNIST-1D, built locally by the ``mnist1d`` package (an optional extra).
 
     Parameters

@@ -3,9 +3,12 @@
 ``random_state``: None draws from pydl's global generator (``pydl.manual_seed`` makes it
 reproducible), an int seeds a fresh ``np.random.default_rng``, a Generator is used as is.
 """
+from __future__ import annotations
+
 import numpy as np
 
 from .._random import make_rng, rng_or_global
+from .._typing import Array, DTypeLike, SeedLike
 from .._validate import check_bool, check_float, check_float_dtype, check_int
 
 
@@ -19,7 +22,8 @@ def _finish(X, y, noise, shuffle, rng, dtype):
     return np.ascontiguousarray(X, dtype=dtype), np.ascontiguousarray(y, dtype=np.int64)
 
 
-def make_moons(n_samples=100, noise=0.0, random_state=None, shuffle=True, dtype=np.float32):
+def make_moons(n_samples: int = 100, noise: float = 0.0, random_state: SeedLike = None, shuffle: bool = True,
+               dtype: DTypeLike = np.float32) -> tuple[Array, Array]:
     """Two interleaving half circles (the formula of scikit-learn's make_moons).
 
     With n_out = n_samples // 2 and n_in = n_samples - n_out, t spaced evenly on [0, pi]:
@@ -47,8 +51,9 @@ def make_moons(n_samples=100, noise=0.0, random_state=None, shuffle=True, dtype=
     return _finish(X, y, noise, shuffle, rng, dtype)
 
 
-def make_spirals(n_samples=100, n_classes=2, noise=0.0, turns=1.0, random_state=None,
-                 shuffle=True, dtype=np.float32):
+def make_spirals(n_samples: int = 100, n_classes: int = 2, noise: float = 0.0, turns: float = 1.0,
+                 random_state: SeedLike = None, shuffle: bool = True,
+                 dtype: DTypeLike = np.float32) -> tuple[Array, Array]:
     """``n_classes`` interleaved spiral arms around the origin, one per class.
 
     Class k gets m_k samples (n_samples // n_classes, the first n_samples % n_classes classes one
@@ -82,7 +87,8 @@ def make_spirals(n_samples=100, n_classes=2, noise=0.0, turns=1.0, random_state=
     return _finish(np.concatenate(Xs), np.concatenate(ys), noise, shuffle, rng, dtype)
 
 
-def make_regression_1d(n_samples=100, noise=0.1, random_state=None, dtype=np.float32):
+def make_regression_1d(n_samples: int = 100, noise: float = 0.1, random_state: SeedLike = None,
+                       dtype: DTypeLike = np.float32) -> tuple[Array, Array]:
     """A noisy sine on [0, 1], for bias-variance and over-fitting demos.
 
     x ~ U[0, 1) i.i.d., y = sin(2 pi x) + noise * e with e ~ N(0, 1). The noise-free target is

@@ -1,7 +1,13 @@
 """Bias-variance decomposition by bootstrap rounds (mlxtend's bias_variance_decomp semantics)."""
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
 import numpy as np
 
 from .._random import make_rng, rng_or_global
+from .._typing import Array
 from .._validate import check_int
 from ._split import check_consistent_length
 
@@ -31,8 +37,9 @@ def _mode(preds):
     return out
 
 
-def bias_variance_decomp(build, X_train, y_train, X_test, y_test, loss="mse", num_rounds=200,
-                         random_seed=None, fit_kwargs=None):
+def bias_variance_decomp(build: Callable[[], Any], X_train: Array, y_train: Array, X_test: Array, y_test: Array,
+                         loss: str = "mse", num_rounds: int = 200, random_seed: int | None = None,
+                         fit_kwargs: dict[str, Any] | None = None) -> tuple[float, float, float]:
     """Expected loss, bias and variance of a model over bootstrap resamples of its training set.
 
     Round r = 1..R: draw n_train indices with replacement from the training set, fit a fresh
@@ -81,7 +88,7 @@ def bias_variance_decomp(build, X_train, y_train, X_test, y_test, loss="mse", nu
     fit_kwargs = {} if fit_kwargs is None else dict(fit_kwargs)
     rng = rng_or_global(make_rng(random_seed, "random_seed"))
 
-    preds = []
+    preds: Any = []
     for _ in range(num_rounds):
         idx = rng.integers(0, n, size=n)
         trainer = build()

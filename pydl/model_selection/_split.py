@@ -5,13 +5,18 @@ permutations come from ``np.random.default_rng(random_state)`` (or pydl's global
 when random_state is None), so they are reproducible but differ from scikit-learn's, which uses
 the legacy ``np.random.RandomState``.
 """
+from __future__ import annotations
+
 import math
 import numbers
 import warnings
+from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 
 from .._random import make_rng, rng_or_global
+from .._typing import Array, SeedLike
 from .._validate import check_bool, check_int
 
 
@@ -52,7 +57,7 @@ def _encode_classes(y):
 
 
 class _BaseKFold:
-    def __init__(self, n_splits=5, shuffle=False, random_state=None):
+    def __init__(self, n_splits: int = 5, shuffle: bool = False, random_state: SeedLike = None) -> None:
         self.n_splits = check_int(n_splits, "n_splits", low=2)
         self.shuffle = check_bool(shuffle, "shuffle")
         if not self.shuffle and random_state is not None:
@@ -65,7 +70,11 @@ class _BaseKFold:
         # a fresh Generator per split() call: the same folds each time for an int seed
         return rng_or_global(make_rng(self.random_state, "random_state"))
 
-    def get_n_splits(self, X=None, y=None, groups=None):
+    def _test_folds(self, X: Array, y: Array | None, n: int) -> Array:
+        """The fold (0 .. n_splits - 1) of each of the n samples."""
+        raise NotImplementedError
+
+    def get_n_splits(self, X: Any = None, y: Any = None, groups: Any = None) -> int:
         """The number of folds."""
         return self.n_splits
 
@@ -76,7 +85,7 @@ class _BaseKFold:
                              f"n_splits={self.n_splits} and {n} samples")
         return n
 
-    def split(self, X, y=None, groups=None):
+    def split(self, X: Array, y: Array | None = None, groups: Any = None) -> Iterator[tuple[Array, Array]]:
         """Yield (train_idx, test_idx) int arrays, one pair per fold."""
         n = self._check_n(X)
         fold_of = self._test_folds(X, y, n)
@@ -85,7 +94,7 @@ class _BaseKFold:
             test = fold_of == k
             yield indices[~test], indices[test]
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return (f"{type(self).__name__}(n_splits={self.n_splits}, shuffle={self.shuffle}, "
                 f"random_state={self.random_state!r})")
 
@@ -211,8 +220,8 @@ def _index(a, idx):
     return np.asarray(a)[idx]
 
 
-def train_test_split(*arrays, test_size=None, train_size=None, shuffle=True, stratify=None,
-                     random_state=None):
+def train_test_split(*arrays: Array, test_size: float | int | None = None, train_size: float | int | None = None,
+                     shuffle: bool = True, stratify: Array | None = None, random_state: SeedLike = None) -> list[Array]:
     """Split arrays into random train and test subsets (scikit-learn's semantics).
 
     Sizes: a float is a fraction (n_test = ceil(test_size * n), n_train = floor(train_size * n)),

@@ -1,10 +1,15 @@
 """cross_validate: k-fold evaluation of freshly built Trainers."""
+from __future__ import annotations
+
 import numbers
 import time
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
 from .. import _random
+from .._typing import Array
 from .._validate import check_int
 from ._split import KFold, StratifiedKFold, check_consistent_length
 
@@ -14,7 +19,7 @@ def _is_class_labels(y):
     return y.dtype.kind in "iub" and (y.ndim == 1 or (y.ndim == 2 and y.shape[1] == 1))
 
 
-def check_cv(cv, y):
+def check_cv(cv: Any, y: Array | None) -> Any:
     """An int -> StratifiedKFold(cv) for integer class labels y (1-D), else KFold(cv), as
     scikit-learn does for classifiers; an object with ``split`` is returned as it is."""
     if isinstance(cv, numbers.Integral) and not isinstance(cv, (bool, np.bool_)):
@@ -58,7 +63,8 @@ def _fit_and_score(build, X, y, train, test, fit_kwargs, scoring, seed):
             "train_score": train_score, "test_metrics": test_metrics, "train_metrics": train_metrics}
 
 
-def cross_validate(build, X, y, cv=5, fit_kwargs=None, n_jobs=1, scoring=None):
+def cross_validate(build: Callable[[], Any], X: Array, y: Array, cv: Any = 5, fit_kwargs: dict[str, Any] | None = None,
+                   n_jobs: int | None = 1, scoring: Any = None) -> dict[str, Any]:
     """Evaluate a model by cross-validation: per fold, fit a fresh Trainer on the other folds.
 
     Parameters
@@ -117,7 +123,7 @@ def cross_validate(build, X, y, cv=5, fit_kwargs=None, n_jobs=1, scoring=None):
             raise ImportError("cross_validate(n_jobs > 1) needs joblib: pip install joblib "
                               "(or pydl[parallel]); n_jobs=1 runs without it") from None
         results = joblib.Parallel(n_jobs=n_jobs)(joblib.delayed(_fit_and_score)(*job) for job in jobs)
-    out = {key: np.array([r[key] for r in results], dtype=np.float64)
+    out: dict[str, Any] = {key: np.array([r[key] for r in results], dtype=np.float64)
            for key in ("test_score", "train_score", "fit_time", "score_time")}
     for part in ("test", "train"):
         dicts = [r[f"{part}_metrics"] for r in results]

@@ -1,5 +1,5 @@
 """pydl.nn: modules with explicit backward, losses, initializers."""
-from . import init
+from . import init, utils
 from .activation import GELU, LeakyReLU, ReLU, Sigmoid, Softmax, Tanh
 from .batchnorm import BatchNorm1d, BatchNorm2d
 from .conv import Conv1d, Conv2d
@@ -19,5 +19,5 @@ __all__ = [
     "Conv1d", "Conv2d", "MaxPool1d", "MaxPool2d", "AvgPool1d", "AvgPool2d", "AdaptiveAvgPool1d", "AdaptiveAvgPool2d",
     "Sequential",
     "Residual", "ModuleList", "ModuleDict", "MSELoss", "L1Loss", "CrossEntropyLoss", "NLLLoss",
-    "BCEWithLogitsLoss", "init", "summary",
+    "BCEWithLogitsLoss", "init", "summary", "utils",
 ]

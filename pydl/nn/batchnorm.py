@@ -3,9 +3,12 @@
 Kernels: csrc/ops/batchnorm.cpp for (N, C) (pydl.ops.batch_norm_*), csrc/ops/batchnorm2d.cpp for
 inputs with spatial axes, on the NC* layout itself (pydl.ops.batch_norm2d_*).
 """
+from __future__ import annotations
+
 import numpy as np
 
 from .. import ops
+from .._typing import Array, DTypeLike
 from .._validate import check_float_dtype, check_input, check_int, check_real, shape_str
 from .module import Module, _grad_enabled
 from .parameter import Parameter
@@ -30,8 +33,14 @@ class _BatchNorm(Module):
     dx = weight invstd (dy - mean(dy) - xhat mean(dy xhat)); with running statistics dx = weight invstd dy.
     """
 
-    def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True, track_running_stats=True,
-                 dtype=np.float32):
+    weight: Parameter | None
+    bias: Parameter | None
+    running_mean: Array | None
+    running_var: Array | None
+    num_batches_tracked: Array | None
+
+    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1, affine: bool = True,
+                 track_running_stats: bool = True, dtype: DTypeLike = np.float32) -> None:
         super().__init__()
         self.num_features = check_int(num_features, "num_features", 1)
         self.eps = check_real(eps, "eps", 0.0, low_open=True)
@@ -55,48 +64,48 @@ class _BatchNorm(Module):
             self.register_buffer("running_var", None)
             self.register_buffer("num_batches_tracked", None)
 
-    def reset_running_stats(self):
-        if self.track_running_stats:
-            self.running_mean.fill(0)
-            self.running_var.fill(1)
-            self.num_batches_tracked.fill(0)
+    def reset_running_stats(self) -> None:
+        for buf, value in ((self.running_mean, 0), (self.running_var, 1), (self.num_batches_tracked, 0)):
+            if buf is not None:
+                buf.fill(value)
 
     def _kernels(self, x):
         """Check ``x`` (already an ndarray of the layer's dtype); return the (train, eval, backward) ops."""
         raise NotImplementedError
 
-    def forward(self, x):
+    def forward(self, x: Array) -> Array:
         check_input(x, self.dtype)
         train_op, eval_op, _ = self._kernels(x)
         x = np.ascontiguousarray(x)
-        w = self.weight.data if self.affine else None
-        b = self.bias.data if self.affine else None
-        use_batch = self.training or not self.track_running_stats
-        if use_batch:
+        w = None if self.weight is None else self.weight.data      # (None unless affine)
+        b = None if self.bias is None else self.bias.data
+        running_mean, running_var, count = self.running_mean, self.running_var, self.num_batches_tracked
+        use_batch = self.training or running_mean is None or running_var is None   # (not track_running_stats)
+        if not self.training and running_mean is not None and running_var is not None:
+            y = eval_op(x, w, b, running_mean, running_var, self.eps)
+            if not _grad_enabled():
+                return y
+            mean = running_mean.copy()
+            invstd = (1.0 / np.sqrt(running_var.astype(np.float64) + self.eps)).astype(x.dtype)
+        else:
             if self.training and x.size < 2 * x.shape[1]:
                 raise ValueError("input: expected more than 1 value per channel when training, got shape "
                                  f"{shape_str(x.shape)}")
             rm = rv = None
             factor = 0.0
-            if self.training and self.track_running_stats:
-                self.num_batches_tracked += 1
-                factor = (1.0 / float(self.num_batches_tracked) if self.momentum is None else self.momentum)
-                rm, rv = self.running_mean, self.running_var
+            if self.training and count is not None:                   # (track_running_stats)
+                count += 1
+                factor = (1.0 / float(count) if self.momentum is None else self.momentum)
+                rm, rv = running_mean, running_var
             y, mean, invstd = train_op(x, w, b, self.eps, rm, rv, factor)
-        else:
-            y = eval_op(x, w, b, self.running_mean, self.running_var, self.eps)
-            if not _grad_enabled():
-                return y
-            mean = self.running_mean.copy()
-            invstd = (1.0 / np.sqrt(self.running_var.astype(np.float64) + self.eps)).astype(x.dtype)
         return self._save_for_backward(y, x, mean, invstd, use_batch)
 
-    def backward(self, grad_out):
+    def backward(self, grad_out: Array) -> Array:
         x, mean, invstd, use_batch = self._saved_for_backward(grad_out)
         backward_op = self._kernels(x)[2]
-        if not self.affine:
-            return backward_op(grad_out, x, mean, invstd, None, use_batch)[0]
         w, b = self.weight, self.bias
+        if w is None or b is None:                                      # (not affine)
+            return backward_op(grad_out, x, mean, invstd, None, use_batch)[0]
         both = w._grad is not None and b._grad is not None
         gx, gw, gb = backward_op(grad_out, x, mean, invstd, w.data, use_batch,
                                  w._grad if both else None, b._grad if both else None)
@@ -108,7 +117,7 @@ class _BatchNorm(Module):
                     p._grad += g
         return gx
 
-    def extra_repr(self):
+    def extra_repr(self) -> str:
         return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
                 f"track_running_stats={self.track_running_stats}")
 

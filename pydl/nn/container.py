@@ -1,9 +1,14 @@
 """Containers: nn.Sequential (with explicit Linear/Conv+activation fusion), nn.Residual, nn.ModuleList, nn.ModuleDict."""
+from __future__ import annotations
+
 from collections import OrderedDict
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
 
 import numpy as np
 
 from .. import ops
+from .._typing import Array
 from .._validate import check_same_shape
 from .activation import _Activation
 from .conv import _ConvNd
@@ -89,7 +94,7 @@ class Sequential(Module):
     the steps.
     """
 
-    def __init__(self, *modules):
+    def __init__(self, *modules: Any) -> None:
         super().__init__()
         if len(modules) == 1 and isinstance(modules[0], OrderedDict):
             for name, m in modules[0].items():
@@ -100,48 +105,49 @@ class Sequential(Module):
         self._plan = None
 
     # ----------------------------------------------------------------- container protocol
-    def __setattr__(self, name, value):
+    def __setattr__(self, name: str, value: Any) -> None:
         super().__setattr__(name, value)
         if name in self.__dict__.get("_modules", ()):
             self.__dict__["_plan"] = None
 
-    def add_module(self, name, module):
+    def add_module(self, name: str, module: Module | None) -> None:
         super().add_module(name, module)
         self.__dict__["_plan"] = None
 
-    def __len__(self):
+    def __len__(self) -> int:
         return len(self._modules)
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[Module]:
         return iter([m for m in self._modules.values() if m is not None])
 
-    def __getitem__(self, idx):
+    def __getitem__(self, idx: int | slice) -> Any:
+        """The module at ``idx``, or a Sequential of a slice."""
         if isinstance(idx, slice):
             return Sequential(OrderedDict(list(self._modules.items())[idx]))
         return list(self._modules.values())[_index(self, idx)]
 
-    def __setitem__(self, idx, module):
+    def __setitem__(self, idx: int, module: Module) -> None:
         key = list(self._modules.keys())[_index(self, idx)]
         setattr(self, key, _check_module(module))
 
-    def __delitem__(self, idx):
+    def __delitem__(self, idx: int | slice) -> None:
         keys = list(self._modules.keys())
         doomed = keys[idx] if isinstance(idx, slice) else [keys[_index(self, idx)]]
         for k in doomed:
             delattr(self, k)
         _renumber(self, list(self._modules.values()))
 
-    def append(self, module):
+    def append(self, module: Module) -> Sequential:
         self.add_module(str(len(self._modules)), _check_module(module))
         return self
 
-    def __getstate__(self):
+    def __getstate__(self) -> dict[str, Any]:
         state = super().__getstate__()
         state["_plan"] = None  # bound methods of this instance's modules: a copy builds its own
         return state
 
     # ----------------------------------------------------------------- plan
-    def plan(self):
+    def plan(self) -> list[tuple[str, ...]]:
         """The steps forward runs, as tuples of child names: ``("0", "1")`` is a Linear fused
         with the activation after it (one GEMM with an activation epilogue), ``("2",)`` a
         module run alone. Backward runs the same steps in reverse.
@@ -183,7 +189,7 @@ class Sequential(Module):
         return plan
 
     # ----------------------------------------------------------------- passes
-    def forward(self, x):
+    def forward(self, x: Array) -> Array:
         plan = self._plan
         if plan is None or plan.version != _Hooks.version:
             plan = self._build_plan()
@@ -191,7 +197,7 @@ class Sequential(Module):
             x = step(x, *args)
         return self._save_for_backward(x, plan)
 
-    def backward(self, grad_out, input_grad=True):
+    def backward(self, grad_out: Array, input_grad: bool = True) -> Array | None:
         """Backward through the steps of the latest pending call, in reverse; returns dL/dinput,
         or None when ``input_grad`` is False (then a leading Linear skips its dX GEMM, as torch
         does for an input that does not require grad)."""
@@ -211,19 +217,19 @@ class Residual(Module):
     """y = module(x) + (x if shortcut is None else shortcut(x)); dx = module.backward(dy) + dy
     (or + shortcut.backward(dy)). Children are registered as ``module`` then ``shortcut``."""
 
-    def __init__(self, module, shortcut=None):
+    def __init__(self, module: Module, shortcut: Module | None = None) -> None:
         super().__init__()
         self.module = _check_module(module)
         self.shortcut = None if shortcut is None else _check_module(shortcut, "shortcut")
 
-    def forward(self, x):
+    def forward(self, x: Array) -> Array:
         y = self.module(x)
         s = x if self.shortcut is None else self.shortcut(x)
         if type(y) is not np.ndarray or type(s) is not np.ndarray or y.shape != s.shape:
             check_same_shape(y, s, "its input" if self.shortcut is None else "the shortcut's output")
         return self._save_for_backward(s + y)
 
-    def backward(self, grad_out):
+    def backward(self, grad_out: Array) -> Array:
         self._saved_for_backward(grad_out)
         # the shortcut ran last: when it is the same module, its call is the one on top
         gs = grad_out if self.shortcut is None else self.shortcut.backward(grad_out)
@@ -238,42 +244,43 @@ class ModuleList(Module):
     module's forward calls its items (and its backward walks them in reverse).
     """
 
-    def __init__(self, modules=None):
+    def __init__(self, modules: Iterable[Module] | None = None) -> None:
         super().__init__()
         if modules is not None:
             self.extend(modules)
 
-    def __len__(self):
+    def __len__(self) -> int:
         return len(self._modules)
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[Any]:
         return iter(list(self._modules.values()))
 
-    def __getitem__(self, idx):
+    def __getitem__(self, idx: int | slice) -> Any:
+        """The module at ``idx``, or a ModuleList of a slice."""
         if isinstance(idx, slice):
-            return ModuleList(list(self._modules.values())[idx])
+            return ModuleList(m for m in list(self._modules.values())[idx] if m is not None)
         return list(self._modules.values())[_index(self, idx)]
 
-    def __setitem__(self, idx, module):
+    def __setitem__(self, idx: int, module: Module) -> None:
         setattr(self, str(_index(self, idx)), _check_module(module))
 
-    def __delitem__(self, idx):
+    def __delitem__(self, idx: int | slice) -> None:
         items = list(self._modules.values())
         del items[idx if isinstance(idx, slice) else _index(self, idx)]
         _renumber(self, items)
 
-    def __iadd__(self, modules):
+    def __iadd__(self, modules: Iterable[Module]) -> ModuleList:
         return self.extend(modules)
 
-    def __add__(self, other):
+    def __add__(self, other: Iterable[Module]) -> ModuleList:
         return ModuleList(list(self) + list(ModuleList(other)))
 
-    def append(self, module):
+    def append(self, module: Module) -> ModuleList:
         """Add ``module`` at the end; returns self."""
         self.add_module(str(len(self._modules)), _check_module(module))
         return self
 
-    def extend(self, modules):
+    def extend(self, modules: Iterable[Module]) -> ModuleList:
         """Append every module of the iterable ``modules``; returns self."""
         if isinstance(modules, Module) and not isinstance(modules, (ModuleList, Sequential)):
             raise TypeError(f"modules: expected an iterable of nn.Module, got {type(modules).__name__}")
@@ -287,7 +294,7 @@ class ModuleList(Module):
             self.add_module(str(len(self._modules)), m)
         return self
 
-    def insert(self, index, module):
+    def insert(self, index: int, module: Module) -> None:
         """Insert ``module`` before position ``index`` (list semantics) and renumber."""
         if isinstance(index, bool) or not isinstance(index, (int, np.integer)):
             raise TypeError(f"index: expected an int, got {type(index).__name__}")
@@ -304,52 +311,53 @@ class ModuleDict(Module):
     Names are strings without "." that are not attributes of the class (KeyError otherwise).
     """
 
-    def __init__(self, modules=None):
+    def __init__(self, modules: Mapping[str, Module] | Iterable[tuple[str, Module]] | None = None) -> None:
         super().__init__()
         if modules is not None:
             self.update(modules)
 
-    def __getitem__(self, key):
+    def __getitem__(self, key: str) -> Any:
         return self._modules[key]
 
-    def __setitem__(self, key, module):
+    def __setitem__(self, key: str, module: Module) -> None:
         self.add_module(key, _check_module(module))
 
-    def __delitem__(self, key):
+    def __delitem__(self, key: str) -> None:
         if key not in self._modules:
             raise KeyError(key)
         delattr(self, key)
 
-    def __len__(self):
+    def __len__(self) -> int:
         return len(self._modules)
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[str]:
         return iter(list(self._modules))
 
-    def __contains__(self, key):
+    def __contains__(self, key: object) -> bool:
         return key in self._modules
 
-    def keys(self):
+    def keys(self) -> Any:
         return self._modules.keys()
 
-    def values(self):
+    def values(self) -> Any:
         return self._modules.values()
 
-    def items(self):
+    def items(self) -> Any:
         return self._modules.items()
 
-    def pop(self, key):
+    def pop(self, key: str) -> Any:
         """Remove ``key`` and return its module (KeyError if absent)."""
         module = self[key]
         del self[key]
         return module
 
-    def clear(self):
+    def clear(self) -> None:
         for key in list(self._modules):
             del self[key]
 
-    def update(self, modules):
+    def update(self, modules: Mapping[str, Module] | Iterable[tuple[str, Module]]) -> None:
         """Add or replace entries from a mapping or an iterable of (name, module) pairs."""
+        pairs: list[Any]
         if hasattr(modules, "keys") and hasattr(modules, "__getitem__"):
             pairs = [(k, modules[k]) for k in modules.keys()]
         else:

@@ -1,9 +1,14 @@
 """nn.Conv1d and nn.Conv2d: cross-correlation layers on NCL / NCHW inputs (kernels: pydl.ops.conv*)."""
+from __future__ import annotations
+
 import math
+from collections.abc import Callable, Sequence
+from typing import Union
 
 import numpy as np
 
 from .. import ops
+from .._typing import Array, DTypeLike
 from .._validate import check_float_dtype, check_input, check_int, shape_str
 from .module import Module
 from .parameter import Parameter
@@ -34,6 +39,9 @@ def check_spatial_input(x, nd, channels, layer, dtype=None):
                          f"got shape {shape_str(x.shape)}")
 
 
+IntOrTuple = Union[int, Sequence[int]]
+
+
 class _ConvNd(Module):
     """Shared body of Conv1d / Conv2d; ``_nd`` is the number of spatial axes.
 
@@ -43,8 +51,14 @@ class _ConvNd(Module):
 
     _nd = 2
 
-    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1,
-                 bias=True, dtype=np.float32):
+    bias: Parameter | None
+    padding: tuple[int, ...] | str
+    _conv: Callable[..., Array]                  # ops.conv1d / conv2d, set by the subclass
+    _conv_backward: Callable[..., tuple[Array | None, Array, Array | None]]
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: IntOrTuple, stride: IntOrTuple = 1,
+                 padding: IntOrTuple | str = 0, dilation: IntOrTuple = 1, groups: int = 1, bias: bool = True,
+                 dtype: DTypeLike = np.float32) -> None:
         super().__init__()
         nd = self._nd
         self.in_channels = check_int(in_channels, "in_channels", 1)
@@ -76,7 +90,7 @@ class _ConvNd(Module):
             self.register_parameter("bias", None)
         self.reset_parameters()
 
-    def reset_parameters(self):
+    def reset_parameters(self) -> None:
         """PyTorch's default: weight kaiming_uniform_(a=sqrt(5)), i.e. U(-1/sqrt(fan_in), 1/sqrt(fan_in)),
         and bias U(-1/sqrt(fan_in), 1/sqrt(fan_in)), fan_in = in_channels / groups * prod(kernel_size)."""
         from . import init
@@ -101,11 +115,11 @@ class _ConvNd(Module):
                                  f"dilated kernel of {self._short_repr()} (kernel_size={self.kernel_size}, "
                                  f"dilation={self.dilation}); input shape {shape_str(x.shape)}")
 
-    def forward(self, x):
+    def forward(self, x: Array) -> Array:
         """x (N, C_in, *spatial) or (C_in, *spatial) -> y (N, C_out, *spatial_out)."""
         return self.forward_fused(x, "none")
 
-    def forward_fused(self, x, activation="none", negative_slope=0.0):
+    def forward_fused(self, x: Array, activation: str = "none", negative_slope: float = 0.0) -> Array:
         """y = activation(conv(x, W) + b), the activation ("none" or "relu") stored by the kernel."""
         self._check(x)
         if not x.flags.c_contiguous:
@@ -115,7 +129,7 @@ class _ConvNd(Module):
                        self.dilation, self.groups, activation)
         return self._save_for_backward(y, x, y if activation != "none" else None, activation)
 
-    def backward(self, grad_out, input_grad=True):
+    def backward(self, grad_out: Array, input_grad: bool = True) -> Array | None:
         """Fills weight.grad (and bias.grad) for the latest pending call; returns dL/dx (None when
         ``input_grad`` is False: its computation is skipped).
 
@@ -128,7 +142,7 @@ class _ConvNd(Module):
                                "(in a Sequential); call the Sequential's backward")
         return self.backward_fused(grad_out, input_grad)
 
-    def backward_fused(self, grad_out, input_grad=True):
+    def backward_fused(self, grad_out: Array, input_grad: bool = True) -> Array | None:
         """Backward of the latest pending call, through the activation it ran with:
         dz = grad_out * [y > 0] (relu) or grad_out; dx = conv_transpose(dz, W); dW (+)= sum_n dz (x) x;
         db (+)= sum dz over N and the spatial axes."""
@@ -146,7 +160,7 @@ class _ConvNd(Module):
     def _short_repr(self):
         return f"{type(self).__name__}({self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size})"
 
-    def extra_repr(self):
+    def extra_repr(self) -> str:
         """As torch: non-default padding, dilation, groups and bias only."""
         nd = self._nd
         s = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"

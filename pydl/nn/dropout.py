@@ -1,8 +1,11 @@
 """nn.Dropout (inverted, C++ counter-based RNG) and nn.GaussianNoise."""
+from __future__ import annotations
+
 import numpy as np
 
 from .. import ops
 from .._random import generator, next_seed
+from .._typing import Array
 from .._validate import check_input, check_real
 from .module import Module
 
@@ -14,22 +17,22 @@ class Dropout(Module):
     call's mask: dx = dy * m / (1 - p).
     """
 
-    def __init__(self, p=0.5):
+    def __init__(self, p: float = 0.5) -> None:
         super().__init__()
         self.p = check_real(p, "p", 0.0, 1.0)
 
-    def forward(self, x):
+    def forward(self, x: Array) -> Array:
         check_input(x)
         if not self.training or self.p == 0.0:
             return self._save_for_backward(x, None, 0.0)
         y, mask = ops.dropout(x, self.p, next_seed())
         return self._save_for_backward(y, mask, self.p)
 
-    def backward(self, grad_out):
+    def backward(self, grad_out: Array) -> Array:
         mask, p = self._saved_for_backward(grad_out)
         return grad_out if mask is None else ops.dropout_backward(grad_out, mask, p)
 
-    def extra_repr(self):
+    def extra_repr(self) -> str:
         return f"p={self.p}"
 
 
@@ -38,11 +41,11 @@ class GaussianNoise(Module):
     The noise does not depend on x, so dx = dy.
     """
 
-    def __init__(self, std):
+    def __init__(self, std: float) -> None:
         super().__init__()
         self.std = check_real(std, "std", 0.0)
 
-    def forward(self, x):
+    def forward(self, x: Array) -> Array:
         check_input(x)
         if not self.training or self.std == 0.0:
             return self._save_for_backward(x)
@@ -51,9 +54,9 @@ class GaussianNoise(Module):
         noise += x
         return self._save_for_backward(noise)
 
-    def backward(self, grad_out):
+    def backward(self, grad_out: Array) -> Array:
         self._saved_for_backward(grad_out)
         return grad_out
 
-    def extra_repr(self):
+    def extra_repr(self) -> str:
         return f"std={self.std}"

@@ -5,12 +5,18 @@ Formulas (torch.nn.init): fan_in = shape[1] * receptive field, fan_out = shape[0
 field; kaiming: std = gain / sqrt(fan), bound = sqrt(3) std; xavier: std = gain sqrt(2 / (fan_in
 + fan_out)), bound = sqrt(3) std.
 """
+from __future__ import annotations
+
 import math
+from typing import TypeVar
 
 import numpy as np
 
 from .._random import generator
 from .parameter import Parameter
+
+#: what the initializers fill in place and return: a Parameter (its data) or an array
+_T = TypeVar("_T", Parameter, np.ndarray)
 
 
 def _array(tensor):
@@ -24,7 +30,7 @@ def _array(tensor):
     return a
 
 
-def calculate_gain(nonlinearity, param=None):
+def calculate_gain(nonlinearity: str, param: float | None = None) -> float:
     """The recommended gain for a nonlinearity (torch.nn.init.calculate_gain)."""
     linear = ("linear", "conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d", "conv_transpose3d")
     if nonlinearity in linear or nonlinearity == "sigmoid":
@@ -66,7 +72,7 @@ def _fill(tensor, values):
     return tensor
 
 
-def uniform_(tensor, a=0.0, b=1.0):
+def uniform_(tensor: _T, a: float = 0.0, b: float = 1.0) -> _T:
     """Fill with U(a, b)."""
     arr = _array(tensor)
     if not a <= b:
@@ -74,7 +80,7 @@ def uniform_(tensor, a=0.0, b=1.0):
     return _fill(tensor, generator().uniform(a, b, arr.shape))
 
 
-def normal_(tensor, mean=0.0, std=1.0):
+def normal_(tensor: _T, mean: float = 0.0, std: float = 1.0) -> _T:
     """Fill with N(mean, std^2)."""
     arr = _array(tensor)
     if not std >= 0:
@@ -82,19 +88,19 @@ def normal_(tensor, mean=0.0, std=1.0):
     return _fill(tensor, generator().normal(mean, std, arr.shape))
 
 
-def constant_(tensor, val):
+def constant_(tensor: _T, val: float) -> _T:
     return _fill(tensor, val)
 
 
-def zeros_(tensor):
+def zeros_(tensor: _T) -> _T:
     return _fill(tensor, 0)
 
 
-def ones_(tensor):
+def ones_(tensor: _T) -> _T:
     return _fill(tensor, 1)
 
 
-def kaiming_uniform_(tensor, a=0.0, mode="fan_in", nonlinearity="leaky_relu"):
+def kaiming_uniform_(tensor: _T, a: float = 0.0, mode: str = "fan_in", nonlinearity: str = "leaky_relu") -> _T:
     """U(-bound, bound), bound = sqrt(3) * gain / sqrt(fan) (He et al. 2015)."""
     arr = _array(tensor)
     fan = _fan(arr, mode)
@@ -104,7 +110,7 @@ def kaiming_uniform_(tensor, a=0.0, mode="fan_in", nonlinearity="leaky_relu"):
     return _fill(tensor, generator().uniform(-bound, bound, arr.shape))
 
 
-def kaiming_normal_(tensor, a=0.0, mode="fan_in", nonlinearity="leaky_relu"):
+def kaiming_normal_(tensor: _T, a: float = 0.0, mode: str = "fan_in", nonlinearity: str = "leaky_relu") -> _T:
     """N(0, std^2), std = gain / sqrt(fan) (He et al. 2015)."""
     arr = _array(tensor)
     fan = _fan(arr, mode)
@@ -114,7 +120,7 @@ def kaiming_normal_(tensor, a=0.0, mode="fan_in", nonlinearity="leaky_relu"):
     return _fill(tensor, generator().normal(0.0, std, arr.shape))
 
 
-def xavier_uniform_(tensor, gain=1.0):
+def xavier_uniform_(tensor: _T, gain: float = 1.0) -> _T:
     """U(-bound, bound), bound = gain sqrt(6 / (fan_in + fan_out)) (Glorot & Bengio 2010)."""
     arr = _array(tensor)
     fan_in, fan_out = _calculate_fan_in_and_fan_out(arr)
@@ -122,7 +128,7 @@ def xavier_uniform_(tensor, gain=1.0):
     return _fill(tensor, generator().uniform(-bound, bound, arr.shape))
 
 
-def xavier_normal_(tensor, gain=1.0):
+def xavier_normal_(tensor: _T, gain: float = 1.0) -> _T:
     """N(0, std^2), std = gain sqrt(2 / (fan_in + fan_out)) (Glorot & Bengio 2010)."""
     arr = _array(tensor)
     fan_in, fan_out = _calculate_fan_in_and_fan_out(arr)

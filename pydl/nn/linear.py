@@ -1,10 +1,22 @@
 """nn.Linear (optionally with a fused activation), nn.Identity, nn.Flatten."""
+from __future__ import annotations
+
 import math
+from typing import Any
 
 import numpy as np
 
 from .. import ops
-from .._validate import check_array, check_features, check_float_dtype, check_input, check_int, check_real, flatten_dims
+from .._typing import Array, DTypeLike
+from .._validate import (
+    check_array,
+    check_features,
+    check_float_dtype,
+    check_input,
+    check_int,
+    check_real,
+    flatten_dims,
+)
 from .module import Module
 from .parameter import Parameter
 
@@ -35,8 +47,10 @@ class Linear(Module):
     after it).
     """
 
-    def __init__(self, in_features, out_features, bias=True, dtype=np.float32, *, activation=None,
-                 negative_slope=0.01):
+    bias: Parameter | None
+
+    def __init__(self, in_features: int, out_features: int, bias: bool = True, dtype: DTypeLike = np.float32, *,
+                 activation: str | None = None, negative_slope: float = 0.01) -> None:
         super().__init__()
         self.in_features = check_int(in_features, "in_features")
         self.out_features = check_int(out_features, "out_features")
@@ -58,7 +72,7 @@ class Linear(Module):
             self.register_parameter("bias", None)
         self.reset_parameters()
 
-    def reset_parameters(self):
+    def reset_parameters(self) -> None:
         """PyTorch's default init: U(-1/sqrt(in), 1/sqrt(in)) for weight and bias."""
         from . import init
 
@@ -67,11 +81,11 @@ class Linear(Module):
             bound = 1.0 / math.sqrt(self.in_features) if self.in_features > 0 else 0.0
             init.uniform_(self.bias, -bound, bound)
 
-    def forward(self, x):
+    def forward(self, x: Array) -> Array:
         """x (*, in_features) -> y (*, out_features), with the layer's own activation."""
         return self.forward_fused(x, self._act, self.negative_slope)
 
-    def forward_fused(self, x, activation="none", negative_slope=0.0):
+    def forward_fused(self, x: Array, activation: str = "none", negative_slope: float = 0.0) -> Array:
         """y = activation(x W^T + b) in one GEMM with a bias/activation epilogue.
 
         Parameters
@@ -99,7 +113,7 @@ class Linear(Module):
         y = ops.linear(x, w, None if b is None else b.data, activation, negative_slope)
         return self._save_for_backward(y, x, y if activation != "none" else None, activation, negative_slope)
 
-    def backward(self, grad_out, input_grad=True):
+    def backward(self, grad_out: Array, input_grad: bool = True) -> Array | None:
         """Fills weight.grad (and bias.grad) for the latest pending call; returns dL/dx, or None
         (and skips its GEMM) when ``input_grad`` is False.
 
@@ -112,7 +126,7 @@ class Linear(Module):
                                f"({stack[-1][3][2]!r}, in a Sequential); call the Sequential's backward")
         return self.backward_fused(grad_out, input_grad)
 
-    def backward_fused(self, grad_out, input_grad=True):
+    def backward_fused(self, grad_out: Array, input_grad: bool = True) -> Array | None:
         """Backward of the latest pending call, through the activation it ran with.
 
         Parameters
@@ -134,10 +148,10 @@ class Linear(Module):
             b._grad = gb
         return gx
 
-    def _short_repr(self):
+    def _short_repr(self) -> str:
         return f"Linear({self.in_features}, {self.out_features})"
 
-    def extra_repr(self):
+    def extra_repr(self) -> str:
         s = f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
         if self.activation is not None:
             s += f", activation={self.activation!r}"
@@ -149,14 +163,14 @@ class Linear(Module):
 class Identity(Module):
     """y = x (any ndarray); dx = dy. Arguments are accepted and ignored (PyTorch)."""
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__()
 
-    def forward(self, x):
+    def forward(self, x: Array) -> Array:
         check_array(x)
         return self._save_for_backward(x)
 
-    def backward(self, grad_out):
+    def backward(self, grad_out: Array) -> Array:
         self._saved_for_backward(grad_out)
         return grad_out
 
@@ -164,20 +178,20 @@ class Identity(Module):
 class Flatten(Module):
     """Flattens dimensions start_dim..end_dim (default 1..-1) into one, as torch.nn.Flatten."""
 
-    def __init__(self, start_dim=1, end_dim=-1):
+    def __init__(self, start_dim: int = 1, end_dim: int = -1) -> None:
         super().__init__()
         self.start_dim, self.end_dim = int(start_dim), int(end_dim)
 
-    def forward(self, x):
+    def forward(self, x: Array) -> Array:
         check_array(x)
         shape = x.shape
         s, e = flatten_dims(shape, self.start_dim, self.end_dim)
         y = x.reshape(shape[:s] + (math.prod(shape[s:e + 1]),) + shape[e + 1:])
         return self._save_for_backward(y, shape)
 
-    def backward(self, grad_out):
+    def backward(self, grad_out: Array) -> Array:
         (shape,) = self._saved_for_backward(grad_out)
         return grad_out.reshape(shape)
 
-    def extra_repr(self):
+    def extra_repr(self) -> str:
         return f"start_dim={self.start_dim}, end_dim={self.end_dim}"

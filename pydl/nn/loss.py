@@ -16,13 +16,59 @@ Every loss declares the targets it takes, for the Trainer and the metrics to rea
   probabilities (N, C)), "binary" (targets in [0, 1] shaped like the input, which holds logits:
   the decision threshold is 0).
 - ``classification``: True when the loss scores class predictions (accuracy is meaningful).
+
+``loss_fn(input, target)`` returns (annotated ``Any``: the type follows ``reduction``, set at
+construction) a :class:`LossValue` for "mean" / "sum", an ndarray for "none".
+
+The value of a "mean" or "sum" loss is a :class:`LossValue`: a Python float (a subclass, equal
+to the plain value in every use) whose ``.backward`` raises an AttributeError that names pydl's
+explicit backward (``model.backward(loss_fn.backward())``), where a PyTorch habit would call
+``loss.backward()``; ``.item()`` returns the plain float, as a tensor's would.
 """
+from __future__ import annotations
+
+from typing import Any, NoReturn
+
 import numpy as np
 
 from .. import ops
+from .._typing import Array
 from .._validate import shape_str
 
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+class LossValue(float):
+    """The value of a loss ("mean" / "sum"): a float that tells a PyTorch user where backward is."""
+
+    __slots__ = ()
+
+    @property
+    def backward(self) -> NoReturn:
+        raise AttributeError(
+            "the loss value is a float: pydl has no autograd tape, so it has no .backward(). Backpropagate "
+            "through the loss object and the model: grad = loss_fn.backward(); model.backward(grad); "
+            "then optimizer.step() (or let pydl.train.Trainer run the loop)")
+
+    def item(self) -> float:
+        """The plain Python float (as ``torch.Tensor.item``)."""
+        return float(self)
+
+
+def float_labels_error(target: Array, name: str, n_classes: int, loss_name: str) -> TypeError:
+    """The TypeError for float labels (N,) given to a loss that takes int class indices: it names
+    the cast, or the right loss when the values are not class indices."""
+    t = np.asarray(target)
+    integral = bool(np.all(np.isfinite(t)) and np.all(t == np.round(t)) and (t.size == 0 or (t.min() >= 0 and
+                                                                                             t.max() < n_classes)))
+    probs = f" or class probabilities of shape (N, {n_classes})" if loss_name == "CrossEntropyLoss" else ""
+    if integral:
+        fix = f"cast them to class indices with {name}.astype(np.int64)"
+    else:
+        fix = (f"these values are not class indices in [0, {n_classes}): for real-valued targets use MSELoss or "
+               "L1Loss, for 0/1 targets on one output BCEWithLogitsLoss")
+    return TypeError(f"{name}: float labels of shape {shape_str(t.shape)} (dtype {t.dtype}), but {loss_name} takes "
+                     f"int class indices{probs}: {fix}")
 
 
 def _check_reduction(reduction):
@@ -82,10 +128,13 @@ def _class_weight(weight, C, dtype):
     return np.ascontiguousarray(w, dtype=dtype)
 
 
-def _class_target(target, N, C, check_range=True):
+def _class_target(target, N, C, check_range=True, loss_name="NLLLoss"):
     """Class indices (N,) as int64, each in [0, C) (checked here unless ``check_range`` is False)."""
     if not np.issubdtype(target.dtype, np.integer):
-        raise TypeError(f"target: expected integer class indices or float probabilities, got {target.dtype}")
+        if target.dtype.kind == "f" and target.ndim == 1:
+            raise float_labels_error(target, "target", C, loss_name)
+        probs = " or float probabilities (N, C)" if loss_name == "CrossEntropyLoss" else ""
+        raise TypeError(f"target: expected integer class indices{probs}, got {target.dtype}")
     if target.shape != (N,):
         raise ValueError(f"target: expected shape ({N},) class indices for input of shape ({N}, {C}), "
                          f"got {shape_str(target.shape)}")
@@ -101,10 +150,12 @@ def _class_target(target, N, C, check_range=True):
 class _Loss:
     """Stores the gradient computed by __call__; backward() returns it."""
 
-    target_kinds = ("regression",)
+    target_kinds: tuple[str, ...] = ("regression",)
     classification = False
+    _grad: Array | None               # dL/dinput of the last call
+    _loss_shape: tuple[int, ...]      # the shape of the last call's value
 
-    def __init__(self, reduction="mean"):
+    def __init__(self, reduction: str = "mean") -> None:
         self.reduction = _check_reduction(reduction)
         self._grad = None
         self._loss_shape = ()
@@ -119,10 +170,10 @@ class _Loss:
             return losses
         self._loss_shape = ()
         if self.reduction == "mean":
-            return total / count if count else float("nan")
-        return total
+            return LossValue(total / count if count else float("nan"))
+        return LossValue(total)
 
-    def backward(self, grad=None):
+    def backward(self, grad: float | Array | None = None) -> Array:
         """dL/dinput of the last call (an array shaped like the input).
 
         Parameters
@@ -146,14 +197,14 @@ class _Loss:
             g = g.reshape(g.shape + (1,) * (self._grad.ndim - g.ndim))
         return self._grad * g
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"{type(self).__name__}(reduction={self.reduction!r})"
 
 
 class MSELoss(_Loss):
     """L = reduce((input - target)^2); dL/dinput = 2 (input - target) (/ n for mean)."""
 
-    def __call__(self, input, target):
+    def __call__(self, input: Array, target: Array) -> Any:
         _check_pred(input)
         t = _numeric_target(target, input)
         d = input - t
@@ -168,7 +219,7 @@ class MSELoss(_Loss):
 class L1Loss(_Loss):
     """L = reduce(|input - target|); dL/dinput = sign(input - target) (/ n for mean; sign(0) = 0)."""
 
-    def __call__(self, input, target):
+    def __call__(self, input: Array, target: Array) -> Any:
         _check_pred(input)
         t = _numeric_target(target, input)
         d = input - t
@@ -197,7 +248,8 @@ class CrossEntropyLoss(_Loss):
     target_kinds = ("class_index", "probabilities")
     classification = True
 
-    def __init__(self, weight=None, reduction="mean", label_smoothing=0.0, ignore_index=-100):
+    def __init__(self, weight: Array | None = None, reduction: str = "mean", label_smoothing: float = 0.0,
+                 ignore_index: int = -100) -> None:
         super().__init__(reduction)
         if isinstance(label_smoothing, bool) or not isinstance(label_smoothing, (int, float, np.floating)):
             raise TypeError(f"label_smoothing: expected a float, got {type(label_smoothing).__name__}")
@@ -211,18 +263,20 @@ class CrossEntropyLoss(_Loss):
         self.ignore_index = _check_ignore_index(ignore_index)
         self._wcache = None
 
-    def __call__(self, input, target):
+    def __call__(self, input: Array, target: Array) -> Any:
         N, C = _check_scores(input, target, "logits")
         x = input if input.flags.c_contiguous else np.ascontiguousarray(input)
         if target.dtype == np.int64 and target.shape == (N,) and target.flags.c_contiguous:
             t = target  # the kernel checks the range
         elif target.dtype.kind == "f":
+            if target.ndim == 1:
+                raise float_labels_error(target, "target", C, "CrossEntropyLoss")
             if target.shape != input.shape:
                 raise ValueError(f"target: expected class probabilities of shape {shape_str(input.shape)}, "
                                  f"got {shape_str(target.shape)}")
             t = np.ascontiguousarray(target, dtype=x.dtype)
         else:
-            t = _class_target(target, N, C, check_range=False)  # the C++ kernel checks the range
+            t = _class_target(target, N, C, check_range=False, loss_name="CrossEntropyLoss")  # the kernel checks the range
         w = None
         if self.weight is not None:
             if self._wcache is None or self._wcache.dtype != x.dtype or self._wcache.shape[0] != C:
@@ -252,14 +306,14 @@ class CrossEntropyLoss(_Loss):
                                                          self.label_smoothing, self.reduction)
             self._loss_shape = ()
             self._grad = grad
-            return loss
+            return LossValue(loss)
         return self._unreduced(x, t, w, keep)
 
     def _reduced(self, x, t, w):
         loss, grad = ops.softmax_cross_entropy(x, t, w, self.label_smoothing, self.reduction)
         self._loss_shape = ()
         self._grad = grad
-        return loss
+        return LossValue(loss)
 
     def _unreduced(self, x, t, w, keep):
         """reduction="none": the per-sample losses (N,) and the gradient of their sum."""
@@ -285,7 +339,7 @@ class CrossEntropyLoss(_Loss):
             losses[rows] = lk
         return self._done(grad, losses, None, None)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"CrossEntropyLoss(reduction={self.reduction!r}, label_smoothing={self.label_smoothing})"
 
 
@@ -297,13 +351,13 @@ class NLLLoss(_Loss):
     target_kinds = ("class_index",)
     classification = True
 
-    def __init__(self, weight=None, reduction="mean", ignore_index=-100):
+    def __init__(self, weight: Array | None = None, reduction: str = "mean", ignore_index: int = -100) -> None:
         super().__init__(reduction)
         _check_weight_arg(weight)
         self.weight = weight
         self.ignore_index = _check_ignore_index(ignore_index)
 
-    def __call__(self, input, target):
+    def __call__(self, input: Array, target: Array) -> Any:
         N, C = _check_scores(input, target, "log-probabilities")
         t = _class_target(target, N, C, check_range=False)
         ignored = t == self.ignore_index
@@ -340,13 +394,13 @@ class BCEWithLogitsLoss(_Loss):
     target_kinds = ("binary",)
     classification = True
 
-    def __init__(self, weight=None, reduction="mean", pos_weight=None):
+    def __init__(self, weight: Array | None = None, reduction: str = "mean", pos_weight: Array | None = None) -> None:
         super().__init__(reduction)
         _check_weight_arg(weight)
         _check_weight_arg(pos_weight, "pos_weight")
         self.weight, self.pos_weight = weight, pos_weight
 
-    def __call__(self, input, target):
+    def __call__(self, input: Array, target: Array) -> Any:
         _check_pred(input)
         y = _numeric_target(target, input)
         x = input

@@ -7,18 +7,27 @@ every module call nested inside it) live while that call's returned output does:
 drops, amortised, the records whose outermost output has been garbage-collected, so calls whose
 results nobody kept (metrics, forward-only loops) do not accumulate.
 """
+from __future__ import annotations
+
 import itertools
 import threading
 import weakref
 from collections import OrderedDict, namedtuple
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any, TypeVar
 
 import numpy as np
 
 from .._grad_mode import _local as _grad_local
+from .._typing import Array, DTypeLike
 from .._validate import check_float_dtype, check_grad, no_pending_call, shape_str
 from .parameter import Parameter
 
 IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
+
+_M = TypeVar("_M", bound="Module")
+#: ``hook(module, args, output)``; a result other than None replaces the output
+ForwardHook = Callable[["Module", "tuple[Any, ...]", Any], Any]
 
 _PRUNE_MIN = 8  # a stack is scanned for dead records once it holds this many (then twice the live ones)
 _GUARD_SAMPLES = 64  # elements of each input array of an outermost call compared at backward
@@ -126,7 +135,8 @@ def _check_input_guard(module, guard):
 
 
 class _CallState(threading.local):
-    call = None  # the outermost call running on this thread
+    #: the outermost call running on this thread: [output ref, caller's arrays, saved caller arrays]
+    call: list[Any] | None = None
 
 
 _state = _CallState()
@@ -144,19 +154,18 @@ class RemovableHandle:
     """Returned by :meth:`Module.register_forward_hook`; ``remove()`` unregisters the hook
     (also usable as a context manager)."""
 
-    def __init__(self, hooks, key):
+    def __init__(self, hooks: dict[int, ForwardHook], key: int) -> None:
         self._hooks, self._key = hooks, key
 
-    def remove(self):
+    def remove(self) -> None:
         if self._hooks.pop(self._key, None) is not None:
             _Hooks.version += 1
 
-    def __enter__(self):
+    def __enter__(self) -> RemovableHandle:
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> None:
         self.remove()
-        return False
 
 
 class Module:
@@ -217,7 +226,16 @@ class Module:
     track), so ``m(x) is x`` holds only inside ``pydl.no_grad()``.
     """
 
-    def __init__(self):
+    # set in __init__ through __dict__ (``__setattr__`` routes Parameters and Modules)
+    _parameters: OrderedDict[str, Parameter | None]
+    _buffers: OrderedDict[str, Array | None]
+    _modules: OrderedDict[str, Module | None]
+    _forward_hooks: dict[int, ForwardHook]
+    _pending: list[Any]
+    _prune_at: int
+    training: bool
+
+    def __init__(self) -> None:
         d = self.__dict__
         d["_parameters"] = OrderedDict()
         d["_buffers"] = OrderedDict()
@@ -228,7 +246,7 @@ class Module:
         d["training"] = True
 
     # ----------------------------------------------------------------- registration
-    def __setattr__(self, name, value):
+    def __setattr__(self, name: str, value: Any) -> None:
         d = self.__dict__
         if isinstance(value, (Parameter, Module)):
             if "_parameters" not in d:
@@ -256,7 +274,7 @@ class Module:
                 d["_modules"][name] = None
         d[name] = value
 
-    def __delattr__(self, name):
+    def __delattr__(self, name: str) -> None:
         d = self.__dict__
         for reg in ("_parameters", "_buffers", "_modules"):
             if name in d.get(reg, ()):
@@ -270,26 +288,27 @@ class Module:
         self.__dict__[registry][name] = value
         self.__dict__[name] = value
 
-    def register_parameter(self, name, param):
+    def register_parameter(self, name: str, param: Parameter | None) -> None:
         """Register ``param`` (a Parameter or None) under ``name``."""
         self._register("_parameters", name, param, Parameter, "param", "an nn.Parameter")
 
-    def register_buffer(self, name, array):
+    def register_buffer(self, name: str, array: Array | None) -> None:
         """Register a non-trainable ndarray (or None) saved in ``state_dict`` under ``name``."""
         self._register("_buffers", name, array, np.ndarray, "array", "a numpy.ndarray")
 
-    def add_module(self, name, module):
+    def add_module(self, name: str, module: Module | None) -> None:
         """Register ``module`` (a Module or None) as a child under ``name``."""
         self._register("_modules", name, module, Module, "module", "an nn.Module")
 
     # ----------------------------------------------------------------- passes
-    def __call__(self, *args, **kwargs):
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
         """Run ``forward`` (and the forward hooks); see the class docstring for saved state."""
         st = _state
         if st.call is not None or not _grad_local.enabled:
             out = self.forward(*args, **kwargs)  # nested in an outermost call, or saving nothing
             return self._run_forward_hooks(args, out) if self._forward_hooks else out
-        call = st.call = [None, [(i, a) for i, a in enumerate(args) if type(a) is np.ndarray] or None, []]
+        call: list[Any] = [None, [(i, a) for i, a in enumerate(args) if type(a) is np.ndarray] or None, []]
+        st.call = call
         try:
             out = self.forward(*args, **kwargs)
             if self._forward_hooks:
@@ -316,10 +335,11 @@ class Module:
             call[0] = _output_ref(out)
         return out
 
-    def forward(self, x):
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
         raise NotImplementedError(f"{type(self).__name__}.forward is not implemented")
 
-    def backward(self, grad_out):
+    def backward(self, *args: Any, **kwargs: Any) -> Any:
+        """dL/dinput from ``grad_out`` = dL/doutput; fills the parameters' ``.grad``."""
         raise NotImplementedError(f"{type(self).__name__}.backward is not implemented")
 
     def _save_for_backward(self, out, *saved):
@@ -400,7 +420,7 @@ class Module:
                 stack.pop()
 
     # ----------------------------------------------------------------- hooks
-    def register_forward_hook(self, hook):
+    def register_forward_hook(self, hook: ForwardHook) -> RemovableHandle:
         """Call ``hook(module, args, output)`` after every forward of this module (PyTorch).
 
         A hook returning something other than None replaces the output. Returns a handle whose
@@ -423,17 +443,18 @@ class Module:
         return out
 
     # ----------------------------------------------------------------- traversal
-    def children(self):
+    def children(self) -> Iterator[Module]:
         for m in self._modules.values():
             if m is not None:
                 yield m
 
-    def named_children(self):
+    def named_children(self) -> Iterator[tuple[str, Module]]:
         for name, m in self._modules.items():
             if m is not None:
                 yield name, m
 
-    def named_modules(self, memo=None, prefix="", remove_duplicate=True):
+    def named_modules(self, memo: set[int] | None = None, prefix: str = "",
+                      remove_duplicate: bool = True) -> Iterator[tuple[str, Module]]:
         """Yield (dotted name, module) for this module (name ``prefix``) and all descendants.
 
         A module reachable under several names is yielded once, under its first name, unless
@@ -450,11 +471,11 @@ class Module:
             if m is not None:
                 yield from m.named_modules(memo, prefix + "." + name if prefix else name, remove_duplicate)
 
-    def modules(self):
+    def modules(self) -> Iterator[Module]:
         for _, m in self.named_modules():
             yield m
 
-    def named_parameters(self, prefix="", recurse=True):
+    def named_parameters(self, prefix: str = "", recurse: bool = True) -> Iterator[tuple[str, Parameter]]:
         """Yield (dotted name, Parameter), each Parameter once, in registration order."""
         seen = set()
         mods = self.named_modules(prefix=prefix) if recurse else [(prefix, self)]
@@ -465,23 +486,23 @@ class Module:
                 seen.add(id(p))
                 yield (mp + "." + name if mp else name), p
 
-    def parameters(self, recurse=True):
+    def parameters(self, recurse: bool = True) -> Iterator[Parameter]:
         for _, p in self.named_parameters(recurse=recurse):
             yield p
 
-    def named_buffers(self, prefix="", recurse=True):
+    def named_buffers(self, prefix: str = "", recurse: bool = True) -> Iterator[tuple[str, Array]]:
         mods = self.named_modules(prefix=prefix) if recurse else [(prefix, self)]
         for mp, m in mods:
             for name, b in m._buffers.items():
                 if b is not None:
                     yield (mp + "." + name if mp else name), b
 
-    def buffers(self, recurse=True):
+    def buffers(self, recurse: bool = True) -> Iterator[Array]:
         for _, b in self.named_buffers(recurse=recurse):
             yield b
 
     # ----------------------------------------------------------------- modes and grads
-    def train(self, mode=True):
+    def train(self: _M, mode: bool = True) -> _M:
         """Set training mode (dropout, batch norm, noise active) on this module and its children."""
         if not isinstance(mode, bool):
             raise TypeError(f"mode: expected a bool, got {type(mode).__name__}")
@@ -489,10 +510,10 @@ class Module:
             m.__dict__["training"] = mode
         return self
 
-    def eval(self):
+    def eval(self: _M) -> _M:
         return self.train(False)
 
-    def zero_grad(self, set_to_none=True):
+    def zero_grad(self, set_to_none: bool = True) -> None:
         """Reset the gradients of all parameters: to None (default, as PyTorch) or to zeros;
         also drop the saved state of calls no backward consumed (this module and submodules)."""
         for m in self.modules():
@@ -505,7 +526,7 @@ class Module:
                 p.grad.fill(0)
 
     # ----------------------------------------------------------------- dtype
-    def to(self, dtype):
+    def to(self: _M, dtype: DTypeLike) -> _M:
         """Cast every parameter and floating-point buffer to ``dtype`` (float32 or float64), in
         place, as PyTorch's ``Module.to(dtype)``; returns self.
 
@@ -534,16 +555,16 @@ class Module:
                 m._pending.clear()
         return self
 
-    def float(self):
+    def float(self: _M) -> _M:
         """``to(np.float32)``."""
         return self.to(np.float32)
 
-    def double(self):
+    def double(self: _M) -> _M:
         """``to(np.float64)``."""
         return self.to(np.float64)
 
     # ----------------------------------------------------------------- state
-    def __getstate__(self):
+    def __getstate__(self) -> dict[str, Any]:
         # pending calls are not copied or pickled (they hold weak references), as a graph is not
         state = self.__dict__.copy()
         state["_pending"] = []
@@ -561,11 +582,11 @@ class Module:
                 if b is not None:
                     yield pre + name, b
 
-    def state_dict(self):
+    def state_dict(self) -> OrderedDict[str, Array]:
         """OrderedDict name -> ndarray copy of every parameter and buffer (PyTorch dotted names)."""
         return OrderedDict((name, np.array(a, copy=True)) for name, a in self._state_entries())
 
-    def load_state_dict(self, state_dict, strict=True):
+    def load_state_dict(self, state_dict: Mapping[str, Any], strict: bool = True) -> IncompatibleKeys:
         """Copy arrays from ``state_dict`` into the parameters and buffers, in place.
 
         With ``strict`` (default) the keys must match ``state_dict()``'s exactly; any missing,
@@ -606,10 +627,10 @@ class Module:
         return IncompatibleKeys(missing, unexpected)
 
     # ----------------------------------------------------------------- repr
-    def extra_repr(self):
+    def extra_repr(self) -> str:
         return ""
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         lines = []
         extra = self.extra_repr()
         if extra:

@@ -1,6 +1,11 @@
 """nn.Parameter: an ndarray the optimizers update, with its gradient."""
+from __future__ import annotations
+
+from typing import Any
+
 import numpy as np
 
+from .._typing import Array
 from .._validate import FLOAT_DTYPES, shape_str
 
 
@@ -17,8 +22,10 @@ class Parameter:
     """
 
     __slots__ = ("data", "_grad")
+    data: Array
+    _grad: Array | None
 
-    def __init__(self, data):
+    def __init__(self, data: Array | Parameter) -> None:
         if isinstance(data, Parameter):
             data = data.data
         if not isinstance(data, np.ndarray):
@@ -29,11 +36,11 @@ class Parameter:
         self._grad = None
 
     @property
-    def grad(self):
+    def grad(self) -> Array | None:
         return self._grad
 
     @grad.setter
-    def grad(self, value):
+    def grad(self, value: Array | None) -> None:
         if value is not None:
             if not isinstance(value, np.ndarray):
                 raise TypeError(f"grad: expected a numpy.ndarray or None, got {type(value).__name__}")
@@ -45,19 +52,19 @@ class Parameter:
         self._grad = value
 
     @property
-    def shape(self):
+    def shape(self) -> tuple[int, ...]:
         return self.data.shape
 
     @property
-    def dtype(self):
+    def dtype(self) -> np.dtype[Any]:
         return self.data.dtype
 
     @property
-    def size(self):
+    def size(self) -> int:
         return self.data.size
 
-    def zero_grad(self):
+    def zero_grad(self) -> None:
         self._grad = None
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"Parameter(shape={shape_str(self.data.shape)}, dtype={self.data.dtype})"

@@ -10,7 +10,12 @@ is pooled on its own (kernels: pydl.ops.pooling). Window k, stride s (default k)
     adaptive avg to (OH, OW): bin i spans rows [floor(i H / OH), ceil((i + 1) H / OH)) (likewise
           columns), y = the bin's mean;  dx spreads dy evenly over the bin
 """
+from __future__ import annotations
+
+from typing import Any
+
 from .. import ops
+from .._typing import Array
 from .conv import _ntuple, check_spatial_input
 from .module import Module
 
@@ -21,7 +26,7 @@ class _PoolNd(Module):
 
     _nd = 2
 
-    def __init__(self, kernel_size, stride=None, padding=0):
+    def __init__(self, kernel_size: Any, stride: Any = None, padding: Any = 0) -> None:
         super().__init__()
         nd = self._nd
         self._k = _ntuple(kernel_size, nd, "kernel_size")
@@ -36,23 +41,23 @@ class _PoolNd(Module):
     def _check(self, x):
         check_spatial_input(x, self._nd, None, type(self).__name__)
 
-    def extra_repr(self):
+    def extra_repr(self) -> str:
         return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
 
 
 class _MaxPoolNd(_PoolNd):
-    def forward(self, x):
+    def forward(self, x: Array) -> Array:
         self._check(x)
         pool = ops.max_pool2d if self._nd == 2 else ops.max_pool1d
         y, idx = pool(x, self._k, self._s, self._p, return_indices=True)
         return self._save_for_backward(y, idx, x.shape)
 
-    def backward(self, grad_out):
+    def backward(self, grad_out: Array) -> Array:
         idx, shape = self._saved_for_backward(grad_out)
         back = ops.max_pool2d_backward if self._nd == 2 else ops.max_pool1d_backward
         return back(grad_out, idx, shape)
 
-    def extra_repr(self):
+    def extra_repr(self) -> str:
         return super().extra_repr() + ", dilation=1, ceil_mode=False"
 
 
@@ -80,13 +85,13 @@ class MaxPool1d(_MaxPoolNd):
 
 
 class _AvgPoolNd(_PoolNd):
-    def forward(self, x):
+    def forward(self, x: Array) -> Array:
         self._check(x)
         pool = ops.avg_pool2d if self._nd == 2 else ops.avg_pool1d
         y = pool(x, self._k, self._s, self._p)
         return self._save_for_backward(y, x.shape)
 
-    def backward(self, grad_out):
+    def backward(self, grad_out: Array) -> Array:
         (shape,) = self._saved_for_backward(grad_out)
         back = ops.avg_pool2d_backward if self._nd == 2 else ops.avg_pool1d_backward
         return back(grad_out, shape, self._k, self._s, self._p)
@@ -106,7 +111,7 @@ class AvgPool1d(_AvgPoolNd):
 
     _nd = 1
 
-    def __init__(self, kernel_size, stride=None, padding=0):
+    def __init__(self, kernel_size: Any, stride: Any = None, padding: Any = 0) -> None:
         super().__init__(kernel_size, stride, padding)
         self.kernel_size, self.stride, self.padding = self._k, self._s, self._p
 
@@ -114,7 +119,7 @@ class AvgPool1d(_AvgPoolNd):
 class _AdaptiveAvgPoolNd(Module):
     _nd = 2
 
-    def __init__(self, output_size):
+    def __init__(self, output_size: Any) -> None:
         super().__init__()
         items = output_size if isinstance(output_size, (tuple, list)) else (output_size,) * self._nd
         if len(items) != self._nd:
@@ -124,18 +129,18 @@ class _AdaptiveAvgPoolNd(Module):
                 _ntuple(o, 1, "output_size")
         self.output_size = output_size
 
-    def forward(self, x):
+    def forward(self, x: Array) -> Array:
         check_spatial_input(x, self._nd, None, type(self).__name__)
         pool = ops.adaptive_avg_pool2d if self._nd == 2 else ops.adaptive_avg_pool1d
         y = pool(x, self.output_size)
         return self._save_for_backward(y, x.shape)
 
-    def backward(self, grad_out):
+    def backward(self, grad_out: Array) -> Array:
         (shape,) = self._saved_for_backward(grad_out)
         back = ops.adaptive_avg_pool2d_backward if self._nd == 2 else ops.adaptive_avg_pool1d_backward
         return back(grad_out, shape)
 
-    def extra_repr(self):
+    def extra_repr(self) -> str:
         return f"output_size={self.output_size}"
 
 

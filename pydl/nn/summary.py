@@ -1,12 +1,18 @@
 """pydl.nn.summary: a Keras-style table of a model's layers, output shapes and parameter counts."""
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
 import numpy as np
 
 from .._grad_mode import no_grad
+from .._typing import DTypeLike
 from .._validate import check_float_dtype, check_int
 from .module import Module
 
 
-def summary(model, input_shape, dtype=None, *, print_fn=print):
+def summary(model: Module, input_shape: int | Sequence[int], dtype: DTypeLike | None = None, *,
+            print_fn: Callable[[str], object] = print) -> None:
     """Print a table of ``model``'s layers as Keras's ``model.summary()``.
 
     One row per call of a leaf module (or of a module owning parameters directly), in call

@@ -7,11 +7,14 @@ within 2.83 ulp over all float32 inputs; gelu within 4 ulp and gelu(approximate=
 "Numerics at the tails"), float64 uses libm (gelu through erfc). NaN propagates (``relu(nan)`` is nan) and infinities follow the formulas
 (``tanh(inf) == 1``, ``sigmoid(-inf) == 0``, ``gelu(-inf)`` is nan as in torch).
 """
+from __future__ import annotations
+
 import numbers
 
 import numpy as np
 
 from .. import _C
+from .._typing import Array
 from .._validate import as_float_array
 
 __all__ = ["relu", "leaky_relu", "sigmoid", "tanh", "gelu", "activation_forward", "activation_backward",
@@ -21,7 +24,7 @@ __all__ = ["relu", "leaky_relu", "sigmoid", "tanh", "gelu", "activation_forward"
 ACTIVATIONS = ("none", "relu", "leaky_relu", "sigmoid", "tanh", "gelu", "gelu_tanh")
 
 
-def _apply(activation, x, negative_slope=0.0):
+def _apply(activation: str, x: Array, negative_slope: float = 0.0) -> Array:
     # (as_float_array returns 0-d input as shape (1,): restore the shape)
     x = as_float_array(x, "x").reshape(np.shape(x))
     out = np.empty_like(x)
@@ -29,7 +32,7 @@ def _apply(activation, x, negative_slope=0.0):
     return out
 
 
-def activation_forward(x, activation, negative_slope=0.0):
+def activation_forward(x: Array, activation: str, negative_slope: float = 0.0) -> Array:
     """y = activation(x) elementwise, a new C-contiguous array of x's shape and dtype.
 
     Parameters
@@ -45,7 +48,8 @@ def activation_forward(x, activation, negative_slope=0.0):
     return out
 
 
-def activation_backward(grad_out, x, out, activation, negative_slope=0.0):
+def activation_backward(grad_out: Array, x: Array | None, out: Array | None, activation: str,
+                        negative_slope: float = 0.0) -> Array:
     """dL/dx = dL/dy * activation'(x), elementwise.
 
     relu, leaky_relu and gelu read the forward input ``x``; sigmoid (y (1 - y)) and tanh
@@ -64,7 +68,7 @@ def activation_backward(grad_out, x, out, activation, negative_slope=0.0):
     return gx
 
 
-def derivative_from_output(activation, negative_slope=0.0):
+def derivative_from_output(activation: str, negative_slope: float = 0.0) -> bool:
     """True when activation'(x) is a function of y = activation(x) alone (decided in C++).
 
     Such an activation can run in a GEMM epilogue and take its backward from the output
@@ -73,7 +77,7 @@ def derivative_from_output(activation, negative_slope=0.0):
     return _C.activation_derivative_from_output(activation, negative_slope)
 
 
-def relu(x):
+def relu(x: Array) -> Array:
     """Rectified linear unit, ``max(x, 0)`` elementwise (NaN stays NaN).
 
     Parameters
@@ -87,7 +91,7 @@ def relu(x):
     return _apply("relu", x)
 
 
-def leaky_relu(x, negative_slope=0.01):
+def leaky_relu(x: Array, negative_slope: float = 0.01) -> Array:
     """Leaky ReLU: ``x`` where ``x >= 0``, ``negative_slope * x`` elsewhere.
 
     Parameters
@@ -100,7 +104,7 @@ def leaky_relu(x, negative_slope=0.01):
     return _apply("leaky_relu", x, float(negative_slope))
 
 
-def sigmoid(x):
+def sigmoid(x: Array) -> Array:
     """Logistic sigmoid, ``1 / (1 + exp(-x))`` elementwise.
 
     Parameters
@@ -110,7 +114,7 @@ def sigmoid(x):
     return _apply("sigmoid", x)
 
 
-def tanh(x):
+def tanh(x: Array) -> Array:
     """Hyperbolic tangent elementwise (``tanh(+-inf) == +-1``).
 
     Parameters
@@ -120,7 +124,7 @@ def tanh(x):
     return _apply("tanh", x)
 
 
-def gelu(x, approximate="none"):
+def gelu(x: Array, approximate: str = "none") -> Array:
     """Gaussian error linear unit, as ``torch.nn.functional.gelu``.
 
     ``approximate="none"``: ``x * Phi(x) = x/2 * (1 + erf(x / sqrt(2)))``;

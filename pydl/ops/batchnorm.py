@@ -11,14 +11,18 @@ statistics:
 
 and with fixed (running) statistics dx = weight_c invstd_c dy.
 """
+from __future__ import annotations
+
 import numpy as np
 
 from .. import _C
+from .._typing import Array
 
 __all__ = ["batch_norm_train", "batch_norm_eval", "batch_norm_backward"]
 
 
-def batch_norm_train(x, weight, bias, eps, running_mean=None, running_var=None, momentum=0.0):
+def batch_norm_train(x: Array, weight: Array | None, bias: Array | None, eps: float, running_mean: Array | None = None,
+                     running_var: Array | None = None, momentum: float = 0.0) -> tuple[Array, Array, Array]:
     """Normalize ``x`` (N, C) with its own batch statistics.
 
     Parameters
@@ -42,7 +46,8 @@ def batch_norm_train(x, weight, bias, eps, running_mean=None, running_var=None, 
     return y, mean, invstd
 
 
-def batch_norm_eval(x, weight, bias, running_mean, running_var, eps):
+def batch_norm_eval(x: Array, weight: Array | None, bias: Array | None, running_mean: Array, running_var: Array,
+                    eps: float) -> Array:
     """Normalize ``x`` (N, C) with the running statistics; returns y (N, C)."""
     x = np.ascontiguousarray(x)
     y = np.empty_like(x)
@@ -50,7 +55,9 @@ def batch_norm_eval(x, weight, bias, running_mean, running_var, eps):
     return y
 
 
-def batch_norm_backward(grad_out, x, mean, invstd, weight, batch_stats, grad_weight=None, grad_bias=None):
+def batch_norm_backward(grad_out: Array, x: Array, mean: Array, invstd: Array, weight: Array | None, batch_stats: bool,
+                        grad_weight: Array | None = None, grad_bias: Array | None = None
+                        ) -> tuple[Array, Array | None, Array | None]:
     """Gradients of batch normalization.
 
     Parameters

@@ -18,15 +18,18 @@ of H*W); sums in double in an order fixed by the shape; threads split channels, 
 bitwise identical for any thread count. The arrays' checks (dtype, shape, contiguity, aliasing)
 are the compiled argument layer's; errors name the argument.
 """
+from __future__ import annotations
+
 import numpy as np
 
 from .. import _C
+from .._typing import Array
 from .._validate import check_array
 
 __all__ = ["batch_norm2d_train", "batch_norm2d_eval", "batch_norm2d_backward"]
 
 
-def _ncs(a, name):
+def _ncs(a: Array, name: str) -> Array:
     """(N, C, *spatial) C-contiguous -> the (N, C, S) view the kernels take."""
     check_array(a, name)
     if a.ndim < 2:
@@ -35,7 +38,9 @@ def _ncs(a, name):
     return a.reshape(a.shape[0], a.shape[1], -1) if a.ndim != 3 else a
 
 
-def batch_norm2d_train(x, weight, bias, eps, running_mean=None, running_var=None, momentum=0.0):
+def batch_norm2d_train(x: Array, weight: Array | None, bias: Array | None, eps: float,
+                       running_mean: Array | None = None, running_var: Array | None = None,
+                       momentum: float = 0.0) -> tuple[Array, Array, Array]:
     """Normalize ``x`` (N, C, *spatial) with its own per-channel batch statistics.
 
     Parameters
@@ -60,7 +65,8 @@ def batch_norm2d_train(x, weight, bias, eps, running_mean=None, running_var=None
     return y.reshape(x.shape), stats[0], stats[1]
 
 
-def batch_norm2d_eval(x, weight, bias, running_mean, running_var, eps):
+def batch_norm2d_eval(x: Array, weight: Array | None, bias: Array | None, running_mean: Array, running_var: Array,
+                      eps: float) -> Array:
     """Normalize ``x`` (N, C, *spatial) with the running statistics; returns y shaped like x."""
     x3 = _ncs(x, "x")
     y = np.empty_like(x3)
@@ -68,8 +74,9 @@ def batch_norm2d_eval(x, weight, bias, running_mean, running_var, eps):
     return y.reshape(x.shape)
 
 
-def batch_norm2d_backward(grad_out, x, mean, invstd, weight, batch_stats, grad_weight=None, grad_bias=None,
-                          input_grad=True):
+def batch_norm2d_backward(grad_out: Array, x: Array, mean: Array, invstd: Array, weight: Array | None,
+                          batch_stats: bool, grad_weight: Array | None = None, grad_bias: Array | None = None,
+                          input_grad: bool = True) -> tuple[Array | None, Array | None, Array | None]:
     """Gradients of :func:`batch_norm2d_train` / :func:`batch_norm2d_eval`.
 
     Parameters

@@ -25,12 +25,23 @@ gradient is reduced over image chunks fixed by the shape, so results are bitwise
 any thread count. float32 results agree with a float64 reference to about 1e-6 relative (sums of
 C_in*kH*kW products in float32 with FMA).
 """
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Union
+
 import numpy as np
 
 from .. import _C
+from .._typing import Array
 from .._validate import FLOAT_DTYPES, check_out, shape_str
 
 __all__ = ["conv1d", "conv2d", "conv1d_backward", "conv2d_backward"]
+
+#: an int, or one int per spatial axis
+IntOrTuple = Union[int, Sequence[int]]
+#: also "valid" or "same"
+Padding = Union[int, Sequence[int], str]
 
 
 def _tuple(v, n, name):
@@ -167,7 +178,8 @@ def _conv(x, weight, bias, stride, padding, dilation, groups, activation, nd):
     return y[0] if unbatched else y
 
 
-def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, activation="none"):
+def conv2d(x: Array, weight: Array, bias: Array | None = None, stride: IntOrTuple = 1, padding: Padding = 0,
+           dilation: IntOrTuple = 1, groups: int = 1, activation: str = "none") -> Array:
     """2-D convolution (cross-correlation) as ``torch.nn.functional.conv2d``.
 
     Parameters
@@ -188,7 +200,8 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, acti
     return _conv(x, weight, bias, stride, padding, dilation, groups, activation, 2)
 
 
-def conv1d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, activation="none"):
+def conv1d(x: Array, weight: Array, bias: Array | None = None, stride: IntOrTuple = 1, padding: Padding = 0,
+           dilation: IntOrTuple = 1, groups: int = 1, activation: str = "none") -> Array:
     """1-D convolution as ``torch.nn.functional.conv1d``: x (N, C_in, L) or (C_in, L), weight
     (C_out, C_in / groups, k); returns (N, C_out, L_out). Arguments as :func:`conv2d` (ints or 1-tuples)."""
     return _conv(x, weight, bias, stride, padding, dilation, groups, activation, 1)
@@ -228,8 +241,10 @@ def _conv_backward(grad_out, x, weight, stride, padding, dilation, groups, input
     return gx, gw, gb
 
 
-def conv2d_backward(grad_out, x, weight, stride=1, padding=0, dilation=1, groups=1, *, input_grad=True,
-                    bias_grad=True, grad_weight=None, grad_bias=None, out=None, activation="none"):
+def conv2d_backward(grad_out: Array, x: Array, weight: Array, stride: IntOrTuple = 1, padding: Padding = 0,
+                    dilation: IntOrTuple = 1, groups: int = 1, *, input_grad: bool = True, bias_grad: bool = True,
+                    grad_weight: Array | None = None, grad_bias: Array | None = None, out: Array | None = None,
+                    activation: str = "none") -> tuple[Array | None, Array, Array | None]:
     """Gradients of :func:`conv2d` given ``grad_out`` = dL/dy.
 
     Parameters
@@ -254,8 +269,10 @@ def conv2d_backward(grad_out, x, weight, stride=1, padding=0, dilation=1, groups
                           grad_weight, grad_bias, out, activation, 2)
 
 
-def conv1d_backward(grad_out, x, weight, stride=1, padding=0, dilation=1, groups=1, *, input_grad=True,
-                    bias_grad=True, grad_weight=None, grad_bias=None, out=None, activation="none"):
+def conv1d_backward(grad_out: Array, x: Array, weight: Array, stride: IntOrTuple = 1, padding: Padding = 0,
+                    dilation: IntOrTuple = 1, groups: int = 1, *, input_grad: bool = True, bias_grad: bool = True,
+                    grad_weight: Array | None = None, grad_bias: Array | None = None, out: Array | None = None,
+                    activation: str = "none") -> tuple[Array | None, Array, Array | None]:
     """Gradients of :func:`conv1d`; arguments and returns as :func:`conv2d_backward` with (N, C, L) arrays."""
     return _conv_backward(grad_out, x, weight, stride, padding, dilation, groups, input_grad, bias_grad,
                           grad_weight, grad_bias, out, activation, 1)

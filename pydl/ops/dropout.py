@@ -3,14 +3,17 @@
 The keep mask is drawn by a counter-based generator (splitmix64 of seed and element index), so
 the same (seed, p) gives the same mask for any thread count. Backward: dx = dy * mask / (1 - p).
 """
+from __future__ import annotations
+
 import numpy as np
 
 from .. import _C
+from .._typing import Array
 
 __all__ = ["dropout", "dropout_backward"]
 
 
-def dropout(x, p, seed):
+def dropout(x: Array, p: float, seed: int) -> tuple[Array, Array]:
     """Returns (y, mask): y = x * mask / (1 - p), mask a uint8 array of x's shape (1 = kept).
 
     Parameters
@@ -26,7 +29,7 @@ def dropout(x, p, seed):
     return y, mask
 
 
-def dropout_backward(grad_out, mask, p):
+def dropout_backward(grad_out: Array, mask: Array, p: float) -> Array:
     """dx = grad_out * mask / (1 - p), of grad_out's shape and dtype."""
     g = np.ascontiguousarray(grad_out)
     gx = np.empty_like(g)

@@ -12,15 +12,19 @@ cache. The backward computes, in one call::
 Arrays are validated by the compiled layer (dtype, rank, shape, contiguity, aliasing), whose
 errors name the argument. ``x`` of any rank >= 1 is read as (N, in) over its last axis.
 """
+from __future__ import annotations
+
 import numpy as np
 
 from .. import _C
+from .._typing import Array
 from .._validate import check_array
 
 __all__ = ["linear", "linear_backward"]
 
 
-def linear(x, weight, bias=None, activation="none", negative_slope=0.0):
+def linear(x: Array, weight: Array, bias: Array | None = None, activation: str = "none",
+           negative_slope: float = 0.0) -> Array:
     """y = activation(x @ weight.T + bias) over the last axis of ``x``.
 
     Parameters
@@ -47,8 +51,10 @@ def linear(x, weight, bias=None, activation="none", negative_slope=0.0):
     return y if len(shape) == 2 else y.reshape(shape[:-1] + (weight.shape[0],))
 
 
-def linear_backward(grad_out, x, weight, out=None, activation="none", negative_slope=0.0, has_bias=True,
-                    input_grad=True, grad_weight=None, grad_bias=None):
+def linear_backward(grad_out: Array, x: Array, weight: Array, out: Array | None = None, activation: str = "none",
+                    negative_slope: float = 0.0, has_bias: bool = True, input_grad: bool = True,
+                    grad_weight: Array | None = None, grad_bias: Array | None = None
+                    ) -> tuple[Array | None, Array, Array | None]:
     """Gradients of y = activation(x W^T + b) given dL/dy.
 
     Parameters
@@ -88,7 +94,7 @@ def linear_backward(grad_out, x, weight, out=None, activation="none", negative_s
     if not x2.flags.c_contiguous:
         x2 = np.ascontiguousarray(x2)
     acc_w = grad_weight is not None
-    gw = grad_weight if acc_w else np.empty_like(weight)
+    gw = grad_weight if grad_weight is not None else np.empty_like(weight)
     acc_b = grad_bias is not None
     gb = (grad_bias if acc_b else np.empty(out_f, weight.dtype)) if has_bias else None
     gx = np.empty_like(x2) if input_grad else None

@@ -1,11 +1,14 @@
 """Matrix product on pydl's GEMM kernel."""
+from __future__ import annotations
+
 import numpy as np
 
 from .. import _C
+from .._typing import Array
 from .._validate import check_out, shape_str
 
 
-def _matrix(x, name):
+def _matrix(x: Array, name: str) -> Array:
     if not isinstance(x, np.ndarray):
         raise TypeError(f"{name}: expected a numpy.ndarray, got {type(x).__name__}")
     if x.dtype.char not in "fd":  # float32 / float64
@@ -22,7 +25,7 @@ def _matrix(x, name):
     return x if x.flags.aligned else x.copy()  # the kernel reads aligned elements only
 
 
-def matmul(a, b, *, trans_a=False, trans_b=False, out=None):
+def matmul(a: Array, b: Array, *, trans_a: bool = False, trans_b: bool = False, out: Array | None = None) -> Array:
     """Matrix product ``op(a) @ op(b)``, where ``op(x)`` is ``x.T`` when ``trans_x`` else ``x``.
 
     Parameters

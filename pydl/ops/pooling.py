@@ -13,9 +13,15 @@ pooled on its own. With window k, stride s (default k) and padding p (0 <= p <= 
 Kernels: csrc/conv/pool.cpp, direct loops, sums in double, threads split planes (results do not
 depend on the thread count).
 """
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Literal, Optional, Union, overload
+
 import numpy as np
 
 from .. import _C
+from .._typing import Array
 from .._validate import check_shape, shape_str
 from .conv import _check_array, _positive, _tuple
 
@@ -23,6 +29,10 @@ __all__ = ["max_pool1d", "max_pool2d", "max_pool1d_backward", "max_pool2d_backwa
            "avg_pool1d", "avg_pool2d", "avg_pool1d_backward", "avg_pool2d_backward",
            "adaptive_avg_pool1d", "adaptive_avg_pool2d", "adaptive_avg_pool1d_backward",
            "adaptive_avg_pool2d_backward"]
+
+IntOrTuple = Union[int, Sequence[int]]
+#: adaptive output size: an int, or per axis an int or None (keep that axis)
+OutputSize = Union[int, Sequence[Optional[int]]]
 
 
 def _as4(x, name, nd):
@@ -68,7 +78,14 @@ def _max_pool(x, kernel_size, stride, padding, return_indices, nd):
     return (y, _back(idx, unbatched, nd)) if return_indices else y
 
 
-def max_pool2d(x, kernel_size, stride=None, padding=0, return_indices=False):
+@overload
+def max_pool2d(x: Array, kernel_size: IntOrTuple, stride: IntOrTuple | None = ..., padding: IntOrTuple = ...,
+               return_indices: Literal[False] = ...) -> Array: ...
+@overload
+def max_pool2d(x: Array, kernel_size: IntOrTuple, stride: IntOrTuple | None = ..., padding: IntOrTuple = ..., *,
+               return_indices: Literal[True]) -> tuple[Array, Array]: ...
+def max_pool2d(x: Array, kernel_size: IntOrTuple, stride: IntOrTuple | None = None, padding: IntOrTuple = 0,
+               return_indices: bool = False) -> Array | tuple[Array, Array]:
     """Max pooling over (H, W), as ``torch.nn.functional.max_pool2d`` (dilation 1, floor mode).
 
     Parameters
@@ -88,7 +105,14 @@ def max_pool2d(x, kernel_size, stride=None, padding=0, return_indices=False):
     return _max_pool(x, kernel_size, stride, padding, return_indices, 2)
 
 
-def max_pool1d(x, kernel_size, stride=None, padding=0, return_indices=False):
+@overload
+def max_pool1d(x: Array, kernel_size: IntOrTuple, stride: IntOrTuple | None = ..., padding: IntOrTuple = ...,
+               return_indices: Literal[False] = ...) -> Array: ...
+@overload
+def max_pool1d(x: Array, kernel_size: IntOrTuple, stride: IntOrTuple | None = ..., padding: IntOrTuple = ..., *,
+               return_indices: Literal[True]) -> tuple[Array, Array]: ...
+def max_pool1d(x: Array, kernel_size: IntOrTuple, stride: IntOrTuple | None = None, padding: IntOrTuple = 0,
+               return_indices: bool = False) -> Array | tuple[Array, Array]:
     """Max pooling over L of x (N, C, L) or (C, L), as ``torch.nn.functional.max_pool1d``;
     indices index into L. See :func:`max_pool2d`."""
     return _max_pool(x, kernel_size, stride, padding, return_indices, 1)
@@ -110,24 +134,24 @@ def _max_pool_backward(grad_out, indices, input_shape, nd):
     return dx4.reshape(input_shape)
 
 
-def max_pool2d_backward(grad_out, indices, input_shape):
+def max_pool2d_backward(grad_out: Array, indices: Array, input_shape: Sequence[int]) -> Array:
     """dL/dx of :func:`max_pool2d`: ``grad_out`` (N, C, H_out, W_out) added at ``indices`` into
     zeros of ``input_shape`` (N, C, H, W)."""
     return _max_pool_backward(grad_out, indices, input_shape, 2)
 
 
-def max_pool1d_backward(grad_out, indices, input_shape):
+def max_pool1d_backward(grad_out: Array, indices: Array, input_shape: Sequence[int]) -> Array:
     """dL/dx of :func:`max_pool1d` (see :func:`max_pool2d_backward`)."""
     return _max_pool_backward(grad_out, indices, input_shape, 1)
 
 
-def avg_pool2d(x, kernel_size, stride=None, padding=0):
+def avg_pool2d(x: Array, kernel_size: IntOrTuple, stride: IntOrTuple | None = None, padding: IntOrTuple = 0) -> Array:
     """Average pooling as ``torch.nn.functional.avg_pool2d`` with count_include_pad=True:
     y = window sum / (kH*kW). Arguments and shapes as :func:`max_pool2d`."""
     return _avg_pool(x, kernel_size, stride, padding, 2)
 
 
-def avg_pool1d(x, kernel_size, stride=None, padding=0):
+def avg_pool1d(x: Array, kernel_size: IntOrTuple, stride: IntOrTuple | None = None, padding: IntOrTuple = 0) -> Array:
     """Average pooling over L (count_include_pad=True), as ``torch.nn.functional.avg_pool1d``."""
     return _avg_pool(x, kernel_size, stride, padding, 1)
 
@@ -160,12 +184,14 @@ def _avg_pool_backward(grad_out, input_shape, kernel_size, stride, padding, nd):
     return dx4.reshape(input_shape)
 
 
-def avg_pool2d_backward(grad_out, input_shape, kernel_size, stride=None, padding=0):
+def avg_pool2d_backward(grad_out: Array, input_shape: Sequence[int], kernel_size: IntOrTuple,
+                        stride: IntOrTuple | None = None, padding: IntOrTuple = 0) -> Array:
     """dL/dx of :func:`avg_pool2d`: each grad_out element spread as 1/(kH*kW) over its window."""
     return _avg_pool_backward(grad_out, input_shape, kernel_size, stride, padding, 2)
 
 
-def avg_pool1d_backward(grad_out, input_shape, kernel_size, stride=None, padding=0):
+def avg_pool1d_backward(grad_out: Array, input_shape: Sequence[int], kernel_size: IntOrTuple,
+                        stride: IntOrTuple | None = None, padding: IntOrTuple = 0) -> Array:
     """dL/dx of :func:`avg_pool1d`."""
     return _avg_pool_backward(grad_out, input_shape, kernel_size, stride, padding, 1)
 
@@ -184,13 +210,13 @@ def _adaptive(x, output_size, nd):
     return _back(y, unbatched, nd)
 
 
-def adaptive_avg_pool2d(x, output_size):
+def adaptive_avg_pool2d(x: Array, output_size: OutputSize) -> Array:
     """Adaptive average pooling to ``output_size`` (int or (int, int); None keeps that axis), as
     ``torch.nn.functional.adaptive_avg_pool2d``: bin i covers rows [floor(i*H/OH), ceil((i+1)*H/OH))."""
     return _adaptive(x, output_size, 2)
 
 
-def adaptive_avg_pool1d(x, output_size):
+def adaptive_avg_pool1d(x: Array, output_size: int | Sequence[int]) -> Array:
     """Adaptive average pooling of (N, C, L) to length ``output_size``."""
     return _adaptive(x, output_size, 1)
 
@@ -202,11 +228,11 @@ def _adaptive_backward(grad_out, input_shape, nd):
     return dx4.reshape(input_shape)
 
 
-def adaptive_avg_pool2d_backward(grad_out, input_shape):
+def adaptive_avg_pool2d_backward(grad_out: Array, input_shape: Sequence[int]) -> Array:
     """dL/dx of :func:`adaptive_avg_pool2d`: each grad_out element spread evenly over its bin."""
     return _adaptive_backward(grad_out, input_shape, 2)
 
 
-def adaptive_avg_pool1d_backward(grad_out, input_shape):
+def adaptive_avg_pool1d_backward(grad_out: Array, input_shape: Sequence[int]) -> Array:
     """dL/dx of :func:`adaptive_avg_pool1d`."""
     return _adaptive_backward(grad_out, input_shape, 1)

@@ -5,22 +5,25 @@ Per row (last axis), with ``m = max(x)``: ``softmax(x) = exp(x - m) / sum(exp(x 
 special values follow that formula as numpy would compute it: a row holding ``+inf`` or made of
 ``-inf`` only gives NaN, and NaN spreads to its whole row.
 """
+from __future__ import annotations
+
 import numpy as np
 
 from .. import _C
+from .._typing import Array
 from .._validate import as_float_array, check_array
 
 __all__ = ["softmax", "log_softmax", "softmax_backward", "softmax_cross_entropy"]
 
 
-def _apply(x, log):
+def _apply(x: Array, log: bool) -> Array:
     x = as_float_array(x, "x", min_ndim=1)
     out = np.empty_like(x)
     _C.softmax_forward(x, out, log)
     return out
 
 
-def softmax(x):
+def softmax(x: Array) -> Array:
     """Softmax over the last axis.
 
     Parameters
@@ -34,7 +37,7 @@ def softmax(x):
     return _apply(x, False)
 
 
-def log_softmax(x):
+def log_softmax(x: Array) -> Array:
     """Log-softmax over the last axis, ``x - logsumexp(x)``.
 
     Parameters
@@ -44,7 +47,7 @@ def log_softmax(x):
     return _apply(x, True)
 
 
-def softmax_backward(grad_out, out):
+def softmax_backward(grad_out: Array, out: Array) -> Array:
     """dL/dx of y = softmax(x) over the last axis: ``y * (dy - sum(dy * y))`` per row.
 
     Parameters
@@ -62,7 +65,8 @@ def softmax_backward(grad_out, out):
     return gx.reshape(out.shape)
 
 
-def softmax_cross_entropy(logits, target, weight=None, label_smoothing=0.0, reduction="mean"):
+def softmax_cross_entropy(logits: Array, target: Array, weight: Array | None = None, label_smoothing: float = 0.0,
+                          reduction: str = "mean") -> tuple[float, Array]:
     """Fused softmax + cross-entropy: the loss and dloss/dlogits in one pass over (N, C).
 
     With p = softmax(logits) per row and eps = label_smoothing, the per-row loss is

@@ -1,6 +1,8 @@
 """Adadelta (Zeiler 2012)."""
+from __future__ import annotations
+
 from .. import _C
-from .optimizer import Optimizer
+from .optimizer import Optimizer, ParamsT
 
 
 class Adadelta(Optimizer):
@@ -33,7 +35,8 @@ class Adadelta(Optimizer):
 
     _nonnegative = ("lr", "rho", "eps", "weight_decay")
 
-    def __init__(self, params, lr=1.0, rho=0.9, eps=1e-6, weight_decay=0, *, maximize=False):
+    def __init__(self, params: ParamsT, lr: float = 1.0, rho: float = 0.9, eps: float = 1e-6, weight_decay: float = 0,
+                 *, maximize: bool = False) -> None:
         defaults = dict(lr=lr, rho=rho, eps=eps, weight_decay=weight_decay, maximize=maximize)
         super().__init__(params, defaults)
 

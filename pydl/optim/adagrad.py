@@ -1,8 +1,10 @@
 """Adagrad (Duchi, Hazan and Singer 2011)."""
+from __future__ import annotations
+
 import numpy as np
 
 from .. import _C
-from .optimizer import Optimizer
+from .optimizer import Optimizer, ParamsT
 
 
 class Adagrad(Optimizer):
@@ -34,8 +36,8 @@ class Adagrad(Optimizer):
 
     _nonnegative = ("lr", "lr_decay", "weight_decay", "initial_accumulator_value", "eps")
 
-    def __init__(self, params, lr=1e-2, lr_decay=0, weight_decay=0, initial_accumulator_value=0, eps=1e-10,
-                 *, maximize=False):
+    def __init__(self, params: ParamsT, lr: float = 1e-2, lr_decay: float = 0, weight_decay: float = 0,
+                 initial_accumulator_value: float = 0, eps: float = 1e-10, *, maximize: bool = False) -> None:
         defaults = dict(lr=lr, lr_decay=lr_decay, weight_decay=weight_decay,
                         initial_accumulator_value=initial_accumulator_value, eps=eps, maximize=maximize)
         super().__init__(params, defaults)

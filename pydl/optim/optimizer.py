@@ -8,12 +8,19 @@ them by dtype, creates or completes their state (``"step"`` and the arrays a sub
 (pydl._C.<name>_step). Subclasses also name the hyperparameters that must be numbers >= 0
 (``_nonnegative``; override ``_validate`` for other checks).
 """
+from __future__ import annotations
+
 import math
 import numbers
+from collections.abc import Callable, Iterable
+from typing import Any, Union
 
 import numpy as np
 
 from ..nn.parameter import Parameter
+
+#: what an optimizer takes: Parameters, or parameter groups (dicts with "params" and hyperparameters)
+ParamsT = Union[Iterable[Parameter], Iterable[dict[str, Any]]]
 
 
 class Optimizer:
@@ -37,7 +44,11 @@ class Optimizer:
         Parameter -> dict of its state (``"step"``, moment arrays, ...), filled at its first step.
     """
 
-    def __init__(self, params, defaults):
+    defaults: dict[str, Any]
+    param_groups: list[dict[str, Any]]
+    state: dict[Parameter, dict[str, Any]]
+
+    def __init__(self, params: ParamsT, defaults: dict[str, Any]) -> None:
         self.defaults = dict(defaults)
         self._validate(self.defaults)
         self.state = {}
@@ -46,20 +57,20 @@ class Optimizer:
             raise TypeError("params: expected an iterable of Parameters or of dicts, got "
                             f"{type(params).__name__}")
         try:
-            params = list(params)
+            items: list[Any] = list(params)
         except TypeError:
             raise TypeError("params: expected an iterable of Parameters or of dicts, got "
                             f"{type(params).__name__}") from None
-        if not params:
+        if not items:
             raise ValueError("params: optimizer got an empty parameter list")
-        if not isinstance(params[0], dict):
-            params = [{"params": params}]
-        for group in params:
+        if not isinstance(items[0], dict):
+            items = [{"params": items}]
+        for group in items:
             self.add_param_group(group)
 
     # -- subclass interface ---------------------------------------------------------------------
     #: hyperparameters the default ``_validate`` checks, in this order: numbers >= 0 (rho <= 1 too)
-    _nonnegative = ()
+    _nonnegative: tuple[str, ...] = ()
     #: whether the state holds a ``"step"`` count, which ``step()`` raises once the kernel has run
     _counts_steps = True
 
@@ -93,7 +104,7 @@ class Optimizer:
         raise NotImplementedError
 
     # -- public API ---------------------------------------------------------------------------
-    def add_param_group(self, param_group):
+    def add_param_group(self, param_group: dict[str, Any]) -> None:
         """Add a group (a dict with ``"params"``); missing hyperparameters take the defaults."""
         if not isinstance(param_group, dict):
             raise TypeError(f"param_group: expected a dict, got {type(param_group).__name__}")
@@ -125,7 +136,7 @@ class Optimizer:
         param_group.update(group)
         self.param_groups.append(param_group)
 
-    def zero_grad(self, set_to_none=True):
+    def zero_grad(self, set_to_none: bool = True) -> None:
         """Reset the gradients: to None (default), or to zeros in place."""
         for group in self.param_groups:
             for p in group["params"]:
@@ -134,13 +145,13 @@ class Optimizer:
                 elif p.grad is not None:
                     p.grad.fill(0)
 
-    def step(self, closure=None):
+    def step(self, closure: Callable[[], Any] | None = None) -> Any:
         """One update of every parameter that has a gradient (parameters whose ``grad`` is None
         are skipped). ``closure``, if given, is called first and its result returned."""
         loss = closure() if closure is not None else None
         state = self.state
         for group in self.param_groups:
-            by_dtype = {}  # dtype -> flat lists (params, grads, states)
+            by_dtype: dict[Any, tuple[list[Any], list[Any], list[Any]]] = {}  # dtype -> (params, grads, states)
             for p in group["params"]:
                 grad = p.grad
                 if grad is None:
@@ -160,10 +171,10 @@ class Optimizer:
                         st["step"] += 1
         return loss
 
-    def state_dict(self):
+    def state_dict(self) -> dict[str, Any]:
         """Copy of the optimizer's state: ``{"state": {index: {key: value}}, "param_groups":
         [{hyperparameters..., "params": [index, ...]}]}``, parameters numbered in group order."""
-        index = {}
+        index: dict[int, int] = {}
         groups = []
         for group in self.param_groups:
             packed = {k: v for k, v in group.items() if k != "params"}
@@ -177,7 +188,7 @@ class Optimizer:
                                            for k, v in self.state[p].items()}
         return {"state": state, "param_groups": groups}
 
-    def load_state_dict(self, state_dict):
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         """Restore a ``state_dict()``: hyperparameters and state (copied, cast to each parameter's
         dtype). The groups must hold as many parameters as when it was saved.
 
@@ -293,7 +304,7 @@ class Optimizer:
                     culprits.append(key)
         return f"{where}[{culprits[0]!r}]" if len(culprits) == 1 else where
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         lines = [type(self).__name__ + " ("]
         for i, group in enumerate(self.param_groups):
             lines.append(f"Parameter Group {i}")

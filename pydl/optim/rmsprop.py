@@ -1,6 +1,8 @@
 """RMSprop (Hinton, Coursera lecture 6e; centered version: Graves 2013)."""
+from __future__ import annotations
+
 from .. import _C
-from .optimizer import Optimizer
+from .optimizer import Optimizer, ParamsT
 
 
 class RMSprop(Optimizer):
@@ -37,8 +39,8 @@ class RMSprop(Optimizer):
 
     _nonnegative = ("lr", "eps", "momentum", "weight_decay", "alpha")
 
-    def __init__(self, params, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0, momentum=0, centered=False,
-                 *, maximize=False):
+    def __init__(self, params: ParamsT, lr: float = 1e-2, alpha: float = 0.99, eps: float = 1e-8, weight_decay: float = 0,
+                 momentum: float = 0, centered: bool = False, *, maximize: bool = False) -> None:
         defaults = dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay, momentum=momentum,
                         centered=centered, maximize=maximize)
         super().__init__(params, defaults)

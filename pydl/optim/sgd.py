@@ -1,8 +1,10 @@
 """Stochastic gradient descent, with momentum and Nesterov momentum."""
+from __future__ import annotations
+
 import numpy as np
 
 from .. import _C
-from .optimizer import Optimizer
+from .optimizer import Optimizer, ParamsT
 
 
 class SGD(Optimizer):
@@ -41,8 +43,8 @@ class SGD(Optimizer):
     _nonnegative = ("lr", "momentum", "weight_decay")
     _counts_steps = False
 
-    def __init__(self, params, lr=1e-3, momentum=0, dampening=0, weight_decay=0, nesterov=False, *,
-                 maximize=False):
+    def __init__(self, params: ParamsT, lr: float = 1e-3, momentum: float = 0, dampening: float = 0,
+                 weight_decay: float = 0, nesterov: bool = False, *, maximize: bool = False) -> None:
         defaults = dict(lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay,
                         nesterov=nesterov, maximize=maximize)
         super().__init__(params, defaults)

@@ -10,10 +10,15 @@ the L2 term is divided by the batch size), the stopping rule on ``tol`` / ``n_it
 "sgd". What differs: the solver "lbfgs" is not offered; computation runs in pydl's kernels in
 ``dtype`` (float32 by default, its speed); pydl adds solvers and a few extras (see the classes).
 """
+from __future__ import annotations
+
 import numbers
 import warnings
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import accuracy_score, r2_score
@@ -25,6 +30,7 @@ from sklearn.utils.multiclass import check_classification_targets, type_of_targe
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
 from .._grad_mode import no_grad
+from .._typing import Array, SeedLike
 from . import _network as net
 
 _HELP_SOLVERS = ", ".join(repr(s) for s in net.SOLVERS)
@@ -352,12 +358,15 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     }
     _is_clf = True
 
-    def __init__(self, hidden_layer_sizes=(100,), activation="relu", *, solver="adam", alpha=0.0001,
-                 batch_size="auto", learning_rate="constant", learning_rate_init=0.001, power_t=0.5,
-                 max_iter=200, shuffle=True, random_state=None, tol=1e-4, verbose=False, warm_start=False,
-                 momentum=0.9, nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
-                 beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000,
-                 dropout=0.0, batch_norm=False, label_smoothing=0.0, class_weight=None, dtype="float32"):
+    def __init__(self, hidden_layer_sizes: int | Sequence[int] = (100,), activation: str = "relu", *,
+                 solver: str = "adam", alpha: float = 0.0001, batch_size: int | str = "auto",
+                 learning_rate: str = "constant", learning_rate_init: float = 0.001, power_t: float = 0.5,
+                 max_iter: int = 200, shuffle: bool = True, random_state: SeedLike | np.random.RandomState = None,
+                 tol: float = 1e-4, verbose: bool = False, warm_start: bool = False, momentum: float = 0.9,
+                 nesterovs_momentum: bool = True, early_stopping: bool = False, validation_fraction: float = 0.1,
+                 beta_1: float = 0.9, beta_2: float = 0.999, epsilon: float = 1e-8, n_iter_no_change: int = 10,
+                 max_fun: int = 15000, dropout: float = 0.0, batch_norm: bool = False, label_smoothing: float = 0.0,
+                 class_weight: dict[Any, float] | str | None = None, dtype: Any = "float32") -> None:
         _store_init_params(self, locals())
 
     _score_fn = staticmethod(accuracy_score)
@@ -433,7 +442,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         return self.classes_[out.argmax(axis=1)]
 
     # ------------------------------------------------------------------ API
-    def fit(self, X, y, sample_weight=None):
+    def fit(self, X: npt.ArrayLike, y: npt.ArrayLike, sample_weight: npt.ArrayLike | None = None) -> MLPClassifier:
         """Fit the model to data matrix X and target(s) y.
 
         Parameters
@@ -450,7 +459,8 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         """
         return self._fit(X, y, sample_weight, incremental=False)
 
-    def partial_fit(self, X, y, sample_weight=None, classes=None):
+    def partial_fit(self, X: npt.ArrayLike, y: npt.ArrayLike, sample_weight: npt.ArrayLike | None = None,
+                    classes: npt.ArrayLike | None = None) -> MLPClassifier:
         """One epoch over (X, y), continuing from the current state (weights and optimizer).
 
         Parameters
@@ -473,18 +483,18 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
                              f"which was {self.classes_!r}")
         return self._fit(X, y, sample_weight, incremental=True, classes=classes)
 
-    def predict(self, X):
+    def predict(self, X: npt.ArrayLike) -> Array:
         """Predicted class labels, shape (n_samples,) (or (n_samples, n_outputs) for multilabel)."""
         return self._decode_output(self._forward(X))
 
-    def predict_proba(self, X):
+    def predict_proba(self, X: npt.ArrayLike) -> Array:
         """Class probabilities, shape (n_samples, n_classes), columns in the order of ``classes_``."""
         out = self._forward(X)
         if out.shape[1] == 1 and not self._multilabel:
             return out if len(self.classes_) == 1 else np.hstack([1 - out, out])
         return out
 
-    def predict_log_proba(self, X):
+    def predict_log_proba(self, X: npt.ArrayLike) -> Array:
         """log(predict_proba(X))."""
         p = self.predict_proba(X)
         with np.errstate(divide="ignore"):
@@ -511,12 +521,15 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
     }
     _is_clf = False
 
-    def __init__(self, loss="squared_error", hidden_layer_sizes=(100,), activation="relu", *, solver="adam",
-                 alpha=0.0001, batch_size="auto", learning_rate="constant", learning_rate_init=0.001,
-                 power_t=0.5, max_iter=200, shuffle=True, random_state=None, tol=1e-4, verbose=False,
-                 warm_start=False, momentum=0.9, nesterovs_momentum=True, early_stopping=False,
-                 validation_fraction=0.1, beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10,
-                 max_fun=15000, dropout=0.0, batch_norm=False, dtype="float32"):
+    def __init__(self, loss: str = "squared_error", hidden_layer_sizes: int | Sequence[int] = (100,),
+                 activation: str = "relu", *, solver: str = "adam", alpha: float = 0.0001,
+                 batch_size: int | str = "auto", learning_rate: str = "constant", learning_rate_init: float = 0.001,
+                 power_t: float = 0.5, max_iter: int = 200, shuffle: bool = True,
+                 random_state: SeedLike | np.random.RandomState = None, tol: float = 1e-4, verbose: bool = False,
+                 warm_start: bool = False, momentum: float = 0.9, nesterovs_momentum: bool = True,
+                 early_stopping: bool = False, validation_fraction: float = 0.1, beta_1: float = 0.9,
+                 beta_2: float = 0.999, epsilon: float = 1e-8, n_iter_no_change: int = 10, max_fun: int = 15000,
+                 dropout: float = 0.0, batch_norm: bool = False, dtype: Any = "float32") -> None:
         _store_init_params(self, locals())
 
     _score_fn = staticmethod(r2_score)
@@ -546,7 +559,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
     def _decode_output(self, out):
         return out[:, 0] if out.shape[1] == 1 else out
 
-    def fit(self, X, y, sample_weight=None):
+    def fit(self, X: npt.ArrayLike, y: npt.ArrayLike, sample_weight: npt.ArrayLike | None = None) -> MLPRegressor:
         """Fit the model to data matrix X and target(s) y.
 
         Parameters
@@ -561,7 +574,8 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         """
         return self._fit(X, y, sample_weight, incremental=False)
 
-    def partial_fit(self, X, y, sample_weight=None):
+    def partial_fit(self, X: npt.ArrayLike, y: npt.ArrayLike,
+                    sample_weight: npt.ArrayLike | None = None) -> MLPRegressor:
         """One epoch over (X, y), continuing from the current state (weights and optimizer).
 
         Returns
@@ -570,7 +584,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         """
         return self._fit(X, y, sample_weight, incremental=True)
 
-    def predict(self, X):
+    def predict(self, X: npt.ArrayLike) -> Array:
         """Predictions, shape (n_samples,) or (n_samples, n_outputs)."""
         return self._decode_output(self._forward(X))
 

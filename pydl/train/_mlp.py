@@ -1,9 +1,14 @@
 """build_mlp and build_cnn: the networks of the command line and the examples, in one place."""
+from __future__ import annotations
+
 import numbers
+from collections.abc import Sequence
 
 import numpy as np
 
 from .. import nn
+from .._typing import DTypeLike
+from ..nn.container import Sequential
 
 ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid, "gelu": nn.GELU}
 INITS = ("default", "he", "xavier")
@@ -30,8 +35,9 @@ def _check_common(activation, init, dropout, input_noise):
     return _fraction(dropout, "dropout", 1.0), _fraction(input_noise, "input_noise", float("inf"))
 
 
-def build_mlp(in_features, hidden, out_features, activation="relu", dropout=0.0, batchnorm=False,
-              init="default", input_noise=0.0, flatten=False, dtype=np.float32):
+def build_mlp(in_features: int, hidden: int | Sequence[int], out_features: int, activation: str = "relu",
+              dropout: float = 0.0, batchnorm: bool = False, init: str = "default", input_noise: float = 0.0,
+              flatten: bool = False, dtype: DTypeLike = np.float32) -> Sequential:
     """A Sequential multilayer perceptron.
 
     Layers, in order: ``Flatten`` (if ``flatten``), ``GaussianNoise(input_noise)`` (if > 0), then
@@ -73,7 +79,7 @@ def build_mlp(in_features, hidden, out_features, activation="relu", dropout=0.0,
     hidden = [_positive_int(h, "hidden") for h in hidden]
     dropout, input_noise = _check_common(activation, init, dropout, input_noise)
 
-    layers = [nn.Flatten()] if flatten else []
+    layers: list[nn.Module] = [nn.Flatten()] if flatten else []
     if input_noise > 0:
         layers.append(nn.GaussianNoise(input_noise))
     linears = []
@@ -107,8 +113,9 @@ def _init_weights(layers, init, activation):
             nn.init.zeros_(layer.bias)
 
 
-def build_cnn(in_channels, out_features, channels=(16, 32), kernel_size=3, pool_size=4, activation="relu",
-              batchnorm=False, dropout=0.0, init="default", input_noise=0.0, dtype=np.float32):
+def build_cnn(in_channels: int, out_features: int, channels: Sequence[int] = (16, 32), kernel_size: int = 3,
+              pool_size: int = 4, activation: str = "relu", batchnorm: bool = False, dropout: float = 0.0,
+              init: str = "default", input_noise: float = 0.0, dtype: DTypeLike = np.float32) -> Sequential:
     """A small Sequential convolutional network for image batches (N, C, H, W).
 
     Layers, in order: ``GaussianNoise(input_noise)`` (if > 0), then for each stage width c:
@@ -173,8 +180,8 @@ def build_cnn(in_channels, out_features, channels=(16, 32), kernel_size=3, pool_
                          f"got {kernel_size}")
     dropout, input_noise = _check_common(activation, init, dropout, input_noise)
 
-    layers = [nn.GaussianNoise(input_noise)] if input_noise > 0 else []
-    weighted = []
+    layers: list[nn.Module] = [nn.GaussianNoise(input_noise)] if input_noise > 0 else []
+    weighted: list[nn.Module] = []
     width = in_channels
     for i, c in enumerate(channels):
         weighted.append(nn.Conv2d(width, c, kernel_size, padding=kernel_size // 2, bias=not batchnorm, dtype=dtype))

@@ -15,6 +15,8 @@ returns that state from ``get_state()`` (nested dicts with str keys, lists, tupl
 strs, None and arrays: what ``pydl.save`` writes) and takes it back in ``set_state(state)``,
 which a resumed run calls after every ``on_train_begin``. The callbacks here all do.
 """
+from __future__ import annotations
+
 import csv
 import inspect
 import io
@@ -22,39 +24,43 @@ import math
 import numbers
 import os
 import warnings
+from typing import Any
 
 import numpy as np
 
 from . import metrics as _metrics
 
+#: the logs handed to the hooks (the callbacks may add entries)
+Logs = dict[str, Any]
+
 
 class Callback:
     """Base class: every hook does nothing."""
 
-    trainer = None
+    trainer: Any = None             # the Trainer running this callback (set by ``set_trainer``)
 
     @property
-    def model(self):
+    def model(self) -> Any:
         return None if self.trainer is None else self.trainer.model
 
-    def set_trainer(self, trainer):
+    def set_trainer(self, trainer: Any) -> None:
         self.trainer = trainer
 
-    def on_train_begin(self, logs=None): pass
-    def on_train_end(self, logs=None): pass
-    def on_epoch_begin(self, epoch, logs=None): pass
-    def on_epoch_end(self, epoch, logs=None): pass
-    def on_batch_begin(self, batch, logs=None): pass
-    def on_batch_end(self, batch, logs=None): pass
+    def on_train_begin(self, logs: Logs | None = None) -> None: pass
+    def on_train_end(self, logs: Logs | None = None) -> None: pass
+    def on_epoch_begin(self, epoch: int, logs: Logs | None = None) -> None: pass
+    def on_epoch_end(self, epoch: int, logs: Logs | None = None) -> None: pass
+    def on_batch_begin(self, batch: int, logs: Logs | None = None) -> None: pass
+    def on_batch_end(self, batch: int, logs: Logs | None = None) -> None: pass
 
-    def get_state(self):
+    def get_state(self) -> Any:
         """The callback's state for a :class:`BackupAndRestore` backup, or None (the default:
         no state). Override it, with :meth:`set_state`, when the callback's behaviour depends on
         earlier epochs or batches; return nested dicts (str keys), lists, tuples, numbers, strs,
         None and arrays, copied (the backup may be written later)."""
         return None
 
-    def set_state(self, state):
+    def set_state(self, state: Any) -> None:
         """Take back a :meth:`get_state` result; a resumed run calls it after ``on_train_begin``."""
 
 
@@ -85,14 +91,14 @@ class _MonitorCallback(Callback):
 
     _who = "Callback"          # the public class name, for messages
 
-    def __init__(self, monitor, mode, verbose):
+    def __init__(self, monitor: str, mode: str, verbose: int) -> None:
         if mode not in ("auto", "min", "max"):
             raise ValueError(f"{self._who}: mode must be 'auto', 'min' or 'max', got {mode!r}")
         self.monitor = monitor
         self.mode = mode
         self.verbose = verbose
-        self._sign = None
-        self.best = None
+        self._sign: Any = None       # +1 / -1 once settled
+        self.best: Any = None        # the best monitored value so far (a float once settled)
 
     def _settle_direction(self):
         """Set ``_sign`` and start ``best`` at the worst value, once."""
@@ -131,8 +137,9 @@ class EarlyStopping(_MonitorCallback):
 
     _who = "EarlyStopping"
 
-    def __init__(self, monitor="val_loss", min_delta=0, patience=0, mode="auto", baseline=None,
-                 restore_best_weights=False, start_from_epoch=0, verbose=0):
+    def __init__(self, monitor: str = "val_loss", min_delta: float = 0, patience: int = 0, mode: str = "auto",
+                 baseline: float | None = None, restore_best_weights: bool = False, start_from_epoch: int = 0,
+                 verbose: int = 0) -> None:
         super().__init__(monitor, mode, verbose)
         if patience < 0:
             raise ValueError(f"patience: expected >= 0, got {patience}")
@@ -149,14 +156,14 @@ class EarlyStopping(_MonitorCallback):
             return current - self.min_delta > reference
         return current + self.min_delta < reference
 
-    def on_train_begin(self, logs=None):
+    def on_train_begin(self, logs: Logs | None = None) -> None:
         self.wait = 0
         self.stopped_epoch = 0
         self.best_epoch = 0
-        self.best_weights = None
+        self.best_weights: dict[str, np.ndarray] | None = None
         self.best = None if self._sign is None else -self._sign * math.inf
 
-    def on_epoch_end(self, epoch, logs=None):
+    def on_epoch_end(self, epoch: int, logs: Logs | None = None) -> None:
         self._settle_direction()
         logs = logs or {}
         current = self._monitored(logs, f"available: {', '.join(logs)}")
@@ -180,19 +187,19 @@ class EarlyStopping(_MonitorCallback):
             self.stopped_epoch = epoch
             self.trainer.stop_training = True
 
-    def get_state(self):
+    def get_state(self) -> Any:
         return {"wait": self.wait, "stopped_epoch": self.stopped_epoch, "best_epoch": self.best_epoch,
                 "best": self.best, "sign": self._sign,
                 "best_weights": None if self.best_weights is None else
                 {k: np.array(v, copy=True) for k, v in self.best_weights.items()}}
 
-    def set_state(self, state):
+    def set_state(self, state: Any) -> None:
         self.wait, self.stopped_epoch = state["wait"], state["stopped_epoch"]
         self.best_epoch, self.best, self._sign = state["best_epoch"], state["best"], state["sign"]
         bw = state["best_weights"]
         self.best_weights = None if bw is None else {k: np.array(v, copy=True) for k, v in bw.items()}
 
-    def on_train_end(self, logs=None):
+    def on_train_end(self, logs: Logs | None = None) -> None:
         if self.stopped_epoch > 0 and self.verbose > 0:
             print(f"Epoch {self.stopped_epoch + 1}: early stopping")
         if self.restore_best_weights and self.best_weights is not None:
@@ -225,23 +232,23 @@ class ModelCheckpoint(_MonitorCallback):
 
     _who = "ModelCheckpoint"
 
-    def __init__(self, filepath, monitor="val_loss", save_best_only=False, mode="auto", verbose=0,
-                 save_optimizer=False):
+    def __init__(self, filepath: str | os.PathLike[str], monitor: str = "val_loss", save_best_only: bool = False,
+                 mode: str = "auto", verbose: int = 0, save_optimizer: bool = False) -> None:
         super().__init__(monitor, mode, verbose)
         self.filepath = os.fspath(filepath)
         self.save_best_only = save_best_only
         if not isinstance(save_optimizer, (bool, np.bool_)):
             raise TypeError(f"save_optimizer: expected a bool, got {type(save_optimizer).__name__}")
         self.save_optimizer = bool(save_optimizer)
-        self.last_saved = None
+        self.last_saved: str | None = None
 
-    def on_train_begin(self, logs=None):
+    def on_train_begin(self, logs: Logs | None = None) -> None:
         self._settle_direction()
         if self.save_optimizer and not callable(getattr(self.trainer.optimizer, "state_dict", None)):
             raise TypeError("save_optimizer: the optimizer "
                             f"({type(self.trainer.optimizer).__name__}) has no state_dict()")
 
-    def on_epoch_end(self, epoch, logs=None):
+    def on_epoch_end(self, epoch: int, logs: Logs | None = None) -> None:
         from .. import _io
         logs = logs or {}
         path = self.filepath.format(epoch=epoch + 1, **logs)
@@ -263,10 +270,10 @@ class ModelCheckpoint(_MonitorCallback):
         if self.verbose > 0:
             print(f"Epoch {epoch + 1}: saved model to {path}")
 
-    def get_state(self):
+    def get_state(self) -> Any:
         return {"best": self.best, "sign": self._sign, "last_saved": self.last_saved}
 
-    def set_state(self, state):
+    def set_state(self, state: Any) -> None:
         self.best, self._sign, self.last_saved = state["best"], state["sign"], state["last_saved"]
 
 
@@ -280,39 +287,84 @@ def _step_needs_metric(scheduler):
 
 
 class LearningRateScheduler(Callback):
-    """Step a learning-rate scheduler once per epoch, at the end of the epoch.
+    """Step a learning-rate scheduler at the end of every epoch, or of every batch.
 
     ``scheduler`` is a ``pydl.optim.lr_scheduler`` object (PyTorch semantics): ``scheduler.step()``
     is called, or ``scheduler.step(logs[monitor])`` when ``step`` requires that value (as
-    ``ReduceLROnPlateau``). A plain callable
+    ``ReduceLROnPlateau``, epochs only). A plain callable
     ``schedule(epoch, lr) -> lr`` (Keras style) is accepted too: it sets the learning rate of every
     parameter group at the beginning of each epoch. The epoch logs gain "learning_rate" (the
-    learning rate of the first parameter group used during that epoch).
+    learning rate of the first parameter group when the epoch began).
+
+    Parameters
+    ----------
+    scheduler : scheduler object or callable
+    monitor : str, default "val_loss"
+        The value handed to a scheduler whose ``step`` needs one.
+    interval : {"epoch", "batch"}, default "epoch"
+        "batch" steps the scheduler after every batch, after the optimizer step, as PyTorch
+        runs ``OneCycleLR`` or a warmup counted in iterations; the batch logs then gain
+        "learning_rate" (the rate that batch was trained with). A scheduler with a
+        ``total_steps`` (``OneCycleLR``) is checked at the start of ``fit``: it must last for the
+        steps the fit will take, and a schedule sized in batches must step per batch.
     """
 
-    def __init__(self, scheduler, monitor="val_loss"):
+    def __init__(self, scheduler: Any, monitor: str = "val_loss", interval: str = "epoch") -> None:
+        if interval not in ("epoch", "batch"):
+            raise ValueError(f"interval: expected 'epoch' or 'batch', got {interval!r}")
         self.scheduler = scheduler
         self.monitor = monitor
+        self.interval = interval
         self._plateau = _step_needs_metric(scheduler)
         self._keras_style = not hasattr(scheduler, "step")
         if self._keras_style and not callable(scheduler):
             raise TypeError("scheduler: expected an optim.lr_scheduler object or a callable "
                             f"schedule(epoch, lr), got {type(scheduler).__name__}")
+        if interval == "batch" and (self._plateau or self._keras_style):
+            what = "a Keras-style schedule(epoch, lr)" if self._keras_style else type(scheduler).__name__
+            raise ValueError(f"interval='batch': {what} steps once per epoch; use interval='epoch' "
+                             "(Trainer: scheduler_interval='epoch')")
 
     def _groups(self):
         return self.trainer.optimizer.param_groups
 
-    def on_epoch_begin(self, epoch, logs=None):
+    def on_train_begin(self, logs: Logs | None = None) -> None:
+        total = getattr(self.scheduler, "total_steps", None)
+        fit = getattr(self.trainer, "_fit", None)
+        if not isinstance(total, int) or not isinstance(fit, dict):
+            return
+        epochs, steps = fit["epochs"] - fit["initial_epoch"], fit["steps"]
+        planned = epochs * steps if self.interval == "batch" else epochs
+        left = total - self.scheduler.last_epoch
+        name = type(self.scheduler).__name__
+        if self.interval == "epoch" and steps > 1 and total == epochs * steps:
+            raise ValueError(f"{name}(total_steps={total}) counts the {epochs} x {steps} batches of this fit but "
+                             "would step once per epoch: pass scheduler_interval='batch' to the Trainer (or "
+                             "interval='batch' to LearningRateScheduler)")
+        if planned > left:
+            unit = f"batches ({epochs} epochs x {steps})" if self.interval == "batch" else "epochs"
+            build = f"epochs={epochs}, steps_per_epoch={steps}" if self.interval == "batch" else f"total_steps={epochs}"
+            raise ValueError(f"{name}: {left} of its total_steps={total} are left, this fit steps it {planned} "
+                             f"times, once per {self.interval} ({planned} {unit}); build it with {build}")
+
+    def on_epoch_begin(self, epoch: int, logs: Logs | None = None) -> None:
         if self._keras_style:
             lr = float(self.scheduler(epoch, float(self._groups()[0]["lr"])))
             for g in self._groups():
                 g["lr"] = lr
         self._lr = float(self._groups()[0]["lr"])
 
-    def on_epoch_end(self, epoch, logs=None):
+    def on_batch_end(self, batch: int, logs: Logs | None = None) -> None:
+        if self.interval != "batch":
+            return
+        if logs is not None:
+            logs["learning_rate"] = float(self._groups()[0]["lr"])
+        self.scheduler.step()
+
+    def on_epoch_end(self, epoch: int, logs: Logs | None = None) -> None:
         if logs is not None:
             logs["learning_rate"] = self._lr
-        if self._keras_style:
+        if self._keras_style or self.interval == "batch":
             return
         if self._plateau:
             current = (logs or {}).get(self.monitor)
@@ -323,12 +375,12 @@ class LearningRateScheduler(Callback):
         else:
             self.scheduler.step()
 
-    def get_state(self):
+    def get_state(self) -> Any:
         sd = getattr(self.scheduler, "state_dict", None)
         return {"lr": getattr(self, "_lr", None),
                 "scheduler": sd() if callable(sd) and not self._keras_style else None}
 
-    def set_state(self, state):
+    def set_state(self, state: Any) -> None:
         if state["lr"] is not None:
             self._lr = state["lr"]
         if state["scheduler"] is not None:
@@ -343,24 +395,24 @@ class TerminateOnNaN(Callback):
     loaded back and training stops. ``terminated_batch`` holds (epoch, batch) or None.
     """
 
-    def __init__(self, verbose=1):
+    def __init__(self, verbose: int = 1) -> None:
         self.verbose = verbose
-        self.terminated_batch = None
-        self._snapshot = None
+        self.terminated_batch: tuple[int, int] | None = None
+        self._snapshot: dict[str, np.ndarray] = {}
         self._epoch = 0
 
-    def on_train_begin(self, logs=None):
+    def on_train_begin(self, logs: Logs | None = None) -> None:
         self.terminated_batch = None
         self._snapshot = _copy_state(self.model)
 
-    def on_epoch_begin(self, epoch, logs=None):
+    def on_epoch_begin(self, epoch: int, logs: Logs | None = None) -> None:
         self._epoch = epoch
 
-    def on_batch_begin(self, batch, logs=None):
+    def on_batch_begin(self, batch: int, logs: Logs | None = None) -> None:
         for k, v in self.model.state_dict().items():
             np.copyto(self._snapshot[k], v)
 
-    def on_batch_end(self, batch, logs=None):
+    def on_batch_end(self, batch: int, logs: Logs | None = None) -> None:
         loss = (logs or {}).get("loss")
         if loss is not None and not math.isfinite(loss):
             self.model.load_state_dict(self._snapshot)
@@ -370,10 +422,10 @@ class TerminateOnNaN(Callback):
                 print(f"TerminateOnNaN: non-finite loss ({loss}) at epoch {self._epoch} batch {batch}; "
                       "training stopped, weights from before that step restored.")
 
-    def get_state(self):
+    def get_state(self) -> Any:
         return {"terminated_batch": self.terminated_batch, "epoch": self._epoch}
 
-    def set_state(self, state):
+    def set_state(self, state: Any) -> None:
         tb = state["terminated_batch"]
         self.terminated_batch = None if tb is None else tuple(tb)
         self._epoch = state["epoch"]
@@ -388,16 +440,18 @@ class CSVLogger(Callback):
     it ends byte-identical to the file of an uninterrupted run.
     """
 
-    def __init__(self, filename, separator=",", append=False):
+    def __init__(self, filename: str | os.PathLike[str], separator: str = ",", append: bool = False) -> None:
         self.filename = os.fspath(filename)
         self.separator = separator
         self.append = append
-        self._file = self._writer = self._keys = None
+        self._file: Any = None
+        self._writer: Any = None
+        self._keys: list[str] | None = None
         self._start = 0          # size of the file before this training (append) or 0
-        self._text = []          # what this training has written, in order
+        self._text: list[str] = []          # what this training has written, in order
         self._buffer = io.StringIO(newline="")
 
-    def on_train_begin(self, logs=None):
+    def on_train_begin(self, logs: Logs | None = None) -> None:
         has_rows = self.append and os.path.exists(self.filename) and os.path.getsize(self.filename) > 0
         self._write_header = not has_rows
         self._start = os.path.getsize(self.filename) if has_rows else 0
@@ -418,7 +472,7 @@ class CSVLogger(Callback):
         self._file.flush()
         self._text.append(text)
 
-    def on_epoch_end(self, epoch, logs=None):
+    def on_epoch_end(self, epoch: int, logs: Logs | None = None) -> None:
         logs = dict(logs or {})
         if self._keys is None:
             self._keys = sorted(logs)
@@ -430,16 +484,16 @@ class CSVLogger(Callback):
         self._writer.writerow(row)
         self._emit()
 
-    def on_train_end(self, logs=None):
+    def on_train_end(self, logs: Logs | None = None) -> None:
         if self._file is not None:
             self._file.close()
             self._file = None
 
-    def get_state(self):
+    def get_state(self) -> Any:
         return {"start": self._start, "text": "".join(self._text), "keys": self._keys,
                 "write_header": self._write_header}
 
-    def set_state(self, state):
+    def set_state(self, state: Any) -> None:
         if self._file is not None:
             self._file.close()
         start, text = int(state["start"]), state["text"]
@@ -515,7 +569,8 @@ class BackupAndRestore(Callback):
     _FORMAT = "pydl-backup"
     _VERSION = 1
 
-    def __init__(self, backup_dir, save_freq="epoch", delete_checkpoint=True):
+    def __init__(self, backup_dir: str | os.PathLike[str], save_freq: str | int = "epoch",
+                 delete_checkpoint: bool = True) -> None:
         if not isinstance(backup_dir, (str, os.PathLike)):
             raise TypeError(f"backup_dir: expected a str or os.PathLike, got {type(backup_dir).__name__}")
         backup_dir = os.fspath(backup_dir)
@@ -530,7 +585,7 @@ class BackupAndRestore(Callback):
         self.save_freq = save_freq if save_freq == "epoch" else int(save_freq)
         self.delete_checkpoint = bool(delete_checkpoint)
         self.path = os.path.join(backup_dir, self.FILENAME)
-        self.restored = None
+        self.restored: dict[str, int] | None = None
         self._batches_since_save = 0
 
     def _trainer_supports_backup(self):
@@ -538,7 +593,7 @@ class BackupAndRestore(Callback):
             raise TypeError("BackupAndRestore: needs a pydl.train.Trainer, got "
                             f"{type(self.trainer).__name__}")
 
-    def on_train_begin(self, logs=None):
+    def on_train_begin(self, logs: Logs | None = None) -> None:
         from .. import _io
         self._trainer_supports_backup()
         self.restored = None
@@ -556,19 +611,19 @@ class BackupAndRestore(Callback):
         self.trainer._restore_training_state(training, where=f"backup {self.path!r}")
         self.restored = {"epoch": int(training["epoch"]), "batch": int(training["batch"])}
 
-    def on_batch_end(self, batch, logs=None):
-        if self.save_freq == "epoch":
+    def on_batch_end(self, batch: int, logs: Logs | None = None) -> None:
+        if isinstance(self.save_freq, str):            # "epoch"
             return
         self._batches_since_save += 1
         if self._batches_since_save >= self.save_freq:
             self._batches_since_save = 0
             self._backup()
 
-    def on_epoch_end(self, epoch, logs=None):
+    def on_epoch_end(self, epoch: int, logs: Logs | None = None) -> None:
         if self.save_freq == "epoch":
             self._backup()
 
-    def on_train_end(self, logs=None):
+    def on_train_end(self, logs: Logs | None = None) -> None:
         if self.delete_checkpoint:
             self._delete()
 

@@ -1,14 +1,18 @@
 """load_checkpoint: restore a model (and an optimizer) from a ModelCheckpoint file; SavedModel /
 load_model: the self-describing model file of ``python -m pydl train`` (architecture,
 preprocessing, class names) that ``python -m pydl predict`` uses alone."""
+from __future__ import annotations
+
 import math
+import os
+from typing import Any
 
 import numpy as np
 
 from .. import _io
 
 
-def load_checkpoint(path, model, optimizer=None):
+def load_checkpoint(path: str | os.PathLike[str], model: Any, optimizer: Any = None) -> dict[str, Any]:
     """Load a checkpoint written by ``ModelCheckpoint`` (or ``pydl.save``) into ``model`` and,
     when given, ``optimizer``.
 

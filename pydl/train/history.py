@@ -1,5 +1,10 @@
 """History: the per-epoch logs of ``Trainer.fit`` (as Keras's ``History``), and a plot of them."""
-from .callbacks import Callback
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from .callbacks import Callback, Logs
 
 
 class History(Callback):
@@ -17,20 +22,20 @@ class History(Callback):
         ``epochs``, ``steps`` (optimizer steps per epoch), ``samples``, ``batch_size``.
     """
 
-    def __init__(self):
-        self.history = {}
-        self.epoch = []
-        self.params = {}
-        self._initial = None
+    def __init__(self) -> None:
+        self.history: dict[str, list[Any]] = {}
+        self.epoch: list[int] = []
+        self.params: dict[str, Any] = {}
+        self._initial: tuple[list[int], dict[str, list[Any]]] | None = None
 
-    def _carry_over(self, previous, initial_epoch):
+    def _carry_over(self, previous: History, initial_epoch: int) -> None:
         """Start (at ``on_train_begin``) with the records of ``previous`` (a History) for its
         epochs before ``initial_epoch``: ``fit(..., initial_epoch=k)`` continues the history."""
         keep = sum(1 for e in previous.epoch if e < initial_epoch)
         self._initial = (list(previous.epoch[:keep]),
                          {k: list(v[:keep]) for k, v in previous.history.items() if v[:keep]})
 
-    def on_train_begin(self, logs=None):
+    def on_train_begin(self, logs: Logs | None = None) -> None:
         if self._initial is not None:
             self.epoch, self.history = self._initial
             self._initial = None
@@ -38,22 +43,22 @@ class History(Callback):
             self.history = {}
             self.epoch = []
 
-    def on_epoch_end(self, epoch, logs=None):
+    def on_epoch_end(self, epoch: int, logs: Logs | None = None) -> None:
         self.epoch.append(epoch)
         for k, v in (logs or {}).items():
             self.history.setdefault(k, []).append(v)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"History(epochs={len(self.epoch)}, keys={list(self.history)})"
 
-    def plot(self, path, dpi=100):
+    def plot(self, path: str | os.PathLike[str], dpi: int = 100) -> str | os.PathLike[str]:
         """Write a PNG with the loss curves (train and validation) and one panel per metric.
 
         Needs matplotlib (``pip install matplotlib`` or ``pip install pydl[plot]``).
         """
         try:
-            from matplotlib.figure import Figure
             from matplotlib.backends.backend_agg import FigureCanvasAgg
+            from matplotlib.figure import Figure
         except ImportError as e:  # pragma: no cover - depends on the environment
             raise ImportError("History.plot needs matplotlib: pip install matplotlib "
                               "(or pip install pydl[plot])") from e

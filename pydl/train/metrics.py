@@ -6,7 +6,25 @@ weighted by their sizes and obtain the exact mean over the epoch (or the evaluat
 Direction (used by EarlyStopping / ModelCheckpoint ``mode="auto"``): accuracy goes up, errors go
 down. A user callable may carry ``direction = "up"`` or ``"down"`` as an attribute.
 """
+from __future__ import annotations
+
+from typing import Any, Callable, TypeVar
+
 import numpy as np
+
+from .._typing import Array
+
+#: a metric: ``fn(y_true, y_pred) -> float`` (a per-sample mean)
+Metric = Callable[..., float]
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _direction(d: str) -> Callable[[_F], _F]:
+    """Mark a metric's direction ("up": larger is better, "down"), read by :func:`direction`."""
+    def mark(fn: _F) -> _F:
+        setattr(fn, "direction", d)
+        return fn
+    return mark
 
 
 def _class_targets(y_true, n):
@@ -19,7 +37,8 @@ def _class_targets(y_true, n):
     return y.reshape(n)
 
 
-def accuracy(y_true, y_pred, threshold=0.5):
+@_direction("up")
+def accuracy(y_true: Array, y_pred: Array, threshold: float = 0.5) -> float:
     """Fraction of samples whose predicted class equals the true class.
 
     Parameters
@@ -49,9 +68,6 @@ def accuracy(y_true, y_pred, threshold=0.5):
     return float(np.count_nonzero(pred == true)) / n
 
 
-accuracy.direction = "up"
-
-
 def _aligned(y_true, y_pred):
     y_true = np.asarray(y_true)
     y_pred = np.asarray(y_pred)
@@ -62,29 +78,25 @@ def _aligned(y_true, y_pred):
     return y_true, y_pred
 
 
-def mse(y_true, y_pred):
+@_direction("down")
+def mse(y_true: Array, y_pred: Array) -> float:
     """Mean squared error over all elements: mean((y_pred - y_true)^2)."""
     y_true, y_pred = _aligned(y_true, y_pred)
     d = y_pred.astype(np.float64) - y_true
     return float(np.mean(d * d))
 
 
-mse.direction = "down"
-
-
-def mae(y_true, y_pred):
+@_direction("down")
+def mae(y_true: Array, y_pred: Array) -> float:
     """Mean absolute error over all elements: mean(|y_pred - y_true|)."""
     y_true, y_pred = _aligned(y_true, y_pred)
     return float(np.mean(np.abs(y_pred.astype(np.float64) - y_true)))
-
-
-mae.direction = "down"
 
 _BY_NAME = {"accuracy": accuracy, "acc": accuracy, "mse": mse, "mean_squared_error": mse,
             "mae": mae, "mean_absolute_error": mae}
 
 
-def get(metric):
+def get(metric: str | Metric) -> tuple[str, Metric]:
     """Resolve a metric given by name or callable; returns ``(name, fn)``."""
     if isinstance(metric, str):
         key = metric.lower()
@@ -99,7 +111,7 @@ def get(metric):
     raise TypeError(f"metrics: expected a metric name or a callable, got {type(metric).__name__}")
 
 
-def direction(name, fn=None):
+def direction(name: str, fn: Metric | None = None) -> str | None:
     """'up' when larger is better, 'down' when smaller is better, None when unknown."""
     base = name[4:] if name.startswith("val_") else name
     if base in ("loss", "gap"):

@@ -13,15 +13,26 @@ scale and shift; pass ``params=`` (Parameters or their dotted names) to choose.
 Note: ``L2(coef)`` with plain SGD equals ``optim.SGD(weight_decay=2*coef)``; with Adam it is
 *not* AdamW's decoupled decay (Loshchilov & Hutter 2019).
 """
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Union
+
 import numpy as np
 
+from .._typing import Array
+from ..nn.parameter import Parameter
 
-def default_params(model):
+#: parameters to penalise: Parameters or their dotted names, or None (the weights)
+ParamSpec = Union[Sequence[Union[Parameter, str]], None]
+
+
+def default_params(model: Any) -> list[Parameter]:
     """The parameters a penalty (or weight noise) applies to by default: weights with ndim >= 2."""
     return [p for _, p in model.named_parameters() if p.data.ndim >= 2]
 
 
-def resolve_params(model, params, argname="params"):
+def resolve_params(model: Any, params: ParamSpec, argname: str = "params") -> list[Parameter]:
     """Turn ``params`` (None, Parameters, or dotted names) into a list of the model's Parameters."""
     if params is None:
         return default_params(model)
@@ -44,30 +55,30 @@ def resolve_params(model, params, argname="params"):
 class Regularizer:
     """Base class: a penalty Omega(params) with coefficient ``coef``, bound to a model by the Trainer."""
 
-    def __init__(self, coef, params=None):
+    def __init__(self, coef: float, params: ParamSpec = None) -> None:
         if isinstance(coef, bool) or not isinstance(coef, (int, float, np.floating, np.integer)):
             raise TypeError(f"coef: expected a float, got {type(coef).__name__}")
         if not np.isfinite(coef) or coef < 0:
             raise ValueError(f"coef: expected a finite value >= 0, got {coef}")
         self.coef = float(coef)
         self.params = params
-        self._bound = None
+        self._bound: list[Parameter] | None = None
 
-    def bind(self, model):
+    def bind(self, model: Any) -> Regularizer:
         """Resolve the parameters to penalise (called by the Trainer at the start of fit)."""
         self._bound = resolve_params(model, self.params)
         return self
 
-    def _targets(self):
+    def _targets(self) -> list[Parameter]:
         if self._bound is None:
             raise RuntimeError(f"{type(self).__name__}: call bind(model) first (the Trainer does)")
         return self._bound
 
-    def penalty(self):
+    def penalty(self) -> float:
         """Omega at the current parameter values (a Python float)."""
         return self.coef * sum(self._norm(p.data) for p in self._targets())
 
-    def add_grad(self):
+    def add_grad(self) -> None:
         """Add d Omega / d p to every bound parameter's ``.grad`` (written when it is None)."""
         if self.coef == 0.0:
             return
@@ -78,7 +89,16 @@ class Regularizer:
             else:
                 p.grad += g
 
-    def __repr__(self):
+    @staticmethod
+    def _norm(w: Array) -> float:
+        """Omega of one array, without the coefficient."""
+        raise NotImplementedError
+
+    def _grad(self, w: Array) -> Array:
+        """d Omega / d w, with the coefficient."""
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
         return f"{type(self).__name__}(coef={self.coef})"
 
 
@@ -86,11 +106,11 @@ class L2(Regularizer):
     """coef * sum(w^2) over the chosen parameters (default: the weights); gradient 2 * coef * w."""
 
     @staticmethod
-    def _norm(w):
+    def _norm(w: Array) -> float:
         w = w.ravel()
         return float(np.dot(w, w))
 
-    def _grad(self, w):
+    def _grad(self, w: Array) -> Array:
         return (2.0 * self.coef) * w
 
 
@@ -98,8 +118,8 @@ class L1(Regularizer):
     """coef * sum(|w|) over the chosen parameters (default: the weights); gradient coef * sign(w)."""
 
     @staticmethod
-    def _norm(w):
+    def _norm(w: Array) -> float:
         return float(np.abs(w).sum())
 
-    def _grad(self, w):
+    def _grad(self, w: Array) -> Array:
         return self.coef * np.sign(w)

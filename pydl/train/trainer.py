@@ -7,7 +7,9 @@ One training step on a batch (x_b, y_b) of n_b samples:
     out = model(x_b); L_b = loss_fn(out, y_b); model.backward(loss_fn.backward())
     [weight noise: w <- w - eps, restored exactly from a copy]
     for each regularizer R: L_b += R.penalty(); grad += d R / d w
+    [clip the gradients: clipnorm / global_clipnorm / clipvalue, Keras semantics]
     optimizer.step()
+    [lr_scheduler.step() with scheduler_interval="batch"]
 
 The epoch's "loss" is the sample-weighted mean over its batches of the training objective,
 sum_b n_b * (data loss_b + penalty_b) / sum_b n_b, each term measured while training (dropout
@@ -39,6 +41,8 @@ to the batch, model, optimizer, random streams, history, callbacks' ``get_state`
 restarted run, puts it back at ``on_train_begin`` (``_restore_training_state``); the epoch loop
 then continues from that position, so the run ends bitwise as if never interrupted.
 """
+from __future__ import annotations
+
 import contextlib
 import copy
 import inspect
@@ -46,16 +50,38 @@ import math
 import numbers
 import sys
 import time
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 
 import numpy as np
 
 from .. import _random
 from .._grad_mode import no_grad
+from .._typing import Array
+from ..nn.loss import float_labels_error
 from . import _rng_state
 from . import metrics as _metrics
-from .callbacks import BackupAndRestore, Callback
+from ._clipping import GradientClipper
+from .callbacks import BackupAndRestore, Callback, LearningRateScheduler
 from .history import History
 from .regularizers import Regularizer, resolve_params
+
+
+def _check_callbacks(callbacks: Iterable[Any], name: str) -> list[Callback]:
+    """``callbacks`` as a list of Callback instances; a TypeError names what to do with anything else
+    (a learning-rate scheduler has its own place)."""
+    callbacks = list(callbacks)
+    for cb in callbacks:
+        if isinstance(cb, Callback):
+            continue
+        if callable(getattr(cb, "step", None)) and hasattr(cb, "optimizer"):
+            raise TypeError(
+                f"{name}: got a learning-rate scheduler ({type(cb).__name__}), not a Callback: pass it as "
+                "Trainer(..., lr_scheduler=scheduler) (with scheduler_interval='batch' for a per-batch schedule "
+                "such as OneCycleLR), or wrap it: pydl.train.callbacks.LearningRateScheduler(scheduler)")
+        raise TypeError(f"{name}: expected Callback instances (subclasses of pydl.train.callbacks.Callback), "
+                        f"got {type(cb).__name__}")
+    return callbacks
 
 
 def _overrides(cb, hook):
@@ -201,10 +227,27 @@ class Trainer:
     transform : callable ``t(x, y) -> (x, y)``, optional
         Applied to every training batch (not to validation, evaluate or predict): augmentations,
         Mixup / CutMix (which may return soft targets).
+    clipnorm, clipvalue, global_clipnorm : float > 0, optional
+        Gradient clipping with Keras's semantics, at most one of them (see
+        :mod:`pydl.train._clipping`): ``clipnorm`` clips the norm of each parameter's gradient
+        separately, ``global_clipnorm`` the norm of all gradients together, ``clipvalue`` every
+        element to [-v, v]. Applied after the regularizers' gradients, before ``optimizer.step()``.
+        (PyTorch's ``clip_grad_norm_`` is ``pydl.nn.utils.clip_grad_norm_``.)
+    lr_scheduler : optim.lr_scheduler object or callable ``schedule(epoch, lr) -> lr``, optional
+        Stepped by the Trainer (a :class:`callbacks.LearningRateScheduler` run before the other
+        callbacks): after every epoch, or after every batch with ``scheduler_interval="batch"``
+        (per-batch schedules such as ``OneCycleLR`` or a ``LinearLR`` warmup in iterations).
+    scheduler_interval : {"epoch", "batch"}, default "epoch"
+        When ``lr_scheduler`` steps (PyTorch Lightning's ``interval``).
     """
 
-    def __init__(self, model, loss_fn, optimizer, metrics=None, callbacks=(), *,
-                 regularizers=(), weight_noise=0.0, weight_noise_params=None, transform=None):
+    def __init__(self, model: Any, loss_fn: Any, optimizer: Any, metrics: Any = None,
+                 callbacks: Sequence[Callback] = (), *, regularizers: Sequence[Regularizer] = (),
+                 weight_noise: float = 0.0, weight_noise_params: Any = None,
+                 transform: Callable[[Array, Array], tuple[Array, Array]] | None = None,
+                 clipnorm: float | None = None, clipvalue: float | None = None,
+                 global_clipnorm: float | None = None, lr_scheduler: Any = None,
+                 scheduler_interval: str = "epoch") -> None:
         for name in ("__call__", "backward", "parameters", "named_parameters", "train", "eval"):
             if not hasattr(model, name):
                 raise TypeError(f"model: expected a pydl.nn.Module, got {type(model).__name__} (no {name})")
@@ -224,10 +267,7 @@ class Trainer:
         names = [n for n, _ in self.metric_fns]
         if len(set(names)) != len(names) or "loss" in names:
             raise ValueError(f"metrics: names must be distinct and not 'loss', got {names}")
-        self.callbacks = list(callbacks)
-        for cb in self.callbacks:
-            if not isinstance(cb, Callback):
-                raise TypeError(f"callbacks: expected Callback instances, got {type(cb).__name__}")
+        self.callbacks = _check_callbacks(callbacks, "callbacks")
         self.regularizers = list(regularizers)
         for r in self.regularizers:
             if not isinstance(r, Regularizer):
@@ -239,11 +279,25 @@ class Trainer:
         if transform is not None and not callable(transform):
             raise TypeError(f"transform: expected a callable t(x, y) -> (x, y), got {type(transform).__name__}")
         self.transform = transform
+        self._clipper = GradientClipper.create(clipnorm, clipvalue, global_clipnorm)
+        if scheduler_interval not in ("epoch", "batch"):
+            raise ValueError(f"scheduler_interval: expected 'epoch' or 'batch', got {scheduler_interval!r}")
+        self.lr_scheduler = lr_scheduler
+        self._scheduler_callback = None
+        if lr_scheduler is not None:
+            if getattr(lr_scheduler, "optimizer", optimizer) is not optimizer:
+                raise ValueError("lr_scheduler: was built on another optimizer than the Trainer's (build it "
+                                 "on the optimizer passed to the Trainer)")
+            self._scheduler_callback = LearningRateScheduler(lr_scheduler, interval=scheduler_interval)
         self.stop_training = False
-        self.history = None
-        self._weight_noise = None
-        self._fit = self._progress = self._resume = None   # the current fit's bookkeeping
-        self._weights = self._none_loss = None
+        self.history: History | None = None
+        self._weight_noise: _WeightNoise | None = None
+        # the current fit's bookkeeping
+        self._fit: dict[str, Any] | None = None
+        self._progress: _EpochProgress | None = None
+        self._resume: _EpochProgress | None = None
+        self._weights: Array | None = None
+        self._none_loss: Any = None
         # What the loss takes as targets (pydl losses declare it; other callables declare nothing).
         self._target_kinds = tuple(getattr(loss_fn, "target_kinds", ()))
         # accuracy on a single output: threshold logits at 0 for binary losses on logits, else 0.5.
@@ -304,6 +358,8 @@ class Trainer:
                 return np.ascontiguousarray(y, dtype=np.int64)
             y = y.astype(self._dtype())
         elif y.dtype.kind == "f":
+            if y.ndim == 1 and n_out > 1 and "class_index" in self._target_kinds:
+                raise float_labels_error(y, name, n_out, type(self.loss_fn).__name__)
             y = np.ascontiguousarray(y, dtype=self._dtype())
             if not np.isfinite(y).all():
                 raise ValueError(f"{name}: contains NaN or infinite values")
@@ -370,8 +426,11 @@ class Trainer:
         return w
 
     # ------------------------------------------------------------------ fit
-    def fit(self, x, y, epochs=10, batch_size=32, validation_data=None, validation_split=0.0,
-            shuffle=True, verbose=1, callbacks=None, initial_epoch=0, class_weight=None, sample_weight=None):
+    def fit(self, x: Array, y: Array, epochs: int = 10, batch_size: int | None = 32,
+            validation_data: tuple[Array, Array] | None = None, validation_split: float = 0.0,
+            shuffle: bool = True, verbose: int = 1, callbacks: Sequence[Callback] | None = None,
+            initial_epoch: int = 0, class_weight: dict[int, float] | None = None,
+            sample_weight: Array | None = None) -> History:
         """Train the model; returns a History (also kept as ``trainer.history``).
 
         Parameters
@@ -451,7 +510,8 @@ class Trainer:
         history.params = {"epochs": epochs, "steps": steps, "samples": n, "batch_size": bs}
         if initial_epoch > 0 and self.history is not None:
             history._carry_over(self.history, initial_epoch)
-        cbs = _ordered_callbacks(self.callbacks + list(callbacks or ()), history)
+        cbs = _ordered_callbacks(([self._scheduler_callback] if self._scheduler_callback else [])
+                                 + self.callbacks + _check_callbacks(callbacks or (), "callbacks"), history)
         for cb in cbs:
             cb.set_trainer(self)
         batch_cbs = [cb for cb in cbs if _overrides(cb, "on_batch_begin") or _overrides(cb, "on_batch_end")]
@@ -576,8 +636,17 @@ class Trainer:
         for r in self.regularizers:
             loss += r.penalty()
             r.add_grad()
+        if self._clipper is not None:
+            self._clipper(self._optimized_params())
         self.optimizer.step()
         return loss, metrics
+
+    def _optimized_params(self) -> list[Any]:
+        """The parameters the optimizer updates (the model's when it has no param_groups)."""
+        groups = getattr(self.optimizer, "param_groups", None)
+        if groups is None:
+            return list(self.model.parameters())
+        return [p for g in groups for p in g["params"]]
 
     def _weighted_loss(self, out, yb, wb):
         """Keras's sum_over_batch_size of the weighted per-sample losses, and dL/dout."""
@@ -717,7 +786,7 @@ class Trainer:
             logs[name] = s / n
         return logs
 
-    def evaluate(self, x, y, batch_size=256):
+    def evaluate(self, x: Array, y: Array, batch_size: int = 256) -> dict[str, float]:
         """Loss and metrics on (x, y), in eval mode under ``pydl.no_grad()``.
 
         Parameters
@@ -739,7 +808,7 @@ class Trainer:
         self._choose_default_metrics(y)
         return self._evaluate(x, y, batch_size)
 
-    def predict(self, x, batch_size=256):
+    def predict(self, x: Array, batch_size: int = 256) -> Array:
         """Model outputs for x, in eval mode under ``pydl.no_grad()``.
 
         Parameters

@@ -369,3 +369,22 @@ def test_empty_batch():
     assert gx.shape == (0, 3)
     for p in m.parameters():
         np.testing.assert_array_equal(p.grad, np.zeros_like(p.data))
+
+
+@pytest.mark.parametrize("make,shape", [(lambda dt: nn.Linear(3, 2, dtype=dt), (4, 3)),
+                                        (lambda dt: nn.Conv2d(1, 2, 3, dtype=dt), (1, 1, 5, 5)),
+                                        (lambda dt: nn.BatchNorm1d(3, dtype=dt), (4, 3)),
+                                        (lambda dt: nn.Sequential(nn.Linear(3, 4, dtype=dt), nn.ReLU()), (2, 3))])
+def test_data_of_the_other_float_dtype_names_the_fix(make, shape):
+    """float64 data (numpy's default) into float32 layers: cast the data or convert the model."""
+    with pytest.raises(TypeError, match=r"input: expected dtype float32 \(the layer's dtype\), got float64: cast the "
+                                        r"data with x.astype\(np.float32\), or convert the model to float64 with "
+                                        r"model.double\(\)"):
+        make(np.float32)(np.ones(shape))
+    with pytest.raises(TypeError, match=r"got float32: cast the data with x.astype\(np.float64\), or convert the "
+                                        r"model to float32 with model.float\(\)"):
+        make(np.float64)(np.ones(shape, np.float32))
+    with pytest.raises(TypeError, match=r"got int64: cast the data with x.astype\(np.float32\)$"):
+        make(np.float32)(np.ones(shape, np.int64))
+    layer = make(np.float32).double()                                   # the fix named works
+    assert layer(np.ones(shape)).dtype == np.float64

@@ -262,3 +262,32 @@ def test_reduction_none_bad_grad():
     np.testing.assert_allclose(ce.backward(2.0), 2 * ce.backward())
     with pytest.raises(TypeError, match="ignore_index"):
         nn.CrossEntropyLoss(ignore_index=1.5)
+
+
+def test_loss_value_is_a_float_whose_backward_names_the_fix():
+    loss_fn = nn.CrossEntropyLoss()
+    value = loss_fn(rand(4, 3), labels(4, 3))
+    assert isinstance(value, float) and not isinstance(value, np.generic)
+    assert type(value.item()) is float and value.item() == value and value + 1 == value.item() + 1
+    assert not hasattr(value, "backward")          # (hasattr sees the AttributeError)
+    with pytest.raises(AttributeError, match=r"pydl has no autograd tape.*grad = loss_fn.backward\(\); "
+                                             r"model.backward\(grad\); then optimizer.step\(\)"):
+        value.backward()
+    for lf, args in ((nn.MSELoss(reduction="sum"), (rand(3, 2), rand(3, 2, seed=1))),
+                     (nn.NLLLoss(), (rand(4, 3), labels(4, 3))), (nn.L1Loss(), (rand(2), rand(2, seed=2))),
+                     (nn.BCEWithLogitsLoss(), (rand(3), probs(3, 1)[:, 0])),
+                     (nn.CrossEntropyLoss(ignore_index=1), (rand(4, 3), np.array([1, 0, 1, 2])))):
+        assert not hasattr(lf(*args), "backward"), type(lf).__name__
+    assert isinstance(nn.MSELoss(reduction="none")(rand(2), rand(2)), np.ndarray)
+
+
+@pytest.mark.parametrize("cls", [nn.CrossEntropyLoss, nn.NLLLoss])
+def test_float_labels_name_the_cast(cls):
+    x = rand(4, 3)
+    with pytest.raises(TypeError, match=rf"target: float labels of shape \(4,\) \(dtype float64\), but {cls.__name__} "
+                                        r"takes int class indices.*cast them to class indices with "
+                                        r"target.astype\(np.int64\)"):
+        cls()(x, np.array([0.0, 2.0, 1.0, 1.0]))
+    with pytest.raises(TypeError, match=r"not class indices in \[0, 3\): for real-valued targets use MSELoss"):
+        cls()(x, np.array([0.5, 2.0, 1.0, 1.0]))
+    cls()(x, np.array([0.0, 2.0, 1.0, 1.0]).astype(np.int64))           # the fix named works

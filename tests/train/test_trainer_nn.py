@@ -151,3 +151,14 @@ def test_label_out_of_range_real_model():
     trainer = Trainer(mlp(), nn.CrossEntropyLoss(), optim.SGD(mlp().parameters()))
     with pytest.raises(ValueError, match=r"\[0, 3\)"):
         trainer.fit(x, y + 1, verbose=0)
+
+
+def test_float_labels_name_the_cast():
+    x, y = blobs()
+    trainer = Trainer(mlp(), nn.CrossEntropyLoss(), optim.SGD(mlp().parameters()))
+    with pytest.raises(TypeError, match=r"y: float labels of shape \(120,\) \(dtype float64\), but CrossEntropyLoss "
+                                        r"takes int class indices or class probabilities of shape \(N, 3\): cast them "
+                                        r"to class indices with y.astype\(np.int64\)"):
+        trainer.fit(x, y.astype(np.float64), verbose=0)
+    with pytest.raises(TypeError, match=r"validation_data\[1\]: float labels"):
+        trainer.fit(x, y, validation_data=(x, y.astype(np.float32)), epochs=1, verbose=0)
