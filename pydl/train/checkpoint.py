@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import math
 import os
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 
 from .. import _io
+from .._typing import Array
 
 
 def load_checkpoint(path: str | os.PathLike[str], model: Any, optimizer: Any = None) -> dict[str, Any]:
@@ -115,8 +116,10 @@ class SavedModel:
     ``load_checkpoint(path, model)`` also loads the weights of such a file into a model.
     """
 
-    def __init__(self, model, architecture, task, x_mean, x_std, input_shape, classes=None, y_mean=0.0,
-                 y_std=1.0, feature_names=None, target_name=None, pydl_version=None):
+    def __init__(self, model: Any, architecture: dict[str, Any], task: str, x_mean: Any, x_std: Any,
+                 input_shape: tuple[int, ...], classes: Sequence[str] | None = None, y_mean: float = 0.0,
+                 y_std: float = 1.0, feature_names: Sequence[str] | None = None, target_name: str | None = None,
+                 pydl_version: str | None = None) -> None:
         from .. import __version__
         if task not in TASKS:
             raise ValueError(f"task: expected one of {TASKS}, got {task!r}")
@@ -141,11 +144,11 @@ class SavedModel:
         self.pydl_version = __version__ if pydl_version is None else str(pydl_version)
 
     @property
-    def n_features(self):
+    def n_features(self) -> int:
         """Features per sample (the size of ``x_mean``)."""
         return self.x_mean.size
 
-    def save(self, path):
+    def save(self, path: str | os.PathLike[str]) -> None:
         """Write the model file (atomically, as ``pydl.save``)."""
         record = {"format": MODEL_FORMAT, "version": MODEL_FORMAT_VERSION, "pydl_version": self.pydl_version,
                   "task": self.task, "architecture": self.architecture, "input_shape": list(self.input_shape),
@@ -155,7 +158,7 @@ class SavedModel:
         _io.save({"model": self.model.state_dict(), "pydl_model": record}, path)
 
     @classmethod
-    def load(cls, path):
+    def load(cls, path: str | os.PathLike[str]) -> SavedModel:
         """Read a file written by :meth:`save`: rebuild the network and load its weights.
 
         Raises
@@ -188,7 +191,7 @@ class SavedModel:
         except (KeyError, TypeError, ValueError) as e:
             raise ValueError(f"{path!r}: malformed pydl model file: {type(e).__name__}: {e}") from None
 
-    def prepare(self, x):
+    def prepare(self, x: Array) -> Array:
         """Raw samples (N, n_features) or (N, *x_mean.shape) -> the standardised float32 model
         input (N, *input_shape)."""
         x = np.asarray(x)
@@ -197,10 +200,11 @@ class SavedModel:
         if x.ndim < 2 or math.prod(x.shape[1:]) != self.n_features:
             raise ValueError(f"x: expected {self.n_features} features per sample (shape (N, {self.n_features}) "
                              f"or (N, *{self.x_mean.shape})), got shape {x.shape}")
-        x = x.astype(np.float32, copy=False).reshape((x.shape[0],) + self.x_mean.shape)
-        return ((x - self.x_mean) / self.x_std).reshape((x.shape[0],) + self.input_shape)
+        n = int(x.shape[0])
+        x = x.astype(np.float32, copy=False).reshape((n,) + self.x_mean.shape)
+        return ((x - self.x_mean) / self.x_std).reshape((n,) + self.input_shape)
 
-    def outputs(self, x, batch_size=256):
+    def outputs(self, x: Array, batch_size: int = 256) -> Array:
         """The model's raw outputs on raw samples: logits (N, C), or the standardised target (N, 1)."""
         from .trainer import _inference
         x = self.prepare(x)
@@ -208,22 +212,22 @@ class SavedModel:
             outs = [np.array(self.model(x[s:s + batch_size]), copy=True) for s in range(0, len(x), batch_size)]
         return np.concatenate(outs, axis=0) if outs else np.zeros((0, self._n_out()), np.float32)
 
-    def _n_out(self):
+    def _n_out(self) -> int:
         return 1 if self.classes is None else len(self.classes)
 
-    def decode(self, out):
+    def decode(self, out: Array) -> Array:
         """Model outputs -> predictions: ``classes[argmax(out)]`` (str (N,)), or
         ``out * y_std + y_mean`` (float64 (N,))."""
         out = np.asarray(out)
-        if self.task == "classification":
+        if self.classes is not None:            # classification (checked in __init__)
             return self.classes[np.argmax(out, axis=1)]
         return out.reshape(len(out)).astype(np.float64) * self.y_std + self.y_mean
 
-    def predict(self, x, batch_size=256):
+    def predict(self, x: Array, batch_size: int = 256) -> Array:
         """Class names (str array (N,)) or target values (float64 (N,)) for raw samples ``x``."""
         return self.decode(self.outputs(x, batch_size))
 
-    def predict_proba(self, x, batch_size=256):
+    def predict_proba(self, x: Array, batch_size: int = 256) -> Array:
         """Class probabilities (N, C) in the order of ``classes`` (softmax of the logits, float64)."""
         from ..ops import softmax
         if self.task != "classification":
@@ -231,7 +235,7 @@ class SavedModel:
         return softmax(self.outputs(x, batch_size).astype(np.float64))
 
 
-def load_model(path):
+def load_model(path: str | os.PathLike[str]) -> SavedModel:
     """Load a self-describing model file (``python -m pydl train``'s checkpoint): a
     :class:`SavedModel` (``.predict(x)``, ``.predict_proba(x)``, ``.model``, ...)."""
     return SavedModel.load(path)
