@@ -337,7 +337,7 @@ void direct_backward(float* dx, float* dw, float* db, const float* dy, const flo
     if (relu) {
       float* buf = scratch(4, nb * s.OC * L);
       const float* yc = y + n0 * s.OC * L;
-      for (int64_t i = 0; i < nb * s.OC * L; ++i) buf[i] = yc[i] > 0.0f ? dzm[i] : 0.0f;
+      pydl::ops::activation_backward<float>(buf, dzm, yc, nullptr, nb * s.OC * L, Act::relu, 0.0f);  // y > 0 iff x > 0
       dzm = buf;
     }
     // dzc (nb, OC, Tv): the same in wide rows (zeros in the discarded columns), for the
