@@ -268,7 +268,7 @@ def test_float32_accuracy_against_float64(isa, case):
     y = ops.conv2d(x, w, b, padding=pad)
     dy = rng.standard_normal(y.shape).astype(np.float32)
     got = (y,) + ops.conv2d_backward(dy, x, w, padding=pad)
-    want = _torch_grads(F.conv2d, *(a.astype(np.float64) for a in (x, w, b)), dict(padding=pad),
+    want = _torch_grads(F.conv2d, *(a.astype(np.float64) for a in (x, w, b)), {"padding": pad},
                         dy.astype(np.float64))
     for name, a, r in zip(("y", "grad x", "grad weight", "grad bias"), got, want):
         err = np.linalg.norm(a.astype(np.float64) - r) / np.linalg.norm(r)
