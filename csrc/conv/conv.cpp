@@ -209,7 +209,7 @@ void conv2d_backward(T* dx, T* dw, T* db, const T* dy, const T* x, const T* w, c
           T* dst = buf + o * LL + k * L;
           if (relu) {
             const T* yr = y + ((n0 + k) * s.OC + o) * L;
-            for (int64_t t = 0; t < L; ++t) dst[t] = yr[t] > T(0) ? src[t] : T(0);
+            pydl::ops::activation_backward<T>(dst, src, yr, nullptr, L, Act::relu, T(0));  // y > 0 iff x > 0
           } else {
             std::memcpy(dst, src, sizeof(T) * size_t(L));
           }

@@ -3,7 +3,8 @@
 //
 // Per image n and group g (Kg = C/G*KH*KW taps; xp_n (C, Hp, Wp) the zero-padded input; a "wide"
 // row t = i*Wp + j of Tv = roundup((OH-1)*Wp + OW, unit) pixels, the last Wp - OW of each row discarded):
-//   forward      OC/G whole vectors: yt (OH*OW, OCg) = forward_t over the valid pixels, transposed into y;
+//   forward      OC/G whole vectors: yt (OH*OW, OCg) = forward_t over the valid pixels, transposed into y
+//                                  (weights and yt channel-blocked; images batched per weight block);
 //                otherwise         yw (OCg, Tv)    = forward over the wide pixels, valid columns copied;
 //                depthwise (G == C == OC): one plane per channel. Bias and ReLU are added in the copy.
 //   weight grad  per shape-determined chunk of images: wgrad_t (dz transposed to (L, OCg)) or the
@@ -14,8 +15,10 @@
 //                whole vectors) or a scatter (each tap's products added into the padded input's gradient:
 //                no work on the padding, which wins for unpadded layers such as LeNet's c2).
 // Every output element is computed by one thread in a fixed order: bitwise identical for any thread count.
+// Every sum is blocked: at most kChain products per register (direct.h).
 #include "conv/direct.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <vector>
@@ -32,6 +35,7 @@ namespace {
 constexpr int64_t kMaxChunks = 16;                   // weight-gradient chunks (as conv.cpp)
 constexpr int64_t kMaxChunkFloats = int64_t(1) << 21;  // one chunk's wide buffers
 constexpr double kMinParallelMacs = 1 << 20;
+constexpr int64_t kBatchPixels = 512;  // channel-vectorised passes batch images up to this many pixels
 
 const DirectKernels& kernels() {
   return pydl::runtime::select(avx512::direct_kernels, avx2::direct_kernels, generic::direct_kernels)();
@@ -39,7 +43,7 @@ const DirectKernels& kernels() {
 
 // Per-thread scratch buffers reused across calls (slot = role), grown on demand.
 float* scratch(int slot, int64_t n) {
-  thread_local std::vector<float> bufs[6];
+  thread_local std::vector<float> bufs[7];
   std::vector<float>& v = bufs[slot];
   if (v.size() < static_cast<size_t>(n)) v.resize(static_cast<size_t>(n));
   return v.data();
@@ -117,36 +121,74 @@ Plan make_plan(const Conv2dShape& s, int64_t lanes) {
   return p;
 }
 
-// yt (L, ldy) (+)= the channel-vectorised forward over all K taps for C channels (whole vectors):
-// channel blocks of kern.block, tap blocks whose weights (kc x block) stay in L1; the block
-// sizes depend on the shape and the ISA only.
-void forward_t_blocked(const DirectKernels& kern, float* yt, int64_t ldy, const float* xp, int64_t Wp,
+// The channel-blocked layout of an (R, C) matrix, as the channel-vectorised kernels read and write
+// it: column blocks of cb (the last one narrower) stored one after another, each (R, width)
+// row-major, so block c0 starts at c0 * R with row stride min(cb, C - c0). It keeps the rows the
+// kernels walk contiguous (with a row stride of C floats, C a multiple of 64, they would fall into
+// few L1 sets).
+
+// dst (K, C) blocked = the transpose of src (C, K) (row stride lds).
+void transpose_to_blocked(float* dst, const float* src, int64_t lds, int64_t C, int64_t K, int64_t cb) {
+  for (int64_t c0 = 0; c0 < C; c0 += cb) {
+    const int64_t cw = std::min(cb, C - c0);
+    transpose(dst + c0 * K, cw, src + c0 * lds, lds, cw, K);
+  }
+}
+
+// dst (C, L) (row stride ldd) = the transpose of src (L, C) blocked.
+void transpose_from_blocked(float* dst, int64_t ldd, const float* src, int64_t L, int64_t C, int64_t cb) {
+  for (int64_t c0 = 0; c0 < C; c0 += cb) {
+    const int64_t cw = std::min(cb, C - c0);
+    transpose(dst + c0 * ldd, ldd, src + c0 * L, cw, L, cw);
+  }
+}
+
+// For each of nimg images n: yt_n (L, C) blocked (to_blocked with cb = kern.block), yt_n = yt + n*L*C,
+// = the channel-vectorised forward over all K taps for C channels (whole vectors), reading xp + n*xs
+// (rows Wp wide); wt (K, C) blocked. Tap blocks of at most kChain whose weights (kc x block, contiguous)
+// stay in L1 while they serve every image; block sizes depend on the shape and the ISA only.
+void forward_t_blocked(const DirectKernels& kern, float* yt, const float* xp, int64_t xs, int64_t nimg, int64_t Wp,
                        const int64_t* off, int64_t K, const float* wt, int64_t C, int64_t OH, int64_t OW) {
-  const int64_t cb = kern.block, kc = (8192 / cb) > 1 ? 8192 / cb : 1;  // 32 KiB of weights
-  for (int64_t c0 = 0; c0 < C; c0 += cb)
+  const int64_t cb = kern.block, kc = std::clamp<int64_t>(8192 / cb, 1, kChain);  // <= 32 KiB of weights, kChain taps
+  const int64_t L = OH * OW;
+  for (int64_t c0 = 0; c0 < C; c0 += cb) {
+    const int64_t cw = std::min(cb, C - c0);
     for (int64_t k0 = 0; k0 < K; k0 += kc)
-      kern.forward_t(yt + c0, ldy, xp, Wp, off + k0, K - k0 < kc ? K - k0 : kc, wt + k0 * C + c0, C,
-                     C - c0 < cb ? C - c0 : cb, OH, OW, k0 > 0);
+      for (int64_t n = 0; n < nimg; ++n)
+        kern.forward_t(yt + n * L * C + c0 * L, cw, xp + n * xs, Wp, off + k0, std::min(kc, K - k0), wt + c0 * K + k0 * cw,
+                       cw, cw, OH, OW, k0 > 0);
+  }
+}
+
+// Images per call of forward_t_blocked: enough that each weight block serves kBatchPixels output pixels.
+int64_t images_per_pass(int64_t N, int64_t pixels) {
+  const int64_t nb = pixels > 0 ? (kBatchPixels + pixels - 1) / pixels : 1;
+  return nb < N ? nb : (N > 0 ? N : 1);
 }
 
 }  // namespace
 
 bool direct_suits(const Conv2dShape& s) {
-  // Off unless PYDL_CONV_DIRECT=1: in a CIFAR-size ResNet (bench/bench_cnn.py, resnet-cifar/b32)
-  // the float32 gradients through these kernels are 4e-3 relative to float64 (torch: 3e-6; the
-  // im2col + GEMM path: 8e-7). Until that is found, float32 runs the im2col + GEMM path.
-  static const bool enabled = [] {
+  // PYDL_CONV_DIRECT=0: never (im2col + GEMM for every shape); =1: every shape the kernels take;
+  // unset: the measured rule below (docs/ARCHITECTURE.md §4b).
+  static const int mode = [] {
     const char* v = std::getenv("PYDL_CONV_DIRECT");
-    return v != nullptr && v[0] == '1';
+    return v != nullptr && (v[0] == '0' || v[0] == '1') && v[1] == 0 ? v[0] - '0' : -1;
   }();
-  if (!enabled) return false;
+  if (mode == 0) return false;
   if (s.sh != 1 || s.sw != 1 || (s.KH == 1 && s.KW == 1)) return false;
   const int64_t eh = s.dh * (s.KH - 1), ew = s.dw * (s.KW - 1);
   const int64_t pb = s.OH + eh - s.pt - s.H, pr = s.OW + ew - s.pl - s.W;  // bottom/right padding in use
   if (s.pt > eh || s.pl > ew || pb > eh || pr > ew) return false;
-  const int64_t OCg = s.OC / s.groups, lanes = kernels().lanes;
-  if (lanes > 1 && OCg % lanes == 0) return true;
-  return OCg < 32;
+  if (mode == 1) return true;
+  // Measured (bench/bench_conv.py and a sweep of 3x3, 5x5, dilated, grouped and 1-D layers, one
+  // thread): with vectors over output channels (OC/G whole vectors) or few output channels, the
+  // direct kernels beat im2col + GEMM by 1.1-2.5x (depthwise 4-5x) on AVX-512 and AVX2. The portable
+  // build has no channel-vectorised kernels; there only depthwise layers and single-input-channel
+  // layers win (4x, 1.2x), the rest lose up to 1.6x.
+  const int64_t Cg = s.C / s.groups, OCg = s.OC / s.groups, lanes = kernels().lanes;
+  if (lanes == 1) return Cg == 1;
+  return OCg % lanes == 0 || OCg < 32;
 }
 
 void direct_forward(float* y, const float* x, const float* w, const float* b, const Conv2dShape& s, Act act) {
@@ -154,42 +196,54 @@ void direct_forward(float* y, const float* x, const float* w, const float* b, co
   const DirectKernels& kern = kernels();
   const Plan p = make_plan(s, kern.lanes);
   const int64_t HW = s.H * s.W, L = s.OH * s.OW;
-  // wt: per group the weights transposed to (Kg, OCg), as the kernel broadcasts them.
-  std::vector<float> wt(size_t(s.OC * p.Kg));
+  // wt: per group the weights transposed to (Kg, OCg), as the kernels read them (blocked for the
+  // channel-vectorised kernel; one block otherwise).
+  float* wt = scratch(6, s.OC * p.Kg);
   for (int64_t g = 0; g < p.G; ++g)
-    for (int64_t o = 0; o < p.OCg; ++o)
-      for (int64_t k = 0; k < p.Kg; ++k) wt[size_t(g * p.Kg * p.OCg + k * p.OCg + o)] = w[(g * p.OCg + o) * p.Kg + k];
+    transpose_to_blocked(wt + g * p.Kg * p.OCg, w + g * p.OCg * p.Kg, p.Kg, p.OCg, p.Kg, p.chan ? kern.block : p.OCg);
   const bool relu = act == Act::relu;
-  for_each_item(s.N, double(s.OC) * double(p.Kg) * double(p.Tv), [&](int64_t n) {
-    float* xp = scratch(0, p.xs);
-    float* yw = scratch(1, s.OC * p.Tv);
-    pad_copy(xp, p.Hp, p.Wp, x + n * s.C * HW, s.C, s.H, s.W, s.W, HW, s.pt, s.pl, p.unit);
-    if (p.chan) {  // yw holds (OH*OW, OCg) per group
+  // Items: chunks of nbf images (channel-vectorised: one pass over the weights serves them all), at
+  // least one per thread. Each output's sum runs in the same order for any nbf, so the chunking may
+  // follow the thread count.
+  const int64_t nt = pydl::runtime::get_num_threads();
+  const int64_t nbf = p.chan ? std::min(images_per_pass(s.N, L), std::max<int64_t>((s.N + nt - 1) / nt, 1)) : 1;
+  const int64_t nitems = (s.N + nbf - 1) / nbf;
+  for_each_item(nitems, double(nbf) * double(s.OC) * double(p.Kg) * double(p.Tv), [&](int64_t ci) {
+    const int64_t n0 = ci * nbf, nb = s.N - n0 < nbf ? s.N - n0 : nbf;
+    float* xp = scratch(0, nb * p.xs);
+    for (int64_t k = 0; k < nb; ++k)
+      pad_copy(xp + k * p.xs, p.Hp, p.Wp, x + (n0 + k) * s.C * HW, s.C, s.H, s.W, s.W, HW, s.pt, s.pl, p.unit);
+    if (p.chan) {  // yw holds (OH*OW, OCg) blocked per image, one group at a time
+      float* yw = scratch(1, nb * L * p.OCg);
       for (int64_t g = 0; g < p.G; ++g) {
-        forward_t_blocked(kern, yw, p.OCg, xp + g * p.Cg * p.plane, p.Wp, p.off.data(), p.Kg,
-                          wt.data() + g * p.Kg * p.OCg, p.OCg, s.OH, s.OW);
-        float* yg = y + (n * s.OC + g * p.OCg) * L;
-        transpose(yg, L, yw, p.OCg, L, p.OCg);
-        for (int64_t o = 0; o < p.OCg; ++o) {
-          const float bo = b ? b[g * p.OCg + o] : 0.0f;
-          float* yo = yg + o * L;
-          if (relu)
-            for (int64_t t = 0; t < L; ++t) {
-              const float v = yo[t] + bo;
-              yo[t] = !(v > 0.0f) && v == v ? 0.0f : v;
-            }
-          else
-            for (int64_t t = 0; t < L; ++t) yo[t] += bo;
+        forward_t_blocked(kern, yw, xp + g * p.Cg * p.plane, p.xs, nb, p.Wp, p.off.data(), p.Kg,
+                          wt + g * p.Kg * p.OCg, p.OCg, s.OH, s.OW);
+        for (int64_t k = 0; k < nb; ++k) {
+          float* yg = y + ((n0 + k) * s.OC + g * p.OCg) * L;
+          transpose_from_blocked(yg, L, yw + k * L * p.OCg, L, p.OCg, kern.block);
+          for (int64_t o = 0; o < p.OCg; ++o) {
+            const float bo = b ? b[g * p.OCg + o] : 0.0f;
+            float* yo = yg + o * L;
+            if (relu)
+              for (int64_t t = 0; t < L; ++t) {
+                const float v = yo[t] + bo;
+                yo[t] = !(v > 0.0f) && v == v ? 0.0f : v;
+              }
+            else
+              for (int64_t t = 0; t < L; ++t) yo[t] += bo;
+          }
         }
       }
       return;
     }
+    const int64_t n = n0;  // nbf == 1 from here on
+    float* yw = scratch(1, s.OC * p.Tv);
     if (p.depthwise)
       kern.depthwise(yw, p.Tv, xp, p.plane, p.off.data(), p.KK, w, s.C, p.Tv);
     else
       for (int64_t g = 0; g < p.G; ++g)
         kern.forward(yw + g * p.OCg * p.Tv, p.Tv, xp + g * p.Cg * p.plane, p.off.data(), p.Kg,
-                     wt.data() + g * p.Kg * p.OCg, p.OCg, p.Tv);
+                     wt + g * p.Kg * p.OCg, p.OCg, p.Tv);
     for (int64_t o = 0; o < s.OC; ++o) {
       const float bo = b ? b[o] : 0.0f;
       float* yo = y + (n * s.OC + o) * L;
@@ -238,30 +292,34 @@ void direct_backward(float* dx, float* dw, float* db, const float* dy, const flo
   const bool scatter =
       !p.depthwise && double(p.Tv) * (1.0 + 1.0 / double(p.OCg)) < double(gather_t ? s.H * s.W : Tq);
   std::vector<int64_t> off2;  // gather: taps (o, p', q') of the data-gradient convolution
-  std::vector<float> wf;      // gather: per group the flipped weights (K2, Cg); scatter: (KK, OCg, Cg)
+  float* wf = nullptr;        // gather: per group the flipped weights (K2, Cg); scatter: (KK, OCg, Cg)
   if (dx && scatter) {
     off2.resize(size_t(p.KK));
     for (int64_t a = 0; a < s.KH; ++a)
       for (int64_t q = 0; q < s.KW; ++q) off2[size_t(a * s.KW + q)] = a * s.dh * p.Wp + q * s.dw;
-    wf.resize(size_t(s.OC * p.Kg));
+    wf = scratch(6, s.OC * p.Kg);
     for (int64_t g = 0; g < p.G; ++g)
       for (int64_t o = 0; o < p.OCg; ++o)
         for (int64_t c = 0; c < p.Cg; ++c)
           for (int64_t k = 0; k < p.KK; ++k)
-            wf[size_t(g * p.KK * p.OCg * p.Cg + (k * p.OCg + o) * p.Cg + c)] = w[((g * p.OCg + o) * p.Cg + c) * p.KK + k];
+            wf[g * p.KK * p.OCg * p.Cg + (k * p.OCg + o) * p.Cg + c] = w[((g * p.OCg + o) * p.Cg + c) * p.KK + k];
   } else if (dx) {
     off2.resize(size_t(K2));
     for (int64_t o = 0; o < p.OCg; ++o)
       for (int64_t a = 0; a < s.KH; ++a)
         for (int64_t q = 0; q < s.KW; ++q) off2[size_t((o * s.KH + a) * s.KW + q)] = o * planeq + a * s.dh * Wq + q * s.dw;
-    wf.resize(size_t(p.G * K2 * p.Cg));
+    wf = scratch(6, p.G * K2 * p.Cg);
+    const int64_t cb = gather_t ? kern.block : p.Cg;  // blocked for the channel-vectorised kernel
     for (int64_t g = 0; g < p.G; ++g)
-      for (int64_t o = 0; o < p.OCg; ++o)
-        for (int64_t c = 0; c < p.Cg; ++c)
-          for (int64_t a = 0; a < s.KH; ++a)
-            for (int64_t q = 0; q < s.KW; ++q)
-              wf[size_t(g * K2 * p.Cg + ((o * s.KH + a) * s.KW + q) * p.Cg + c)] =
-                  w[(((g * p.OCg + o) * p.Cg + c) * s.KH + (s.KH - 1 - a)) * s.KW + (s.KW - 1 - q)];
+      for (int64_t c0 = 0; c0 < p.Cg; c0 += cb) {
+        const int64_t cw = std::min(cb, p.Cg - c0);
+        float* dst = wf + g * K2 * p.Cg + c0 * K2;
+        for (int64_t o = 0; o < p.OCg; ++o)
+          for (int64_t c = 0; c < cw; ++c) {
+            const float* src = w + ((g * p.OCg + o) * p.Cg + c0 + c) * p.KK;
+            for (int64_t k = 0; k < p.KK; ++k) dst[(o * p.KK + k) * cw + c] = src[p.KK - 1 - k];
+          }
+      }
   }
   // Partials per chunk: (OCg, Kg) per group, or (Kg, OCg) from the channel-vectorised kernel
   // (transposed once, after the reduction).
@@ -279,7 +337,7 @@ void direct_backward(float* dx, float* dw, float* db, const float* dy, const flo
     if (relu) {
       float* buf = scratch(4, nb * s.OC * L);
       const float* yc = y + n0 * s.OC * L;
-      for (int64_t i = 0; i < nb * s.OC * L; ++i) buf[i] = yc[i] > 0.0f ? dzm[i] : 0.0f;
+      pydl::ops::activation_backward<float>(buf, dzm, yc, nullptr, nb * s.OC * L, Act::relu, 0.0f);  // y > 0 iff x > 0
       dzm = buf;
     }
     // dzc (nb, OC, Tv): the same in wide rows (zeros in the discarded columns), for the
@@ -328,7 +386,7 @@ void direct_backward(float* dx, float* dw, float* db, const float* dy, const flo
         std::memset(dxw, 0, sizeof(float) * size_t(s.C * ldx));
         for (int64_t g = 0; g < p.G; ++g)
           kern.scatter(dxw + g * p.Cg * ldx, ldx, dzc + (k * s.OC + g * p.OCg) * p.Tv, p.Tv, off2.data(), p.KK,
-                       wf.data() + g * p.KK * p.OCg * p.Cg, p.OCg, p.Cg, p.Tv);
+                       wf + g * p.KK * p.OCg * p.Cg, p.OCg, p.Cg, p.Tv);
         // dx = the interior of the padded gradient (input rows/columns no output reads get 0).
         const int64_t h1 = p.Hp - s.pt < s.H ? p.Hp - s.pt : s.H, w1 = p.Wp - s.pl < s.W ? p.Wp - s.pl : s.W;
         for (int64_t c = 0; c < s.C; ++c)
@@ -345,19 +403,19 @@ void direct_backward(float* dx, float* dw, float* db, const float* dy, const flo
     for (int64_t k = 0; k < nb; ++k) {
       const int64_t n = n0 + k;
       pad_copy(dzp, Hq, Wq, dzm + k * s.OC * L, s.OC, s.OH, s.OW, s.OW, L, eh - s.pt, ew - s.pl, p.unit);
-      if (gather_t) {  // dxw holds (H*W, Cg) per group
+      if (gather_t) {  // dxw holds (H*W, Cg) blocked, one group at a time
         for (int64_t g = 0; g < p.G; ++g) {
-          forward_t_blocked(kern, dxw, p.Cg, dzp + g * p.OCg * planeq, Wq, off2.data(), K2, wf.data() + g * K2 * p.Cg,
+          forward_t_blocked(kern, dxw, dzp + g * p.OCg * planeq, 0, 1, Wq, off2.data(), K2, wf + g * K2 * p.Cg,
                             p.Cg, s.H, s.W);
-          transpose(dx + (n * s.C + g * p.Cg) * HW, HW, dxw, p.Cg, HW, p.Cg);
+          transpose_from_blocked(dx + (n * s.C + g * p.Cg) * HW, HW, dxw, HW, p.Cg, kern.block);
         }
         continue;
       }
       if (p.depthwise)
-        kern.depthwise(dxw, Tq, dzp, planeq, off2.data(), p.KK, wf.data(), s.C, Tq);
+        kern.depthwise(dxw, Tq, dzp, planeq, off2.data(), p.KK, wf, s.C, Tq);
       else
         for (int64_t g = 0; g < p.G; ++g)
-          kern.forward(dxw + g * p.Cg * Tq, Tq, dzp + g * p.OCg * planeq, off2.data(), K2, wf.data() + g * K2 * p.Cg,
+          kern.forward(dxw + g * p.Cg * Tq, Tq, dzp + g * p.OCg * planeq, off2.data(), K2, wf + g * K2 * p.Cg,
                        p.Cg, Tq);
       for (int64_t c = 0; c < s.C; ++c)
         for (int64_t h = 0; h < s.H; ++h)

@@ -24,6 +24,14 @@
 
 namespace pydl::conv {
 
+// Every sum in these kernels adds at most kChain products into one register, starting from zero,
+// before the register is added into a partial sum (blocked summation): float32
+// rounding then grows with kChain plus the number of blocks (Higham, "Accuracy and Stability of
+// Numerical Algorithms", 2002, §4.2), not with the full length of the sum (taps times channels, or
+// images times pixels for the weight gradient). 64 keeps the direct path at least as accurate as
+// im2col + GEMM against float64 and costs nothing measurable (docs/ARCHITECTURE.md §4b).
+constexpr int64_t kChain = 64;
+
 struct DirectKernels {
   int64_t lanes;  // floats per vector: the wide pixel count is rounded up to a multiple of it
   int64_t block;  // output channels per channel-vectorised call: a few vectors, the ISA's register budget
@@ -73,7 +81,8 @@ namespace pydl::conv {
 
 // True when the direct kernels handle this float32 convolution: stride 1, every padding at most
 // the dilated kernel extent minus one (so the data gradient is again a padded convolution), not a
-// plain 1x1, and a shape where they beat im2col + GEMM (few output channels per group).
+// plain 1x1, and a shape where they measured faster than im2col + GEMM (OC/G whole vectors or
+// below 32; the portable build: one input channel per group). PYDL_CONV_DIRECT=0 / =1 override.
 bool direct_suits(const Conv2dShape& s);
 
 // Same contracts as conv2d_forward / conv2d_backward (conv.h), for shapes where direct_suits().

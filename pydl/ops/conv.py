@@ -20,10 +20,12 @@ Kernels (csrc/conv): float32 stride-1 convolutions (3x3, 5x5, depthwise, ...) ru
 on a zero-padded copy of the input, vectorised over output channels or over pixels of full-width
 rows (csrc/conv/direct.h), with no im2col copy; the data gradient gathers or scatters, whichever
 touches fewer pixels. Other cases use im2col + the packed GEMM with the bias and ReLU stored by the
-GEMM (1x1 stride-1 convolutions skip im2col) and col2im for dx. Threads split images, the weight
-gradient is reduced over image chunks fixed by the shape, so results are bitwise identical for
-any thread count. float32 results agree with a float64 reference to about 1e-6 relative (sums of
-C_in*kH*kW products in float32 with FMA).
+GEMM (1x1 stride-1 convolutions skip im2col) and col2im for dx. ``PYDL_CONV_DIRECT=0`` turns the
+direct kernels off, ``=1`` uses them for every shape they take (docs/ARCHITECTURE.md §4b). Threads
+split images, the weight gradient is reduced over image chunks fixed by the shape, so results are
+bitwise identical for any thread count. Every float32 sum adds at most 64 products in one register
+(blocked summation): float32 results agree with a float64 reference to a few 1e-7 normwise
+relative, gradients included.
 """
 from __future__ import annotations
 

@@ -204,6 +204,7 @@ THREAD_CASES = [
     (5, 64, 12, 12, 64, (1, 1), 1, 0, 1, 1, True),   # pointwise
     (64, 6, 14, 14, 16, (5, 5), 1, 0, 1, 1, True),   # LeNet c2 (direct kernels, chunks of 4 images)
     (6, 8, 12, 12, 8, (3, 3), 1, 1, 1, 8, True),     # depthwise
+    (12, 32, 4, 4, 32, (3, 3), 1, 1, 1, 1, True),    # forward batches of 12, 6 or 4 images by thread count
 ]
 
 
@@ -239,6 +240,39 @@ def test_fast_kernels_match_reference_on_every_isa(isa, case, dtype):
     _C.conv2d_backward_reference(dy, x4, w4, yr, *ref, s, p, d, g, "relu", True, True)
     for a, r, what in zip(fast, ref, ("grad_in", "grad_weight", "grad_bias")):
         _close(a, r, dtype, f"{what} {isa}")
+
+
+# float32 accuracy: the float32 result against float64 (torch) on the same float32 inputs, as the
+# normwise relative error of each output. Shapes of the CIFAR ResNet in bench/bench_cnn.py and of
+# LeNet-5, where sums are long: the weight gradient adds N*OH*OW products, the data gradient
+# OC*KH*KW. With blocked summation (at most 64 products per register, docs/ARCHITECTURE.md §4b)
+# every path stays within 3.5e-7 here; the bound is 5e-7 (8 units of float32 rounding, 2^-24).
+# The direct kernels' earlier single-register sums gave 7e-7 to 9e-7 on the weight gradients.
+# (N, C, H, W, OC, kernel, padding)
+ACCURACY_CASES = [
+    (32, 3, 32, 32, 16, 3, 1),    # ResNet stem
+    (32, 16, 32, 32, 16, 3, 1),   # ResNet stage 1
+    (32, 64, 8, 8, 64, 3, 1),     # ResNet stage 3
+    (64, 1, 28, 28, 6, 5, 2),     # LeNet c1
+    (64, 6, 14, 14, 16, 5, 0),    # LeNet c2
+]
+
+
+@pytest.mark.parametrize("case", ACCURACY_CASES)
+def test_float32_accuracy_against_float64(isa, case):
+    N, C, H, W, OC, k, pad = case
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((N, C, H, W)).astype(np.float32)
+    w = (rng.standard_normal((OC, C, k, k)) / np.sqrt(C * k * k)).astype(np.float32)
+    b = rng.standard_normal(OC).astype(np.float32)
+    y = ops.conv2d(x, w, b, padding=pad)
+    dy = rng.standard_normal(y.shape).astype(np.float32)
+    got = (y,) + ops.conv2d_backward(dy, x, w, padding=pad)
+    want = _torch_grads(F.conv2d, *(a.astype(np.float64) for a in (x, w, b)), {"padding": pad},
+                        dy.astype(np.float64))
+    for name, a, r in zip(("y", "grad x", "grad weight", "grad bias"), got, want):
+        err = np.linalg.norm(a.astype(np.float64) - r) / np.linalg.norm(r)
+        assert err <= 5e-7, f"{name} ({isa}): float32 relative error {err:.2e}"
 
 
 def _bad(fn, exc, match):
