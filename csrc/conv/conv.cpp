@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "conv/direct.h"
+#include "conv/transpose.h"
 
 #include "gemm/gemm.h"
 #include "runtime/parallel.h"
@@ -71,15 +72,21 @@ void for_each_item(int64_t n, double macs_per_item, const F& fn) {
 // ---------------------------------------------------------------------------------------------
 // Fast path.
 
-// dst (R, C) = src (C, R) transposed, src with row stride lds, dst with row stride ldd; 8x8 blocks.
+// The column matrix (G*Kg, nb*L) of images [n0, n0+nb), side by side: x itself for one pointwise
+// image, else built in workspace slot `slot` (a channel copy for pointwise, im2col otherwise).
 template <class T>
-void transpose(T* dst, int64_t ldd, const T* src, int64_t lds, int64_t R, int64_t C) {
-  for (int64_t r0 = 0; r0 < R; r0 += 8)
-    for (int64_t c0 = 0; c0 < C; c0 += 8) {
-      const int64_t r1 = r0 + 8 < R ? r0 + 8 : R, c1 = c0 + 8 < C ? c0 + 8 : C;
-      for (int64_t r = r0; r < r1; ++r)
-        for (int64_t c = c0; c < c1; ++c) dst[r * ldd + c] = src[c * lds + r];
-    }
+const T* chunk_columns(const T* x, int64_t n0, int64_t nb, const Conv2dShape& s, bool pointwise, int slot) {
+  const int64_t HW = s.H * s.W, L = s.OH * s.OW, LL = nb * L;
+  if (pointwise && nb == 1) return x + n0 * s.C * HW;
+  T* buf = workspace<T>(slot, s.C * s.KH * s.KW * LL);
+  for (int64_t k = 0; k < nb; ++k) {
+    const T* xn = x + (n0 + k) * s.C * HW;
+    if (pointwise)
+      for (int64_t c = 0; c < s.C; ++c) std::memcpy(buf + c * LL + k * L, xn + c * HW, sizeof(T) * size_t(L));
+    else
+      im2col(buf + k * L, LL, xn, s.C, s);
+  }
+  return buf;
 }
 
 // One large image, in blocks of output rows whose column matrix (at most kColBlock elements)
@@ -137,18 +144,7 @@ void conv2d_forward(T* y, const T* x, const T* w, const T* b, const Conv2dShape&
       forward_row_blocks(y + n0 * s.OC * L, x + n0 * s.C * HW, w, b, s, act, transposed);
       return;
     }
-    const T* col = x + n0 * s.C * HW;
-    if (!(direct && nb == 1)) {
-      T* buf = workspace<T>(0, G * Kg * LL);
-      for (int64_t k = 0; k < nb; ++k) {
-        const T* xn = x + (n0 + k) * s.C * HW;
-        if (direct)
-          for (int64_t c = 0; c < s.C; ++c) std::memcpy(buf + c * LL + k * L, xn + c * HW, sizeof(T) * size_t(L));
-        else
-          im2col(buf + k * L, LL, xn, s.C, s);
-      }
-      col = buf;
-    }
+    const T* col = chunk_columns(x, n0, nb, s, direct, 0);
     T* tmp = (transposed || nb > 1) ? workspace<T>(1, OCg * LL) : nullptr;
     for (int64_t g = 0; g < G; ++g) {
       const T* wg = w + g * OCg * Kg;
@@ -223,18 +219,7 @@ void conv2d_backward(T* dx, T* dw, T* db, const T* dy, const T* x, const T* w, c
         pdb[size_t(ci * s.OC + o)] = acc;
       }
     // col (G*Kg, LL): the chunk's column matrices side by side.
-    const T* col = x + n0 * s.C * HW;
-    if (!(direct && nb == 1)) {
-      T* buf = workspace<T>(1, G * Kg * LL);
-      for (int64_t k = 0; k < nb; ++k) {
-        const T* xn = x + (n0 + k) * s.C * HW;
-        if (direct)
-          for (int64_t c = 0; c < s.C; ++c) std::memcpy(buf + c * LL + k * L, xn + c * HW, sizeof(T) * size_t(L));
-        else
-          im2col(buf + k * L, LL, xn, s.C, s);
-      }
-      col = buf;
-    }
+    const T* col = chunk_columns(x, n0, nb, s, direct, 1);
     for (int64_t g = 0; g < G; ++g)
       pydl::gemm::gemm<T>(false, true, OCg, Kg, LL, T(1), dz + g * OCg * LL, LL, col + g * Kg * LL, LL, T(0),
                           pdw + ci * WN + g * OCg * Kg, Kg);

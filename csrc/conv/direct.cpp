@@ -17,6 +17,7 @@
 // Every output element is computed by one thread in a fixed order: bitwise identical for any thread count.
 // Every sum is blocked: at most kChain products per register (direct.h).
 #include "conv/direct.h"
+#include "conv/transpose.h"
 
 #include <algorithm>
 #include <cstdlib>
@@ -84,16 +85,6 @@ void pad_copy(float* dst, int64_t Hd, int64_t Wd, const float* src, int64_t C, i
   std::memset(dst + C * Hd * Wd, 0, sizeof(float) * size_t(slack));
 }
 
-// dst[c*ldd + r] = src[r*lds + c] for r < R, c < C, in 16 x 16 blocks (both sides stay in cache lines).
-void transpose(float* dst, int64_t ldd, const float* src, int64_t lds, int64_t R, int64_t C) {
-  for (int64_t r0 = 0; r0 < R; r0 += 16)
-    for (int64_t c0 = 0; c0 < C; c0 += 16) {
-      const int64_t r1 = r0 + 16 < R ? r0 + 16 : R, c1 = c0 + 16 < C ? c0 + 16 : C;
-      for (int64_t c = c0; c < c1; ++c)
-        for (int64_t r = r0; r < r1; ++r) dst[c * ldd + r] = src[r * lds + c];
-    }
-}
-
 // The geometry shared by forward and backward.
 struct Plan {
   int64_t G, Cg, OCg, KK, Kg;  // groups, channels per group, taps per channel KH*KW, taps per group
@@ -131,7 +122,7 @@ Plan make_plan(const Conv2dShape& s, int64_t lanes) {
 void transpose_to_blocked(float* dst, const float* src, int64_t lds, int64_t C, int64_t K, int64_t cb) {
   for (int64_t c0 = 0; c0 < C; c0 += cb) {
     const int64_t cw = std::min(cb, C - c0);
-    transpose(dst + c0 * K, cw, src + c0 * lds, lds, cw, K);
+    transpose(dst + c0 * K, cw, src + c0 * lds, lds, K, cw);
   }
 }
 
@@ -139,7 +130,7 @@ void transpose_to_blocked(float* dst, const float* src, int64_t lds, int64_t C, 
 void transpose_from_blocked(float* dst, int64_t ldd, const float* src, int64_t L, int64_t C, int64_t cb) {
   for (int64_t c0 = 0; c0 < C; c0 += cb) {
     const int64_t cw = std::min(cb, C - c0);
-    transpose(dst + c0 * ldd, ldd, src + c0 * L, cw, L, cw);
+    transpose(dst + c0 * ldd, ldd, src + c0 * L, cw, cw, L);
   }
 }
 
@@ -366,7 +357,7 @@ void direct_backward(float* dx, float* dw, float* db, const float* dy, const flo
       float* dzt = scratch(2, nb * s.OC * L);
       for (int64_t k = 0; k < nb; ++k)
         for (int64_t g = 0; g < p.G; ++g)
-          transpose(dzt + (k * p.G + g) * L * p.OCg, p.OCg, dzm + (k * s.OC + g * p.OCg) * L, L, p.OCg, L);
+          transpose(dzt + (k * p.G + g) * L * p.OCg, p.OCg, dzm + (k * s.OC + g * p.OCg) * L, L, L, p.OCg);
       for (int64_t g = 0; g < p.G; ++g) {
         for (int64_t o0 = 0; o0 < p.OCg; o0 += kern.block)
           kern.wgrad_t(pdw + ci * WN + g * p.OCg * p.Kg + o0, p.OCg, dzt + g * L * p.OCg + o0, p.OCg, s.OC * L, xpc + g * p.Cg * p.plane, p.xs,
@@ -438,7 +429,7 @@ void direct_backward(float* dx, float* dw, float* db, const float* dy, const flo
     if (p.chan) {  // (Kg, OCg) per group -> dw (OCg, Kg), added when accumulating
       float* t = accumulate_w ? scratch(4, WN) : dw;
       for (int64_t g = 0; g < p.G; ++g)
-        transpose(t + g * p.OCg * p.Kg, p.Kg, pdw + g * p.OCg * p.Kg, p.OCg, p.Kg, p.OCg);
+        transpose(t + g * p.OCg * p.Kg, p.Kg, pdw + g * p.OCg * p.Kg, p.OCg, p.OCg, p.Kg);
       if (accumulate_w)
         for (int64_t i = 0; i < WN; ++i) dw[i] += t[i];
     }
