@@ -20,6 +20,14 @@ def parser(description):
     return p
 
 
+def parse_seeded(p):
+    """Add ``--seeds`` (default 3, 1 with --quick) to parser ``p``, parse, and return (args, seeds):
+    the seeds are ``args.seed``, ``args.seed + 1``, ..."""
+    p.add_argument("--seeds", type=int, default=None, help="seeds per row (default 3; 1 with --quick)")
+    args = p.parse_args()
+    return args, [args.seed + i for i in range(args.seeds or (1 if args.quick else 3))]
+
+
 # ---------------------------------------------------------------- honest reporting
 #: a spread is shown (table "±", error bars) only over at least this many seeds
 MIN_SEEDS_FOR_STD = 3

@@ -56,11 +56,8 @@ def run(batchnorm, augment, split, epochs, seed):
 
 
 def main():
-    p = C.parser(__doc__.splitlines()[0])
-    p.add_argument("--seeds", type=int, default=None, help="seeds per row (default 3; 1 with --quick)")
-    args = p.parse_args()
+    args, seeds = C.parse_seeded(C.parser(__doc__.splitlines()[0]))
     epochs = 4 if args.quick else 100
-    seeds = [args.seed + i for i in range(args.seeds or (1 if args.quick else 3))]
     x_tr, x_te, y_tr, y_te = C.digits_split(args.seed, n_train=300, images=True)
     split = (x_tr[:, None], x_te[:, None], y_tr, y_te)          # (N, 1, 8, 8)
 

@@ -66,11 +66,8 @@ def run(cfg, data_split, epochs, seed):
 
 
 def main():
-    p = C.parser(__doc__.splitlines()[0])
-    p.add_argument("--seeds", type=int, default=None, help="seeds per row (default 3; 1 with --quick)")
-    args = p.parse_args()
+    args, seeds = C.parse_seeded(C.parser(__doc__.splitlines()[0]))
     epochs = 10 if args.quick else 150
-    seeds = [args.seed + i for i in range(args.seeds or (1 if args.quick else 3))]
     splits = {s: C.digits_split(s, n_train=300, images=True) for s in seeds}
     rows, results = [], []
     for name, cfg in configs().items():
