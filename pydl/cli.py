@@ -10,9 +10,12 @@ progress and the final train / validation / test loss and accuracy, and writes t
 under ``--out``. ``--data FILE`` trains on a .npz (arrays ``x``, ``y``) or a .csv (last column:
 the label) instead; its features are standardized with the training split's mean and standard
 deviation. ``--kfold K`` also reports the mean ± std accuracy of K-fold stratified cross-
-validation on the train + validation part.
+validation on the train + validation part. ``--distributed`` trains data-parallel over MPI:
+``mpiexec -n K python -m pydl train --distributed ...`` (each rank takes 1/K of every batch;
+rank 0 alone prints and writes the outputs).
 """
 import argparse
+import contextlib
 import os
 import sys
 import time
@@ -120,7 +123,10 @@ def build_parser():
                    "again with the same command resumes from the backup and ends with the same weights "
                    "and history (the backup is deleted when training finishes)")
     t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--threads", type=_positive_int, default=None, help="pydl threads (default: all cores)")
+    t.add_argument("--threads", type=_positive_int, default=None, help="pydl threads (default: all cores; "
+                   "with --distributed: the cores / the ranks on the machine)")
+    t.add_argument("--distributed", action="store_true", help="data-parallel training over MPI (pydl.distributed): "
+                   "run as mpiexec -n K python -m pydl train --distributed ...; needs pip install \".[mpi]\"")
     t.add_argument("--out", default=os.path.join("runs", "train"), metavar="DIR",
                    help="where the checkpoint (model.npz), curves (curves.png) and log (history.csv) go")
     t.add_argument("--quiet", action="store_true", help="no progress output")
@@ -222,7 +228,8 @@ def make_trainer(args, x_shape, n_classes, image_shape, callbacks=()):
     return Trainer(model, nn.CrossEntropyLoss(label_smoothing=args.label_smoothing),
                    build_optimizer(model.parameters(), args), metrics=("accuracy",),
                    callbacks=callbacks, regularizers=regs, weight_noise=args.weight_noise,
-                   transform=build_transform(args, n_classes, image_shape))
+                   transform=build_transform(args, n_classes, image_shape),
+                   distributed=getattr(args, "distributed", False))
 
 
 def cmd_train(args):
@@ -298,6 +305,8 @@ def cmd_train(args):
     print(f"trained {len(history.epoch)} epochs in {elapsed:.1f}s", flush=True)
     for name, r in results.items():
         print(f"{name} loss {r['loss']:.4f}  {name} accuracy {r['accuracy']:.4f}")
+    if not trainer.is_root:            # --distributed: rank 0 writes the outputs
+        return 0
     ckpt = os.path.join(args.out, "model.npz")
     pydl.save(trainer.model, ckpt)
     print(f"checkpoint: {ckpt}")
@@ -307,6 +316,30 @@ def cmd_train(args):
     except ImportError:
         say("curves: matplotlib not installed, no PNG written")
     return 0
+
+
+@contextlib.contextmanager
+def _ranks(args):
+    """--distributed: start MPI; every rank but 0 prints nothing (its stdout goes to devnull);
+    an error on any rank ends every rank (the others may be waiting in a collective)."""
+    if not getattr(args, "distributed", False):
+        yield
+        return
+    from . import distributed
+    distributed.init()
+    with contextlib.ExitStack() as stack:
+        if distributed.rank() != 0:
+            stack.enter_context(contextlib.redirect_stdout(stack.enter_context(open(os.devnull, "w"))))
+        yield
+
+
+def _end(args, code):
+    """The exit status; on an error in a distributed run, MPI_Abort ends every rank with it."""
+    if code and getattr(args, "distributed", False):
+        from . import distributed
+        if distributed.is_initialized() and distributed.world_size() > 1:
+            distributed.abort(code)
+    return code
 
 
 def _describe(model):
@@ -321,14 +354,15 @@ def main(argv=None):
     args = parser.parse_args(argv)
     try:
         if args.command == "train":
-            return cmd_train(args)
+            with _ranks(args):
+                return cmd_train(args)
     except CLIError as e:
         print(f"error: {e}", file=sys.stderr)
-        return 1
-    except (ValueError, TypeError, OSError) as e:
+        return _end(args, 1)
+    except (ValueError, TypeError, OSError, ImportError) as e:
         print(f"error: {type(e).__name__}: {e}", file=sys.stderr)
-        return 1
+        return _end(args, 1)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
-        return 130
+        return _end(args, 130)
     parser.error(f"unknown command {args.command!r}")

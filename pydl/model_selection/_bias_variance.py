@@ -1,9 +1,11 @@
 """Bias-variance decomposition by bootstrap rounds (mlxtend's bias_variance_decomp semantics)."""
 import numpy as np
 
+from .. import _random
 from .._random import make_rng, rng_or_global
 from .._validate import check_int
 from ._split import check_consistent_length
+from ._validation import check_n_jobs, run_jobs
 
 
 def _labels(pred, name):
@@ -31,8 +33,17 @@ def _mode(preds):
     return out
 
 
+def _fit_and_predict(build, X_train, y_train, idx, X_test, fit_kwargs, seed):
+    """One bootstrap round: a fresh trainer fit on the resampled rows, its test predictions
+    (runs in a worker for n_jobs != 1)."""
+    _random.manual_seed(seed)
+    trainer = build()
+    trainer.fit(X_train[idx], y_train[idx], **fit_kwargs)
+    return np.asarray(trainer.predict(X_test))
+
+
 def bias_variance_decomp(build, X_train, y_train, X_test, y_test, loss="mse", num_rounds=200,
-                         random_seed=None, fit_kwargs=None):
+                         random_seed=None, fit_kwargs=None, n_jobs=1):
     """Expected loss, bias and variance of a model over bootstrap resamples of its training set.
 
     Round r = 1..R: draw n_train indices with replacement from the training set, fit a fresh
@@ -56,10 +67,15 @@ def bias_variance_decomp(build, X_train, y_train, X_test, y_test, loss="mse", nu
     num_rounds : int >= 1
     random_seed : int, optional
         Seeds the bootstrap draws (``np.random.default_rng``); None uses pydl's global
-        generator. Model initialisation draws from pydl's global generator: call
-        ``pydl.manual_seed`` first for a fully reproducible result.
+        generator. Round r runs after ``pydl.manual_seed(s_r)``, the seeds s_r drawn from pydl's
+        global generator after the bootstrap samples: call ``pydl.manual_seed`` first for a
+        fully reproducible result.
     fit_kwargs : dict, optional
         Passed to ``trainer.fit`` (e.g. ``{"epochs": 50, "verbose": 0}``).
+    n_jobs : int or None, default 1
+        As in :func:`cross_validate`: 1 runs the rounds here one after the other; otherwise
+        through joblib (worker processes, or a Dask / Ray backend). The result does not depend
+        on it.
 
     Returns
     -------
@@ -79,14 +95,14 @@ def bias_variance_decomp(build, X_train, y_train, X_test, y_test, loss="mse", nu
     if loss == "mse" and y_test.dtype.kind == "f" and not np.all(np.isfinite(y_test)):
         raise ValueError("y_test: contains NaN or inf")
     fit_kwargs = {} if fit_kwargs is None else dict(fit_kwargs)
+    n_jobs = check_n_jobs(n_jobs)
     rng = rng_or_global(make_rng(random_seed, "random_seed"))
+    samples = [rng.integers(0, n, size=n) for _ in range(num_rounds)]
+    seeds = [_random.next_seed() for _ in range(num_rounds)]
+    jobs = [(build, X_train, y_train, idx, X_test, fit_kwargs, s) for idx, s in zip(samples, seeds)]
 
     preds = []
-    for _ in range(num_rounds):
-        idx = rng.integers(0, n, size=n)
-        trainer = build()
-        trainer.fit(X_train[idx], y_train[idx], **fit_kwargs)
-        p = np.asarray(trainer.predict(X_test))
+    for p in run_jobs(_fit_and_predict, jobs, n_jobs, "bias_variance_decomp"):
         if loss == "mse":
             if p.size != y_test.size:
                 raise ValueError(f"predict: expected {y_test.size} values for y_test of shape "

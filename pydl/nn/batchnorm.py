@@ -92,7 +92,10 @@ class _BatchNorm(Module):
         return self._save_for_backward(y, x, mean, invstd, use_batch)
 
     def backward(self, grad_out):
-        x, mean, invstd, use_batch = self._saved_for_backward(grad_out)
+        return self._backward(grad_out, *self._saved_for_backward(grad_out))
+
+    def _backward(self, grad_out, x, mean, invstd, use_batch):
+        """The backward of a forward that saved ``(x, mean, invstd, use_batch)``."""
         backward_op = self._kernels(x)[2]
         if not self.affine:
             return backward_op(grad_out, x, mean, invstd, None, use_batch)[0]

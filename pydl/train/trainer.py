@@ -111,20 +111,18 @@ def _has_batchnorm(model):
     modules = getattr(model, "modules", None)
     if not callable(modules):
         return False
-    from .. import nn
-    kinds = tuple(getattr(nn, name) for name in ("BatchNorm1d", "BatchNorm2d", "BatchNorm3d")
-                  if isinstance(getattr(nn, name, None), type))
-    return bool(kinds) and any(isinstance(m, kinds) for m in modules())
+    from ..nn.batchnorm import _BatchNorm
+    return any(isinstance(m, _BatchNorm) for m in modules())
 
 
-def _batch_bounds(n, bs, merge_single_tail):
+def _batch_bounds(n, bs, min_tail):
     """Batch boundaries: batch b holds the samples bounds[b]:bounds[b + 1] (of the epoch's order).
 
-    Batches of ``bs`` samples, the last one possibly smaller; with ``merge_single_tail`` a last
-    batch of a single sample is merged into the one before it (which then has bs + 1 samples).
+    Batches of ``bs`` samples, the last one possibly smaller; a last batch of fewer than
+    ``min_tail`` samples is merged into the one before it.
     """
     bounds = list(range(0, n, bs)) + [n]
-    if merge_single_tail and len(bounds) > 2 and bounds[-1] - bounds[-2] == 1:
+    if len(bounds) > 2 and bounds[-1] - bounds[-2] < min_tail:
         del bounds[-2]
     return bounds
 
@@ -201,10 +199,25 @@ class Trainer:
     transform : callable ``t(x, y) -> (x, y)``, optional
         Applied to every training batch (not to validation, evaluate or predict): augmentations,
         Mixup / CutMix (which may return soft targets).
+    distributed : bool, default False
+        Data-parallel training over MPI (:mod:`pydl.distributed`; run the script under
+        ``mpiexec -n K``, every rank with the same model, data and arguments). ``fit`` starts
+        every rank from rank 0's weights, buffers, optimizer state and random streams; each rank
+        trains on its slice of every global batch of ``batch_size`` samples, and ``optimizer``
+        (wrapped in a ``DistributedOptimizer`` unless it is one) averages the gradients, so the
+        run follows one process's on the whole batches. Logged losses and metrics (training,
+        validation, ``evaluate``) are over all ranks' samples: the numbers one process would
+        log. Only rank 0 prints, and ModelCheckpoint, CSVLogger and BackupAndRestore write from
+        rank 0 only; every rank runs every callback (give all ranks the same ones) and must call
+        ``fit`` and ``evaluate`` (collective); ``predict`` is local. BatchNorm layers use their
+        rank's statistics (PyTorch DDP's default; ``pydl.distributed.convert_sync_batchnorm``
+        for global ones); rank 0's running statistics are broadcast before every evaluation and
+        at the end of ``fit``, as DDP's ``broadcast_buffers``.
     """
 
     def __init__(self, model, loss_fn, optimizer, metrics=None, callbacks=(), *,
-                 regularizers=(), weight_noise=0.0, weight_noise_params=None, transform=None):
+                 regularizers=(), weight_noise=0.0, weight_noise_params=None, transform=None,
+                 distributed=False):
         for name in ("__call__", "backward", "parameters", "named_parameters", "train", "eval"):
             if not hasattr(model, name):
                 raise TypeError(f"model: expected a pydl.nn.Module, got {type(model).__name__} (no {name})")
@@ -212,6 +225,15 @@ class Trainer:
             raise TypeError(f"loss_fn: expected a pydl.nn loss, got {type(loss_fn).__name__}")
         if not hasattr(optimizer, "step") or not hasattr(optimizer, "zero_grad"):
             raise TypeError(f"optimizer: expected a pydl.optim optimizer, got {type(optimizer).__name__}")
+        if not isinstance(distributed, (bool, np.bool_)):
+            raise TypeError(f"distributed: expected a bool, got {type(distributed).__name__}")
+        self._dist = None
+        if distributed:
+            from ..distributed import DistributedOptimizer
+            from ._distributed import DataParallel
+            self._dist = DataParallel()
+            if not isinstance(optimizer, DistributedOptimizer):
+                optimizer = DistributedOptimizer(optimizer)
         self.model = model
         self.loss_fn = loss_fn
         self.optimizer = optimizer
@@ -255,6 +277,16 @@ class Trainer:
                                  if "input_grad" in inspect.signature(model.backward).parameters else {})
         except (TypeError, ValueError):
             self._backward_kw = {}
+
+    @property
+    def distributed(self):
+        """True for a data-parallel Trainer (``Trainer(..., distributed=True)``)."""
+        return self._dist is not None
+
+    @property
+    def is_root(self):
+        """True on the rank that prints and writes files: rank 0, or always when not distributed."""
+        return self._dist is None or self._dist.root
 
     # ------------------------------------------------------------------ input checks
     def _dtype(self):
@@ -438,8 +470,13 @@ class Trainer:
             self._none_loss = copy.copy(self.loss_fn)
             self._none_loss.reduction = "none"
         bs = n if batch_size is None else min(int(batch_size), n)
-        bounds = _batch_bounds(n, bs, _has_batchnorm(self.model))
+        min_batch = (2 if _has_batchnorm(self.model) else 1) * (1 if self._dist is None else self._dist.size)
+        bounds = _batch_bounds(n, bs, min_batch)
         steps = len(bounds) - 1
+        dist = self._dist
+        if dist is not None:
+            dist.begin_fit(self, x, y, validation, bs, epochs, initial_epoch, min_batch)
+            verbose = verbose if dist.root else 0
         for r in self.regularizers:
             r.bind(self.model)
         rng = _random.generator()
@@ -463,6 +500,9 @@ class Trainer:
         self._resume = None
         bar_cls = _tqdm() if verbose == 1 else None
 
+        muted = contextlib.ExitStack()        # distributed: every rank but 0 prints nothing
+        if dist is not None:
+            muted.enter_context(dist.quiet())
         try:
             for cb in cbs:
                 cb.on_train_begin({})
@@ -486,11 +526,16 @@ class Trainer:
                 self._end_epoch(epoch, logs, validation, bs, cbs)
                 if verbose:
                     _report_epoch(epoch, epochs, logs, bar, t0)
+                if self._dist is not None:     # every rank stops when one callback stopped it
+                    self.stop_training = self._dist.any(self.stop_training)
                 if self.stop_training:
                     break
+            if self._dist is not None:
+                self._dist.sync_buffers(self.model)
             for cb in cbs:
                 cb.on_train_end({})
         finally:
+            muted.close()
             self._fit = self._progress = self._resume = None
             self._weights = self._none_loss = None
         return history
@@ -521,24 +566,30 @@ class Trainer:
         self.model.train()
         self._progress = p = progress
         order = p.order
+        dist = self._dist
+        scale = 1.0
         for b in range(p.batch, len(bounds) - 1):
             if p.batch > 0 and self.stop_training:    # restored from a run stopped mid-epoch
                 break
             sl = slice(bounds[b], bounds[b + 1])
             idx = sl if order is None else order[sl]
+            if dist is not None:                      # this rank's slice of the global batch
+                idx, scale = dist.local(idx)
             xb, yb = x[idx], y[idx]
             wb = None if self._weights is None else self._weights[idx]
             nb = xb.shape[0]
-            logs = {"batch": b, "size": nb} if batch_cbs else None
+            logs = {"batch": b, "size": bounds[b + 1] - bounds[b]} if batch_cbs else None
             for cb in batch_cbs:
                 cb.on_batch_begin(b, logs)
-            loss, metrics = self._train_step(xb, yb, wb)
+            loss, metrics = self._train_step(xb, yb, wb, scale)
             for i, m in enumerate(metrics):
                 p.metric_sums[i] += nb * m
             p.loss_sum += nb * loss
             p.seen += nb
             p.batch = b + 1
             if batch_cbs:
+                if dist is not None:                  # the global batch's loss
+                    loss = float(dist.sums([nb * loss])[0]) / logs["size"]
                 logs["loss"] = loss
                 for cb in batch_cbs:
                     cb.on_batch_end(b, logs)
@@ -546,15 +597,19 @@ class Trainer:
                 bar.update(1)
             if self.stop_training:
                 break
-        logs = {"loss": p.loss_sum / p.seen}
-        for (name, _), s in zip(self.metric_fns, p.metric_sums):
-            logs[name] = s / p.seen
+        loss_sum, seen, metric_sums = p.loss_sum, p.seen, p.metric_sums
+        if dist is not None:                          # sums over the ranks
+            loss_sum, seen, *metric_sums = dist.sums([loss_sum, seen] + list(metric_sums))
+        logs = {"loss": float(loss_sum / seen)}
+        for (name, _), s in zip(self.metric_fns, metric_sums):
+            logs[name] = float(s / seen)
         return logs
 
-    def _train_step(self, xb, yb, wb=None):
+    def _train_step(self, xb, yb, wb=None, grad_scale=1.0):
         """One optimizer step on a batch: transform, forward, loss, backward (at noisy weights
         when weight_noise > 0), regularization, step. Returns (objective, metric values).
-        ``wb``: the batch's sample weights (None: unweighted)."""
+        ``wb``: the batch's sample weights (None: unweighted); ``grad_scale`` multiplies the
+        loss gradient (a distributed rank's K * n_r / nb)."""
         nb = xb.shape[0]
         if self.transform is not None:
             xb, yb = self._apply_transform(xb, yb)
@@ -565,10 +620,12 @@ class Trainer:
         metrics = [self._metric(fn, yb, out) for _, fn in self.metric_fns]
         if wb is None:
             loss = float(self.loss_fn(out, yb))
-            self.model.backward(self.loss_fn.backward(), **self._backward_kw)
+            grad = self.loss_fn.backward()
         else:
             loss, grad = self._weighted_loss(out, yb, wb)
-            self.model.backward(grad, **self._backward_kw)
+        if grad_scale != 1.0:
+            grad = grad * grad.dtype.type(grad_scale)
+        self.model.backward(grad, **self._backward_kw)
         if self._weight_noise is not None:
             self._weight_noise.restore()
         if self._sum_reduction:
@@ -623,6 +680,10 @@ class Trainer:
             epoch, batch, progress = p.epoch + (1 if p.done else 0), 0, None
         else:
             epoch, batch, progress = p.epoch, p.batch, p.state()
+            if self._dist is not None:   # sums over the ranks; a restored rank 0 carries them
+                progress["loss_sum"], progress["seen"], *sums = (float(v) for v in self._dist.sums(
+                    [p.loss_sum, p.seen] + list(p.metric_sums)))
+                progress["metric_sums"] = sums
         cbs = [cb for cb in self._fit["callbacks"] if cb is not self.history]
         return {
             "epoch": epoch, "batch": batch, "progress": progress,
@@ -657,6 +718,9 @@ class Trainer:
         progress = None
         if batch > 0:
             progress = _EpochProgress.from_state(epoch, batch, state["progress"], len(self.metric_fns))
+            if not self.is_root:         # the saved sums are over every rank: rank 0 carries them
+                progress.loss_sum = progress.seen = 0.0
+                progress.metric_sums = [0.0] * len(self.metric_fns)
             if progress.order is not None and np.shape(progress.order) != (self._fit["samples"],):
                 raise ValueError(f"{where}: the saved sample order has shape {np.shape(progress.order)}, "
                                  f"expected ({self._fit['samples']},)")
@@ -700,10 +764,14 @@ class Trainer:
     def _evaluate(self, x, y, batch_size):
         """Loss and metrics of checked arrays, in batches, in eval mode without saving state."""
         n = x.shape[0]
+        if self._dist is not None:     # rank 0's buffers everywhere; this rank's rows, then sums
+            self._dist.sync_buffers(self.model)
+            rows = self._dist.local_rows(n)
+            x, y = x[rows], y[rows]
         loss_sum = 0.0
         metric_sums = [0.0] * len(self.metric_fns)
         with _inference(self.model):
-            for s in range(0, n, batch_size):
+            for s in range(0, x.shape[0], batch_size):
                 xb, yb = x[s:s + batch_size], y[s:s + batch_size]
                 nb = xb.shape[0]
                 out = self.model(xb)
@@ -711,10 +779,12 @@ class Trainer:
                     metric_sums[i] += nb * self._metric(fn, yb, out)
                 loss = float(self.loss_fn(out, yb))
                 loss_sum += loss if self._sum_reduction else nb * loss
+        if self._dist is not None:
+            loss_sum, *metric_sums = self._dist.sums([loss_sum] + metric_sums)
         penalty = sum(r.penalty() for r in self.regularizers)
-        logs = {"loss": loss_sum / n + penalty}
+        logs = {"loss": float(loss_sum / n + penalty)}
         for (name, _), s in zip(self.metric_fns, metric_sums):
-            logs[name] = s / n
+            logs[name] = float(s / n)
         return logs
 
     def evaluate(self, x, y, batch_size=256):

@@ -1,0 +1,93 @@
+"""What ``Trainer(distributed=True)`` adds to a fit: this rank's slice of every batch, sums over
+the ranks, rank 0's state at the start (docs/API.md §2, "Distributed data parallel").
+
+Every rank runs the same fit on the same full x, y. The Trainer draws each epoch's permutation
+and cuts it into global batches exactly as one process would; rank r trains on the samples
+``shard_range(nb, r, K)`` of each global batch of nb (contiguous, sizes differing by at most
+one) and scales its loss gradient by K * n_r / nb, so that the DistributedOptimizer's average of
+the K gradients is the gradient of the global batch's mean loss even when nb is not a multiple
+of K. Logged losses and metrics are sums over the ranks divided by the global sample counts:
+the numbers one process would log.
+"""
+import contextlib
+import os
+
+import numpy as np
+
+from ..data.loader import shard_range
+from . import _rng_state
+
+
+def _fingerprint(a):
+    """A cheap summary of an array (shape, dtype, the sum of at most ~256 rows), to catch ranks
+    that were given different data."""
+    step = max(1, a.shape[0] // 256)
+    return (tuple(a.shape), str(a.dtype), float(np.sum(a[::step], dtype=np.float64)))
+
+
+class DataParallel:
+    """One rank's part in a data-parallel Trainer."""
+
+    def __init__(self):
+        from .. import distributed
+        from ..distributed import _comm
+        distributed.init()
+        self.dist, self.comm = distributed, _comm
+        self.rank, self.size = distributed.rank(), distributed.world_size()
+        self.root = self.rank == 0
+
+    def local(self, idx):
+        """This rank's part of a global batch's indices (a slice or an index array) and the
+        gradient scale K * n_r / nb."""
+        if isinstance(idx, slice):
+            nb = idx.stop - idx.start
+            a, b = shard_range(nb, self.rank, self.size)
+            part = slice(idx.start + a, idx.start + b)
+        else:
+            nb = len(idx)
+            a, b = shard_range(nb, self.rank, self.size)
+            part = idx[a:b]
+        return part, self.size * (b - a) / nb
+
+    def local_rows(self, n):
+        """slice of this rank's rows of an n-row array (validation, evaluate)."""
+        return slice(*shard_range(n, self.rank, self.size))
+
+    def sums(self, values):
+        return self.comm.sum_values(values)
+
+    def any(self, flag):
+        return self.comm.any_true(flag)
+
+    def bcast(self, obj):
+        return self.comm.bcast_object(obj, 0)
+
+    def begin_fit(self, trainer, x, y, validation, batch_size, epochs, initial_epoch, min_batch):
+        """Check that every rank runs the same fit, then give every rank rank 0's parameters,
+        buffers, optimizer state and random streams (so all draw the same permutations)."""
+        facts = {"x": _fingerprint(x), "y": _fingerprint(y), "batch_size": batch_size, "epochs": epochs,
+                 "initial_epoch": initial_epoch,
+                 "validation": None if validation is None else (_fingerprint(validation[0]),
+                                                                _fingerprint(validation[1]))}
+        self.comm.check_same("Trainer.fit (distributed)", facts)
+        if batch_size < min_batch:
+            raise ValueError(f"batch_size: {batch_size} samples cannot be shared by {self.size} ranks "
+                             f"(each needs at least {min_batch // self.size}); use batch_size >= {min_batch}")
+        self.dist.broadcast_parameters(trainer.model, 0)
+        self.dist.broadcast_optimizer_state(trainer.optimizer, 0)
+        generators = trainer._owned_generators()
+        _rng_state.restore(self.bcast(_rng_state.capture(generators)), generators)
+
+    def sync_buffers(self, model):
+        """Rank 0's buffers (BatchNorm running statistics) on every rank (DDP's broadcast_buffers)."""
+        for _, b in model.named_buffers():
+            self.comm.bcast_array_(b, 0)
+
+    def quiet(self):
+        """A context in which this rank prints nothing (on every rank but 0)."""
+        if self.root:
+            return contextlib.nullcontext()
+        stack = contextlib.ExitStack()
+        devnull = stack.enter_context(open(os.devnull, "w"))
+        stack.enter_context(contextlib.redirect_stdout(devnull))
+        return stack

@@ -1,0 +1,114 @@
+"""Folds and searches on a cluster: cross_validate, bias_variance_decomp and pydl.sklearn's
+MLPClassifier in GridSearchCV under joblib's Dask backend (a distributed.LocalCluster of two
+worker processes) and Ray's (ray.init(num_cpus=2)), against n_jobs=1 in this process.
+
+One cluster per backend for the whole module (a module-scoped fixture, torn down even when a
+test fails); everything talks over loopback. A backend whose package is missing is skipped.
+"""
+import shutil
+import sys
+import tempfile
+
+import numpy as np
+import pytest
+
+import pydl
+from pydl import nn, optim
+from pydl.datasets import make_moons
+from pydl.model_selection import bias_variance_decomp, cross_validate
+from pydl.train import Trainer, build_mlp
+
+joblib = pytest.importorskip("joblib")
+
+
+def _dask_cluster():
+    pytest.importorskip("distributed")
+    import dask
+    from distributed import Client, LocalCluster
+    scratch = tempfile.mkdtemp(prefix="pydl-dask-")     # not dask's default /tmp/dask-scratch-space
+    try:
+        with dask.config.set({"temporary-directory": scratch}), \
+                LocalCluster(host="127.0.0.1", n_workers=2, threads_per_worker=1, processes=True,
+                             dashboard_address=None) as cluster, Client(cluster):
+            yield "dask"
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _ray_cluster():
+    ray = pytest.importorskip("ray")
+    from ray.util.joblib import register_ray
+    # functions of this module reach the workers by value (ray pickles with its own cloudpickle)
+    ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    temp = tempfile.mkdtemp(prefix="pydl-ray-")   # short: Ray's socket paths must fit in 107 bytes
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("RAY_AUTH_MODE", "disabled")    # no token file under ~/.ray
+        try:
+            ray.init(num_cpus=2, include_dashboard=False, _temp_dir=temp, log_to_driver=False)
+        except Exception as e:  # pragma: no cover (Ray unusable on this machine)
+            shutil.rmtree(temp, ignore_errors=True)
+            pytest.skip(f"ray.init failed: {type(e).__name__}: {e}")
+        try:
+            register_ray()
+            yield "ray"
+        finally:
+            ray.shutdown()
+            shutil.rmtree(temp, ignore_errors=True)
+
+
+@pytest.fixture(scope="module", params=["dask", "ray"])
+def backend(request):
+    yield from (_dask_cluster() if request.param == "dask" else _ray_cluster())
+
+
+def _moons():
+    X, y = make_moons(90, noise=0.15, random_state=0)
+    return X.astype(np.float32), y
+
+
+def _build():
+    model = build_mlp(2, [12], 2, batchnorm=True)
+    return Trainer(model, nn.CrossEntropyLoss(), optim.Adam(model.parameters(), lr=0.02), metrics=("accuracy",))
+
+
+def _both(run, backend):
+    """(run(1) in this process, run(-1) on the cluster through joblib's ``backend``), each
+    after pydl.manual_seed(0)."""
+    pydl.manual_seed(0)
+    here = run(1)
+    pydl.manual_seed(0)
+    with joblib.parallel_backend(backend):
+        return here, run(-1)
+
+
+def test_cross_validate_on_cluster_equals_n_jobs_1(backend):
+    X, y = _moons()
+    kw = {"epochs": 5, "batch_size": 16, "verbose": 0}
+    here, there = _both(lambda n_jobs: cross_validate(_build, X, y, cv=3, fit_kwargs=kw, n_jobs=n_jobs), backend)
+    assert here["test_score"].mean() > 0.6                   # the folds trained
+    for key in ("test_score", "train_score", "test_loss", "train_loss"):
+        np.testing.assert_array_equal(there[key], here[key])
+
+
+def test_bias_variance_on_cluster_equals_n_jobs_1(backend):
+    X, y = _moons()
+    kw = {"epochs": 3, "batch_size": 16, "verbose": 0}
+    here, there = _both(lambda n_jobs: bias_variance_decomp(
+        _build, X[:60], y[:60], X[60:], y[60:], loss="0-1_loss", num_rounds=4, random_seed=1,
+        fit_kwargs=kw, n_jobs=n_jobs), backend)
+    assert there == here and 0 < here[0] < 1
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_grid_search_mlp_classifier_on_cluster_equals_n_jobs_1(backend):
+    pytest.importorskip("sklearn")
+    from sklearn.model_selection import GridSearchCV
+
+    from pydl.sklearn import MLPClassifier
+    X, y = _moons()
+    grid = {"alpha": [1e-4, 1e-2], "batch_norm": [False, True]}
+    est = MLPClassifier(hidden_layer_sizes=(12,), max_iter=15, random_state=0)
+    here, there = _both(lambda n_jobs: GridSearchCV(est, grid, cv=3, n_jobs=n_jobs).fit(X, y), backend)
+    np.testing.assert_array_equal(there.cv_results_["mean_test_score"], here.cv_results_["mean_test_score"])
+    assert there.best_params_ == here.best_params_
+    np.testing.assert_array_equal(there.predict_proba(X), here.predict_proba(X))
