@@ -117,3 +117,10 @@ def test_cli_distributed_digits(tmp_path):
         ["curves.png"] if "curves: " + str(out / "curves.png") in res.stdout else []))
     with open(out / "history.csv") as f:
         assert len(f.read().splitlines()) == 51          # header + 50 epochs, written once
+
+
+def test_cli_distributed_error_ends_every_rank(tmp_path):
+    """A user error under --distributed: `error: ...` and a nonzero exit, not a hang."""
+    res, seconds = mpirun(["-m", "pydl", "train", "--distributed", "--data", "missing.npz"], cwd=tmp_path, timeout=60)
+    assert res.returncode != 0 and seconds < 30
+    assert "error: --data: no such file: missing.npz" in res.stderr and "Traceback" not in res.stderr
