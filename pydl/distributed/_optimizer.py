@@ -142,7 +142,11 @@ class DistributedOptimizer:
 
     # everything the wrapper does not define is the wrapped optimizer's (param_groups, state, ...)
     def __getattr__(self, name):
-        return getattr(self.__dict__["optimizer"], name)
+        try:
+            inner = self.__dict__["optimizer"]
+        except KeyError:               # not set up yet (unpickling)
+            raise AttributeError(name) from None
+        return getattr(inner, name)
 
     def __setattr__(self, name, value):
         if name in self.__dict__:

@@ -11,7 +11,8 @@ from .optimizer import Optimizer
 
 
 def _check_optimizer(optimizer):
-    if not isinstance(optimizer, Optimizer):
+    # an Optimizer, or a wrapper of one that forwards param_groups (pydl.distributed.DistributedOptimizer)
+    if not isinstance(optimizer, Optimizer) and not isinstance(getattr(optimizer, "optimizer", None), Optimizer):
         raise TypeError(f"optimizer: expected a pydl.optim.Optimizer, got {type(optimizer).__name__}")
 
 

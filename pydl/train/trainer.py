@@ -574,7 +574,7 @@ class Trainer:
             sl = slice(bounds[b], bounds[b + 1])
             idx = sl if order is None else order[sl]
             if dist is not None:                      # this rank's slice of the global batch
-                idx, scale = dist.local(idx)
+                idx, scale = dist.local(idx, self._sum_reduction)
             xb, yb = x[idx], y[idx]
             wb = None if self._weights is None else self._weights[idx]
             nb = xb.shape[0]
@@ -680,10 +680,8 @@ class Trainer:
             epoch, batch, progress = p.epoch + (1 if p.done else 0), 0, None
         else:
             epoch, batch, progress = p.epoch, p.batch, p.state()
-            if self._dist is not None:   # sums over the ranks; a restored rank 0 carries them
-                progress["loss_sum"], progress["seen"], *sums = (float(v) for v in self._dist.sums(
-                    [p.loss_sum, p.seen] + list(p.metric_sums)))
-                progress["metric_sums"] = sums
+            if self._dist is not None:   # the sums over the ranks, and each rank's
+                self._dist.progress_state(p, progress)
         cbs = [cb for cb in self._fit["callbacks"] if cb is not self.history]
         return {
             "epoch": epoch, "batch": batch, "progress": progress,
@@ -718,9 +716,8 @@ class Trainer:
         progress = None
         if batch > 0:
             progress = _EpochProgress.from_state(epoch, batch, state["progress"], len(self.metric_fns))
-            if not self.is_root:         # the saved sums are over every rank: rank 0 carries them
-                progress.loss_sum = progress.seen = 0.0
-                progress.metric_sums = [0.0] * len(self.metric_fns)
+            if self._dist is not None:
+                self._dist.restore_progress(progress, state["progress"])
             if progress.order is not None and np.shape(progress.order) != (self._fit["samples"],):
                 raise ValueError(f"{where}: the saved sample order has shape {np.shape(progress.order)}, "
                                  f"expected ({self._fit['samples']},)")

@@ -5,14 +5,19 @@ Rank 0 prints one line ``RESULT <json>`` with, per case, the largest absolute di
 the parameters (and buffers) from the reference and whether the ranks hold bitwise identical
 arrays; the test asserts on them. Cases (float64, Adam, 30 steps unless said):
 
-- mlp:          Linear-ReLU-Linear-Tanh-Linear; whole-batch reference.
+- mlp:          Linear-ReLU-Linear-Tanh-Linear, a StepLR schedule on the DistributedOptimizer;
+                whole-batch reference.
 - bn_per_rank:  with BatchNorm1d, per-rank statistics (the default); reference: two replicas,
                 replica r on half r, gradients averaged, so replica r's buffers are rank r's.
 - sync_bn:      Conv2d-BatchNorm2d-ReLU-Flatten-Linear-BatchNorm1d-ReLU-Linear converted by
                 convert_sync_batchnorm; whole-batch reference with plain BatchNorm.
 - trainer:      Trainer(distributed=True).fit (shuffled, uneven slices: batch 7 of 50 samples,
                 SyncBatchNorm, validation) against Trainer.fit in one process: histories,
-                evaluate(), final weights; CSVLogger writes on rank 0 only.
+                evaluate(), final weights; CSVLogger writes on rank 0 only. Again with a summed
+                loss and sample weights (trainer_sum_weighted).
+- backup:       the same distributed fit interrupted mid-epoch (an exception from a callback on
+                every rank) and started again with BackupAndRestore(save_freq=4): it resumes
+                and ends bitwise as the uninterrupted distributed run (weights, history).
 """
 import json
 import os
@@ -24,7 +29,7 @@ import pydl
 from pydl import distributed as dist
 from pydl import nn, optim
 from pydl.train import Trainer
-from pydl.train.callbacks import CSVLogger
+from pydl.train.callbacks import BackupAndRestore, Callback, CSVLogger
 
 F64 = np.float64
 STEPS, BATCH, HALF = 30, 16, 8
@@ -79,28 +84,34 @@ def ranks_identical(state):
                                             for k in state) for g in gathered)
 
 
-def distributed_run(model, data, rank):
+def distributed_run(model, data, rank, schedule=False):
     dist.broadcast_parameters(model, root=0)
     opt = dist.DistributedOptimizer(optim.Adam(model.parameters(), lr=1e-2))
+    sched = optim.lr_scheduler.StepLR(opt, step_size=10, gamma=0.5) if schedule else None
     lo, hi = rank * HALF, (rank + 1) * HALF
     for x, y in data:
         step(model, opt, x[lo:hi], y[lo:hi])
+        if sched is not None:
+            sched.step()
     return opt
 
 
 def case_mlp(rank):
     data = batches((5,))
     model = mlp(seed=rank)       # different on each rank: broadcast_parameters must fix it
-    opt = distributed_run(model, data, rank)
+    opt = distributed_run(model, data, rank, schedule=True)
     same = ranks_identical(arrays(model))
     if rank != 0:
         return None
     ref = mlp(seed=0)
     ref_opt = optim.Adam(ref.parameters(), lr=1e-2)
+    sched = optim.lr_scheduler.StepLR(ref_opt, step_size=10, gamma=0.5)
     for x, y in data:
         step(ref, ref_opt, x, y)
+        sched.step()
     return {"params": compare(arrays(model), arrays(ref)), "ranks_identical": same,
-            "allreduce_calls": opt.allreduce_calls, "moved": compare(arrays(model), arrays(mlp(seed=0)))}
+            "allreduce_calls": opt.allreduce_calls, "moved": compare(arrays(model), arrays(mlp(seed=0))),
+            "lr": opt.param_groups[0]["lr"]}
 
 
 def case_bn_per_rank(rank):
@@ -153,30 +164,83 @@ def case_sync_bn(rank):
             "buffers": compare(mine, arrays(ref), buffers), "ranks_identical": same, "layers": kinds}
 
 
-def case_trainer(rank, out_dir):
+def trainer_data():
     rng = np.random.default_rng(4)
     x = rng.standard_normal((50, 5))
     y = (x[:, 0] + x[:, 1] > 0).astype(np.int64) + (x[:, 2] > 1)
-    xv, yv = rng.standard_normal((13, 5)), rng.integers(0, 3, 13)
+    return x, y, rng.standard_normal((13, 5)), rng.integers(0, 3, 13)
+
+
+def case_trainer(rank, out_dir, reduction="mean"):
+    x, y, xv, yv = trainer_data()
+    weights = None if reduction == "mean" else np.linspace(0.5, 2.0, len(y))
 
     def run(model, distributed, log):
         opt = optim.Adam(model.parameters(), lr=1e-2)
-        trainer = Trainer(model, nn.CrossEntropyLoss(), opt, distributed=distributed,
+        trainer = Trainer(model, nn.CrossEntropyLoss(reduction=reduction), opt, distributed=distributed,
                           callbacks=[CSVLogger(log)])
         pydl.manual_seed(7)
-        hist = trainer.fit(x, y, epochs=3, batch_size=7, validation_data=(xv, yv), verbose=2 if distributed else 0)
+        hist = trainer.fit(x, y, epochs=3, batch_size=7, validation_data=(xv, yv), sample_weight=weights,
+                           verbose=2 if distributed and reduction == "mean" else 0)
         return hist.history, trainer.evaluate(x, y), arrays(model)
 
     model = dist.convert_sync_batchnorm(mlp(seed=10 + rank, batchnorm=True))
-    hist, ev, mine = run(model, True, os.path.join(out_dir, f"log-rank{rank}.csv"))
+    hist, ev, mine = run(model, True, os.path.join(out_dir, f"log-{reduction}-rank{rank}.csv"))
     same = ranks_identical(mine)
     if rank != 0:
         return None
-    ref_hist, ref_ev, ref = run(mlp(seed=10, batchnorm=True), False, os.path.join(out_dir, "log-ref.csv"))
+    ref_hist, ref_ev, ref = run(mlp(seed=10, batchnorm=True), False, os.path.join(out_dir, f"log-{reduction}-ref.csv"))
     return {"params": compare(mine, ref), "ranks_identical": same,
             "history": max(abs(a - b) for k in ref_hist for a, b in zip(hist[k], ref_hist[k])),
             "history_keys": sorted(hist) == sorted(ref_hist), "evaluate": max(abs(ev[k] - ref_ev[k]) for k in ref_ev),
-            "logs": sorted(f for f in os.listdir(out_dir) if f.startswith("log-rank"))}
+            "logs": sorted(f for f in os.listdir(out_dir) if f.startswith(f"log-{reduction}-rank"))}
+
+
+class Interrupt(Exception):
+    pass
+
+
+class InterruptAt(Callback):
+    """Raise at the end of batch ``batch`` of epoch ``epoch`` (on every rank: no collective waits);
+    epoch None: never (the restarted run keeps the same list of callbacks, as BackupAndRestore requires)."""
+
+    def __init__(self, epoch, batch):
+        self.at, self.epoch = (epoch, batch), None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_batch_end(self, batch, logs=None):
+        if (self.epoch, batch) == self.at:
+            raise Interrupt
+
+
+def case_backup(rank, out_dir):
+    x, y, xv, yv = trainer_data()
+
+    def run(callbacks):
+        model = dist.convert_sync_batchnorm(mlp(seed=10, batchnorm=True))
+        trainer = Trainer(model, nn.CrossEntropyLoss(), optim.Adam(model.parameters(), lr=1e-2),
+                          distributed=True, callbacks=callbacks)
+        pydl.manual_seed(7)
+        try:
+            hist = trainer.fit(x, y, epochs=3, batch_size=7, validation_data=(xv, yv), verbose=0)
+        except Interrupt:
+            return None, None
+        return {k: [float(v).hex() for v in vs] for k, vs in hist.history.items()}, arrays(model)
+
+    ref_hist, ref = run([])
+    backup_dir = os.path.join(out_dir, "backup")
+    first = run([InterruptAt(epoch=1, batch=5), BackupAndRestore(backup_dir, save_freq=4)])
+    saved = os.path.exists(os.path.join(backup_dir, "backup.npz"))
+    resumer = BackupAndRestore(backup_dir, save_freq=4)
+    hist, mine = run([InterruptAt(epoch=None, batch=None), resumer])
+    if rank != 0:
+        return None
+    return {"interrupted": first == (None, None), "backup_written": saved, "restored": resumer.restored,
+            "history_bitwise": hist == ref_hist,
+            "weights_bitwise": all(mine[k].tobytes() == ref[k].tobytes() for k in ref),
+            "backup_deleted": not os.path.exists(backup_dir)}
 
 
 def main():
@@ -185,7 +249,9 @@ def main():
     rank = dist.rank()
     results = {"world_size": dist.world_size(), "threads": pydl.get_num_threads(),
                "mlp": case_mlp(rank), "bn_per_rank": case_bn_per_rank(rank),
-               "sync_bn": case_sync_bn(rank), "trainer": case_trainer(rank, out_dir)}
+               "sync_bn": case_sync_bn(rank), "trainer": case_trainer(rank, out_dir),
+               "trainer_sum_weighted": case_trainer(rank, out_dir, reduction="sum"),
+               "backup": case_backup(rank, out_dir)}
     if rank == 0:
         print("RESULT " + json.dumps(results), flush=True)
 

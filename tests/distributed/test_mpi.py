@@ -61,6 +61,7 @@ def test_half_batches_equal_whole_batches_mlp(equivalence):
     assert r["params"] <= 1e-12                  # ...the same way as one process
     assert r["ranks_identical"] is True
     assert r["allreduce_calls"] == 30            # one Allreduce per step (one dtype)
+    assert r["lr"] == 1e-2 * 0.5 ** 3            # a scheduler drives the wrapped optimizer
 
 
 def test_batchnorm_per_rank_statistics(equivalence):
@@ -81,17 +82,31 @@ def test_sync_batchnorm_equals_whole_batch(equivalence):
     assert r["ranks_identical"] is True
 
 
-def test_trainer_distributed_equals_one_process(equivalence):
+@pytest.mark.parametrize("case", ["trainer", "trainer_sum_weighted"])
+def test_trainer_distributed_equals_one_process(equivalence, case):
     """Trainer(distributed=True): shuffled batches of 7 split 3/4 between the ranks, SyncBatchNorm,
-    validation: the history, evaluate() and final weights equal one process's; rank 0 alone
-    prints and writes the CSV log."""
+    validation (and a summed, sample-weighted loss): the history, evaluate() and final weights
+    equal one process's; rank 0 alone prints and writes the CSV log."""
     r, stdout = equivalence
-    t = r["trainer"]
+    t = r[case]
     assert t["history_keys"] is True
     assert t["history"] <= 1e-12 and t["evaluate"] <= 1e-12 and t["params"] <= 1e-12
     assert t["ranks_identical"] is True
-    assert t["logs"] == ["log-rank0.csv"]
+    reduction = "mean" if case == "trainer" else "sum"
+    assert t["logs"] == [f"log-{reduction}-rank0.csv"]
     assert stdout.count("Epoch 1/3") == 1 and stdout.count("Epoch 3/3") == 1
+
+
+def test_trainer_distributed_backup_and_restore(equivalence):
+    """Interrupted mid-epoch (both ranks), started again: BackupAndRestore (read on rank 0, sent to
+    rank 1; epoch sums restored per rank) ends bitwise as the uninterrupted distributed run."""
+    b = equivalence[0]["backup"]
+    assert b["interrupted"] is True and b["backup_written"] is True
+    # 7 batches per epoch (50 = 7 x 7 + a 1-sample tail merged), a backup every 4 batches counted
+    # across epochs: the last one before the interruption (after batch 5 of epoch 1) is after batch 4
+    assert b["restored"] == {"epoch": 1, "batch": 5}
+    assert b["history_bitwise"] is True and b["weights_bitwise"] is True
+    assert b["backup_deleted"] is True
 
 
 def test_one_rank_raising_ends_every_rank(tmp_path):

@@ -106,7 +106,7 @@ def test_grid_search_mlp_classifier_on_cluster_equals_n_jobs_1(backend):
 
     from pydl.sklearn import MLPClassifier
     X, y = _moons()
-    grid = {"alpha": [1e-4, 1e-2], "batch_norm": [False, True]}
+    grid = {"alpha": [1e-4, 1e-2], "batch_norm": [True]}
     est = MLPClassifier(hidden_layer_sizes=(12,), max_iter=15, random_state=0)
     here, there = _both(lambda n_jobs: GridSearchCV(est, grid, cv=3, n_jobs=n_jobs).fit(X, y), backend)
     np.testing.assert_array_equal(there.cv_results_["mean_test_score"], here.cv_results_["mean_test_score"])
