@@ -42,7 +42,7 @@ def init():
     calls it. It also:
 
     - installs an abort handler: an exception that escapes on any rank prints
-      ``pydl.distributed: rank r of K failed: ...`` and its traceback, then calls
+      ``pydl.distributed: rank r of K failed; aborting every rank`` and its traceback, then calls
       ``MPI_Abort``, which ends every rank (instead of the others waiting forever in a
       collective), as ``python -m mpi4py script.py`` does;
     - unless ``PYDL_NUM_THREADS`` is set, sets pydl's kernel threads to

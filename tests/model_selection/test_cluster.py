@@ -3,10 +3,18 @@ MLPClassifier in GridSearchCV under joblib's Dask backend (a distributed.LocalCl
 worker processes) and Ray's (ray.init(num_cpus=2)), against n_jobs=1 in this process.
 
 One cluster per backend for the whole module (a module-scoped fixture, torn down even when a
-test fails); everything talks over loopback. A backend whose package is missing is skipped.
+test fails); everything talks over loopback. A backend whose package is missing is skipped. A
+watchdog ends the test process (with every thread's traceback) if a backend hangs.
+
+What the workers receive must unpickle there: Dask pickles a joblib task with plain pickle,
+which refers to functions by module name, and this test module is not importable in a worker.
+So ``build`` is ``functools.partial(copy.deepcopy, trainer)``: an untrained Trainer sent by
+value (arrays and pydl's classes), copied afresh for every fold or round.
 """
+import copy
+import faulthandler
+import functools
 import shutil
-import sys
 import tempfile
 
 import numpy as np
@@ -38,8 +46,6 @@ def _dask_cluster():
 def _ray_cluster():
     ray = pytest.importorskip("ray")
     from ray.util.joblib import register_ray
-    # functions of this module reach the workers by value (ray pickles with its own cloudpickle)
-    ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
     temp = tempfile.mkdtemp(prefix="pydl-ray-")   # short: Ray's socket paths must fit in 107 bytes
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("RAY_AUTH_MODE", "disabled")    # no token file under ~/.ray
@@ -58,7 +64,11 @@ def _ray_cluster():
 
 @pytest.fixture(scope="module", params=["dask", "ray"])
 def backend(request):
-    yield from (_dask_cluster() if request.param == "dask" else _ray_cluster())
+    faulthandler.dump_traceback_later(300, exit=True)      # a hung backend fails the run, not CI's clock
+    try:
+        yield from (_dask_cluster() if request.param == "dask" else _ray_cluster())
+    finally:
+        faulthandler.cancel_dump_traceback_later()
 
 
 def _moons():
@@ -66,9 +76,12 @@ def _moons():
     return X.astype(np.float32), y
 
 
-def _build():
+def _builder():
+    """build() for cross_validate / bias_variance_decomp: fresh copies of one untrained Trainer."""
+    pydl.manual_seed(0)
     model = build_mlp(2, [12], 2, batchnorm=True)
-    return Trainer(model, nn.CrossEntropyLoss(), optim.Adam(model.parameters(), lr=0.02), metrics=("accuracy",))
+    trainer = Trainer(model, nn.CrossEntropyLoss(), optim.Adam(model.parameters(), lr=0.02), metrics=("accuracy",))
+    return functools.partial(copy.deepcopy, trainer)
 
 
 def _both(run, backend):
@@ -84,7 +97,8 @@ def _both(run, backend):
 def test_cross_validate_on_cluster_equals_n_jobs_1(backend):
     X, y = _moons()
     kw = {"epochs": 5, "batch_size": 16, "verbose": 0}
-    here, there = _both(lambda n_jobs: cross_validate(_build, X, y, cv=3, fit_kwargs=kw, n_jobs=n_jobs), backend)
+    build = _builder()
+    here, there = _both(lambda n_jobs: cross_validate(build, X, y, cv=3, fit_kwargs=kw, n_jobs=n_jobs), backend)
     assert here["test_score"].mean() > 0.6                   # the folds trained
     for key in ("test_score", "train_score", "test_loss", "train_loss"):
         np.testing.assert_array_equal(there[key], here[key])
@@ -93,8 +107,9 @@ def test_cross_validate_on_cluster_equals_n_jobs_1(backend):
 def test_bias_variance_on_cluster_equals_n_jobs_1(backend):
     X, y = _moons()
     kw = {"epochs": 3, "batch_size": 16, "verbose": 0}
+    build = _builder()
     here, there = _both(lambda n_jobs: bias_variance_decomp(
-        _build, X[:60], y[:60], X[60:], y[60:], loss="0-1_loss", num_rounds=4, random_seed=1,
+        build, X[:60], y[:60], X[60:], y[60:], loss="0-1_loss", num_rounds=4, random_seed=1,
         fit_kwargs=kw, n_jobs=n_jobs), backend)
     assert there == here and 0 < here[0] < 1
 
