@@ -29,18 +29,15 @@ from pydl.train import Trainer, build_mlp
 joblib = pytest.importorskip("joblib")
 
 
-def _dask_cluster():
+def _dask_cluster(scratch):
     pytest.importorskip("distributed")
     import dask
     from distributed import Client, LocalCluster
-    scratch = tempfile.mkdtemp(prefix="pydl-dask-")     # not dask's default /tmp/dask-scratch-space
-    try:
-        with dask.config.set({"temporary-directory": scratch}), \
-                LocalCluster(host="127.0.0.1", n_workers=2, threads_per_worker=1, processes=True,
-                             dashboard_address=None) as cluster, Client(cluster):
-            yield "dask"
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
+    # the workers' files under pytest's temporary directory, not dask's default /tmp/dask-scratch-space
+    with dask.config.set({"temporary-directory": str(scratch)}), \
+            LocalCluster(host="127.0.0.1", n_workers=2, threads_per_worker=1, processes=True,
+                         dashboard_address=None) as cluster, Client(cluster):
+        yield "dask"
 
 
 def _ray_cluster():
@@ -63,10 +60,10 @@ def _ray_cluster():
 
 
 @pytest.fixture(scope="module", params=["dask", "ray"])
-def backend(request):
+def backend(request, tmp_path_factory):
     faulthandler.dump_traceback_later(300, exit=True)      # a hung backend fails the run, not CI's clock
     try:
-        yield from (_dask_cluster() if request.param == "dask" else _ray_cluster())
+        yield from (_dask_cluster(tmp_path_factory.mktemp("dask")) if request.param == "dask" else _ray_cluster())
     finally:
         faulthandler.cancel_dump_traceback_later()
 
