@@ -11,6 +11,7 @@ from ._random import manual_seed
 from ._grad_mode import is_grad_enabled, no_grad
 from ._io import load, save
 from . import ops, nn, optim, data, train, model_selection, datasets  # noqa: E402
+from . import distributed  # noqa: E402  (mpi4py is imported by distributed.init() only)
 
 
 
@@ -24,5 +25,5 @@ def __getattr__(name):
 
 __all__ = [
     "__version__", "cpu_info", "get_num_threads", "set_num_threads", "manual_seed", "no_grad", "is_grad_enabled", "save", "load",
-    "ops", "nn", "optim", "data", "train", "model_selection", "datasets",
+    "ops", "nn", "optim", "data", "train", "model_selection", "datasets", "distributed",
 ]

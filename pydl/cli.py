@@ -18,8 +18,12 @@ on the target standardized by the training split's mean and std. ``--kfold K`` a
 the mean ± std accuracy (R^2) of K-fold (stratified) cross-validation on the train + validation
 part. model.npz is self-describing (architecture, standardization, class names, task, pydl
 version; arrays and JSON, no pickle): ``python -m pydl predict`` needs nothing else.
+``--distributed`` trains data-parallel over MPI: ``mpiexec -n K python -m pydl train
+--distributed ...`` (each rank takes 1/K of every batch; rank 0 alone prints and writes the
+outputs).
 """
 import argparse
+import contextlib
 import os
 import sys
 import time
@@ -177,7 +181,10 @@ def build_parser():
                    "again with the same command resumes from the backup and ends with the same weights "
                    "and history (the backup is deleted when training finishes)")
     t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--threads", type=_positive_int, default=None, help="pydl threads (default: all cores)")
+    t.add_argument("--threads", type=_positive_int, default=None, help="pydl threads (default: all cores; "
+                   "with --distributed: the cores / the ranks on the machine)")
+    t.add_argument("--distributed", action="store_true", help="data-parallel training over MPI (pydl.distributed): "
+                   "run as mpiexec -n K python -m pydl train --distributed ...; needs pip install \".[mpi]\"")
     t.add_argument("--out", default=os.path.join("runs", "train"), metavar="DIR",
                    help="where the checkpoint (model.npz), curves (curves.png) and log (history.csv) go")
     t.add_argument("--quiet", action="store_true", help="no progress output")
@@ -351,7 +358,8 @@ def make_trainer(args, x_shape, n_out, image_shape, callbacks=(), task="classifi
         loss, metrics = nn.MSELoss(), ()
     return Trainer(model, loss, build_optimizer(model.parameters(), args), metrics=metrics,
                    callbacks=callbacks, regularizers=regs, weight_noise=args.weight_noise,
-                   transform=build_transform(args, n_out, image_shape))
+                   transform=build_transform(args, n_out, image_shape),
+                   distributed=getattr(args, "distributed", False))
 
 
 def _preview(names, k=6):
@@ -460,6 +468,8 @@ def cmd_train(args):
                  ((name,) + regression_scores(b, saved.decode(trainer.predict(a))) for name, a, b in splits)]
     print(f"trained {len(history.epoch)} epochs in {elapsed:.1f}s", flush=True)
     print("\n".join(lines))
+    if not trainer.is_root:            # --distributed: rank 0 writes the outputs
+        return 0
     ckpt = os.path.join(args.out, "model.npz")
     saved.save(ckpt)
     print(f"checkpoint: {ckpt}")
@@ -533,6 +543,30 @@ def cmd_predict(args):
     return 0
 
 
+@contextlib.contextmanager
+def _ranks(args):
+    """--distributed: start MPI; every rank but 0 prints nothing (its stdout goes to devnull);
+    an error on any rank ends every rank (the others may be waiting in a collective)."""
+    if not getattr(args, "distributed", False):
+        yield
+        return
+    from . import distributed
+    distributed.init()
+    with contextlib.ExitStack() as stack:
+        if distributed.rank() != 0:
+            stack.enter_context(contextlib.redirect_stdout(stack.enter_context(open(os.devnull, "w"))))
+        yield
+
+
+def _end(args, code):
+    """The exit status; on an error in a distributed run, MPI_Abort ends every rank with it."""
+    if code and getattr(args, "distributed", False):
+        from . import distributed
+        if distributed.is_initialized() and distributed.world_size() > 1:
+            distributed.abort(code)
+    return code
+
+
 def _describe(model):
     try:
         return " -> ".join(type(m).__name__ for m in model)
@@ -545,19 +579,20 @@ def main(argv=None):
     args = parser.parse_args(argv)
     try:
         if args.command == "train":
-            return cmd_train(args)
+            with _ranks(args):
+                return cmd_train(args)
         if args.command == "predict":
             return cmd_predict(args)
     except CLIError as e:
         print(f"error: {e}", file=sys.stderr)
-        return 1
+        return _end(args, 1)
     except BrokenPipeError:            # the reader of stdout went away (`... | head`)
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
-    except (ValueError, TypeError, OSError) as e:
+    except (ValueError, TypeError, OSError, ImportError) as e:
         print(f"error: {type(e).__name__}: {e}", file=sys.stderr)
-        return 1
+        return _end(args, 1)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
-        return 130
+        return _end(args, 130)
     parser.error(f"unknown command {args.command!r}")

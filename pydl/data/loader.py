@@ -11,6 +11,25 @@ from .._typing import Array, SeedLike
 from .._validate import check_bool, check_int
 
 
+def shard_range(n, rank, world_size):
+    """The samples [lo, hi) of ``n`` that rank ``rank`` of ``world_size`` takes: contiguous,
+    lo = n * rank // world_size, hi = n * (rank + 1) // world_size (sizes differ by at most one)."""
+    return n * rank // world_size, n * (rank + 1) // world_size
+
+
+def _check_shard(shard):
+    if shard is None:
+        return None
+    if (not isinstance(shard, (tuple, list)) or len(shard) != 2
+            or any(isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer)) for v in shard)):
+        raise TypeError(f"shard: expected a pair of ints (rank, world_size), got {shard!r}")
+    r, k = int(shard[0]), int(shard[1])
+    if k < 1 or not 0 <= r < k:
+        raise ValueError(f"shard: expected (rank, world_size) with world_size >= 1 and 0 <= rank < "
+                         f"world_size, got {shard!r}")
+    return r, k
+
+
 def _as_array(a, name):
     try:
         return np.asarray(a)
@@ -41,13 +60,23 @@ class DataLoader:
         Seed of the loader's own Generator (``np.random.default_rng(seed)``, created once, so
         successive epochs differ but the sequence is reproducible). When None, shuffling draws
         from pydl's global generator, which ``pydl.manual_seed`` resets.
+    shard : (rank, world_size), optional
+        Data-parallel training (:mod:`pydl.distributed`): ``batch_size`` is the global batch,
+        and this loader yields rank ``rank``'s slice of each global batch, the samples
+        ``[nb * rank // world_size, nb * (rank + 1) // world_size)`` of a global batch of nb
+        (sizes differ by at most one). Every rank builds the loader on the same x, y with the same
+        ``seed`` (or seeds pydl alike, when ``seed`` is None), so all draw the same permutation and
+        the K slices of each batch are disjoint and cover it. A last global batch with fewer than
+        ``world_size`` samples joins the batch before it, so no rank gets an empty batch.
 
     ``len(loader)`` is the number of batches per epoch: ceil(n / batch_size), or
-    floor(n / batch_size) with ``drop_last``.
+    floor(n / batch_size) with ``drop_last`` (one fewer when a small last batch joins the one
+    before it under ``shard``).
     """
 
     def __init__(self, x: Array, y: Array | None = None, batch_size: int | None = 32, shuffle: bool = False,
-                 drop_last: bool = False, transform: Callable[..., Any] | None = None, seed: SeedLike = None) -> None:
+                 drop_last: bool = False, transform: Callable[..., Any] | None = None, seed: SeedLike = None,
+                 shard: tuple[int, int] | None = None) -> None:
         if not isinstance(x, np.ndarray):
             x = _as_array(x, "x")
         if x.ndim == 0:
@@ -70,6 +99,7 @@ class DataLoader:
         self.x, self.y = x, y
         self.transform = transform
         self._rng = make_rng(seed)
+        self.shard = _check_shard(shard)
 
     @property
     def n_samples(self) -> int:
@@ -78,15 +108,26 @@ class DataLoader:
     def _effective_batch(self) -> int:
         return self.n_samples if self.batch_size is None else self.batch_size
 
-    def __len__(self) -> int:
+    def _bounds(self) -> list[int]:
+        """Start of every global batch, then n (the end of the last)."""
         n, b = self.n_samples, self._effective_batch()
-        return n // b if self.drop_last else -(-n // b)
+        ends = list(range(0, n, b)) + [n]
+        if self.drop_last and n % b:
+            ends.pop()
+        if self.shard is not None and len(ends) > 2 and ends[-1] - ends[-2] < self.shard[1]:
+            del ends[-2]                          # a last batch smaller than world_size joins the one before
+        return ends
+
+    def __len__(self) -> int:
+        return len(self._bounds()) - 1
 
     def __iter__(self) -> Iterator[Any]:
-        n, b = self.n_samples, self._effective_batch()
-        order = rng_or_global(self._rng).permutation(n) if self.shuffle else None
-        for i in range(len(self)):
-            lo, hi = i * b, min((i + 1) * b, n)
+        bounds = self._bounds()
+        order = rng_or_global(self._rng).permutation(self.n_samples) if self.shuffle else None
+        for lo, hi in zip(bounds[:-1], bounds[1:]):
+            if self.shard is not None:
+                a, b = shard_range(hi - lo, *self.shard)
+                lo, hi = lo + a, lo + b
             if order is None:
                 xb = self.x[lo:hi]
                 yb = None if self.y is None else self.y[lo:hi]

@@ -6,10 +6,12 @@ from typing import Any
 
 import numpy as np
 
+from .. import _random
 from .._random import make_rng, rng_or_global
 from .._typing import Array
 from .._validate import check_int
 from ._split import check_consistent_length
+from ._validation import check_n_jobs, run_jobs
 
 
 def _labels(pred, name):
@@ -37,9 +39,18 @@ def _mode(preds):
     return out
 
 
+def _fit_and_predict(build, X_train, y_train, idx, X_test, fit_kwargs, seed):
+    """One bootstrap round: a fresh trainer fit on the resampled rows, its test predictions
+    (runs in a worker for n_jobs != 1)."""
+    _random.manual_seed(seed)
+    trainer = build()
+    trainer.fit(X_train[idx], y_train[idx], **fit_kwargs)
+    return np.asarray(trainer.predict(X_test))
+
+
 def bias_variance_decomp(build: Callable[[], Any], X_train: Array, y_train: Array, X_test: Array, y_test: Array,
                          loss: str = "mse", num_rounds: int = 200, random_seed: int | None = None,
-                         fit_kwargs: dict[str, Any] | None = None) -> tuple[float, float, float]:
+                         fit_kwargs: dict[str, Any] | None = None, n_jobs: int | None = 1) -> tuple[float, float, float]:
     """Expected loss, bias and variance of a model over bootstrap resamples of its training set.
 
     Round r = 1..R: draw n_train indices with replacement from the training set, fit a fresh
@@ -63,10 +74,15 @@ def bias_variance_decomp(build: Callable[[], Any], X_train: Array, y_train: Arra
     num_rounds : int >= 1
     random_seed : int, optional
         Seeds the bootstrap draws (``np.random.default_rng``); None uses pydl's global
-        generator. Model initialisation draws from pydl's global generator: call
-        ``pydl.manual_seed`` first for a fully reproducible result.
+        generator. Round r runs after ``pydl.manual_seed(s_r)``, the seeds s_r drawn from pydl's
+        global generator after the bootstrap samples: call ``pydl.manual_seed`` first for a
+        fully reproducible result.
     fit_kwargs : dict, optional
         Passed to ``trainer.fit`` (e.g. ``{"epochs": 50, "verbose": 0}``).
+    n_jobs : int or None, default 1
+        As in :func:`cross_validate`: 1 runs the rounds here one after the other; otherwise
+        through joblib (worker processes, or a Dask / Ray backend). The result does not depend
+        on it.
 
     Returns
     -------
@@ -86,14 +102,14 @@ def bias_variance_decomp(build: Callable[[], Any], X_train: Array, y_train: Arra
     if loss == "mse" and y_test.dtype.kind == "f" and not np.all(np.isfinite(y_test)):
         raise ValueError("y_test: contains NaN or inf")
     fit_kwargs = {} if fit_kwargs is None else dict(fit_kwargs)
+    n_jobs = check_n_jobs(n_jobs)
     rng = rng_or_global(make_rng(random_seed, "random_seed"))
+    samples = [rng.integers(0, n, size=n) for _ in range(num_rounds)]
+    seeds = [_random.next_seed() for _ in range(num_rounds)]
+    jobs = [(build, X_train, y_train, idx, X_test, fit_kwargs, s) for idx, s in zip(samples, seeds)]
 
     preds: Any = []
-    for _ in range(num_rounds):
-        idx = rng.integers(0, n, size=n)
-        trainer = build()
-        trainer.fit(X_train[idx], y_train[idx], **fit_kwargs)
-        p = np.asarray(trainer.predict(X_test))
+    for p in run_jobs(_fit_and_predict, jobs, n_jobs, "bias_variance_decomp"):
         if loss == "mse":
             if p.size != y_test.size:
                 raise ValueError(f"predict: expected {y_test.size} values for y_test of shape "

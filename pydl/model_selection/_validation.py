@@ -14,6 +14,29 @@ from .._validate import check_int
 from ._split import KFold, StratifiedKFold, check_consistent_length
 
 
+def check_n_jobs(n_jobs):
+    """n_jobs as joblib takes it: None, or an int other than 0 (-1: every CPU or worker)."""
+    n_jobs = check_int(n_jobs, "n_jobs", low=None, allow_none=True)
+    if n_jobs == 0:
+        raise ValueError("n_jobs: expected None, an int >= 1 or a negative int (joblib: -1 means all "
+                         "CPUs, or all workers of a Dask / Ray backend), got 0")
+    return n_jobs
+
+
+def run_jobs(fn, jobs, n_jobs, who):
+    """[fn(*job) for job in jobs]: in this process when n_jobs == 1, else through joblib.Parallel,
+    which runs them in worker processes or on the backend of an enclosing
+    ``joblib.parallel_backend("dask")`` / ``("ray")`` block (arguments and results pickled)."""
+    if n_jobs == 1:
+        return [fn(*job) for job in jobs]
+    try:
+        import joblib
+    except ImportError:
+        raise ImportError(f"{who}(n_jobs != 1) needs joblib: pip install joblib "
+                          "(or pydl[parallel]); n_jobs=1 runs without it") from None
+    return joblib.Parallel(n_jobs=n_jobs)(joblib.delayed(fn)(*job) for job in jobs)
+
+
 def _is_class_labels(y):
     y = np.asarray(y)
     return y.dtype.kind in "iub" and (y.ndim == 1 or (y.ndim == 2 and y.shape[1] == 1))
@@ -80,12 +103,17 @@ def cross_validate(build: Callable[[], Any], X: Array, y: Array, cv: Any = 5, fi
         object with ``split(X, y)`` yielding (train_idx, test_idx) (scikit-learn's splitters work).
     fit_kwargs : dict, optional
         Passed to ``trainer.fit`` (e.g. ``{"epochs": 20, "verbose": 0}``).
-    n_jobs : int, default 1
-        Folds run in this many processes through joblib (optional dependency). Results do not
-        depend on n_jobs: fold f runs after ``pydl.manual_seed(s_f)``, with the seeds s_f drawn
-        from pydl's global generator before the first fold (so ``pydl.manual_seed`` before
-        cross_validate makes the whole run reproducible; it leaves the global generator as the
-        last fold left it).
+    n_jobs : int or None, default 1
+        1: the folds run one after the other in this process. Otherwise they run through
+        joblib (optional dependency) with ``joblib.Parallel(n_jobs=n_jobs)``: in n_jobs worker
+        processes (-1: one per CPU), or on a cluster inside ``with
+        joblib.parallel_backend("dask"):`` (a ``distributed.Client``) or ``("ray")`` (after
+        ``ray.util.joblib.register_ray()``), where -1 or None means every worker. Results do not
+        depend on n_jobs or the backend: fold f runs after ``pydl.manual_seed(s_f)``, with the
+        seeds s_f drawn from pydl's global generator before the first fold (so
+        ``pydl.manual_seed`` before cross_validate makes the whole run reproducible); the
+        global generator is left as the last fold left it when n_jobs is 1, and after the
+        seeds' draw otherwise.
     scoring : None, str or callable, default None
         The score of a fold from ``trainer.evaluate``'s dict: None takes the first metric other
         than "loss" (e.g. accuracy), or -loss when evaluate returns only the loss (higher is
@@ -106,7 +134,7 @@ def cross_validate(build: Callable[[], Any], X: Array, y: Array, cv: Any = 5, fi
     if X.shape[0] == 0:
         raise ValueError("X: expected at least one sample, got an empty array")
     fit_kwargs = {} if fit_kwargs is None else dict(fit_kwargs)
-    n_jobs = check_int(n_jobs, "n_jobs", low=1)
+    n_jobs = check_n_jobs(n_jobs)
     if scoring is not None and not callable(scoring) and not isinstance(scoring, str):
         raise TypeError(f"scoring: expected None, a str or a callable, got {type(scoring).__name__}")
     splits = [(np.asarray(tr), np.asarray(te)) for tr, te in check_cv(cv, y).split(X, y)]
@@ -114,15 +142,7 @@ def cross_validate(build: Callable[[], Any], X: Array, y: Array, cv: Any = 5, fi
         raise ValueError("cv: the splitter yielded no folds")
     seeds = [_random.next_seed() for _ in splits]
     jobs = [(build, X, y, tr, te, fit_kwargs, scoring, s) for (tr, te), s in zip(splits, seeds)]
-    if n_jobs == 1:
-        results = [_fit_and_score(*job) for job in jobs]
-    else:
-        try:
-            import joblib
-        except ImportError:
-            raise ImportError("cross_validate(n_jobs > 1) needs joblib: pip install joblib "
-                              "(or pydl[parallel]); n_jobs=1 runs without it") from None
-        results = joblib.Parallel(n_jobs=n_jobs)(joblib.delayed(_fit_and_score)(*job) for job in jobs)
+    results = run_jobs(_fit_and_score, jobs, n_jobs, "cross_validate")
     out: dict[str, Any] = {key: np.array([r[key] for r in results], dtype=np.float64)
            for key in ("test_score", "train_score", "fit_time", "score_time")}
     for part in ("test", "train"):

@@ -101,7 +101,10 @@ class _BatchNorm(Module):
         return self._save_for_backward(y, x, mean, invstd, use_batch)
 
     def backward(self, grad_out: Array) -> Array:
-        x, mean, invstd, use_batch = self._saved_for_backward(grad_out)
+        return self._backward(grad_out, *self._saved_for_backward(grad_out))
+
+    def _backward(self, grad_out: Array, x: Array, mean: Array, invstd: Array, use_batch: bool) -> Array:
+        """The backward of a forward that saved ``(x, mean, invstd, use_batch)``."""
         backward_op = self._kernels(x)[2]
         w, b = self.weight, self.bias
         if w is None or b is None:                                      # (not affine)

@@ -24,7 +24,8 @@ PerGroup = Union[float, list[float], tuple[float, ...]]
 
 
 def _check_optimizer(optimizer: object) -> None:
-    if not isinstance(optimizer, Optimizer):
+    # an Optimizer, or a wrapper of one that forwards param_groups (pydl.distributed.DistributedOptimizer)
+    if not isinstance(optimizer, Optimizer) and not isinstance(getattr(optimizer, "optimizer", None), Optimizer):
         raise TypeError(f"optimizer: expected a pydl.optim.Optimizer, got {type(optimizer).__name__}")
 
 

@@ -10,6 +10,11 @@ Epoch logs hold "loss", the metrics, and with validation "val_loss", "val_<metri
 Batch logs hold "size" (samples in the batch) and "loss" (the batch's training objective) at
 ``on_batch_end``.
 
+Data-parallel training (``Trainer(..., distributed=True)``): every rank runs every callback, with
+the same logs (sums over the ranks); ModelCheckpoint, CSVLogger and BackupAndRestore write files
+from rank 0 only (``trainer.is_root``), and a BackupAndRestore's backup is read on rank 0 and
+sent to the others.
+
 State for BackupAndRestore: a callback whose behaviour depends on earlier epochs or batches
 returns that state from ``get_state()`` (nested dicts with str keys, lists, tuples, numbers,
 strs, None and arrays: what ``pydl.save`` writes) and takes it back in ``set_state(state)``,
@@ -62,6 +67,11 @@ class Callback:
 
     def set_state(self, state: Any) -> None:
         """Take back a :meth:`get_state` result; a resumed run calls it after ``on_train_begin``."""
+
+
+def _writes_files(callback):
+    """False on the ranks of a distributed Trainer that must not write files (all but rank 0)."""
+    return getattr(callback.trainer, "is_root", True)
 
 
 def _copy_state(model):
@@ -259,6 +269,9 @@ class ModelCheckpoint(_MonitorCallback):
             if not (current > self.best if self._sign > 0 else current < self.best):
                 return
             self.best = current
+        self.last_saved = path
+        if not _writes_files(self):
+            return
         d = os.path.dirname(path)
         if d:
             os.makedirs(d, exist_ok=True)
@@ -266,7 +279,6 @@ class ModelCheckpoint(_MonitorCallback):
             _io.save({"model": self.model.state_dict(), "optimizer": self.trainer.optimizer.state_dict()}, path)
         else:
             _io.save(self.model, path)
-        self.last_saved = path
         if self.verbose > 0:
             print(f"Epoch {epoch + 1}: saved model to {path}")
 
@@ -450,8 +462,12 @@ class CSVLogger(Callback):
         self._start = 0          # size of the file before this training (append) or 0
         self._text: list[str] = []          # what this training has written, in order
         self._buffer = io.StringIO(newline="")
+        self._writes = True      # False on the ranks of a distributed Trainer other than 0
 
     def on_train_begin(self, logs: Logs | None = None) -> None:
+        self._writes = _writes_files(self)
+        if not self._writes:
+            return
         has_rows = self.append and os.path.exists(self.filename) and os.path.getsize(self.filename) > 0
         self._write_header = not has_rows
         self._start = os.path.getsize(self.filename) if has_rows else 0
@@ -473,6 +489,8 @@ class CSVLogger(Callback):
         self._text.append(text)
 
     def on_epoch_end(self, epoch: int, logs: Logs | None = None) -> None:
+        if not self._writes:
+            return
         logs = dict(logs or {})
         if self._keys is None:
             self._keys = sorted(logs)
@@ -494,6 +512,8 @@ class CSVLogger(Callback):
                 "write_header": self._write_header}
 
     def set_state(self, state: Any) -> None:
+        if not self._writes:
+            return
         if self._file is not None:
             self._file.close()
         start, text = int(state["start"]), state["text"]
@@ -594,13 +614,12 @@ class BackupAndRestore(Callback):
                             f"{type(self.trainer).__name__}")
 
     def on_train_begin(self, logs: Logs | None = None) -> None:
-        from .. import _io
         self._trainer_supports_backup()
         self.restored = None
         self._batches_since_save = 0
-        if not os.path.exists(self.path):
+        backup = self._read()
+        if backup is None:
             return
-        backup = _io.load(self.path)
         if (not isinstance(backup, dict) or backup.get("format") != self._FORMAT
                 or "training" not in backup):
             raise ValueError(f"backup: {self.path!r} is not a BackupAndRestore backup")
@@ -627,16 +646,30 @@ class BackupAndRestore(Callback):
         if self.delete_checkpoint:
             self._delete()
 
+    def _read(self):
+        """The backup (nested dict), or None when there is none. A distributed Trainer reads it
+        on rank 0 and sends it to the other ranks."""
+        from .. import _io
+        dist = getattr(self.trainer, "_dist", None)
+        backup = None
+        if dist is None or dist.root:
+            backup = _io.load(self.path) if os.path.exists(self.path) else None
+        return backup if dist is None else dist.bcast(backup)
+
     def _backup(self):
-        """Write the trainer's state to :attr:`path`, atomically."""
+        """Write the trainer's state to :attr:`path`, atomically (rank 0 only when distributed)."""
         from .. import _io
         state = {"format": self._FORMAT, "version": self._VERSION,
                  "training": self.trainer._training_state()}
+        if not _writes_files(self):
+            return
         os.makedirs(self.backup_dir, exist_ok=True)
         _io.save(state, self.path)
 
     def _delete(self):
         from .. import _io
+        if not _writes_files(self):
+            return
         try:
             os.remove(self.path)
         except FileNotFoundError:

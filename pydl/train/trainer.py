@@ -137,20 +137,18 @@ def _has_batchnorm(model):
     modules = getattr(model, "modules", None)
     if not callable(modules):
         return False
-    from .. import nn
-    kinds = tuple(getattr(nn, name) for name in ("BatchNorm1d", "BatchNorm2d", "BatchNorm3d")
-                  if isinstance(getattr(nn, name, None), type))
-    return bool(kinds) and any(isinstance(m, kinds) for m in modules())
+    from ..nn.batchnorm import _BatchNorm
+    return any(isinstance(m, _BatchNorm) for m in modules())
 
 
-def _batch_bounds(n, bs, merge_single_tail):
+def _batch_bounds(n, bs, min_tail):
     """Batch boundaries: batch b holds the samples bounds[b]:bounds[b + 1] (of the epoch's order).
 
-    Batches of ``bs`` samples, the last one possibly smaller; with ``merge_single_tail`` a last
-    batch of a single sample is merged into the one before it (which then has bs + 1 samples).
+    Batches of ``bs`` samples, the last one possibly smaller; a last batch of fewer than
+    ``min_tail`` samples is merged into the one before it.
     """
     bounds = list(range(0, n, bs)) + [n]
-    if merge_single_tail and len(bounds) > 2 and bounds[-1] - bounds[-2] == 1:
+    if len(bounds) > 2 and bounds[-1] - bounds[-2] < min_tail:
         del bounds[-2]
     return bounds
 
@@ -239,6 +237,20 @@ class Trainer:
         (per-batch schedules such as ``OneCycleLR`` or a ``LinearLR`` warmup in iterations).
     scheduler_interval : {"epoch", "batch"}, default "epoch"
         When ``lr_scheduler`` steps (PyTorch Lightning's ``interval``).
+    distributed : bool, default False
+        Data-parallel training over MPI (:mod:`pydl.distributed`; run the script under
+        ``mpiexec -n K``, every rank with the same model, data and arguments). ``fit`` starts
+        every rank from rank 0's weights, buffers, optimizer state and random streams; each rank
+        trains on its slice of every global batch of ``batch_size`` samples, and ``optimizer``
+        (wrapped in a ``DistributedOptimizer`` unless it is one) averages the gradients, so the
+        run follows one process's on the whole batches. Logged losses and metrics (training,
+        validation, ``evaluate``) are over all ranks' samples: the numbers one process would
+        log. Only rank 0 prints, and ModelCheckpoint, CSVLogger and BackupAndRestore write from
+        rank 0 only; every rank runs every callback (give all ranks the same ones) and must call
+        ``fit`` and ``evaluate`` (collective); ``predict`` is local. BatchNorm layers use their
+        rank's statistics (PyTorch DDP's default; ``pydl.distributed.convert_sync_batchnorm``
+        for global ones); rank 0's running statistics are broadcast before every evaluation and
+        at the end of ``fit``, as DDP's ``broadcast_buffers``.
     """
 
     def __init__(self, model: Any, loss_fn: Any, optimizer: Any, metrics: Any = None,
@@ -247,7 +259,7 @@ class Trainer:
                  transform: Callable[[Array, Array], tuple[Array, Array]] | None = None,
                  clipnorm: float | None = None, clipvalue: float | None = None,
                  global_clipnorm: float | None = None, lr_scheduler: Any = None,
-                 scheduler_interval: str = "epoch") -> None:
+                 scheduler_interval: str = "epoch", distributed: bool = False) -> None:
         for name in ("__call__", "backward", "parameters", "named_parameters", "train", "eval"):
             if not hasattr(model, name):
                 raise TypeError(f"model: expected a pydl.nn.Module, got {type(model).__name__} (no {name})")
@@ -255,6 +267,15 @@ class Trainer:
             raise TypeError(f"loss_fn: expected a pydl.nn loss, got {type(loss_fn).__name__}")
         if not hasattr(optimizer, "step") or not hasattr(optimizer, "zero_grad"):
             raise TypeError(f"optimizer: expected a pydl.optim optimizer, got {type(optimizer).__name__}")
+        if not isinstance(distributed, (bool, np.bool_)):
+            raise TypeError(f"distributed: expected a bool, got {type(distributed).__name__}")
+        self._dist = None
+        if distributed:
+            from ..distributed import DistributedOptimizer
+            from ._distributed import DataParallel
+            self._dist = DataParallel()
+            if not isinstance(optimizer, DistributedOptimizer):
+                optimizer = DistributedOptimizer(optimizer)
         self.model = model
         self.loss_fn = loss_fn
         self.optimizer = optimizer
@@ -309,6 +330,16 @@ class Trainer:
                                  if "input_grad" in inspect.signature(model.backward).parameters else {})
         except (TypeError, ValueError):
             self._backward_kw = {}
+
+    @property
+    def distributed(self):
+        """True for a data-parallel Trainer (``Trainer(..., distributed=True)``)."""
+        return self._dist is not None
+
+    @property
+    def is_root(self):
+        """True on the rank that prints and writes files: rank 0, or always when not distributed."""
+        return self._dist is None or self._dist.root
 
     # ------------------------------------------------------------------ input checks
     def _dtype(self):
@@ -497,8 +528,13 @@ class Trainer:
             self._none_loss = copy.copy(self.loss_fn)
             self._none_loss.reduction = "none"
         bs = n if batch_size is None else min(int(batch_size), n)
-        bounds = _batch_bounds(n, bs, _has_batchnorm(self.model))
+        min_batch = (2 if _has_batchnorm(self.model) else 1) * (1 if self._dist is None else self._dist.size)
+        bounds = _batch_bounds(n, bs, min_batch)
         steps = len(bounds) - 1
+        dist = self._dist
+        if dist is not None:
+            dist.begin_fit(self, x, y, validation, bs, epochs, initial_epoch, min_batch)
+            verbose = verbose if dist.root else 0
         for r in self.regularizers:
             r.bind(self.model)
         rng = _random.generator()
@@ -523,6 +559,9 @@ class Trainer:
         self._resume = None
         bar_cls = _tqdm() if verbose == 1 else None
 
+        muted = contextlib.ExitStack()        # distributed: every rank but 0 prints nothing
+        if dist is not None:
+            muted.enter_context(dist.quiet())
         try:
             for cb in cbs:
                 cb.on_train_begin({})
@@ -546,11 +585,16 @@ class Trainer:
                 self._end_epoch(epoch, logs, validation, bs, cbs)
                 if verbose:
                     _report_epoch(epoch, epochs, logs, bar, t0)
+                if self._dist is not None:     # every rank stops when one callback stopped it
+                    self.stop_training = self._dist.any(self.stop_training)
                 if self.stop_training:
                     break
+            if self._dist is not None:
+                self._dist.sync_buffers(self.model)
             for cb in cbs:
                 cb.on_train_end({})
         finally:
+            muted.close()
             self._fit = self._progress = self._resume = None
             self._weights = self._none_loss = None
         return history
@@ -581,24 +625,30 @@ class Trainer:
         self.model.train()
         self._progress = p = progress
         order = p.order
+        dist = self._dist
+        scale = 1.0
         for b in range(p.batch, len(bounds) - 1):
             if p.batch > 0 and self.stop_training:    # restored from a run stopped mid-epoch
                 break
             sl = slice(bounds[b], bounds[b + 1])
             idx = sl if order is None else order[sl]
+            if dist is not None:                      # this rank's slice of the global batch
+                idx, scale = dist.local(idx, self._sum_reduction)
             xb, yb = x[idx], y[idx]
             wb = None if self._weights is None else self._weights[idx]
             nb = xb.shape[0]
-            logs = {"batch": b, "size": nb} if batch_cbs else None
+            logs = {"batch": b, "size": bounds[b + 1] - bounds[b]} if batch_cbs else None
             for cb in batch_cbs:
                 cb.on_batch_begin(b, logs)
-            loss, metrics = self._train_step(xb, yb, wb)
+            loss, metrics = self._train_step(xb, yb, wb, scale)
             for i, m in enumerate(metrics):
                 p.metric_sums[i] += nb * m
             p.loss_sum += nb * loss
             p.seen += nb
             p.batch = b + 1
             if batch_cbs:
+                if dist is not None:                  # the global batch's loss
+                    loss = float(dist.sums([nb * loss])[0]) / logs["size"]
                 logs["loss"] = loss
                 for cb in batch_cbs:
                     cb.on_batch_end(b, logs)
@@ -606,15 +656,19 @@ class Trainer:
                 bar.update(1)
             if self.stop_training:
                 break
-        logs = {"loss": p.loss_sum / p.seen}
-        for (name, _), s in zip(self.metric_fns, p.metric_sums):
-            logs[name] = s / p.seen
+        loss_sum, seen, metric_sums = p.loss_sum, p.seen, p.metric_sums
+        if dist is not None:                          # sums over the ranks
+            loss_sum, seen, *metric_sums = dist.sums([loss_sum, seen] + list(metric_sums))
+        logs = {"loss": float(loss_sum / seen)}
+        for (name, _), s in zip(self.metric_fns, metric_sums):
+            logs[name] = float(s / seen)
         return logs
 
-    def _train_step(self, xb, yb, wb=None):
+    def _train_step(self, xb, yb, wb=None, grad_scale=1.0):
         """One optimizer step on a batch: transform, forward, loss, backward (at noisy weights
         when weight_noise > 0), regularization, step. Returns (objective, metric values).
-        ``wb``: the batch's sample weights (None: unweighted)."""
+        ``wb``: the batch's sample weights (None: unweighted); ``grad_scale`` multiplies the
+        loss gradient (a distributed rank's K * n_r / nb)."""
         nb = xb.shape[0]
         if self.transform is not None:
             xb, yb = self._apply_transform(xb, yb)
@@ -625,10 +679,12 @@ class Trainer:
         metrics = [self._metric(fn, yb, out) for _, fn in self.metric_fns]
         if wb is None:
             loss = float(self.loss_fn(out, yb))
-            self.model.backward(self.loss_fn.backward(), **self._backward_kw)
+            grad = self.loss_fn.backward()
         else:
             loss, grad = self._weighted_loss(out, yb, wb)
-            self.model.backward(grad, **self._backward_kw)
+        if grad_scale != 1.0:
+            grad = grad * grad.dtype.type(grad_scale)
+        self.model.backward(grad, **self._backward_kw)
         if self._weight_noise is not None:
             self._weight_noise.restore()
         if self._sum_reduction:
@@ -637,6 +693,8 @@ class Trainer:
             loss += r.penalty()
             r.add_grad()
         if self._clipper is not None:
+            if self._dist is not None:     # clip the averaged gradients (Horovod: synchronize, then clip)
+                self.optimizer.synchronize()
             self._clipper(self._optimized_params())
         self.optimizer.step()
         return loss, metrics
@@ -692,6 +750,8 @@ class Trainer:
             epoch, batch, progress = p.epoch + (1 if p.done else 0), 0, None
         else:
             epoch, batch, progress = p.epoch, p.batch, p.state()
+            if self._dist is not None:   # the sums over the ranks, and each rank's
+                self._dist.progress_state(p, progress)
         cbs = [cb for cb in self._fit["callbacks"] if cb is not self.history]
         return {
             "epoch": epoch, "batch": batch, "progress": progress,
@@ -726,6 +786,8 @@ class Trainer:
         progress = None
         if batch > 0:
             progress = _EpochProgress.from_state(epoch, batch, state["progress"], len(self.metric_fns))
+            if self._dist is not None:
+                self._dist.restore_progress(progress, state["progress"])
             if progress.order is not None and np.shape(progress.order) != (self._fit["samples"],):
                 raise ValueError(f"{where}: the saved sample order has shape {np.shape(progress.order)}, "
                                  f"expected ({self._fit['samples']},)")
@@ -769,10 +831,14 @@ class Trainer:
     def _evaluate(self, x, y, batch_size):
         """Loss and metrics of checked arrays, in batches, in eval mode without saving state."""
         n = x.shape[0]
+        if self._dist is not None:     # rank 0's buffers everywhere; this rank's rows, then sums
+            self._dist.sync_buffers(self.model)
+            rows = self._dist.local_rows(n)
+            x, y = x[rows], y[rows]
         loss_sum = 0.0
         metric_sums = [0.0] * len(self.metric_fns)
         with _inference(self.model):
-            for s in range(0, n, batch_size):
+            for s in range(0, x.shape[0], batch_size):
                 xb, yb = x[s:s + batch_size], y[s:s + batch_size]
                 nb = xb.shape[0]
                 out = self.model(xb)
@@ -780,10 +846,12 @@ class Trainer:
                     metric_sums[i] += nb * self._metric(fn, yb, out)
                 loss = float(self.loss_fn(out, yb))
                 loss_sum += loss if self._sum_reduction else nb * loss
+        if self._dist is not None:
+            loss_sum, *metric_sums = self._dist.sums([loss_sum] + metric_sums)
         penalty = sum(r.penalty() for r in self.regularizers)
-        logs = {"loss": loss_sum / n + penalty}
+        logs = {"loss": float(loss_sum / n + penalty)}
         for (name, _), s in zip(self.metric_fns, metric_sums):
-            logs[name] = s / n
+            logs[name] = float(s / n)
         return logs
 
     def evaluate(self, x: Array, y: Array, batch_size: int = 256) -> dict[str, float]:
