@@ -332,12 +332,12 @@ class Trainer:
             self._backward_kw = {}
 
     @property
-    def distributed(self):
+    def distributed(self) -> bool:
         """True for a data-parallel Trainer (``Trainer(..., distributed=True)``)."""
         return self._dist is not None
 
     @property
-    def is_root(self):
+    def is_root(self) -> bool:
         """True on the rank that prints and writes files: rank 0, or always when not distributed."""
         return self._dist is None or self._dist.root
 
