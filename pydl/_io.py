@@ -21,10 +21,12 @@ What is promised (docs/RELIABILITY.md lists the test of each promise):
 """
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import re
 import secrets
+import shutil
 import socket
 import stat
 import time
@@ -144,6 +146,19 @@ def _fsync_directory(directory):
         pass
 
 
+def _check_space(directory: str, members: list[tuple[str, Any]]) -> None:
+    """OSError(ENOSPC) before any write when the arrays alone exceed the free space of
+    ``directory`` (a broadcast view of petabytes would otherwise fill the disk first)."""
+    need = sum(int(a.nbytes) for _, a in members)
+    try:
+        free = shutil.disk_usage(directory).free
+    except OSError:
+        return                                  # unknown: the write itself reports a full disk
+    if need > free:
+        raise OSError(errno.ENOSPC, f"path: the arrays need {need} bytes, {directory!r} has {free} free; "
+                                    "nothing was written")
+
+
 def save(obj: Any, path: str | os.PathLike[str]) -> None:
     """Save a module's state, a dict of arrays or a nested state to ``path``, atomically.
 
@@ -184,6 +199,7 @@ def save(obj: Any, path: str | os.PathLike[str]) -> None:
         raise ValueError(f"path: {path!r} names a directory, not a file")
     existing = _check_target(path)
     _remove_stale_temporaries(directory, base)
+    _check_space(directory, members)
     tmp = os.path.join(directory, f"{_tmp_prefix(base)}{os.getpid()}@{_host_tag()}."
                                   f"{secrets.token_hex(8)}{_TMP_SUFFIX}")
     flags = (os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)

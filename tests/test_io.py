@@ -1,4 +1,5 @@
 """pydl.save / pydl.load: .npz round trips, exact keys, atomic replace, corrupt and foreign files."""
+import errno
 import os
 import zipfile
 
@@ -92,6 +93,20 @@ def test_foreign_and_pickle_files(tmp_path):
         pydl.load(zp)
     with pytest.raises(FileNotFoundError):
         pydl.load(tmp_path / "missing.npz")
+
+
+def test_save_larger_than_free_space_fails_before_writing(tmp_path):
+    """A zero-stride view of petabytes is refused at once (ENOSPC), the previous file intact,
+    instead of filling the disk first."""
+    path = tmp_path / "ckpt.npz"
+    pydl.save({"a": np.ones(3, np.float32)}, path)
+    before = path.read_bytes()
+    huge = np.lib.stride_tricks.as_strided(np.ones(1, np.float32), (2**31, 2**20), (0, 0))
+    with pytest.raises(OSError, match="nothing was written") as info:
+        pydl.save({"a": huge}, path)
+    assert info.value.errno == errno.ENOSPC
+    assert path.read_bytes() == before
+    assert os.listdir(tmp_path) == ["ckpt.npz"]
 
 
 def test_failing_save_keeps_previous_file(tmp_path, monkeypatch):
