@@ -115,7 +115,10 @@ EOF
 stdcxx=$(readlink -f "$(g++ -print-file-name=libstdc++.so)")
 export LD_PRELOAD="$asan_rt $stdcxx"
 # Reports go to files as well (pytest captures stderr, and a halted process cannot print it).
-export ASAN_OPTIONS="detect_leaks=0:allocator_may_return_null=1:max_allocation_size_mb=8192:halt_on_error=1:abort_on_error=0:print_summary=1:log_path=$work/report"
+# No RLIMIT_AS under ASan (its shadow needs terabytes of address space), so one allocation is
+# capped instead: 2 GiB, above which malloc/new fail (MemoryError). With 8 GiB, three valid but
+# hostile fuzz allocations reached 24 GB and the OOM killer ended the run.
+export ASAN_OPTIONS="detect_leaks=0:allocator_may_return_null=1:max_allocation_size_mb=2048:halt_on_error=1:abort_on_error=0:print_summary=1:log_path=$work/report"
 export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1:log_path=$work/report"
 export PYTHONFAULTHANDLER=1
 cd "$src"
