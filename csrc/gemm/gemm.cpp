@@ -40,39 +40,39 @@ namespace {
 int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
-// The kernels and blocking of the active ISA for T.
-template <class T>
-Plan<T> active_plan() {
-  const IsaKernels k = runtime::select(avx512::kernels, avx2::kernels, generic::kernels);
-  if constexpr (std::is_same_v<T, float>) return k.f32;
-  else return k.f64;
-}
-
-// A growable scratch buffer per calling thread and slot (0: B block, 1: A panel); the workers of
-// a call write into the caller's. Buffers of 512 KiB and more are 2 MiB aligned and asked for
+// A 64-byte aligned buffer that grows on demand. From 512 KiB it is 2 MiB aligned and asks for
 // transparent huge pages: the packed blocks are streamed many times, and on 4 KiB pages a panel
 // spans hundreds of TLB entries.
-template <class T>
-T* scratch(int slot, size_t n) {
-  struct Buf {
-    void* p = nullptr;
-    size_t cap = 0;
-    ~Buf() { std::free(p); }
-  };
-  thread_local Buf bufs[2];
-  Buf& b = bufs[slot];
-  const size_t huge = size_t(2) << 20, bytes = n * sizeof(T);
-  if (bytes > b.cap) {
-    std::free(b.p);
-    const size_t align = bytes >= huge / 4 ? huge : 64, cap = (bytes + align - 1) / align * align;
-    b.p = std::aligned_alloc(align, cap);
-    if (!b.p) throw std::bad_alloc();
+struct Buffer {
+  void* p = nullptr;
+  size_t cap = 0;
+  ~Buffer() { std::free(p); }
+  void* get(size_t bytes) {
+    if (bytes <= cap) return p;
+    std::free(p);
+    const size_t huge = size_t(2) << 20;
+    const size_t align = bytes >= huge / 4 ? huge : 64, size = (bytes + align - 1) / align * align;
+    p = std::aligned_alloc(align, size);
+    cap = p ? size : 0;
+    if (!p) throw std::bad_alloc();
 #if defined(__linux__) && defined(MADV_HUGEPAGE)
-    if (align == huge) madvise(b.p, cap, MADV_HUGEPAGE);  // a hint: failure changes nothing
+    if (align == huge) madvise(p, size, MADV_HUGEPAGE);  // a hint: failure changes nothing
 #endif
-    b.cap = cap;
+    return p;
   }
-  return static_cast<T*>(b.p);
+};
+
+// The calling thread's packing buffers (the workers of a call write into the caller's).
+template <class T>
+struct Packs {
+  T* b;  // B block, KC x NC
+  T* a;  // A panel, MC x KC
+};
+
+template <class T>
+Packs<T> packing_buffers(size_t b_elems, size_t a_elems) {
+  thread_local Buffer bufs[2];
+  return {static_cast<T*>(bufs[0].get(b_elems * sizeof(T))), static_cast<T*>(bufs[1].get(a_elems * sizeof(T)))};
 }
 
 // Cache blocks for one ISA's tile: an A sliver (MR x KC) fills half of L1, a B block (KC x NC)
@@ -95,6 +95,29 @@ Blocking blocking(const Plan<T>& p) {
   return {kc, nc, mc};
 }
 
+// One ISA's kernels for T and their cache blocks.
+template <class T>
+struct Setup {
+  Plan<T> p;
+  Blocking bk;
+};
+
+template <class T>
+Setup<T> setup_for(const IsaKernels& k) {
+  Plan<T> p;
+  if constexpr (std::is_same_v<T, float>) p = k.f32;
+  else p = k.f64;
+  return {p, blocking(p)};
+}
+
+// The kernels and blocks of the active ISA (worked out once per ISA).
+template <class T>
+const Setup<T>& active_setup() {
+  static const Setup<T> s[3] = {setup_for<T>(avx512::kernels), setup_for<T>(avx2::kernels),
+                                setup_for<T>(generic::kernels)};
+  return *runtime::select(&s[0], &s[1], &s[2]);
+}
+
 // Packs op(A)[i0 : i0+rows, k0 : k0+kc] into an MR x kc sliver, rows past `rows` zero. op(A) = A^T
 // goes k-major (element (i, k) at dst[k * MR + i]), op(A) = A row by row (at dst[i * kc + k]): both
 // are plain copies, and the micro-kernel reads either layout at the same speed.
@@ -109,12 +132,19 @@ void pack_a(const Plan<T>& p, T* dst, const T* A, int64_t lda, bool trans, int64
   }
 }
 
-// Packs op(B)[k0 : k0+kc, j0 : j0+cols] into a kc x NR sliver, columns past `cols` zero.
+// Width of a packed B sliver of `cols` columns: the narrow p.nr_min when they fit in it (the last
+// sliver of a block), else NR.
+template <class T>
+int sliver_width(const Plan<T>& p, int cols) {
+  return cols <= p.nr_min ? p.nr_min : p.nr;
+}
+
+// Packs op(B)[k0 : k0+kc, j0 : j0+cols] into a kc x sliver_width(cols) sliver, columns past `cols` zero.
 template <class T>
 void pack_b(const Plan<T>& p, T* dst, const T* B, int64_t ldb, bool trans, int64_t k0, int64_t j0, int cols,
             int64_t kc) {
-  if (trans) p.tpack(dst, p.nr, B + j0 * ldb + k0, ldb, cols, kc);
-  else p.cpack(dst, p.nr, B + k0 * ldb + j0, ldb, cols, kc);
+  if (trans) p.tpack(dst, sliver_width(p, cols), B + j0 * ldb + k0, ldb, cols, kc);
+  else p.cpack(dst, sliver_width(p, cols), B + k0 * ldb + j0, ldb, cols, kc);
 }
 
 // C = act(beta * C + bias): the K == 0 case.
@@ -139,13 +169,14 @@ void scale_only(T* C, int64_t ldc, const T* bias, int64_t M, int64_t N, T beta, 
 constexpr double kSmallMacs = 1 << 21;
 
 template <class T>
-void gemm_blocked(const Plan<T>& p, bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha,
+void gemm_blocked(const Setup<T>& setup, bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha,
                   const T* A, int64_t lda, const T* B, int64_t ldb, T beta, T* C, int64_t ldc, const T* bias,
                   Act act, T negative_slope) {
+  const Plan<T>& p = setup.p;
+  const Blocking& bk = setup.bk;
   const int mr = p.mr, nr = p.nr;
   const int act_code = act == Act::relu ? 1 : act == Act::leaky_relu ? 2 : 0;
   const bool other_act = act != Act::none && act_code == 0;
-  const Blocking bk = blocking(p);
   // K split into equal blocks of at most KC (rounded up to 8): no short tail block. Depends on K
   // and the ISA's blocking only, never on the thread count.
   const int64_t kblocks = ceil_div(K, bk.kc);
@@ -160,8 +191,9 @@ void gemm_blocked(const Plan<T>& p, bool trans_a, bool trans_b, int64_t M, int64
   // still packed (zero padding).
   const bool direct_b = !trans_b && (small || ceil_div(M, mr) <= 4 || K * N * int64_t(sizeof(T)) <= (64 << 10));
   const bool direct_a = small || ceil_div(N, nr) <= 4;
-  T* bpack = scratch<T>(0, size_t(kc_max * nc_max));
-  T* apack = scratch<T>(1, size_t(kc_max * mc_max));
+  const Packs<T> packs = packing_buffers<T>(size_t(kc_max * nc_max), size_t(kc_max * mc_max));
+  T* const bpack = packs.b;
+  T* const apack = packs.a;
 
   for (int64_t ic = 0; ic < M; ic += mc_max) {
     const int64_t mc = min64(mc_max, M - ic);
@@ -211,7 +243,8 @@ void gemm_blocked(const Plan<T>& p, bool trans_a, bool trans_b, int64_t M, int64
               if (direct_b && cols == nr)
                 p.kernel(kc, a, aks, ars, B + pc * ldb + j, ldb, C + i0 * ldc + j, ldc, rows, cols, e);
               else
-                p.kernel(kc, a, aks, ars, bpack + t * nr * kc, nr, C + i0 * ldc + j, ldc, rows, cols, e);
+                p.kernel(kc, a, aks, ars, bpack + t * nr * kc, sliver_width(p, cols), C + i0 * ldc + j, ldc, rows, cols,
+                         e);
             }
             if (last && other_act) {  // sigmoid, tanh, gelu: on the finished rows while they are in cache
               const int64_t j0 = jc + t0 * nr, j1 = min64(N, jc + t1 * nr);
@@ -238,7 +271,7 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, 
     scale_only<T>(C, ldc, bias, M, N, beta, act, negative_slope);
     return;
   }
-  gemm_blocked<T>(active_plan<T>(), trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, bias, act,
+  gemm_blocked<T>(active_setup<T>(), trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, bias, act,
                   negative_slope);
 }
 

@@ -41,14 +41,15 @@ using MicroKernel = void (*)(int64_t kc, const T* a, int64_t aks, int64_t ars, c
 template <class T>
 using Pack = void (*)(T* dst, int w, const T* src, int64_t lds, int count, int64_t kc);
 
-// One ISA's kernels for one dtype and its MR x NR register tile. The cache blocks (KC, NC, MC)
-// are derived from the cache sizes at run time (gemm.cpp).
+// One ISA's kernels for one dtype and its MR x NR register tile; the kernel also takes B slivers
+// nr_min wide (ldb = nr_min) for n <= nr_min. The cache blocks (KC, NC, MC) are derived from the
+// cache sizes at run time (gemm.cpp).
 template <class T>
 struct Plan {
   MicroKernel<T> kernel;
   Pack<T> tpack;  // transposing
   Pack<T> cpack;  // copying
-  int mr, nr;
+  int mr, nr, nr_min;
 };
 
 struct IsaKernels {
