@@ -35,13 +35,14 @@ __m256 load(const float* p) { return _mm256_loadu_ps(p); }
 __m256d load(const double* p) { return _mm256_loadu_pd(p); }
 void store(float* p, __m256 v) { _mm256_storeu_ps(p, v); }
 void store(double* p, __m256d v) { _mm256_storeu_pd(p, v); }
-// The first n lanes (0 <= n < L) through a buffer: vmaskmov stores are microcoded on AMD cores.
-template <class T>
-typename Vec<T>::V load_n(const T* p, int n) {
-  alignas(32) T buf[Vec<T>::L] = {};
-  for (int j = 0; j < n; ++j) buf[j] = p[j];
-  return load(buf);
+// The first n lanes (0 <= n < L): loads masked (vmaskmov, lanes past n read as zero and never
+// touch memory), stores through a buffer (vmaskmov stores are microcoded on AMD cores).
+__m256i first(int n, int step) {  // lanes [0, n) of 32-bit ints (step 1) or 64-bit ones (step 2)
+  const __m256i lane = step == 1 ? _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7) : _mm256_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3);
+  return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), lane);
 }
+__m256 load_n(const float* p, int n) { return _mm256_maskload_ps(p, first(n, 1)); }
+__m256d load_n(const double* p, int n) { return _mm256_maskload_pd(p, first(n, 2)); }
 template <class T>
 void store_n(T* p, typename Vec<T>::V v, int n) {
   alignas(32) T buf[Vec<T>::L];
