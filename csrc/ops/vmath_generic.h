@@ -6,6 +6,9 @@
 
 #include <cstdint>
 #include <cstring>
+#if defined(__SSE2__)
+#include <emmintrin.h>  // baseline on x86-64: minps / maxps, which GCC does not form from a ternary
+#endif
 
 #include "ops/vmath.h"
 
@@ -48,8 +51,13 @@ static inline V div(V a, V b) { return a / b; }
 static inline V fma(V a, V b, V c) { return a * b + c; }
 static inline V fnma(V a, V b, V c) { return c - a * b; }
 // Same NaN rule as x86 min/max: the second operand when either is NaN.
+#if defined(__SSE2__)
+static inline V min(V a, V b) { return reinterpret_cast<V>(_mm_min_ps(reinterpret_cast<__m128>(a), reinterpret_cast<__m128>(b))); }
+static inline V max(V a, V b) { return reinterpret_cast<V>(_mm_max_ps(reinterpret_cast<__m128>(a), reinterpret_cast<__m128>(b))); }
+#else
 static inline V min(V a, V b) { return a < b ? a : b; }
 static inline V max(V a, V b) { return a > b ? a : b; }
+#endif
 static inline V abs(V a) { return from_bits(bits(a) & 0x7fffffffu); }
 static inline V sign_of(V a) { return from_bits(bits(a) & 0x80000000u); }
 static inline V or_bits(V a, V b) { return from_bits(bits(a) | bits(b)); }
@@ -58,7 +66,7 @@ static inline M gt(V a, V b) { return a > b; }
 static inline V select(M m, V a, V b) { return m ? a : b; }
 // Round to nearest (ties to even) for |a| < 2^22 by adding and removing 1.5 * 2^23; NaN stays NaN.
 static inline V round_int(V a) { return (a + 12582912.0f) - 12582912.0f; }
-static inline VI to_int(V n) { return n == n ? __builtin_convertvector(n, VI) : set1i(0); }  // n integral
+static inline VI to_int(V n) { return __builtin_convertvector(n, VI) & (n == n); }  // n integral; NaN -> 0
 static inline V pow2i(VI n) { return from_bits(reinterpret_cast<VU>(n + 127) << 23); }
 // 2^n for integral n in [-126, 127].
 static inline V pow2(V n) { return pow2i(to_int(n)); }
@@ -69,7 +77,7 @@ static inline V ldexp(V p, V n) {
 }
 static inline V recip(V d) { return 1.0f / d; }
 // Interval index floor(a) clamped to [0, 7] for a >= 0 (NaN gives 7).
-static inline VI index8(V a) { return __builtin_convertvector(a < 7.0f ? a : set1(7.0f), VI); }
+static inline VI index8(V a) { return __builtin_convertvector(min(a, set1(7.0f)), VI); }
 // table[idx] per lane, table of 8 floats (no gather before AVX2: one load per lane).
 static inline V lookup8(const float* table, VI idx) {
   return V{table[idx[0]], table[idx[1]], table[idx[2]], table[idx[3]]};
