@@ -261,6 +261,40 @@ void gemm_blocked(const Setup<T>& setup, bool trans_a, bool trans_b, int64_t M, 
   }
 }
 
+// C = act(alpha A B^T + beta C + bias) with few rows of A: every output is a dot product of two
+// rows read in place (the ISA's dot kernel), where the blocked path would transpose all of B to
+// use it M times. Taken for M <= 2, and for M <= kDotMaxM when K >= 256 (below that the blocked
+// path wins: each dot product ends in a horizontal sum; docs/GEMM.md). Threads split column
+// blocks, as outputs.
+constexpr int64_t kDotMaxM = 8;
+
+template <class T>
+void gemm_dot(const Plan<T>& p, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda, const T* B,
+              int64_t ldb, T beta, T* C, int64_t ldc, const T* bias, Act act, T negative_slope) {
+  const int act_code = act == Act::relu ? 1 : act == Act::leaky_relu ? 2 : 0;
+  const bool other_act = act != Act::none && act_code == 0;
+  const int64_t rb = p.dot_rows, cb = p.dot_cols;
+  const int64_t col_blocks = ceil_div(N, cb), per_unit = 16;  // 16 column blocks per unit of work
+  const int nthreads = double(M) * double(N) * double(K) <= kSmallMacs ? 1 : pydl::runtime::get_num_threads();
+  auto run = [&](int64_t u0, int64_t u1) {
+    for (int64_t u = u0; u < u1; ++u) {
+      const int64_t j0 = u * per_unit * cb, j1 = min64(N, j0 + per_unit * cb);
+      for (int64_t i = 0; i < M; i += rb) {
+        const int m = int(min64(rb, M - i));
+        for (int64_t j = j0; j < j1; j += cb) {
+          const Epilogue<T> ep{alpha, beta, bias ? bias + j : nullptr, act_code, negative_slope};
+          p.dot(K, A + i * lda, lda, B + j * ldb, ldb, C + i * ldc + j, ldc, m, int(min64(cb, N - j)), ep);
+        }
+        for (int r = 0; other_act && r < m; ++r) {  // sigmoid, tanh, gelu: on the finished rows
+          T* row = C + (i + r) * ldc + j0;
+          pydl::ops::activation_forward<T>(row, row, j1 - j0, act, negative_slope);
+        }
+      }
+    }
+  };
+  runtime::parallel_for_dynamic(ceil_div(col_blocks, per_unit), nthreads, run);
+}
+
 }  // namespace
 
 template <class T>
@@ -271,7 +305,12 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, 
     scale_only<T>(C, ldc, bias, M, N, beta, act, negative_slope);
     return;
   }
-  gemm_blocked<T>(active_setup<T>(), trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, bias, act,
+  const Setup<T>& setup = active_setup<T>();
+  if (!trans_a && trans_b && setup.p.dot && M <= kDotMaxM && (M <= 2 || K >= 256)) {
+    gemm_dot<T>(setup.p, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, bias, act, negative_slope);
+    return;
+  }
+  gemm_blocked<T>(setup, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, bias, act,
                   negative_slope);
 }
 

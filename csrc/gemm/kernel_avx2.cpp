@@ -90,6 +90,18 @@ void transpose_block(__m256d r[4]) {
   r[3] = _mm256_permute2f128_pd(t1, t3, 0x31);
 }
 
+float hsum(__m256 v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  return _mm_cvtss_f32(_mm_add_ss(s, _mm_movehdup_ps(s)));
+}
+double hsum(__m256d v) {
+  __m128d s = _mm_add_pd(_mm256_castpd256_pd128(v), _mm256_extractf128_pd(v, 1));
+  return _mm_cvtsd_f64(_mm_add_sd(s, _mm_unpackhi_pd(s, s)));
+}
+// The dot kernel's block: 2 rows of A x 4 rows of B, 8 accumulators.
+constexpr int kDotRows = 2, kDotCols = 4;
+
 #include "gemm/kernel_core.inc"
 
 // Edge tiles run a smaller register block (3 rows, one vector of columns) instead of computing
@@ -111,8 +123,10 @@ void micro_kernel(int64_t kc, const T* a, int64_t aks, int64_t ars, const T* b, 
 static_assert(kMrF32 == 6 && kNrF32 == 16 && kMrF64 == 6 && kNrF64 == 8, "micro_kernel assumes 6 x 2 vectors");
 
 const IsaKernels kernels = {
-    {micro_kernel<float>, transpose_pack<float>, copy_pack<float>, kMrF32, kNrF32, Vec<float>::L},
-    {micro_kernel<double>, transpose_pack<double>, copy_pack<double>, kMrF64, kNrF64, Vec<double>::L},
+    {micro_kernel<float>, transpose_pack<float>, copy_pack<float>, kMrF32, kNrF32, Vec<float>::L, dot_block<float>, kDotRows,
+     kDotCols},
+    {micro_kernel<double>, transpose_pack<double>, copy_pack<double>, kMrF64, kNrF64, Vec<double>::L, dot_block<double>, kDotRows,
+     kDotCols},
 };
 
 }  // namespace pydl::gemm::avx2

@@ -96,6 +96,11 @@ void transpose_block(__m512d r[8]) {
   }
 }
 
+float hsum(__m512 v) { return _mm512_reduce_add_ps(v); }
+double hsum(__m512d v) { return _mm512_reduce_add_pd(v); }
+// The dot kernel's block: 4 rows of A x 4 rows of B, 16 accumulators.
+constexpr int kDotRows = 4, kDotCols = 4;
+
 #include "gemm/kernel_core.inc"
 
 // Edge tiles run a smaller register block (8 or 4 rows, one vector of columns) instead of
@@ -119,8 +124,10 @@ void micro_kernel(int64_t kc, const T* a, int64_t aks, int64_t ars, const T* b, 
 static_assert(kMrF32 == 12 && kNrF32 == 32 && kMrF64 == 12 && kNrF64 == 16, "micro_kernel assumes 12 x 2 vectors");
 
 const IsaKernels kernels = {
-    {micro_kernel<float>, transpose_pack<float>, copy_pack<float>, kMrF32, kNrF32, Vec<float>::L},
-    {micro_kernel<double>, transpose_pack<double>, copy_pack<double>, kMrF64, kNrF64, Vec<double>::L},
+    {micro_kernel<float>, transpose_pack<float>, copy_pack<float>, kMrF32, kNrF32, Vec<float>::L, dot_block<float>, kDotRows,
+     kDotCols},
+    {micro_kernel<double>, transpose_pack<double>, copy_pack<double>, kMrF64, kNrF64, Vec<double>::L, dot_block<double>, kDotRows,
+     kDotCols},
 };
 
 }  // namespace pydl::gemm::avx512

@@ -40,16 +40,23 @@ using MicroKernel = void (*)(int64_t kc, const T* a, int64_t aks, int64_t ars, c
                              int64_t ldc, int m, int n, const Epilogue<T>& ep);
 template <class T>
 using Pack = void (*)(T* dst, int w, const T* src, int64_t lds, int count, int64_t kc);
+// c[i][j] = act(alpha * sum_k a[i * lda + k] b[j * ldb + k] + beta c[i][j] + bias[j]) for i < m <= dot_rows,
+// j < n <= dot_cols (kernel_core.inc): C = A B^T with both read in place, row by row.
+template <class T>
+using DotKernel = void (*)(int64_t K, const T* a, int64_t lda, const T* b, int64_t ldb, T* c, int64_t ldc, int m,
+                           int n, const Epilogue<T>& ep);
 
 // One ISA's kernels for one dtype and its MR x NR register tile; the kernel also takes B slivers
-// nr_min wide (ldb = nr_min) for n <= nr_min. The cache blocks (KC, NC, MC) are derived from the
-// cache sizes at run time (gemm.cpp).
+// nr_min wide (ldb = nr_min) for n <= nr_min. dot: null where the ISA has none (generic). The
+// cache blocks (KC, NC, MC) are derived from the cache sizes at run time (gemm.cpp).
 template <class T>
 struct Plan {
   MicroKernel<T> kernel;
   Pack<T> tpack;  // transposing
   Pack<T> cpack;  // copying
   int mr, nr, nr_min;
+  DotKernel<T> dot;
+  int dot_rows, dot_cols;
 };
 
 struct IsaKernels {
