@@ -123,10 +123,10 @@ void micro_kernel(int64_t kc, const T* a, int64_t aks, int64_t ars, const T* b, 
 static_assert(kMrF32 == 6 && kNrF32 == 16 && kMrF64 == 6 && kNrF64 == 8, "micro_kernel assumes 6 x 2 vectors");
 
 const IsaKernels kernels = {
-    {micro_kernel<float>, transpose_pack<float>, copy_pack<float>, kMrF32, kNrF32, Vec<float>::L, dot_block<float>, kDotRows,
-     kDotCols},
-    {micro_kernel<double>, transpose_pack<double>, copy_pack<double>, kMrF64, kNrF64, Vec<double>::L, dot_block<double>, kDotRows,
-     kDotCols},
+    {micro_kernel<float>, transpose_pack<float>, copy_pack<float>, kMrF32, kNrF32, Vec<float>::L, dot_kernel<float>,
+     kDotRows, kDotCols},
+    {micro_kernel<double>, transpose_pack<double>, copy_pack<double>, kMrF64, kNrF64, Vec<double>::L,
+     dot_kernel<double>, kDotRows, kDotCols},
 };
 
 }  // namespace pydl::gemm::avx2

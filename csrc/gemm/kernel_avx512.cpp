@@ -124,10 +124,10 @@ void micro_kernel(int64_t kc, const T* a, int64_t aks, int64_t ars, const T* b, 
 static_assert(kMrF32 == 12 && kNrF32 == 32 && kMrF64 == 12 && kNrF64 == 16, "micro_kernel assumes 12 x 2 vectors");
 
 const IsaKernels kernels = {
-    {micro_kernel<float>, transpose_pack<float>, copy_pack<float>, kMrF32, kNrF32, Vec<float>::L, dot_block<float>, kDotRows,
-     kDotCols},
-    {micro_kernel<double>, transpose_pack<double>, copy_pack<double>, kMrF64, kNrF64, Vec<double>::L, dot_block<double>, kDotRows,
-     kDotCols},
+    {micro_kernel<float>, transpose_pack<float>, copy_pack<float>, kMrF32, kNrF32, Vec<float>::L, dot_kernel<float>,
+     kDotRows, kDotCols},
+    {micro_kernel<double>, transpose_pack<double>, copy_pack<double>, kMrF64, kNrF64, Vec<double>::L,
+     dot_kernel<double>, kDotRows, kDotCols},
 };
 
 }  // namespace pydl::gemm::avx512
