@@ -38,7 +38,8 @@ void store(double* p, __m256d v) { _mm256_storeu_pd(p, v); }
 // The first n lanes (0 <= n < L): loads masked (vmaskmov, lanes past n read as zero and never
 // touch memory), stores through a buffer (vmaskmov stores are microcoded on AMD cores).
 __m256i first(int n, int step) {  // lanes [0, n) of 32-bit ints (step 1) or 64-bit ones (step 2)
-  const __m256i lane = step == 1 ? _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7) : _mm256_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3);
+  const __m256i lane =
+      step == 1 ? _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7) : _mm256_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3);
   return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), lane);
 }
 __m256 load_n(const float* p, int n) { return _mm256_maskload_ps(p, first(n, 1)); }

@@ -52,8 +52,9 @@ static inline V fma(V a, V b, V c) { return a * b + c; }
 static inline V fnma(V a, V b, V c) { return c - a * b; }
 // Same NaN rule as x86 min/max: the second operand when either is NaN.
 #if defined(__SSE2__)
-static inline V min(V a, V b) { return reinterpret_cast<V>(_mm_min_ps(reinterpret_cast<__m128>(a), reinterpret_cast<__m128>(b))); }
-static inline V max(V a, V b) { return reinterpret_cast<V>(_mm_max_ps(reinterpret_cast<__m128>(a), reinterpret_cast<__m128>(b))); }
+static inline __m128 sse(V a) { return reinterpret_cast<__m128>(a); }
+static inline V min(V a, V b) { return reinterpret_cast<V>(_mm_min_ps(sse(a), sse(b))); }
+static inline V max(V a, V b) { return reinterpret_cast<V>(_mm_max_ps(sse(a), sse(b))); }
 #else
 static inline V min(V a, V b) { return a < b ? a : b; }
 static inline V max(V a, V b) { return a > b ? a : b; }
