@@ -103,25 +103,16 @@ double hsum(__m256d v) {
 // The dot kernel's block: 2 rows of A x 4 rows of B, 8 accumulators.
 constexpr int kDotRows = 2, kDotCols = 4;
 
-#include "gemm/kernel_core.inc"
+// The micro-kernel's register blocks by rows (6 or 3; kernel_core.inc picks the smallest
+// that covers a tile's rows).
+constexpr int kRows0 = 6, kRows1 = 3, kRows2 = 3;
 
-// Edge tiles run a smaller register block (3 rows, one vector of columns) instead of computing
-// zero padding: same per-element arithmetic, fewer wasted FMAs.
-template <class T>
-void micro_kernel(int64_t kc, const T* a, int64_t aks, int64_t ars, const T* b, int64_t ldb, T* c, int64_t ldc,
-                  int m, int n, const Epilogue<T>& ep) {
-  if (n > Vec<T>::L) {
-    if (m > 3) block_any<T, 6, 2>(kc, a, aks, ars, b, ldb, c, ldc, m, n, ep);
-    else block_any<T, 3, 2>(kc, a, aks, ars, b, ldb, c, ldc, m, n, ep);
-  } else {
-    if (m > 3) block_any<T, 6, 1>(kc, a, aks, ars, b, ldb, c, ldc, m, n, ep);
-    else block_any<T, 3, 1>(kc, a, aks, ars, b, ldb, c, ldc, m, n, ep);
-  }
-}
+#include "gemm/kernel_core.inc"
 
 }  // namespace
 
-static_assert(kMrF32 == 6 && kNrF32 == 16 && kMrF64 == 6 && kNrF64 == 8, "micro_kernel assumes 6 x 2 vectors");
+static_assert(kMrF32 == kRows0 && kMrF64 == kRows0 && kNrF32 == 2 * Vec<float>::L && kNrF64 == 2 * Vec<double>::L,
+              "the micro-kernel is kRows0 x 2 vectors");
 
 const IsaKernels kernels = {
     {micro_kernel<float>, transpose_pack<float>, copy_pack<float>, kMrF32, kNrF32, Vec<float>::L, dot_kernel<float>,

@@ -101,27 +101,16 @@ double hsum(__m512d v) { return _mm512_reduce_add_pd(v); }
 // The dot kernel's block: 4 rows of A x 4 rows of B, 16 accumulators.
 constexpr int kDotRows = 4, kDotCols = 4;
 
-#include "gemm/kernel_core.inc"
+// The micro-kernel's register blocks by rows (12, 8 or 4; kernel_core.inc picks the smallest
+// that covers a tile's rows).
+constexpr int kRows0 = 12, kRows1 = 8, kRows2 = 4;
 
-// Edge tiles run a smaller register block (8 or 4 rows, one vector of columns) instead of
-// computing zero padding: same per-element arithmetic, fewer wasted FMAs.
-template <class T>
-void micro_kernel(int64_t kc, const T* a, int64_t aks, int64_t ars, const T* b, int64_t ldb, T* c, int64_t ldc,
-                  int m, int n, const Epilogue<T>& ep) {
-  if (n > Vec<T>::L) {
-    if (m > 8) block_any<T, 12, 2>(kc, a, aks, ars, b, ldb, c, ldc, m, n, ep);
-    else if (m > 4) block_any<T, 8, 2>(kc, a, aks, ars, b, ldb, c, ldc, m, n, ep);
-    else block_any<T, 4, 2>(kc, a, aks, ars, b, ldb, c, ldc, m, n, ep);
-  } else {
-    if (m > 8) block_any<T, 12, 1>(kc, a, aks, ars, b, ldb, c, ldc, m, n, ep);
-    else if (m > 4) block_any<T, 8, 1>(kc, a, aks, ars, b, ldb, c, ldc, m, n, ep);
-    else block_any<T, 4, 1>(kc, a, aks, ars, b, ldb, c, ldc, m, n, ep);
-  }
-}
+#include "gemm/kernel_core.inc"
 
 }  // namespace
 
-static_assert(kMrF32 == 12 && kNrF32 == 32 && kMrF64 == 12 && kNrF64 == 16, "micro_kernel assumes 12 x 2 vectors");
+static_assert(kMrF32 == kRows0 && kMrF64 == kRows0 && kNrF32 == 2 * Vec<float>::L && kNrF64 == 2 * Vec<double>::L,
+              "the micro-kernel is kRows0 x 2 vectors");
 
 const IsaKernels kernels = {
     {micro_kernel<float>, transpose_pack<float>, copy_pack<float>, kMrF32, kNrF32, Vec<float>::L, dot_kernel<float>,
