@@ -5,9 +5,9 @@
 //
 //   for ic in M by MC:                A panel (MC x KC) in this thread's share of L3
 //     for pc in K by KC:              equal blocks of <= KC; the k order never depends on threads
-//       pack the A panel into MR-row slivers (zero-padded rows)
 //       for jc in N by NC:            B block (KC x NC) packed into NR-wide slivers, kept in L2
-//         pack the B block           (transposes and zero-padded edges handled by the packers)
+//         pack the B block, and with the first one the A panel into MR-row slivers (zero-padded
+//         rows; row copies for op(A) = A, k-major for A^T): one parallel pass
 //         for each (A sliver, column part) unit, threads taking units from a shared counter:
 //           for jr in the part by NR: micro-kernel on one MR x NR tile of C: the A sliver stays
 //                                     in L1, the B sliver streams from L2; on the last KC block
@@ -16,9 +16,10 @@
 // KC, NC and MC come from the cache sizes the CPU reports (blocking() below; docs/GEMM.md).
 // Small problems (at most kSmallMacs multiply-adds) run on the calling thread and read A and B
 // in place where the micro-kernel can (rows of A or of A^T, rows of B); larger ones still read an
-// operand in place when too few tiles reuse it to pay for packing. Threads split output tiles
-// only, so every element of C sees the same arithmetic for any thread count (bitwise identical
-// results).
+// operand in place when too few tiles reuse it to pay for packing. A B^T with a few rows of A
+// takes dot products of rows instead (gemm_dot). Threads split outputs only (tiles, column
+// blocks), so every element of C sees the same arithmetic for any thread count (bitwise
+// identical results).
 #include <cstdlib>
 #include <new>
 #if defined(__linux__)
@@ -76,8 +77,8 @@ Packs<T> packing_buffers(size_t b_elems, size_t a_elems) {
 }
 
 // Cache blocks for one ISA's tile: an A sliver (MR x KC) fills half of L1, a B block (KC x NC)
-// half of L2, an A panel (MC x KC) half of this thread's share of L3. KC is capped at 512
-// (beyond it the C tile traffic it saves is below 1%) and rounded to 16, NC to NR, MC to MR.
+// half of L2, an A panel (MC x KC) half of this thread's share of L3. KC is capped at 512 (past
+// it the per-tile cost it amortises is ~1% of the tile) and rounded to 16, NC to NR, MC to MR.
 struct Blocking {
   int64_t kc, nc, mc;
 };
