@@ -73,8 +73,8 @@ def measure(fns, threads, rounds, budget=0.25, wall=False):
     best = {key: float("inf") for key in fns}
     for _ in range(n_rounds):
         for key, fn in fns.items():
-            if threads > 1:
-                time.sleep(0.02)  # other libraries' workers spin a while after a call
+            if threads > 1:  # OpenBLAS's and torch's workers spin after a call: let them sleep first
+                time.sleep(0.3)
             t0 = clock()
             for _ in range(number[key]):
                 fn()
@@ -146,7 +146,7 @@ def run(args):
                      ("lenet b256", lenet_fns(256), 256, "samples/s")]
             set_threads(threads)  # after the builders: bench_train_step's torch step sets 1
             for name, fns, work, unit in cases:
-                best = measure(fns, threads, args.rounds, budget=0.5, wall=True)
+                best = measure(fns, threads, max(args.rounds, 9), budget=1.0, wall=True)
                 record("threads", "case", name, threads, best, work, unit)
     set_threads(1)
     return rows
