@@ -9,8 +9,8 @@
 //         pack the B block, and with the first one the A panel into MR-row slivers (zero-padded
 //         rows; row copies for op(A) = A, k-major for A^T): one parallel pass
 //         for each (A sliver, column part) unit, threads taking units from a shared counter:
-//           for jr in the part by NR: micro-kernel on one MR x NR tile of C: the A sliver stays
-//                                     in L1, the B sliver streams from L2; on the last KC block
+//           for jr in the part by NR: micro-kernel on one MR x NR tile of C: the A sliver is
+//                                     reused from L1, the B sliver streams from L2; on the last KC block
 //                                     it applies alpha, beta, bias and the activation
 //
 // KC, NC and MC come from the cache sizes the CPU reports (blocking() below; docs/GEMM.md).
