@@ -1,13 +1,16 @@
 """SGEMM throughput: pydl vs numpy (OpenBLAS) and torch, float32, same run, same thread count.
 
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python -m pytest bench/bench_gemm.py --benchmark-enable
-    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE PYTHONPATH=src python bench/bench_gemm.py [threads]
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python bench/bench_gemm.py [threads]
 
-Cases: square C = A B for n in 16 ... 2048, and the Linear layers of a 784-512-256-10 MLP at
-batch 128 (forward X W^T, backward dX = dY W and dW = dY^T X). Every case first checks pydl's
-result against numpy (float64 accumulation) before timing. GFLOP/s = 2 M N K / best time; the
-summary at the end prints the ratio of pydl and torch to numpy. The second form times the
-three libraries interleaved (less sensitive to a busy machine) and prints the same table.
+Cases: square C = A B for n in 16 ... 2048; the Linear layers of the 784-512-256-10 MLP at batch
+128 and of the digits MLP 64-128-64-10 at batch 32 (forward X W^T, backward dX = dY W and
+dW = dY^T X; the 10-wide last layer gives the K = 10 backward); and the GEMMs the convolutions
+of bench_conv.py / bench_cnn.py run (im2col: forward col^T W^T, weight gradient dY col^T, input
+gradient W^T dY, per image or row block). Every case first checks pydl's result against numpy
+(float64 accumulation) before timing. GFLOP/s = 2 M N K / best time; the summary at the end
+prints the ratio of pydl and torch to numpy. The second form times the three libraries
+interleaved (less sensitive to a busy machine) and prints the same table.
 """
 import sys
 import time
@@ -25,21 +28,30 @@ except ImportError:  # pragma: no cover
     torch = None
 
 SQUARE = [16, 32, 64, 128, 256, 512, 1024, 2048]
-MLP = [(784, 512), (512, 256), (256, 10)]
-BATCH = 128
 
 
-def mlp_cases():
-    """(name, M, N, K, trans_a, trans_b) of the MLP's forward and backward GEMMs."""
+def mlp_cases(sizes, batch):
+    """(name, M, N, K, trans_a, trans_b) of an MLP's forward and backward GEMMs."""
     cases = []
-    for fin, fout in MLP:
-        cases.append((f"fwd X W^T {fin}->{fout}", BATCH, fout, fin, False, True))
-        cases.append((f"bwd dY W {fout}->{fin}", BATCH, fin, fout, False, False))
-        cases.append((f"bwd dY^T X {fout}x{fin}", fout, fin, BATCH, True, False))
+    for fin, fout in zip(sizes[:-1], sizes[1:]):
+        cases.append((f"fwd X W^T {fin}->{fout} b{batch}", batch, fout, fin, False, True))
+        cases.append((f"bwd dY W {fout}->{fin} b{batch}", batch, fin, fout, False, False))
+        cases.append((f"bwd dY^T X {fout}x{fin} b{batch}", fout, fin, batch, True, False))
     return cases
 
 
-CASES = [(f"square n={n}", n, n, n, False, False) for n in SQUARE] + mlp_cases()
+# (name, M, N, K, trans_a, trans_b) as csrc/conv/conv.cpp calls gemm for the bench's convolutions
+CONV = [("conv3x3 64ch 32x32 fwd", 160, 64, 576, True, True), ("conv3x3 64ch 32x32 dW", 64, 576, 1024, False, True),
+        ("conv3x3 64ch 32x32 dX", 576, 1024, 64, True, False),
+        ("conv3x3 128ch 16x16 fwd", 512, 128, 1152, True, True),
+        ("conv3x3 128ch 16x16 dX", 1152, 256, 128, True, False),
+        ("conv1x1 64->128 fwd", 1024, 128, 64, True, True),
+        ("lenet c1 fwd", 6, 784, 25, False, False), ("lenet c1 dW", 6, 25, 3136, False, True),
+        ("lenet c1 dX", 25, 3136, 6, True, False), ("lenet c2 fwd", 16, 600, 150, False, False),
+        ("lenet c2 dX", 150, 400, 16, True, False)]
+
+CASES = ([(f"square n={n}", n, n, n, False, False) for n in SQUARE] + mlp_cases((784, 512, 256, 10), 128)
+         + mlp_cases((64, 128, 64, 10), 32) + CONV)
 
 
 def operands(m, n, k, ta, tb, seed=0):
@@ -84,35 +96,39 @@ def test_sgemm(benchmark, throughput, bench_threads, settle, name, m, n, k, ta, 
     throughput.record(benchmark, f"{name} ({m}x{n}x{k})", impl, flops)
 
 
-def main(threads=1):
+def main(threads=1, rounds=15):
+    """Interleaved rounds; GFLOP/s of the best round, and pydl / numpy of the best and of the median
+    rounds. One thread: the calling thread's CPU time (all three compute on it); more: wall time."""
     from threadpoolctl import threadpool_info, threadpool_limits
 
+    clock = time.thread_time if threads == 1 else time.perf_counter
     pydl.set_num_threads(threads)
     if torch is not None:
         torch.set_num_threads(threads)
     with threadpool_limits(threads):
         blas = [(i["internal_api"], i.get("architecture"), i["num_threads"]) for i in threadpool_info()
                 if i["user_api"] == "blas"]
-        print(f"float32 GEMM, {threads} thread(s), isa={_C.active_isa()}, numpy BLAS {blas}")
-        print(f"{'case':<34} {'pydl':>8} {'numpy':>8} {'torch':>8}  GFLOP/s   pydl/numpy torch/numpy")
+        print(f"float32 GEMM, {threads} thread(s), isa={_C.active_isa()}, numpy BLAS {blas}, best of {rounds}")
+        print(f"{'case':<46} {'pydl':>8} {'numpy':>8} {'torch':>8}  GFLOP/s  pydl/numpy best, median  torch/numpy")
         for name, m, n, k, ta, tb in CASES:
             a, b, c = operands(m, n, k, ta, tb)
             run = runners(a, b, c, ta, tb)
             for fn in run.values():
                 check(fn, a, b, c, ta, tb, k)
             flops = 2.0 * m * n * k
-            number = int(max(1, 2e8 / flops))
-            best = {key: float("inf") for key in run}
-            for _ in range(7):  # interleaved rounds: the libraries see the same machine load
+            number = int(max(1, 3e7 / flops))
+            times = {key: [] for key in run}
+            for _ in range(rounds):  # interleaved rounds: the libraries see the same machine load
                 for key, fn in run.items():
                     if threads > 1:  # others' workers spin after a call: let them sleep first
                         time.sleep(0.05)
-                    best[key] = min(best[key], min(timeit.repeat(fn, number=number, repeat=1)) / number)
-            rate = {key: flops / t * 1e-9 for key, t in best.items()}
+                    times[key].append(timeit.timeit(fn, number=number, timer=clock) / number)
+            rate = {key: flops / min(t) * 1e-9 for key, t in times.items()}
+            med = {key: flops / float(np.median(t)) * 1e-9 for key, t in times.items()}
             tr = f"{rate['torch']:8.1f}" if "torch" in rate else f"{'-':>8}"
             tratio = f"{rate['torch'] / rate['numpy']:.2f}" if "torch" in rate else "-"
-            print(f"{name + f' ({m}x{n}x{k})':<34} {rate['pydl']:8.1f} {rate['numpy']:8.1f} {tr}"
-                  f"           {rate['pydl'] / rate['numpy']:.2f}       {tratio}")
+            print(f"{name + f' ({m}x{n}x{k})':<46} {rate['pydl']:8.1f} {rate['numpy']:8.1f} {tr}"
+                  f"           {rate['pydl'] / rate['numpy']:.2f}  {med['pydl'] / med['numpy']:.2f}        {tratio}")
 
 
 if __name__ == "__main__":

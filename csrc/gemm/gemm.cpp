@@ -3,20 +3,28 @@
 //
 //   C (M x N) = act(alpha * op(A) op(B) + beta * C + bias), row-major, op(A) M x K, op(B) K x N.
 //
-//   for jc in N by NC:                 B block (KC x NC) packed into NR-wide slivers, kept in L2
-//     for pc in K by KC:               equal blocks of <= KC; the k order never depends on threads
-//       pack B block                   (transposes and zero-padded edges handled here)
-//       for each (A sliver, column part) unit, threads taking units from a shared counter:
-//         pack the A sliver (MR x KC, k-major, zero-padded rows), kept in L1
-//         for jr in the part by NR:    micro-kernel on one MR x NR tile of C; on the last KC
-//                                      block it applies alpha, beta, bias and the activation
+//   for ic in M by MC:                A panel (MC x KC) in this thread's share of L3
+//     for pc in K by KC:              equal blocks of <= KC; the k order never depends on threads
+//       for jc in N by NC:            B block (KC x NC) packed into NR-wide slivers, kept in L2
+//         pack the B block, and with the first one the A panel into MR-row slivers (zero-padded
+//         rows; row copies for op(A) = A, k-major for A^T): one parallel pass
+//         for each (A sliver, column part) unit, threads taking units from a shared counter:
+//           for jr in the part by NR: micro-kernel on one MR x NR tile of C: the A sliver is
+//                                     reused from L1, the B sliver streams from L2; on the last KC block
+//                                     it applies alpha, beta, bias and the activation
 //
-// Small problems skip packing where it cannot pay: op(B) = B is read in place when M has few
-// slivers, op(A) = A^T when N has few. Threads split output tiles only, so every element of C
-// sees the same arithmetic for any thread count (bitwise identical results); problems under
-// ~2M multiply-adds run on the calling thread.
+// KC, NC and MC come from the cache sizes the CPU reports (blocking() below; docs/GEMM.md).
+// Small problems (at most kSmallMacs multiply-adds) run on the calling thread and read A and B
+// in place where the micro-kernel can (rows of A or of A^T, rows of B); larger ones still read an
+// operand in place when too few tiles reuse it to pay for packing. A B^T with a few rows of A
+// takes dot products of rows instead (gemm_dot). Threads split outputs only (tiles, column
+// blocks), so every element of C sees the same arithmetic for any thread count (bitwise
+// identical results).
 #include <cstdlib>
 #include <new>
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
 #include <type_traits>
 
 #include "gemm/gemm.h"
@@ -33,59 +41,113 @@ namespace {
 int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
-// The kernels and blocking of the active ISA for T.
-template <class T>
-Plan<T> active_plan() {
-  const IsaKernels k = runtime::select(avx512::kernels, avx2::kernels, generic::kernels);
-  if constexpr (std::is_same_v<T, float>) return k.f32;
-  else return k.f64;
-}
-
-// A growable 64-byte aligned scratch buffer per thread and slot (0: B block, 1: A sliver).
-template <class T>
-T* scratch(int slot, size_t n) {
-  struct Buf {
-    void* p = nullptr;
-    size_t cap = 0;
-    ~Buf() { std::free(p); }
-  };
-  thread_local Buf bufs[2];
-  Buf& b = bufs[slot];
-  const size_t bytes = (n * sizeof(T) + 63) / 64 * 64;
-  if (bytes > b.cap) {
-    std::free(b.p);
-    b.p = std::aligned_alloc(64, bytes);
-    if (!b.p) throw std::bad_alloc();
-    b.cap = bytes;
+// A 64-byte aligned buffer that grows on demand. From 512 KiB it is 2 MiB aligned and asks for
+// transparent huge pages: the packed blocks are streamed many times, and on 4 KiB pages a panel
+// spans hundreds of TLB entries.
+struct Buffer {
+  void* p = nullptr;
+  size_t cap = 0;
+  ~Buffer() { std::free(p); }
+  void* get(size_t bytes) {
+    if (bytes <= cap) return p;
+    std::free(p);
+    const size_t huge = size_t(2) << 20;
+    const size_t align = bytes >= huge / 4 ? huge : 64, size = (bytes + align - 1) / align * align;
+    p = std::aligned_alloc(align, size);
+    cap = p ? size : 0;
+    if (!p) throw std::bad_alloc();
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+    if (align == huge) madvise(p, size, MADV_HUGEPAGE);  // a hint: failure changes nothing
+#endif
+    return p;
   }
-  return static_cast<T*>(b.p);
-}
+};
 
-// dst[k * w + c] = src[k * lds + c] for c < cols, zero for cols <= c < w: rows copied as they are.
+// The calling thread's packing buffers (the workers of a call write into the caller's).
 template <class T>
-void copy_pack(T* dst, int w, const T* src, int64_t lds, int cols, int64_t kc) {
-  for (int64_t k = 0; k < kc; ++k) {
-    const T* s = src + k * lds;
-    T* d = dst + k * w;
-    for (int c = 0; c < cols; ++c) d[c] = s[c];
-    for (int c = cols; c < w; ++c) d[c] = T(0);
-  }
+struct Packs {
+  T* b;  // B block, KC x NC
+  T* a;  // A panel, MC x KC
+};
+
+template <class T>
+Packs<T> packing_buffers(size_t b_elems, size_t a_elems) {
+  thread_local Buffer bufs[2];
+  return {static_cast<T*>(bufs[0].get(b_elems * sizeof(T))), static_cast<T*>(bufs[1].get(a_elems * sizeof(T)))};
 }
 
-// Packs op(A)[i0 : i0+rows, k0 : k0+kc] into an MR x kc k-major sliver, rows past `rows` zero.
+// Cache blocks for one ISA's tile: an A sliver (MR x KC) fills L1, a B block (KC x NC) half of
+// L2, an A panel (MC x KC) half of this thread's share of L3. KC is capped at 1024 and rounded to
+// 16, NC to NR, MC to MR. A KC this long makes the B stream push the sliver out of L1 between
+// tiles (it comes back from L2, prefetched), but halves the passes over C against KC = L1 / 2:
+// measured 3-5% faster from n = 1024 (docs/GEMM.md).
+struct Blocking {
+  int64_t kc, nc, mc;
+};
+
+template <class T>
+Blocking blocking(const Plan<T>& p) {
+  const runtime::CacheSizes cs = runtime::cache_sizes();
+  const int64_t size = sizeof(T);
+  int64_t kc = cs.l1d / (p.mr * size) / 16 * 16;
+  kc = kc < 64 ? 64 : kc > 1024 ? 1024 : kc;
+  int64_t nc = cs.l2 / 2 / (kc * size) / p.nr * p.nr;
+  nc = nc < 4 * p.nr ? 4 * p.nr : nc;
+  int64_t mc = cs.l3_share / 2 / (kc * size) / p.mr * p.mr;
+  mc = mc < 16 * p.mr ? 16 * p.mr : mc;
+  return {kc, nc, mc};
+}
+
+// One ISA's kernels for T and their cache blocks.
+template <class T>
+struct Setup {
+  Plan<T> p;
+  Blocking bk;
+};
+
+template <class T>
+Setup<T> setup_for(const IsaKernels& k) {
+  Plan<T> p;
+  if constexpr (std::is_same_v<T, float>) p = k.f32;
+  else p = k.f64;
+  return {p, blocking(p)};
+}
+
+// The kernels and blocks of the active ISA (worked out once per ISA).
+template <class T>
+const Setup<T>& active_setup() {
+  static const Setup<T> s[3] = {setup_for<T>(avx512::kernels), setup_for<T>(avx2::kernels),
+                                setup_for<T>(generic::kernels)};
+  return *runtime::select(&s[0], &s[1], &s[2]);
+}
+
+// Packs op(A)[i0 : i0+rows, k0 : k0+kc] into an MR x kc sliver, rows past `rows` zero. op(A) = A^T
+// goes k-major (element (i, k) at dst[k * MR + i]), op(A) = A row by row (at dst[i * kc + k]): both
+// are plain copies, and the micro-kernel reads either layout at the same speed.
 template <class T>
 void pack_a(const Plan<T>& p, T* dst, const T* A, int64_t lda, bool trans, int64_t i0, int64_t k0, int rows,
             int64_t kc) {
-  if (trans) copy_pack(dst, p.mr, A + k0 * lda + i0, lda, rows, kc);
-  else p.tpack(dst, p.mr, A + i0 * lda + k0, lda, rows, kc);
+  if (trans) {
+    p.cpack(dst, p.mr, A + k0 * lda + i0, lda, rows, kc);
+  } else {
+    p.cpack(dst, int(kc), A + i0 * lda + k0, lda, int(kc), rows);
+    for (int64_t e = rows * kc; e < p.mr * kc; ++e) dst[e] = T(0);
+  }
 }
 
-// Packs op(B)[k0 : k0+kc, j0 : j0+cols] into a kc x NR sliver, columns past `cols` zero.
+// Width of a packed B sliver of `cols` columns: the narrow p.nr_min when they fit in it (the last
+// sliver of a block), else NR.
+template <class T>
+int sliver_width(const Plan<T>& p, int cols) {
+  return cols <= p.nr_min ? p.nr_min : p.nr;
+}
+
+// Packs op(B)[k0 : k0+kc, j0 : j0+cols] into a kc x sliver_width(cols) sliver, columns past `cols` zero.
 template <class T>
 void pack_b(const Plan<T>& p, T* dst, const T* B, int64_t ldb, bool trans, int64_t k0, int64_t j0, int cols,
             int64_t kc) {
-  if (trans) p.tpack(dst, p.nr, B + j0 * ldb + k0, ldb, cols, kc);
-  else copy_pack(dst, p.nr, B + k0 * ldb + j0, ldb, cols, kc);
+  if (trans) p.tpack(dst, sliver_width(p, cols), B + j0 * ldb + k0, ldb, cols, kc);
+  else p.cpack(dst, sliver_width(p, cols), B + k0 * ldb + j0, ldb, cols, kc);
 }
 
 // C = act(beta * C + bias): the K == 0 case.
@@ -105,89 +167,135 @@ void scale_only(T* C, int64_t ldc, const T* bias, int64_t M, int64_t N, T beta, 
   }
 }
 
-// Work (multiply-adds) below which threads cost more than they save.
-// (~2M multiply-adds is ~20 us on one core; waking a worker costs a few us.)
-constexpr double kMinParallelMacs = 1 << 21;
+// Problems of at most this many multiply-adds take the small path: the calling thread alone (~20 us
+// of work on one core; waking a worker costs a few us) and operands read in place where possible.
+constexpr double kSmallMacs = 1 << 21;
 
 template <class T>
-void gemm_blocked(const Plan<T>& p, bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha,
+void gemm_blocked(const Setup<T>& setup, bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha,
                   const T* A, int64_t lda, const T* B, int64_t ldb, T beta, T* C, int64_t ldc, const T* bias,
                   Act act, T negative_slope) {
+  const Plan<T>& p = setup.p;
+  const Blocking& bk = setup.bk;
   const int mr = p.mr, nr = p.nr;
   const int act_code = act == Act::relu ? 1 : act == Act::leaky_relu ? 2 : 0;
   const bool other_act = act != Act::none && act_code == 0;
-  const int64_t nc_max = min64(p.nc, ceil_div(N, nr) * nr);
-  // K split into equal blocks of at most p.kc (rounded up to 8): no short tail block. Depends on
-  // K and the ISA only, never on the thread count.
-  const int64_t kblocks = ceil_div(K, p.kc);
+  // K split into equal blocks of at most KC (rounded up to 8): no short tail block. Depends on K
+  // and the ISA's blocking only, never on the thread count.
+  const int64_t kblocks = ceil_div(K, bk.kc);
   const int64_t kc_max = min64(K, ceil_div(ceil_div(K, kblocks), 8) * 8);
-  const int nthreads =
-      double(M) * double(N) * double(K) >= kMinParallelMacs ? pydl::runtime::get_num_threads() : 1;
-  const int64_t slivers_m = ceil_div(M, mr);
-  // Small-problem paths: read op(B) = B in place when there are too few A slivers to pay for
-  // packing it or it is small enough to stay in cache, and op(A) = A^T in place when there are
-  // too few B slivers to pay for packing A (partial slivers at the edges are still packed).
-  const bool direct_b = !trans_b && (slivers_m <= 4 || K * N * int64_t(sizeof(T)) <= (64 << 10));
-  const bool direct_a = trans_a && ceil_div(N, nr) <= 4;
-  T* bpack = scratch<T>(0, size_t(kc_max * nc_max));
+  const int64_t nc_max = min64(bk.nc, ceil_div(N, nr) * nr);
+  const int64_t mc_max = min64(bk.mc, ceil_div(M, mr) * mr);
+  const bool small = double(M) * double(N) * double(K) <= kSmallMacs;
+  const int nthreads = small ? 1 : pydl::runtime::get_num_threads();
+  // Operands read in place: op(B) = B when the problem is small, when there are too few A slivers
+  // to pay for packing it, or when it stays in cache anyway; op(A) (A or A^T) when the problem is
+  // small or there are too few B slivers to pay for packing it. Partial slivers at the edges are
+  // still packed (zero padding).
+  const bool direct_b = !trans_b && (small || ceil_div(M, mr) <= 4 || K * N * int64_t(sizeof(T)) <= (64 << 10));
+  const bool direct_a = small || ceil_div(N, nr) <= 4;
+  const Packs<T> packs = packing_buffers<T>(size_t(kc_max * nc_max), size_t(kc_max * mc_max));
+  T* const bpack = packs.b;
+  T* const apack = packs.a;
 
-  for (int64_t jc = 0; jc < N; jc += nc_max) {
-    const int64_t nc = min64(nc_max, N - jc);
-    const int64_t slivers_n = ceil_div(nc, nr);
-    // Work units are (A sliver, column part) pairs; slivers are cut into parts only when there
-    // are too few of them to keep every thread busy.
-    const int64_t parts = (nthreads == 1 || slivers_m >= 4 * nthreads) ? 1 : min64(2 * nthreads, slivers_n);
+  for (int64_t ic = 0; ic < M; ic += mc_max) {
+    const int64_t mc = min64(mc_max, M - ic);
+    const int64_t slivers_m = ceil_div(mc, mr);
     for (int64_t pc = 0; pc < K; pc += kc_max) {
       const int64_t kc = min64(kc_max, K - pc);
       const bool first = pc == 0, last = pc + kc == K;
-      auto pack_slivers = [&](int64_t s0, int64_t s1) {
-        for (int64_t s = s0; s < s1; ++s) {
-          const int cols = int(min64(nr, nc - s * nr));
-          if (!direct_b || cols < nr) pack_b(p, bpack + s * nr * kc, B, ldb, trans_b, pc, jc + s * nr, cols, kc);
-        }
-      };
-      runtime::parallel_for_dynamic(slivers_n, nthreads, pack_slivers);
-
-      Epilogue<T> ep{alpha, first ? beta : T(1), nullptr, last ? act_code : 0, negative_slope};
-      auto run_units = [&](int64_t u0, int64_t u1) {
-        T* apack = scratch<T>(1, size_t(mr * kc));
-        int64_t packed = -1;
-        for (int64_t u = u0; u < u1; ++u) {
-          const int64_t s = u / parts, q = u % parts;
-          const int64_t i0 = s * mr;
-          const int rows = int(min64(mr, M - i0));
-          const T* a = apack;
-          int64_t aks = mr;
-          if (direct_a && rows == mr) {
-            a = A + pc * lda + i0;
-            aks = lda;
-          } else if (s != packed) {
-            pack_a(p, apack, A, lda, trans_a, i0, pc, rows, kc);
-            packed = s;
-          }
-          const int64_t t0 = slivers_n * q / parts, t1 = slivers_n * (q + 1) / parts;
-          Epilogue<T> e = ep;
-          for (int64_t t = t0; t < t1; ++t) {
-            const int64_t j = jc + t * nr;
-            const int cols = int(min64(nr, N - j));
-            e.bias = (last && bias) ? bias + j : nullptr;
-            if (direct_b && cols == nr)
-              p.kernel(kc, a, aks, B + pc * ldb + j, ldb, C + i0 * ldc + j, ldc, rows, cols, e);
-            else
-              p.kernel(kc, a, aks, bpack + t * nr * kc, nr, C + i0 * ldc + j, ldc, rows, cols, e);
-          }
-          if (last && other_act) {  // sigmoid, tanh, gelu: on the finished rows while they are in cache
-            const int64_t j0 = jc + t0 * nr, j1 = min64(N, jc + t1 * nr);
-            for (int i = 0; i < rows; ++i) {
-              T* row = C + (i0 + i) * ldc + j0;
-              pydl::ops::activation_forward<T>(row, row, j1 - j0, act, negative_slope);
+      for (int64_t jc = 0; jc < N; jc += nc_max) {
+        const int64_t nc = min64(nc_max, N - jc);
+        const int64_t slivers_n = ceil_div(nc, nr);
+        // One parallel pass packs the B block and, with the first one, the A panel.
+        const int64_t a_items = jc == 0 ? slivers_m : 0;
+        auto pack = [&](int64_t u0, int64_t u1) {
+          for (int64_t u = u0; u < u1; ++u) {
+            if (u < a_items) {
+              const int rows = int(min64(mr, mc - u * mr));
+              if (!direct_a || rows < mr) pack_a(p, apack + u * mr * kc, A, lda, trans_a, ic + u * mr, pc, rows, kc);
+            } else {
+              const int64_t t = u - a_items;
+              const int cols = int(min64(nr, nc - t * nr));
+              if (!direct_b || cols < nr) pack_b(p, bpack + t * nr * kc, B, ldb, trans_b, pc, jc + t * nr, cols, kc);
             }
           }
-        }
-      };
-      runtime::parallel_for_dynamic(slivers_m * parts, nthreads, run_units);
+        };
+        runtime::parallel_for_dynamic(a_items + slivers_n, nthreads, pack);
+
+        // Work units are (A sliver, column part) pairs; slivers are cut into parts only when
+        // there are too few of them to keep every thread busy.
+        const int64_t parts = (nthreads == 1 || slivers_m >= 4 * nthreads) ? 1 : min64(2 * nthreads, slivers_n);
+        Epilogue<T> ep{alpha, first ? beta : T(1), nullptr, last ? act_code : 0, negative_slope};
+        auto run_units = [&](int64_t u0, int64_t u1) {
+          for (int64_t u = u0; u < u1; ++u) {
+            const int64_t s = u / parts, q = u % parts;
+            const int64_t i0 = ic + s * mr;
+            const int rows = int(min64(mr, M - i0));
+            // A sliver: packed (k-major for op(A) = A^T, rows for op(A) = A) or read in place
+            const bool in_place = direct_a && rows == mr;
+            const T* a = !in_place ? apack + s * mr * kc : trans_a ? A + pc * lda + i0 : A + i0 * lda + pc;
+            const int64_t aks = trans_a ? (in_place ? lda : mr) : 1;
+            const int64_t ars = trans_a ? 0 : in_place ? lda : kc;
+            const int64_t t0 = slivers_n * q / parts, t1 = slivers_n * (q + 1) / parts;
+            Epilogue<T> e = ep;
+            for (int64_t t = t0; t < t1; ++t) {
+              const int64_t j = jc + t * nr;
+              const int cols = int(min64(nr, N - j));
+              e.bias = (last && bias) ? bias + j : nullptr;
+              if (direct_b && cols == nr)
+                p.kernel(kc, a, aks, ars, B + pc * ldb + j, ldb, C + i0 * ldc + j, ldc, rows, cols, e);
+              else
+                p.kernel(kc, a, aks, ars, bpack + t * nr * kc, sliver_width(p, cols), C + i0 * ldc + j, ldc, rows, cols,
+                         e);
+            }
+            if (last && other_act) {  // sigmoid, tanh, gelu: on the finished rows while they are in cache
+              const int64_t j0 = jc + t0 * nr, j1 = min64(N, jc + t1 * nr);
+              for (int i = 0; i < rows; ++i) {
+                T* row = C + (i0 + i) * ldc + j0;
+                pydl::ops::activation_forward<T>(row, row, j1 - j0, act, negative_slope);
+              }
+            }
+          }
+        };
+        runtime::parallel_for_dynamic(slivers_m * parts, nthreads, run_units);
+      }
     }
   }
+}
+
+// C = act(alpha A B^T + beta C + bias) with few rows of A: every output is a dot product of two
+// rows read in place (the ISA's dot kernel), where the blocked path would transpose all of B to
+// use it M times. Taken for M <= 2, and for M <= kDotMaxM when K >= 256 (below that the blocked
+// path wins: each dot product ends in a horizontal sum; docs/GEMM.md). Threads split column
+// blocks, as outputs.
+constexpr int64_t kDotMaxM = 8;
+
+template <class T>
+void gemm_dot(const Plan<T>& p, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda, const T* B,
+              int64_t ldb, T beta, T* C, int64_t ldc, const T* bias, Act act, T negative_slope) {
+  const int act_code = act == Act::relu ? 1 : act == Act::leaky_relu ? 2 : 0;
+  const bool other_act = act != Act::none && act_code == 0;
+  const int64_t rb = p.dot_rows, cb = p.dot_cols;
+  const int64_t col_blocks = ceil_div(N, cb), per_unit = 16;  // 16 column blocks per unit of work
+  const int nthreads = double(M) * double(N) * double(K) <= kSmallMacs ? 1 : pydl::runtime::get_num_threads();
+  auto run = [&](int64_t u0, int64_t u1) {
+    for (int64_t u = u0; u < u1; ++u) {
+      const int64_t j0 = u * per_unit * cb, j1 = min64(N, j0 + per_unit * cb);
+      for (int64_t i = 0; i < M; i += rb) {
+        const int m = int(min64(rb, M - i));
+        for (int64_t j = j0; j < j1; j += cb) {
+          const Epilogue<T> ep{alpha, beta, bias ? bias + j : nullptr, act_code, negative_slope};
+          p.dot(K, A + i * lda, lda, B + j * ldb, ldb, C + i * ldc + j, ldc, m, int(min64(cb, N - j)), ep);
+        }
+        for (int r = 0; other_act && r < m; ++r) {  // sigmoid, tanh, gelu: on the finished rows
+          T* row = C + (i + r) * ldc + j0;
+          pydl::ops::activation_forward<T>(row, row, j1 - j0, act, negative_slope);
+        }
+      }
+    }
+  };
+  runtime::parallel_for_dynamic(ceil_div(col_blocks, per_unit), nthreads, run);
 }
 
 }  // namespace
@@ -200,7 +308,12 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, 
     scale_only<T>(C, ldc, bias, M, N, beta, act, negative_slope);
     return;
   }
-  gemm_blocked<T>(active_plan<T>(), trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, bias, act,
+  const Setup<T>& setup = active_setup<T>();
+  if (!trans_a && trans_b && setup.p.dot && M <= kDotMaxM && (M <= 2 || K >= 256)) {
+    gemm_dot<T>(setup.p, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, bias, act, negative_slope);
+    return;
+  }
+  gemm_blocked<T>(setup, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, bias, act,
                   negative_slope);
 }
 

@@ -1,8 +1,9 @@
-// AVX2+FMA GEMM micro-kernels: C tile (MR x NR, row-major) += packed A sliver (MR x kc, k-major)
-// times B sliver (kc x NR). float32: 6 x 16 (2 ymm per row), float64: 6 x 8. 12 ymm accumulators,
-// 2 for B, 1 broadcast: 15 of the 16 registers. Partial tiles go through a small temporary tile
-// so that every element sees the same arithmetic. Epilogue: alpha, beta, bias, relu/leaky_relu.
-// Compiled with -mavx2 -mfma; everything here is local to pydl::gemm::avx2.
+// AVX2+FMA GEMM micro-kernels: C tile (MR x NR, row-major) += A sliver (MR x kc) times B sliver
+// (kc x NR). float32: 6 x 16 (2 ymm per row), float64: 6 x 8. 12 ymm accumulators, 2 for B, 1
+// broadcast: 15 of the 16 registers. The kernel body and the packing routines are
+// kernel_core.inc over the primitives below; partial vectors (no lane masks before AVX-512) go
+// through a small buffer, at the tile edges only. Compiled with -mavx2 -mfma; everything here is
+// local to pydl::gemm::avx2.
 #include <immintrin.h>
 
 #include "gemm/kernels.h"
@@ -24,102 +25,44 @@ struct Vec<double> {
   static constexpr int L = 4;
 };
 
-// The primitives of the micro-kernel, float and double side by side (+ and * are GCC's vector
-// operators, the same operations as _mm256_add_ps / _mm256_mul_ps).
+// The primitives kernel_core.inc is written over, float and double side by side (+ and * are
+// GCC's vector operators, the same operations as _mm256_add_ps / _mm256_mul_ps).
 __m256 set1(float x) { return _mm256_set1_ps(x); }
 __m256d set1(double x) { return _mm256_set1_pd(x); }
+template <class T>
+typename Vec<T>::V zero() { return set1(T(0)); }
 __m256 load(const float* p) { return _mm256_loadu_ps(p); }
 __m256d load(const double* p) { return _mm256_loadu_pd(p); }
 void store(float* p, __m256 v) { _mm256_storeu_ps(p, v); }
 void store(double* p, __m256d v) { _mm256_storeu_pd(p, v); }
+// The first n lanes (0 <= n < L): loads masked (vmaskmov, lanes past n read as zero and never
+// touch memory), stores through a buffer (vmaskmov stores are microcoded on AMD cores).
+__m256i first(int n, int step) {  // lanes [0, n) of 32-bit ints (step 1) or 64-bit ones (step 2)
+  const __m256i lane =
+      step == 1 ? _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7) : _mm256_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3);
+  return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), lane);
+}
+__m256 load_n(const float* p, int n) { return _mm256_maskload_ps(p, first(n, 1)); }
+__m256d load_n(const double* p, int n) { return _mm256_maskload_pd(p, first(n, 2)); }
+template <class T>
+void store_n(T* p, typename Vec<T>::V v, int n) {
+  alignas(32) T buf[Vec<T>::L];
+  store(buf, v);
+  for (int j = 0; j < n; ++j) p[j] = buf[j];
+}
 __m256 fma(__m256 a, __m256 b, __m256 c) { return _mm256_fmadd_ps(a, b, c); }
 __m256d fma(__m256d a, __m256d b, __m256d c) { return _mm256_fmadd_pd(a, b, c); }
 __m256 lt0(__m256 x) { return _mm256_cmp_ps(x, _mm256_setzero_ps(), _CMP_LT_OQ); }
 __m256d lt0(__m256d x) { return _mm256_cmp_pd(x, _mm256_setzero_pd(), _CMP_LT_OQ); }
-__m256 blend(__m256 x, __m256 y, __m256 mask) { return _mm256_blendv_ps(x, y, mask); }
-__m256d blend(__m256d x, __m256d y, __m256d mask) { return _mm256_blendv_pd(x, y, mask); }
+__m256 relu(__m256 x) { return _mm256_blendv_ps(x, _mm256_setzero_ps(), lt0(x)); }
+__m256d relu(__m256d x) { return _mm256_blendv_pd(x, _mm256_setzero_pd(), lt0(x)); }
+__m256 leaky(__m256 x, __m256 s) { return _mm256_blendv_ps(x, x * s, lt0(x)); }
+__m256d leaky(__m256d x, __m256d s) { return _mm256_blendv_pd(x, x * s, lt0(x)); }
 
-// Full MR x NR tile: accumulate, then the epilogue on registers. c/bias cover all NR columns.
-template <class T, int MR, int NV>
-void tile(int64_t kc, const T* a, int64_t aks, const T* b, int64_t ldb, T* c, int64_t ldc, int m, const T* bias_p,
-          const Epilogue<T>& ep) {
-  using V = typename Vec<T>::V;
-  constexpr int L = Vec<T>::L;
-  V acc[MR][NV];
-#pragma GCC unroll 16
-  for (int i = 0; i < MR; ++i)
-#pragma GCC unroll 4
-    for (int v = 0; v < NV; ++v) acc[i][v] = set1(T(0));
-#pragma GCC unroll 2
-  for (int64_t k = 0; k < kc; ++k) {
-    V bv[NV];
-#pragma GCC unroll 4
-    for (int v = 0; v < NV; ++v) bv[v] = load(b + v * L);
-#pragma GCC unroll 16
-    for (int i = 0; i < MR; ++i) {
-      const V ai = set1(a[i]);
-#pragma GCC unroll 4
-      for (int v = 0; v < NV; ++v) acc[i][v] = fma(ai, bv[v], acc[i][v]);
-    }
-    a += aks;
-    b += ldb;
-  }
-  const V alpha = set1(ep.alpha), beta = set1(ep.beta), slope = set1(ep.negative_slope), zero = set1(T(0));
-  const bool read_c = ep.beta != 0;
-#pragma GCC unroll 16
-  for (int i = 0; i < MR; ++i) {
-    if (i >= m) break;
-    T* ci = c + i * ldc;
-#pragma GCC unroll 4
-    for (int v = 0; v < NV; ++v) {
-      V x = acc[i][v] * alpha;
-      if (read_c) x = fma(beta, load(ci + v * L), x);
-      if (bias_p) x = x + load(bias_p + v * L);
-      if (ep.act == 1) x = blend(x, zero, lt0(x));
-      else if (ep.act == 2) x = blend(x, x * slope, lt0(x));
-      store(ci + v * L, x);
-    }
-  }
-}
+// In-register transposes for transpose_pack (kernel_core.inc).
 
-// The micro-kernel contract of kernels.h on an MR x (NV vectors) block.
-template <class T, int MR, int NV>
-void kernel(int64_t kc, const T* a, int64_t aks, const T* b, int64_t ldb, T* c, int64_t ldc, int m, int n,
-            const Epilogue<T>& ep) {
-  constexpr int NR = NV * Vec<T>::L;
-  if (n == NR) {
-    tile<T, MR, NV>(kc, a, aks, b, ldb, c, ldc, m, ep.bias, ep);
-    return;
-  }
-  // Partial columns: run the full tile on a padded copy, then write back the m x n part.
-  alignas(32) T buf[MR * NR];
-  alignas(32) T bias[NR];
-  for (int i = 0; i < m; ++i)
-    for (int j = 0; j < NR; ++j) buf[i * NR + j] = (ep.beta != 0 && j < n) ? c[i * ldc + j] : T(0);
-  for (int j = 0; j < NR; ++j) bias[j] = (ep.bias && j < n) ? ep.bias[j] : T(0);
-  tile<T, MR, NV>(kc, a, aks, b, ldb, buf, NR, m, ep.bias ? bias : nullptr, ep);
-  for (int i = 0; i < m; ++i)
-    for (int j = 0; j < n; ++j) c[i * ldc + j] = buf[i * NR + j];
-}
-
-// Edge tiles run a smaller register block (3 rows, one vector of columns) instead of computing
-// zero padding: same per-element arithmetic, fewer wasted FMAs.
-template <class T>
-void micro_kernel(int64_t kc, const T* a, int64_t aks, const T* b, int64_t ldb, T* c, int64_t ldc, int m, int n,
-                  const Epilogue<T>& ep) {
-  if (n > Vec<T>::L) {
-    if (m > 3) kernel<T, 6, 2>(kc, a, aks, b, ldb, c, ldc, m, n, ep);
-    else kernel<T, 3, 2>(kc, a, aks, b, ldb, c, ldc, m, n, ep);
-  } else {
-    if (m > 3) kernel<T, 6, 1>(kc, a, aks, b, ldb, c, ldc, m, n, ep);
-    else kernel<T, 3, 1>(kc, a, aks, b, ldb, c, ldc, m, n, ep);
-  }
-}
-
-// ---- transposing pack: dst[k * w + r] = src[r * lds + k] (r < rows), zero for rows <= r < w ----
-
-// In-register transpose of 8 rows of 8 floats.
-void transpose8(__m256 r[8]) {
+// 8 rows of 8 floats.
+void transpose_block(__m256 r[8]) {
   __m256 t[8], u[8];
   for (int p = 0; p < 4; ++p) {
     t[2 * p] = _mm256_unpacklo_ps(r[2 * p], r[2 * p + 1]);
@@ -138,44 +81,44 @@ void transpose8(__m256 r[8]) {
   }
 }
 
-// float32 only: float64 packs with the scalar loops (generic::transpose_pack_f64).
-void transpose_pack_f32(float* dst, int w, const float* src, int64_t lds, int rows, int64_t kc) {
-  for (int r0 = 0; r0 < w; r0 += 8) {
-    const int nrow = w - r0 < 8 ? w - r0 : 8;
-    const int valid = rows - r0 < 0 ? 0 : (rows - r0 < nrow ? rows - r0 : nrow);
-    for (int64_t k0 = 0; k0 < kc; k0 += 8) {
-      const int kn = kc - k0 < 8 ? int(kc - k0) : 8;
-      __m256 r[8];
-      if (kn == 8) {
-        for (int i = 0; i < 8; ++i) r[i] = i < valid ? _mm256_loadu_ps(src + (r0 + i) * lds + k0) : _mm256_setzero_ps();
-      } else {
-        alignas(32) float tmp[8][8] = {};
-        for (int i = 0; i < valid; ++i)
-          for (int k = 0; k < kn; ++k) tmp[i][k] = src[(r0 + i) * lds + k0 + k];
-        for (int i = 0; i < 8; ++i) r[i] = _mm256_load_ps(tmp[i]);
-      }
-      transpose8(r);
-      float* d = dst + k0 * w + r0;
-      if (nrow == 8) {
-        for (int k = 0; k < kn; ++k) _mm256_storeu_ps(d + k * w, r[k]);
-      } else {
-        alignas(32) float tmp[8];
-        for (int k = 0; k < kn; ++k) {
-          _mm256_store_ps(tmp, r[k]);
-          for (int i = 0; i < nrow; ++i) d[k * w + i] = tmp[i];
-        }
-      }
-    }
-  }
+// 4 rows of 4 doubles.
+void transpose_block(__m256d r[4]) {
+  const __m256d t0 = _mm256_unpacklo_pd(r[0], r[1]), t1 = _mm256_unpackhi_pd(r[0], r[1]);  // lane pairs (0,1)
+  const __m256d t2 = _mm256_unpacklo_pd(r[2], r[3]), t3 = _mm256_unpackhi_pd(r[2], r[3]);  // (2,3)
+  r[0] = _mm256_permute2f128_pd(t0, t2, 0x20);
+  r[1] = _mm256_permute2f128_pd(t1, t3, 0x20);
+  r[2] = _mm256_permute2f128_pd(t0, t2, 0x31);
+  r[3] = _mm256_permute2f128_pd(t1, t3, 0x31);
 }
+
+float hsum(__m256 v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  return _mm_cvtss_f32(_mm_add_ss(s, _mm_movehdup_ps(s)));
+}
+double hsum(__m256d v) {
+  __m128d s = _mm_add_pd(_mm256_castpd256_pd128(v), _mm256_extractf128_pd(v, 1));
+  return _mm_cvtsd_f64(_mm_add_sd(s, _mm_unpackhi_pd(s, s)));
+}
+// The dot kernel's block: 2 rows of A x 4 rows of B, 8 accumulators.
+constexpr int kDotRows = 2, kDotCols = 4;
+
+// The micro-kernel's register blocks by rows (6 or 3; kernel_core.inc picks the smallest
+// that covers a tile's rows).
+constexpr int kRows0 = 6, kRows1 = 3, kRows2 = 3;
+
+#include "gemm/kernel_core.inc"
 
 }  // namespace
 
-static_assert(kMrF32 == 6 && kNrF32 == 16 && kMrF64 == 6 && kNrF64 == 8, "micro_kernel assumes 6 x 2 vectors");
+static_assert(kMrF32 == kRows0 && kMrF64 == kRows0 && kNrF32 == 2 * Vec<float>::L && kNrF64 == 2 * Vec<double>::L,
+              "the micro-kernel is kRows0 x 2 vectors");
 
 const IsaKernels kernels = {
-    {micro_kernel<float>, transpose_pack_f32, kMrF32, kNrF32, 384, 512},
-    {micro_kernel<double>, generic::transpose_pack_f64, kMrF64, kNrF64, 256, 256},
+    {micro_kernel<float>, transpose_pack<float>, copy_pack<float>, kMrF32, kNrF32, Vec<float>::L, dot_kernel<float>,
+     kDotRows, kDotCols},
+    {micro_kernel<double>, transpose_pack<double>, copy_pack<double>, kMrF64, kNrF64, Vec<double>::L,
+     dot_kernel<double>, kDotRows, kDotCols},
 };
 
 }  // namespace pydl::gemm::avx2

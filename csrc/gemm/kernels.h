@@ -1,19 +1,25 @@
 // GEMM micro-kernels, one set per ISA, each in its own namespace and translation unit
-// (kernel_avx512.cpp, kernel_avx2.cpp, kernel_generic.cpp). Each exports one table, `kernels`,
-// that the driver (gemm.cpp) picks with runtime::select(). This header carries declarations and
-// plain data only (no code), so no inline body can be shared between ISA translation units.
+// (kernel_avx512.cpp, kernel_avx2.cpp, kernel_generic.cpp; the two x86 ones share their body,
+// kernel_core.inc, compiled once per ISA). Each exports one table, `kernels`, that the driver
+// (gemm.cpp) picks with runtime::select(). This header carries declarations and plain data only
+// (no code), so no inline body can be shared between ISA translation units.
 //
 // Micro-kernel contract (one MR x NR tile of C, row-major):
-//   a   A sliver, MR rows x kc, k-major: a[k * aks + i] (packed: aks = MR, rows past the edge zero;
-//       or op(A) = A^T read in place: aks = A's leading dimension)
+//   a   A sliver, MR rows x kc. ars == 0: k-major, element (i, k) at a[k * aks + i] (packed:
+//       aks = MR, rows past the edge zero; or op(A) = A^T read in place: aks = A's leading
+//       dimension). ars > 0: rows of A read in place, element (i, k) at a[i * ars + k], aks = 1,
+//       and m == MR (no row past the matrix is read).
 //   b   B sliver, kc x NR: b[k * ldb + j] (packed: ldb = NR; rows of B in place: ldb = B's)
 //   c   C tile, m x n valid (m <= MR, n <= NR), row stride ldc
-//   c[i][j] = act(alpha * sum_k a[k][i] b[k][j] + beta * c[i][j] + bias[j]) for i < m, j < n;
-//   beta == 0: c is not read. bias may be null. act: 0 none, 1 relu, 2 leaky_relu (negative_slope).
+//   c[i][j] = act(alpha * sum_k a[i][k] b[k][j] + beta * c[i][j] + bias[j]) for i < m, j < n,
+//   the sum in k order; beta == 0: c is not read. bias may be null. act: 0 none, 1 relu,
+//   2 leaky_relu (negative_slope).
 //
-// Transposing pack: dst[k * w + r] = src[r * lds + k] for r < rows, k < kc; rows r in
-// [rows, w) are zero. Packs row-major A into k-major slivers (w = MR) and B^T into B slivers
-// (w = NR). The vector ISAs transpose in registers; generic has the scalar loops.
+// Packing routines (w: MR for A slivers, NR for B slivers):
+//   transposing pack  dst[k * w + r] = src[r * lds + k] for r < rows, k < kc; rows [rows, w) zero.
+//                     Row-major A into k-major slivers, and B^T into B slivers.
+//   copying pack      dst[k * w + c] = src[k * lds + c] for c < cols; columns [cols, w) zero.
+//                     A^T into A slivers, B into B slivers.
 #pragma once
 
 #include <cstdint>
@@ -30,19 +36,27 @@ struct Epilogue {
 };
 
 template <class T>
-using MicroKernel = void (*)(int64_t kc, const T* a, int64_t aks, const T* b, int64_t ldb, T* c, int64_t ldc, int m,
-                             int n, const Epilogue<T>& ep);
+using MicroKernel = void (*)(int64_t kc, const T* a, int64_t aks, int64_t ars, const T* b, int64_t ldb, T* c,
+                             int64_t ldc, int m, int n, const Epilogue<T>& ep);
 template <class T>
-using TransposePack = void (*)(T* dst, int w, const T* src, int64_t lds, int rows, int64_t kc);
+using Pack = void (*)(T* dst, int w, const T* src, int64_t lds, int count, int64_t kc);
+// c[i][j] = act(alpha * sum_k a[i * lda + k] b[j * ldb + k] + beta c[i][j] + bias[j]) for i < m <= dot_rows,
+// j < n <= dot_cols (kernel_core.inc): C = A B^T with both read in place, row by row.
+template <class T>
+using DotKernel = void (*)(int64_t K, const T* a, int64_t lda, const T* b, int64_t ldb, T* c, int64_t ldc, int m,
+                           int n, const Epilogue<T>& ep);
 
-// One ISA's kernels and blocking for one dtype: MR x NR register tile, KC x NC cache blocks (NC a
-// multiple of NR).
+// One ISA's kernels for one dtype and its MR x NR register tile; the kernel also takes B slivers
+// nr_min wide (ldb = nr_min) for n <= nr_min. dot: null where the ISA has none (generic). The
+// cache blocks (KC, NC, MC) are derived from the cache sizes at run time (gemm.cpp).
 template <class T>
 struct Plan {
   MicroKernel<T> kernel;
-  TransposePack<T> tpack;
-  int mr, nr;
-  int64_t kc, nc;
+  Pack<T> tpack;  // transposing
+  Pack<T> cpack;  // copying
+  int mr, nr, nr_min;
+  DotKernel<T> dot;
+  int dot_rows, dot_cols;
 };
 
 struct IsaKernels {
@@ -53,7 +67,6 @@ struct IsaKernels {
 namespace generic {
 constexpr int kMrF32 = 4, kNrF32 = 8, kMrF64 = 4, kNrF64 = 4;
 extern const IsaKernels kernels;
-void transpose_pack_f64(double* dst, int w, const double* src, int64_t lds, int rows, int64_t kc);  // (scalar)
 }  // namespace generic
 
 #if defined(PYDL_X86)

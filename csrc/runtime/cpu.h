@@ -25,6 +25,17 @@ const char* isa_name(Isa isa);
 // Parses "avx512" / "avx2" / "generic"; returns false for anything else.
 bool parse_isa(const char* name, Isa* out);
 
+// Data cache sizes in bytes as the CPU reports them (cpuid leaf 4 on Intel, 0x8000001D on AMD;
+// elsewhere sysconf), l3 divided by the number of threads sharing it (sysconf: by the CPU count).
+// A level the CPU does not report gets a conservative default (32 KiB, 512 KiB, 1 MiB). Read once,
+// then cached.
+struct CacheSizes {
+  long l1d;
+  long l2;
+  long l3_share;
+};
+CacheSizes cache_sizes();
+
 // The one of three per-ISA entries (kernel functions, or tables of them) for active_isa().
 // Baseline translation units only, like every template (see above).
 template <class K>

@@ -62,6 +62,7 @@ SHAPES = [  # (M, N, K)
     (0, 0, 0), (0, 5, 3), (4, 0, 3), (3, 4, 0), (1, 1, 1), (1, 7, 1), (5, 1, 9), (1, 1, 300),
     (2, 3, 5), (7, 11, 13), (17, 31, 29), (37, 41, 43), (97, 3, 101), (3, 97, 89),
     (64, 64, 64), (100, 200, 50), (257, 129, 65), (513, 19, 7), (11, 600, 5),
+    (23, 40, 2), (35, 9, 1),  # packed edge slivers of rows shorter than a vector
 ]
 
 
@@ -200,11 +201,30 @@ def test_beta_zero_ignores_nan_in_c(k, dtype, isa):
     assert_gemm_close(c, expected(a, b, False, False), a, b, k, dtype)
 
 
+# Few rows of A against B^T: the dot-product path (M <= 2 at any K, M <= 8 from K = 256), its
+# edges (rows and columns past a block, K not a multiple of the vector), and its neighbours.
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("ta,tb", [(False, False), (True, True), (False, True)])
-def test_one_vs_two_threads_bitwise(ta, tb, dtype, isa):
+@pytest.mark.parametrize("m,n,k", [(1, 1, 1), (1, 37, 15), (2, 5, 17), (3, 9, 255), (3, 9, 256), (5, 23, 300),
+                                   (8, 41, 1000), (6, 25, 3136), (9, 13, 400)])
+@pytest.mark.parametrize("act", ["none", "leaky_relu", "gelu"])
+def test_gemm_few_rows_times_b_transposed(m, n, k, act, dtype, isa):
+    rng = np.random.default_rng(m * 100 + n + k)
+    a, b = operands(m, n, k, False, True, dtype, rng)
+    c = make((m, n), dtype, rng)
+    bias = make((n,), dtype, rng)
+    ref = expected(a, b, False, True, 0.75, -0.5, c, bias, act, 0.1)
+    _C.gemm(a, b, c, trans_b=True, alpha=0.75, beta=-0.5, bias=bias, activation=act, negative_slope=0.1)
+    assert_gemm_close(c, ref, a, b, 1.2 * k * 0.75, dtype, extra_scale=2.0)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("ta,tb,m,n,k", [(False, False, 301, 517, 613), (True, True, 301, 517, 613),
+                                         (False, True, 301, 517, 613),
+                                         (False, False, 20, 3000, 200),  # 2 A slivers: column parts
+                                         (True, False, 2000, 20, 300),   # A^T read in place
+                                         (False, True, 6, 3000, 400)])   # the dot-product path
+def test_one_vs_two_threads_bitwise(ta, tb, m, n, k, dtype, isa):
     rng = np.random.default_rng(9)
-    m, n, k = 301, 517, 613
     a, b = operands(m, n, k, ta, tb, dtype, rng)
     bias = make((n,), dtype, rng)
     c0 = make((m, n), dtype, rng)
