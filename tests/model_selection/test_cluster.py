@@ -46,6 +46,9 @@ def _ray_cluster():
     temp = tempfile.mkdtemp(prefix="pydl-ray-")   # short: Ray's socket paths must fit in 107 bytes
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("RAY_AUTH_MODE", "disabled")    # no token file under ~/.ray
+        # Ray's workers put the driver's working directory first on sys.path: from a checkout's
+        # root they would import its (unbuilt) ./pydl instead of the installed package
+        mp.chdir(temp)
         try:
             ray.init(num_cpus=2, include_dashboard=False, _temp_dir=temp, log_to_driver=False)
         except Exception as e:  # pragma: no cover (Ray unusable on this machine)
