@@ -6,6 +6,11 @@
 // in-register transposes. Compiled with -mavx512f...; everything here is local to pydl::gemm::avx512.
 #include <immintrin.h>
 
+// GCC 12 reports the _mm512_undefined_* pass-through operands inside the shuffle, extract and
+// reduce intrinsics as uninitialised; they are not read. Only for this ISA's translation unit.
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
+
 #include "gemm/kernels.h"
 
 namespace pydl::gemm::avx512 {
