@@ -1,7 +1,8 @@
 """pydl.train: a Keras-like training loop over pydl modules.
 
 ``Trainer(model, loss_fn, optimizer, metrics=None, callbacks=())`` with ``fit``,
-``evaluate`` and ``predict``; ``History``; ``callbacks`` (EarlyStopping, ModelCheckpoint,
+``evaluate`` and ``predict``; ``TrainStep`` (one training step, fused into one C++ call for plain
+MLPs: what ``fit`` runs per batch); ``History``; ``callbacks`` (EarlyStopping, ModelCheckpoint,
 LearningRateScheduler, TerminateOnNaN, CSVLogger, BackupAndRestore); ``load_checkpoint`` (a
 ModelCheckpoint file back into a model and optimizer); ``metrics``; ``regularizers`` (L1, L2);
 ``build_mlp`` and ``build_cnn`` (the networks of the command line and the examples).
@@ -10,7 +11,8 @@ from . import callbacks, metrics, regularizers
 from ._mlp import build_cnn, build_mlp
 from .checkpoint import load_checkpoint
 from .history import History
+from .step import TrainStep
 from .regularizers import L1, L2
 from .trainer import Trainer
 
-__all__ = ["Trainer", "History", "build_mlp", "build_cnn", "load_checkpoint", "callbacks", "metrics", "regularizers", "L1", "L2"]
+__all__ = ["Trainer", "TrainStep", "History", "build_mlp", "build_cnn", "load_checkpoint", "callbacks", "metrics", "regularizers", "L1", "L2"]

@@ -56,6 +56,7 @@ from . import metrics as _metrics
 from .callbacks import BackupAndRestore, Callback
 from .history import History
 from .regularizers import Regularizer, resolve_params
+from .step import TrainStep
 
 
 def _overrides(cb, hook):
@@ -558,6 +559,11 @@ class Trainer:
         nb = xb.shape[0]
         if self.transform is not None:
             xb, yb = self._apply_transform(xb, yb)
+        if wb is None and self._plain_step():
+            step = self._step_fn()
+            loss = step(xb, yb)
+            metrics = [self._metric(fn, yb, step.output) for _, fn in self.metric_fns]
+            return (loss / nb if self._sum_reduction else loss), metrics
         self.optimizer.zero_grad()
         if self._weight_noise is not None:
             self._weight_noise.add()
@@ -578,6 +584,23 @@ class Trainer:
             r.add_grad()
         self.optimizer.step()
         return loss, metrics
+
+    def _plain_step(self):
+        """Whether a step is exactly zero_grad, forward, loss, backward, optimizer step: no weight
+        noise, regularizers or gradient clipping (anything between backward and step). Such a step
+        runs as a TrainStep, fused into one C++ call when the model and optimizer allow
+        (docs/ARCHITECTURE.md §2)."""
+        return (self._weight_noise is None and not self.regularizers
+                and getattr(self, "clipnorm", None) is None and getattr(self, "clipvalue", None) is None)
+
+    def _step_fn(self):
+        """The TrainStep of the current model, loss and optimizer (kept between batches: it holds
+        the fused plan)."""
+        step = getattr(self, "_step", None)
+        if (step is None or step.model is not self.model or step.loss_fn is not self.loss_fn
+                or step.optimizer is not self.optimizer):
+            step = self._step = TrainStep(self.model, self.loss_fn, self.optimizer)
+        return step
 
     def _weighted_loss(self, out, yb, wb):
         """Keras's sum_over_batch_size of the weighted per-sample losses, and dL/dout."""
