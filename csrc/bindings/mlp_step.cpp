@@ -307,8 +307,9 @@ MlpStep::MlpStep(const py::object& weights, const py::object& biases, const py::
   if (!py::isinstance<py::list>(states) || n_lists < min_lists || n_lists > max_lists)
     throw py::value_error("states: expected a list of " + std::to_string(min_lists) + " to " +
                           std::to_string(max_lists) + " state lists for '" + optimizer + "'");
+  static const char* const names[] = {"states[0]", "states[1]", "states[2]"};  // elements: "states[s][i]"
   for (size_t s = 0; s < n_lists; ++s) {
-    states_.push_back(array_list(py::list(states)[s], "states", static_cast<py::ssize_t>(n_params)));
+    states_.push_back(array_list(py::list(states)[s], names[s], static_cast<py::ssize_t>(n_params)));
     for (size_t l = 0; l < L; ++l) {
       states_.back()[params_[l][0]].like(chain_.weights[l]).writeable();
       if (params_[l].size() > 1) states_.back()[params_[l][1]].like(chain_.biases[l]).writeable();

@@ -231,15 +231,15 @@ class Sequential(Module):
         is not a 2-D array of the layers' width and dtype or the layers' parameters do not form a
         chain (dtype, shape, one shared by two layers): the steps then run one by one, and report
         any error as they do."""
-        lins = plan.lins
-        first = lins[0]
-        if (type(x) is not np.ndarray or x.ndim != 2 or x.dtype is not first.weight.data.dtype
-                or x.shape[1] != first.in_features or not x.shape[0]):
+        first = plan.lins[0]
+        dt = first.weight.data.dtype
+        if (type(x) is not np.ndarray or x.ndim != 2 or x.shape[1] != first.in_features or not x.shape[0]
+                or (x.dtype is not dt and x.dtype != dt)):  # (equal dtypes may be two objects: unpickled)
             return None
         if not x.flags.c_contiguous:
             x = np.ascontiguousarray(x)  # once, for forward and backward (as a Linear does)
         weights, biases = [], []
-        for m in lins:  # (loops, not comprehensions: this runs every call)
+        for m in plan.lins:  # (loops, not comprehensions: this runs every call)
             weights.append(m.weight.data)
             b = m.bias
             biases.append(None if b is None else b.data)

@@ -94,10 +94,11 @@ class TrainStep:
 
     def _layer_step(self, x, y):
         self.optimizer.zero_grad()
-        out = self.output = self.model(x)
+        out = self.model(x)
         loss = float(self.loss_fn(out, y))
         self.model.backward(self.loss_fn.backward(), **self._backward_kw)
         self.optimizer.step()
+        self.output = out
         return loss
 
 
@@ -147,7 +148,7 @@ class _MlpPlan:
         if len({id(p) for p in params}) != len(params) or any(id(p) not in group_of for p in params):
             return None  # a parameter shared between layers, or one the optimizer does not update
         dtype = params[0].data.dtype
-        if any(p.data.dtype is not dtype for p in params):
+        if any(p.data.dtype != dtype for p in params):
             return None
         names = {state_names(groups[group_of[id(p)]]) for p in params}
         if len(names) != 1:
@@ -193,22 +194,23 @@ class _MlpPlan:
     def run(self, x, y):
         """(loss, output) of a fused step on (x, y), or None when this batch takes the
         layer-by-layer path (nothing has changed then)."""
-        if (type(x) is not np.ndarray or x.dtype is not self.dtype or x.ndim != 2 or x.shape[1] != self.n_in
-                or not x.shape[0] or not x.flags.c_contiguous):
-            return None
+        dtype = self.dtype
+        if (type(x) is not np.ndarray or x.ndim != 2 or x.shape[1] != self.n_in or not x.shape[0]
+                or (x.dtype is not dtype and x.dtype != dtype) or not x.flags.c_contiguous):
+            return None  # (dtypes: equal ones need not be one object, e.g. after unpickling)
         n = x.shape[0]
         loss_fn = self.loss_fn
         ce = (type(loss_fn) is nn.CrossEntropyLoss and loss_fn.reduction != "none"
               and not 0 <= loss_fn.ignore_index < self.n_out)
         if ce and not (type(y) is np.ndarray and y.flags.c_contiguous and (
-                (y.dtype == np.int64 and y.shape == (n,)) or (y.dtype is self.dtype and y.shape == (n, self.n_out)))):
+                (y.dtype == np.int64 and y.shape == (n,)) or (y.dtype == dtype and y.shape == (n, self.n_out)))):
             return None
         hyper = [self.hyper_of(g) for g in self.groups]
         states = self.states
         steps = [st["step"] + 1 for st in states] if self.counts_steps else []
-        out = np.empty((n, self.n_out), self.dtype)
+        out = np.empty((n, self.n_out), dtype)
         if ce:
-            loss = self.c.step(x, y, out, loss_fn._class_weights(self.n_out, self.dtype), loss_fn.label_smoothing,
+            loss = self.c.step(x, y, out, loss_fn._class_weights(self.n_out, dtype), loss_fn.label_smoothing,
                                loss_fn.reduction == "mean", hyper, steps)
             if loss is None:
                 return None
