@@ -11,8 +11,8 @@ from . import callbacks, metrics, regularizers
 from ._mlp import build_cnn, build_mlp
 from .checkpoint import load_checkpoint
 from .history import History
-from .step import TrainStep
 from .regularizers import L1, L2
+from .step import TrainStep
 from .trainer import Trainer
 
 __all__ = ["Trainer", "TrainStep", "History", "build_mlp", "build_cnn", "load_checkpoint", "callbacks", "metrics", "regularizers", "L1", "L2"]

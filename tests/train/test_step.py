@@ -11,7 +11,7 @@ import pytest
 
 import pydl
 from pydl import nn, optim
-from pydl.train import TrainStep, Trainer
+from pydl.train import Trainer, TrainStep
 
 OPTIMIZERS = {
     "sgd": lambda p: optim.SGD(p, lr=0.05),
@@ -194,13 +194,19 @@ def test_what_the_plan_does_not_take_runs_layer_by_layer():
         step(x, y)  # as the layer-by-layer step: no_grad saved nothing to backpropagate
 
 
-def test_errors_are_the_layer_by_layer_errors():
+def warm_step():
+    """A TrainStep on mlp() with Adam after two steps (the second one fused), and its batch."""
     m = mlp()
     step = TrainStep(m, nn.CrossEntropyLoss(), optim.Adam(m.parameters()))
     x, y = next(batches(np.float32, "index"))
     step(x, y)
     step(x, y)
     assert step.fused
+    return m, step, x, y
+
+
+def test_errors_are_the_layer_by_layer_errors():
+    m, step, x, y = warm_step()
     before = [p.data.copy() for p in m.parameters()]
     bad = y.copy()
     bad[3] = 5
@@ -282,11 +288,7 @@ def test_two_threads_step_two_models_at_once():
 
 
 def test_copies_and_pickles_make_their_own_plan():
-    m = mlp()
-    step = TrainStep(m, nn.CrossEntropyLoss(), optim.Adam(m.parameters()))
-    x, y = next(batches(np.float32, "index"))
-    step(x, y)
-    step(x, y)
+    _, step, x, y = warm_step()
     for clone in (copy.deepcopy, lambda s: pickle.loads(pickle.dumps(s))):
         other = clone(step)
         assert other._plan is None
@@ -307,12 +309,12 @@ def test_the_compiled_plan_names_bad_arrays():
     assert plan.step(x, np.zeros(5, np.int64), out, None, 0.0, True, hyper, [1, 1, 1]) > 0
     assert plan.step(x, np.full(5, 2), out, None, 0.0, True, hyper, [2, 2, 2]) is None  # class 2 of 2: refused
     cases = [
-        (dict(states=[states[0], states[0]]), ValueError, r"states\[\d\]\[\d\]: must not share memory with states\[\d\]\[\d\]"),
-        (dict(gw=[gw[0], gw[0][:2]]), ValueError, r"grad_weights\[1\]: expected shape \(2,4\)"),
-        (dict(w=[w[0], np.ones((2, 5), np.float32)]), ValueError, r"weights\[1\]: expected shape \(2,4\)"),
-        (dict(gb=[None, None]), ValueError, r"grad_biases\[0\]: give one exactly"),
-        (dict(states=states[:1]), ValueError, r"states: expected a list of 2 to 3 state lists"),
-        (dict(w=[w[0].astype(np.float64), w[1]]), TypeError, r"biases\[0\]: expected dtype float64 \(as weights\[0\]\)"),
+        ({"states": [states[0], states[0]]}, ValueError, r"states\[\d\]\[\d\]: must not share memory with states\[\d\]\[\d\]"),
+        ({"gw": [gw[0], gw[0][:2]]}, ValueError, r"grad_weights\[1\]: expected shape \(2,4\)"),
+        ({"w": [w[0], np.ones((2, 5), np.float32)]}, ValueError, r"weights\[1\]: expected shape \(2,4\)"),
+        ({"gb": [None, None]}, ValueError, r"grad_biases\[0\]: give one exactly"),
+        ({"states": states[:1]}, ValueError, r"states: expected a list of 2 to 3 state lists"),
+        ({"w": [w[0].astype(np.float64), w[1]]}, TypeError, r"biases\[0\]: expected dtype float64 \(as weights\[0\]\)"),
     ]
     names = ["w", "b", "gw", "gb", "acts", "slopes", "kind", "states", "groups"]
     for change, exc, msg in cases:
