@@ -2,7 +2,9 @@
 
 Networks (ReLU between the Linear layers, float32, one thread everywhere):
     64-128-64-10 at batch 32 and 784-512-256-10 at batch 128.
-Baselines in the same run: the same network in torch (torch.set_num_threads(1), the input does
+pydl runs three ways: the hand-written loop (``pydl``; ``pydl-no-dx`` with
+``backward(..., input_grad=False)``) and ``pydl.train.TrainStep`` (``pydl-step``: the fused
+step ``Trainer.fit`` runs, bitwise equal to pydl-no-dx). Baselines in the same run: the same network in torch (torch.set_num_threads(1), the input does
 not require grad) and a hand-written numpy loop (forward with @ and bias, relu via np.maximum,
 softmax-CE, backward, Adam with in-place ufuncs). Before timing, one pydl step is checked
 against one numpy step from the same weights.
@@ -17,6 +19,7 @@ import pytest
 
 import pydl
 from pydl import nn, optim
+from pydl.train import TrainStep
 
 from _baselines import numpy_adam_step
 
@@ -54,6 +57,15 @@ def pydl_step_fn(sizes, batch, input_grad=True):
         return loss
 
     return step, model
+
+
+def pydl_trainstep_fn(sizes, batch):
+    """The step ``Trainer.fit`` runs per batch: ``pydl.train.TrainStep``, the fused plan (one C++
+    call: forward, cross-entropy, backward, Adam; the first Linear skips dL/dx)."""
+    model = _init_weights(sizes)
+    x, y = _data(sizes, batch)
+    step = TrainStep(model, nn.CrossEntropyLoss(), optim.Adam(model.parameters(), lr=LR, betas=BETAS, eps=EPS))
+    return (lambda: step(x, y)), model
 
 
 def numpy_step_fn(sizes, batch, state):
@@ -132,14 +144,16 @@ def make_steps(name):
     state = [(lin.weight.data.copy(), lin.bias.data.copy()) for lin in model if isinstance(lin, nn.Linear)]
     nstep, nparams = numpy_step_fn(sizes, batch, state)
     pstep2, model2 = pydl_step_fn(sizes, batch, input_grad=False)
-    # same weights, same data: a few steps of each must agree
+    fstep, fmodel = pydl_trainstep_fn(sizes, batch)
+    # same weights, same data: a few steps of each must agree (the fused step bitwise with pydl-no-dx)
     for _ in range(3):
-        lp, lp2, ln = pstep(), pstep2(), nstep()
-        assert abs(lp - ln) <= 1e-5 * abs(ln) and abs(lp2 - ln) <= 1e-5 * abs(ln), (lp, lp2, ln)
-    for p, p2, q in zip(model.parameters(), model2.parameters(), nparams):
+        lp, lp2, lf, ln = pstep(), pstep2(), fstep(), nstep()
+        assert abs(lp - ln) <= 1e-5 * abs(ln) and abs(lp2 - ln) <= 1e-5 * abs(ln) and lf == lp2, (lp, lp2, lf, ln)
+    for p, p2, pf, q in zip(model.parameters(), model2.parameters(), fmodel.parameters(), nparams):
         np.testing.assert_allclose(p.data, q, rtol=1e-3, atol=1e-4)  # Adam amplifies g ~ 0 noise
         np.testing.assert_array_equal(p.data, p2.data)
-    steps = {"pydl": pstep, "pydl-no-dx": pstep2, "numpy": nstep}
+        np.testing.assert_array_equal(pf.data, p2.data)
+    steps = {"pydl": pstep, "pydl-no-dx": pstep2, "pydl-step": fstep, "numpy": nstep}
     try:
         steps["torch"] = torch_step_fn(sizes, batch, state)
     except ImportError:
@@ -159,7 +173,7 @@ def _limit_threads():
     return lim, ", ".join(info)
 
 
-@pytest.mark.parametrize("impl", ["pydl", "pydl-no-dx", "numpy", "torch"])
+@pytest.mark.parametrize("impl", ["pydl", "pydl-no-dx", "pydl-step", "numpy", "torch"])
 @pytest.mark.parametrize("name", list(CASES))
 def test_train_step(benchmark, throughput, name, impl):
     _limit_threads()
@@ -181,6 +195,7 @@ def main():
     _, blas = _limit_threads()
     print(f"pydl {pydl.__version__} isa={pydl.cpu_info()['isa']} threads=1; numpy BLAS: {blas}")
     print("pydl-no-dx: model.backward(g, input_grad=False), the first layer skips dL/dx as torch/numpy do")
+    print("pydl-step: pydl.train.TrainStep, the fused step Trainer.fit runs (one C++ call, no dL/dx either)")
     print(f"{'case':<22}{'impl':<12}{'samples/s':>12}{'us/step':>10}{'vs numpy':>10}{'vs torch':>10}")
     for name in CASES:
         steps, batch = make_steps(name)

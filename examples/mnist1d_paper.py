@@ -31,6 +31,7 @@ import numpy as np
 import pydl
 from pydl import nn, optim
 from pydl.datasets import load_mnist1d
+from pydl.train import TrainStep
 
 import _common as C
 
@@ -83,18 +84,17 @@ def to_torch(model):
 
 
 def train_pydl(model, data, steps, eval_every=EVAL_EVERY):
-    """The paper's loop in pydl; returns (eval steps, test accuracies, final train loss, seconds)."""
+    """The paper's loop in pydl; returns (eval steps, test accuracies, final train loss, seconds).
+
+    ``TrainStep`` runs zero_grad, forward, loss, backward and the Adam step (for the MLP in one C++
+    call; the CNN step by step), with the results of writing them out."""
     x, y, xt, yt = data
-    loss_fn = nn.CrossEntropyLoss()
-    opt = optim.Adam(model.parameters(), lr=LR)
+    train_step = TrainStep(model, nn.CrossEntropyLoss(), optim.Adam(model.parameters(), lr=LR))
     evals, accs = [], []
     with C.Timer() as timer:
         for step in range(steps + 1):
             bix = step * BATCH % len(x)
-            opt.zero_grad()
-            loss = loss_fn(model(x[bix:bix + BATCH]), y[bix:bix + BATCH])
-            model.backward(loss_fn.backward(), input_grad=False)
-            opt.step()
+            loss = train_step(x[bix:bix + BATCH], y[bix:bix + BATCH])
             if step % eval_every == 0 or step == steps:
                 with pydl.no_grad():
                     accs.append(float(np.mean(model(xt).argmax(1) == yt)))

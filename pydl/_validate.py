@@ -168,7 +168,8 @@ def no_pending_call(module):
     """The error of a backward with no unconsumed forward call to take gradients through."""
     return RuntimeError(f"{type(module).__name__}.backward called before forward: no pending forward call "
                         "(each backward consumes one call, last in first out; calls inside pydl.no_grad() "
-                        "save nothing, and zero_grad() drops unconsumed ones)")
+                        "save nothing, and zero_grad() drops unconsumed ones; a layer that ran fused in a "
+                        "Sequential's call is backpropagated by the Sequential's backward)")
 
 
 def check_float_dtype(dtype, name="dtype"):

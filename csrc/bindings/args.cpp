@@ -76,12 +76,25 @@ double probability_arg(double p, const char* name) {
   return p;
 }
 
+void check_steps(const std::vector<int64_t>& steps, size_t n) {
+  if (steps.size() != n)
+    throw py::value_error("steps: expected " + std::to_string(n) + " step counts (one per parameter), got " +
+                          std::to_string(steps.size()));
+  for (size_t i = 0; i < n; ++i)
+    if (steps[i] < 1)
+      throw py::value_error("steps[" + std::to_string(i) + "]: expected a step count >= 1, got " +
+                            std::to_string(steps[i]));
+}
+
 Extent extent_of(const py::array& a) {
+  // (read from the array's struct: every binding call takes the extents of all its arrays)
+  const auto* p = py::detail::array_proxy(a.ptr());
   Extent e;
-  e.lo = e.hi = reinterpret_cast<uintptr_t>(a.data());
-  if (a.size() == 0) return e;
-  for (py::ssize_t i = 0; i < a.ndim(); ++i) {
-    const py::ssize_t span = (a.shape(i) - 1) * a.strides(i);
+  e.lo = e.hi = reinterpret_cast<uintptr_t>(p->data);
+  for (int i = 0; i < p->nd; ++i)
+    if (p->dimensions[i] == 0) return e;
+  for (int i = 0; i < p->nd; ++i) {
+    const py::ssize_t span = (p->dimensions[i] - 1) * p->strides[i];
     if (span < 0) e.lo += span;
     else e.hi += span;
   }
@@ -109,11 +122,38 @@ Arg::Arg(const py::handle& obj, const char* name, int64_t index)
                "np.array(...))");
 }
 
-Arg Arg::optional(const py::handle& obj, const char* name) {
-  if (obj.is_none()) return Arg(py::reinterpret_borrow<py::array>(py::handle()), name, -1, false);  // never touched
-  if (!py::isinstance<py::array>(obj))
-    throw py::type_error(std::string(name) + ": expected a numpy.ndarray or None, got " + type_name(obj));
-  return Arg(obj, name);
+Arg Arg::optional(const py::handle& obj, const char* name, int64_t index) {
+  if (obj.is_none()) return Arg(py::reinterpret_borrow<py::array>(py::handle()), name, index, false);  // never touched
+  if (!py::isinstance<py::array>(obj)) {
+    const std::string label = index < 0 ? name : std::string(name) + "[" + std::to_string(index) + "]";
+    throw py::type_error(label + ": expected a numpy.ndarray or None, got " + type_name(obj));
+  }
+  return Arg(obj, name, index);
+}
+
+std::vector<Arg> array_list(const py::handle& obj, const char* name, py::ssize_t expected_len, bool allow_none) {
+  if (!py::isinstance<py::list>(obj) && !py::isinstance<py::tuple>(obj))
+    throw py::type_error(std::string(name) + ": expected a list of numpy.ndarray, got " +
+                         std::string(py::str(py::type::handle_of(obj).attr("__name__"))));
+  py::sequence seq = py::reinterpret_borrow<py::sequence>(obj);
+  if (expected_len >= 0 && static_cast<py::ssize_t>(seq.size()) != expected_len)
+    throw py::value_error(std::string(name) + ": expected " + std::to_string(expected_len) +
+                          " arrays (one per parameter), got " + std::to_string(seq.size()));
+  std::vector<Arg> out;
+  out.reserve(seq.size());
+  for (size_t i = 0; i < seq.size(); ++i) {
+    py::object o = seq[i];
+    const auto index = static_cast<int64_t>(i);
+    if (allow_none) {
+      out.push_back(Arg::optional(o, name, index));
+      continue;
+    }
+    if (!py::isinstance<py::array>(o))  // (type name as Python spells it: "list", not "builtins.list")
+      throw py::type_error(std::string(name) + "[" + std::to_string(i) + "]: expected a numpy.ndarray, got " +
+                           std::string(py::str(py::type::handle_of(o).attr("__name__"))));
+    out.emplace_back(o, name, index);
+  }
+  return out;
 }
 
 std::string Arg::label() const { return index_ < 0 ? name_ : std::string(name_) + "[" + std::to_string(index_) + "]"; }
@@ -209,6 +249,24 @@ void require_disjoint(const std::vector<const Arg*>& written, const std::vector<
     const Range*& far = x.written ? far_written : far_read;
     if (!far || x.e.hi > far->e.hi) far = &x;
   }
+}
+
+DisjointSet::DisjointSet(const std::vector<const Arg*>& arrays) {
+  require_disjoint(arrays, {});
+  for (const Arg* a : arrays)
+    if (a->present() && a->size() > 0) ranges_.push_back({extent_of(a->array()), a->label()});
+  std::sort(ranges_.begin(), ranges_.end(), [](const Range& a, const Range& b) { return a.e.lo < b.e.lo; });
+}
+
+void DisjointSet::require_disjoint_from(const Arg& a) const {
+  if (!a.present() || a.size() == 0) return;
+  const Extent e = extent_of(a.array());
+  // the first range ending after e begins: the only one that can overlap it, if any does
+  auto it = std::upper_bound(ranges_.begin(), ranges_.end(), e.lo,
+                             [](uintptr_t lo, const Range& r) { return lo < r.e.hi; });
+  if (it != ranges_.end() && overlap(it->e, e))
+    throw py::value_error(a.label() + ": must not share memory with " + it->label +
+                          " (every array a kernel writes needs its own memory)");
 }
 
 }  // namespace pydl::bind

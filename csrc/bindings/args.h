@@ -62,6 +62,9 @@ pydl::ops::Act activation_arg(const std::string& name);
 // A probability in [0, 1] (argument `name`).
 double probability_arg(double p, const char* name);
 
+// The optimizer step counts t >= 1 of n tensors (argument "steps", one per parameter).
+void check_steps(const std::vector<int64_t>& steps, size_t n);
+
 // Byte range [lo, hi) an array touches (any strides; empty arrays touch nothing: lo == hi).
 struct Extent {
   uintptr_t lo = 0, hi = 0;
@@ -74,7 +77,7 @@ class Arg {
   // A required ndarray; `index` >= 0 names it as an element of a list argument: "grads[3]".
   Arg(const py::handle& obj, const char* name, int64_t index = -1);
   // An ndarray or None.
-  static Arg optional(const py::handle& obj, const char* name);
+  static Arg optional(const py::handle& obj, const char* name, int64_t index = -1);
 
   bool present() const { return present_; }
   const py::array& array() const { return array_; }
@@ -118,9 +121,31 @@ class Arg {
   bool present_ = false;
 };
 
+// The arrays of list argument `name` (a list or tuple of ndarrays, and None where allow_none);
+// expected_len < 0 accepts any length. Elements are named "name[i]".
+std::vector<Arg> array_list(const py::handle& obj, const char* name, py::ssize_t expected_len,
+                            bool allow_none = false);
+
 // No array of `written` shares a byte with any other array of `written` or `read` (absent ones
 // are skipped; arrays of `read` may share memory with each other). Sorts the byte ranges once:
 // fine for the long lists of the optimizer steps.
 void require_disjoint(const std::vector<const Arg*>& written, const std::vector<const Arg*>& read);
+
+// The byte ranges of a fixed set of arrays (pairwise disjoint: require_disjoint(arrays, {}) when
+// made), kept sorted so that each later call checks in O(log n) that an argument shares no byte
+// with any of them (a plan's parameters and state against each call's batch).
+class DisjointSet {
+ public:
+  explicit DisjointSet(const std::vector<const Arg*>& arrays);
+  // ValueError "<a>: must not share memory with <the array it overlaps>" unless a is disjoint from all.
+  void require_disjoint_from(const Arg& a) const;
+
+ private:
+  struct Range {
+    Extent e;
+    std::string label;
+  };
+  std::vector<Range> ranges_;  // by address; disjoint, so ordered by both ends
+};
 
 }  // namespace pydl::bind

@@ -10,6 +10,7 @@ void register_optim(py::module_& m);
 void register_nn(py::module_& m);
 void register_conv(py::module_& m);
 void register_batchnorm2d(py::module_& m);
+void register_mlp_step(py::module_& m);
 
 PYBIND11_MODULE(_C, m) {
   m.doc() = "pydl C++ kernels (private; use pydl.ops, pydl.nn and pydl.optim)";
@@ -20,4 +21,5 @@ PYBIND11_MODULE(_C, m) {
   register_nn(m);
   register_conv(m);
   register_batchnorm2d(m);
+  register_mlp_step(m);
 }

@@ -6,7 +6,6 @@
 // pybind11's keyword matching (a few microseconds a call, more than the per-tensor checks).
 #include <pybind11/stl.h>
 
-#include <cmath>
 #include <string>
 #include <vector>
 
@@ -18,27 +17,6 @@ using namespace pydl::bind;
 using namespace pydl::optim;
 
 namespace {
-
-// The arrays of list argument `name` (a list or tuple of ndarrays); expected_len < 0 accepts any length.
-std::vector<Arg> array_list(const py::handle& obj, const char* name, py::ssize_t expected_len) {
-  if (!py::isinstance<py::list>(obj) && !py::isinstance<py::tuple>(obj))
-    throw py::type_error(std::string(name) + ": expected a list of numpy.ndarray, got " +
-                         std::string(py::str(py::type::handle_of(obj).attr("__name__"))));
-  py::sequence seq = py::reinterpret_borrow<py::sequence>(obj);
-  if (expected_len >= 0 && static_cast<py::ssize_t>(seq.size()) != expected_len)
-    throw py::value_error(std::string(name) + ": expected " + std::to_string(expected_len) +
-                          " arrays (one per parameter), got " + std::to_string(seq.size()));
-  std::vector<Arg> out;
-  out.reserve(seq.size());
-  for (size_t i = 0; i < seq.size(); ++i) {
-    py::object o = seq[i];
-    if (!py::isinstance<py::array>(o))  // (type name as Python spells it: "list", not "builtins.list")
-      throw py::type_error(std::string(name) + "[" + std::to_string(i) + "]: expected a numpy.ndarray, got " +
-                           std::string(py::str(py::type::handle_of(o).attr("__name__"))));
-    out.emplace_back(o, name, static_cast<int64_t>(i));
-  }
-  return out;
-}
 
 // A state list the options use (one array per parameter, each like it) or, when not needed,
 // ignored (None allowed).
@@ -110,16 +88,6 @@ void step(const Lists& L, const std::vector<Args>& args, bool reference, Pick pi
     py::gil_scoped_release nogil;
     multi_tensor_step(tensors, args, kernel);
   });
-}
-
-void check_steps(const std::vector<int64_t>& steps, size_t n) {
-  if (steps.size() != n)
-    throw py::value_error("steps: expected " + std::to_string(n) + " step counts (one per parameter), got " +
-                          std::to_string(steps.size()));
-  for (size_t i = 0; i < n; ++i)
-    if (steps[i] < 1)
-      throw py::value_error("steps[" + std::to_string(i) + "]: expected a step count >= 1, got " +
-                            std::to_string(steps[i]));
 }
 
 }  // namespace
@@ -222,12 +190,8 @@ grad_avgs may be None unless centered, momentum_buffers unless momentum > 0.)doc
                            {"max_exp_avg_sqs", max_exp_avg_sqs, amsgrad}});
         check_steps(steps, L.params.size());
         std::vector<AdamArgs> args(L.params.size());
-        for (size_t i = 0; i < args.size(); ++i) {
-          const double t = double(steps[i]);
-          const double bc1 = 1.0 - std::pow(beta1, t), bc2 = 1.0 - std::pow(beta2, t);
-          args[i] = {lr, beta1, beta2, eps, weight_decay, lr / bc1, std::sqrt(bc2), amsgrad, maximize,
-                     decoupled_weight_decay};
-        }
+        for (size_t i = 0; i < args.size(); ++i)
+          args[i] = adam_args(lr, beta1, beta2, eps, weight_decay, steps[i], amsgrad, maximize, decoupled_weight_decay);
         step(L, args, reference, [](const auto& k) { return k.adam; });
       },
       py::arg("params"), py::arg("grads"), py::arg("exp_avgs"), py::arg("exp_avg_sqs"), py::arg("max_exp_avg_sqs"),

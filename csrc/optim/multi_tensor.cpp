@@ -1,5 +1,6 @@
 #include "optim/multi_tensor.h"
 
+#include <cmath>
 #include <type_traits>
 #include <utility>
 
@@ -25,6 +26,13 @@ Kernels<T> kernels_for(Impl impl) {
 
 template Kernels<float> kernels_for<float>(Impl);
 template Kernels<double> kernels_for<double>(Impl);
+
+AdamArgs adam_args(double lr, double beta1, double beta2, double eps, double weight_decay, int64_t step, bool amsgrad,
+                   bool maximize, bool decoupled) {
+  const double t = double(step);
+  const double bc1 = 1.0 - std::pow(beta1, t), bc2 = 1.0 - std::pow(beta2, t);
+  return {lr, beta1, beta2, eps, weight_decay, lr / bc1, std::sqrt(bc2), amsgrad, maximize, decoupled};
+}
 
 void for_each_block(const std::vector<int64_t>& sizes, const std::function<void(size_t, int64_t, int64_t)>& fn) {
   std::vector<std::pair<size_t, int64_t>> blocks;  // (tensor, first element)

@@ -35,6 +35,11 @@ Kernels<T> kernels_for(Impl impl);
 // threads when the total is large.
 void for_each_block(const std::vector<int64_t>& sizes, const std::function<void(size_t, int64_t, int64_t)>& fn);
 
+// The scalars of one tensor's Adam (decoupled: AdamW) step number `step` (>= 1): the
+// hyperparameters and the bias corrections, computed once in double.
+AdamArgs adam_args(double lr, double beta1, double beta2, double eps, double weight_decay, int64_t step, bool amsgrad,
+                   bool maximize, bool decoupled);
+
 namespace detail {
 
 template <class T>

@@ -41,9 +41,11 @@ def _check_module(module, name="module"):
 
 
 def _runs_as_written(m, base, *methods):
-    """``m`` uses ``base``'s passes (no subclass override) and has no forward hooks."""
-    t = type(m)
-    return all(getattr(t, name) is getattr(base, name) for name in methods) and not m._forward_hooks
+    """``m`` uses ``base``'s passes (no override in a subclass or on the instance) and has no
+    forward hooks."""
+    t, d = type(m), m.__dict__
+    return (all(getattr(t, name) is getattr(base, name) and name not in d for name in methods)
+            and not m._forward_hooks)
 
 
 _FUSED_PASSES = ("forward", "backward", "forward_fused", "backward_fused")
@@ -71,9 +73,23 @@ def _skips_input_grad(m):
 
 class _Plan:
     """A Sequential's steps: forward (callable, extra args) pairs, backward callables (in reverse
-    order), the child names of each step, whether the first step can skip dL/dx, the hooks version."""
+    order), the child names of each step, whether the first step can skip dL/dx, the hooks version.
 
-    __slots__ = ("forward", "backward", "names", "first_skips", "version")
+    ``dense``: the steps as a chain of dense layers, a tuple of (Linear, activation,
+    negative_slope), when every step is a plain Linear (with its own activation, or fused with the
+    activation module after it), each Linear appears once and no module has forward hooks; else
+    None. Such a plan runs in one C++ call each way (``ops.linear_chain``), and
+    pydl.train.TrainStep runs a whole training step of it in one call. ``lins``, ``acts``,
+    ``slopes``: its columns.
+    """
+
+    __slots__ = ("forward", "backward", "names", "first_skips", "version", "dense", "lins", "acts", "slopes")
+
+
+def _plain_linear(m):
+    """A Linear that runs as Linear's own passes (none overridden, no hooks, called as written)."""
+    return (isinstance(m, Linear) and _runs_as_written(m, Linear, *_FUSED_PASSES)
+            and _runs_as_written(m, Module, "__call__"))
 
 
 class Sequential(Module):
@@ -155,14 +171,19 @@ class Sequential(Module):
         >>> nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2)).plan()
         [('0', '1'), ('2',)]
         """
+        return list(self._current_plan().names)
+
+    def _current_plan(self):
+        """The plan, (re)built when a child was replaced or a forward hook added or removed since."""
         plan = self._plan
         if plan is None or plan.version != _Hooks.version:
             plan = self._build_plan()
-        return list(plan.names)
+        return plan
 
     def _build_plan(self):
         items = [(name, m) for name, m in self._modules.items() if m is not None]
         fwd, bwd, names, skips = [], [], [], []
+        dense = [] if not self._forward_hooks else None
         i = 0
         while i < len(items):
             name, m = items[i]
@@ -172,6 +193,8 @@ class Sequential(Module):
                 bwd.append(m.backward_fused)
                 names.append((name, items[i + 1][0]))
                 skips.append(True)
+                if dense is not None:
+                    dense = dense + [(m, act.activation, act.negative_slope)] if _plain_linear(m) else None
                 i += 2
                 continue
             # nested in this Sequential's call, a module's __call__ would only run forward
@@ -180,11 +203,18 @@ class Sequential(Module):
             bwd.append(m.backward_fused if plain else m.backward)
             names.append((name,))
             skips.append(plain)
+            if dense is not None:
+                dense = dense + [(m, m._act, m.negative_slope)] if _plain_linear(m) else None
             i += 1
         plan = _Plan()
         plan.forward, plan.backward, plan.names = tuple(fwd), tuple(reversed(bwd)), tuple(names)
         plan.first_skips = bool(skips) and skips[0]  # the first step takes input_grad=False
         plan.version = _Hooks.version
+        if dense and len({id(m) for m, _, _ in dense}) != len(dense):
+            dense = None  # a Linear twice: its gradients accumulate over its calls, step by step
+        plan.dense = tuple(dense) if dense else None
+        if plan.dense:
+            plan.lins, plan.acts, plan.slopes = ([d[k] for d in dense] for k in range(3))
         self.__dict__["_plan"] = plan
         return plan
 
@@ -193,15 +223,48 @@ class Sequential(Module):
         plan = self._plan
         if plan is None or plan.version != _Hooks.version:
             plan = self._build_plan()
+        if plan.dense is not None:
+            out = self._dense_forward(plan, x)
+            if out is not None:
+                return out
         for step, args in plan.forward:
             x = step(x, *args)
         return self._save_for_backward(x, plan)
+
+    def _dense_forward(self, plan: Any, x: Array) -> Any:
+        """A dense plan's forward in one call: the steps' kernels in order, bitwise as step by step,
+        one record (the input and every layer's output) instead of one per layer. None when ``x``
+        is not a 2-D array of the layers' width and dtype or the layers' parameters do not form a
+        chain (dtype, shape, one shared by two layers): the steps then run one by one, and report
+        any error as they do."""
+        first = plan.lins[0]
+        dt = first.weight.data.dtype
+        if (type(x) is not np.ndarray or x.ndim != 2 or x.shape[1] != first.in_features or not x.shape[0]
+                or (x.dtype is not dt and x.dtype != dt)):  # (equal dtypes may be two objects: unpickled)
+            return None
+        if not x.flags.c_contiguous:
+            x = np.ascontiguousarray(x)  # once, for forward and backward (as a Linear does)
+        weights, biases = [], []
+        for m in plan.lins:  # (loops, not comprehensions: this runs every call)
+            weights.append(m.weight.data)
+            b = m.bias
+            biases.append(None if b is None else b.data)
+        try:
+            ys = ops.linear_chain(x, weights, biases, plan.acts, plan.slopes)
+        except (TypeError, ValueError):
+            return None
+        y = ys.pop()
+        # the output is saved (and returned read-only) only when its activation's derivative reads it
+        return self._save_for_backward(y, plan, x, ys, y if plan.acts[-1] != "none" else None)
 
     def backward(self, grad_out: Array, input_grad: bool = True) -> Array | None:
         """Backward through the steps of the latest pending call, in reverse; returns dL/dinput,
         or None when ``input_grad`` is False (then a leading Linear skips its dX GEMM, as torch
         does for an input that does not require grad)."""
-        (plan,) = self._saved_for_backward(grad_out)
+        saved = self._saved_for_backward(grad_out)
+        if len(saved) > 1:
+            return _dense_backward(grad_out, input_grad, *saved)
+        plan = saved[0]
         steps = plan.backward
         if input_grad or not plan.first_skips:
             for step in steps:
@@ -211,6 +274,26 @@ class Sequential(Module):
             grad_out = step(grad_out)
         steps[-1](grad_out, False)
         return None
+
+
+def _dense_backward(grad_out, input_grad, plan, x, hidden, y):
+    """Backward of a dense record in one call (``ops.linear_chain_backward``): each Linear's
+    gradients written, or added to its existing ``.grad``, as its own backward would."""
+    weights, biases, datas, grads, bias_grads = [], [], [], [], []
+    for m in plan.lins:  # (a loop, not comprehensions: this runs every call)
+        w, b = m.weight, m.bias
+        weights.append(w)
+        biases.append(b)
+        datas.append(w.data)
+        grads.append(w._grad)
+        bias_grads.append(False if b is None else b._grad)
+    gx, gws, gbs = ops.linear_chain_backward(grad_out, x, hidden + [y], datas, plan.acts, plan.slopes, grads,
+                                             bias_grads, input_grad)
+    for w, b, gw, gb in zip(weights, biases, gws, gbs):
+        w._grad = gw
+        if b is not None:
+            b._grad = gb
+    return gx
 
 
 class Residual(Module):

@@ -276,12 +276,8 @@ class CrossEntropyLoss(_Loss):
                                  f"got {shape_str(target.shape)}")
             t = np.ascontiguousarray(target, dtype=x.dtype)
         else:
-            t = _class_target(target, N, C, check_range=False, loss_name="CrossEntropyLoss")  # the kernel checks the range
-        w = None
-        if self.weight is not None:
-            if self._wcache is None or self._wcache.dtype != x.dtype or self._wcache.shape[0] != C:
-                self._wcache = _class_weight(self.weight, C, x.dtype)
-            w = self._wcache
+            t = _class_target(target, N, C, check_range=False, loss_name="CrossEntropyLoss")  # the C++ kernel checks the range
+        w = None if self.weight is None else self._class_weights(C, x.dtype)
         keep = None
         if t.ndim == 1 and N:
             if 0 <= self.ignore_index < C or self.reduction == "none":
@@ -308,6 +304,14 @@ class CrossEntropyLoss(_Loss):
             self._grad = grad
             return LossValue(loss)
         return self._unreduced(x, t, w, keep)
+
+    def _class_weights(self, C, dtype):
+        """``weight`` as a C-contiguous (C,) array of ``dtype`` (cast once, then cached), or None."""
+        if self.weight is None:
+            return None
+        if self._wcache is None or self._wcache.dtype != dtype or self._wcache.shape[0] != C:
+            self._wcache = _class_weight(self.weight, C, dtype)
+        return self._wcache
 
     def _reduced(self, x, t, w):
         loss, grad = ops.softmax_cross_entropy(x, t, w, self.label_smoothing, self.reduction)

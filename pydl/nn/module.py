@@ -113,7 +113,7 @@ def _input_guard(marked):
     (position, array)), to detect an in-place edit between forward and backward
     (:meth:`Module._saved_for_backward` compares them).
 
-    About ``_GUARD_SAMPLES`` elements per array, evenly spaced in memory order with an odd step
+    About ``_GUARD_SAMPLES`` elements per array, evenly spaced in C order with an odd step
     (so power-of-two row lengths do not hide whole columns). Returns a tuple of
     (position, array, step, bytes).
     """
@@ -121,13 +121,13 @@ def _input_guard(marked):
     for i, a in marked:
         if a.size:
             step = (-(-a.size // _GUARD_SAMPLES)) | 1
-            guard += ((i, a, step, a.flat[::step].tobytes()),)
+            guard += ((i, a, step, a.ravel()[::step].tobytes()),)  # (ravel: a view; marked arrays are contiguous)
     return guard
 
 
 def _check_input_guard(module, guard):
     for i, a, step, sample in guard:
-        if a.flat[::step].tobytes() != sample:
+        if a.ravel()[::step].tobytes() != sample:
             raise RuntimeError(
                 f"{type(module).__name__}.backward: input {i} of the call being backpropagated was modified in "
                 "place after forward; the saved input differs, so the gradients would be wrong. Keep the input "
@@ -307,7 +307,13 @@ class Module:
         if st.call is not None or not _grad_local.enabled:
             out = self.forward(*args, **kwargs)  # nested in an outermost call, or saving nothing
             return self._run_forward_hooks(args, out) if self._forward_hooks else out
-        call: list[Any] = [None, [(i, a) for i, a in enumerate(args) if type(a) is np.ndarray] or None, []]
+        inputs: list[Any] | None = None
+        for i, a in enumerate(args):
+            if type(a) is np.ndarray:
+                if inputs is None:
+                    inputs = []
+                inputs.append((i, a))
+        call: list[Any] = [None, inputs, []]
         st.call = call
         try:
             out = self.forward(*args, **kwargs)

@@ -11,7 +11,7 @@ from .matmul import matmul
 from .activation import (ACTIVATIONS, activation_backward, activation_forward, derivative_from_output, gelu,
                          leaky_relu, relu, sigmoid, tanh)
 from .softmax import log_softmax, softmax, softmax_backward, softmax_cross_entropy
-from .linear import linear, linear_backward
+from .linear import linear, linear_backward, linear_chain, linear_chain_backward
 from .batchnorm import batch_norm_backward, batch_norm_eval, batch_norm_train
 from .batchnorm2d import batch_norm2d_backward, batch_norm2d_eval, batch_norm2d_train
 from .dropout import dropout, dropout_backward
@@ -23,7 +23,7 @@ from .pooling import (adaptive_avg_pool1d, adaptive_avg_pool1d_backward, adaptiv
 __all__ = [
     "matmul", "relu", "leaky_relu", "sigmoid", "tanh", "gelu", "softmax", "log_softmax",
     "ACTIVATIONS", "activation_forward", "activation_backward", "derivative_from_output",
-    "softmax_backward", "softmax_cross_entropy", "linear", "linear_backward",
+    "softmax_backward", "softmax_cross_entropy", "linear", "linear_backward", "linear_chain", "linear_chain_backward",
     "batch_norm_train", "batch_norm_eval", "batch_norm_backward", "dropout", "dropout_backward",
     "batch_norm2d_train", "batch_norm2d_eval", "batch_norm2d_backward",
     "conv1d", "conv2d", "conv1d_backward", "conv2d_backward",

@@ -20,7 +20,7 @@ from .. import _C
 from .._typing import Array
 from .._validate import check_array
 
-__all__ = ["linear", "linear_backward"]
+__all__ = ["linear", "linear_backward", "linear_chain", "linear_chain_backward"]
 
 
 def linear(x: Array, weight: Array, bias: Array | None = None, activation: str = "none",
@@ -84,6 +84,7 @@ def linear_backward(grad_out: Array, x: Array, weight: Array, out: Array | None 
     if weight.ndim != 2:
         raise ValueError(f"weight: expected shape (out_features, in_features), got {weight.shape}")
     out_f = weight.shape[0]
+    dtype = weight.dtype
     flat = x.ndim != 2
     g, x2, y2 = grad_out, x, (None if activation == "none" else out)
     if flat or grad_out.ndim != 2:
@@ -94,11 +95,70 @@ def linear_backward(grad_out: Array, x: Array, weight: Array, out: Array | None 
     if not x2.flags.c_contiguous:
         x2 = np.ascontiguousarray(x2)
     acc_w = grad_weight is not None
-    gw = grad_weight if grad_weight is not None else np.empty_like(weight)
+    gw = grad_weight if acc_w else np.empty(weight.shape, dtype)  # (np.empty: cheaper than empty_like)
     acc_b = grad_bias is not None
-    gb = (grad_bias if acc_b else np.empty(out_f, weight.dtype)) if has_bias else None
-    gx = np.empty_like(x2) if input_grad else None
+    gb = (grad_bias if acc_b else np.empty(out_f, dtype)) if has_bias else None
+    gx = np.empty(x2.shape, x2.dtype) if input_grad else None
     _C.linear_backward(g, x2, weight, y2, gx, gw, gb, activation, negative_slope, acc_w, acc_b)
     if flat and gx is not None:
         gx = gx.reshape(x.shape)
     return gx, gw, gb
+
+
+def linear_chain(x, weights, biases, activations, negative_slopes):
+    """The outputs of a chain of dense layers, in one call: y_l = act_l(y_{l-1} W_l^T + b_l), y_{-1} = x.
+
+    Each layer runs exactly as :func:`linear` (the same kernel, in order), so the outputs are
+    bitwise those of calling it layer by layer.
+
+    Parameters
+    ----------
+    x : ndarray of shape (N, in_0), C-contiguous, N >= 1
+    weights : list of ndarray, weights[l] of shape (out_l, in_l), in_l = out_{l-1}, x's dtype
+    biases : list of ndarray of shape (out_l,) or None
+    activations : list of str
+        Kernel activations whose derivative follows from the output (``derivative_from_output``).
+    negative_slopes : list of float
+
+    Returns
+    -------
+    list of ndarray, y_l of shape (N, out_l)
+    """
+    n, dtype = x.shape[0], x.dtype
+    outs = [np.empty((n, w.shape[0]), dtype) for w in weights]
+    _C.linear_chain_forward(x, weights, biases, outs, activations, negative_slopes)
+    return outs
+
+
+def linear_chain_backward(grad_out, x, outs, weights, activations, negative_slopes, grad_weights, grad_biases,
+                          input_grad=True):
+    """Gradients of :func:`linear_chain` given dL/dy_{L-1}, layer by layer from the last (each as
+    :func:`linear_backward`).
+
+    Parameters
+    ----------
+    grad_out : ndarray of shape (N, out_{L-1})
+    x, outs, weights, activations, negative_slopes : as given to / returned by :func:`linear_chain`
+        (``outs[-1]`` may be None when the last activation is "none": it is not read)
+    grad_weights, grad_biases : list
+        Per layer: an array to add the gradient into in place (accumulation), None for a new
+        array; for a bias, False when the layer has none.
+    input_grad : bool
+        Compute dL/dx (False skips the first layer's dX GEMM and returns None in its place).
+
+    Returns
+    -------
+    (grad_input or None, list of grad_weight, list of grad_bias or None)
+    """
+    dtype = x.dtype
+    gws, gbs, acc_w, acc_b = [], [], [], []
+    for w, gw, gb in zip(weights, grad_weights, grad_biases):  # (one loop: this runs every call)
+        acc_w.append(gw is not None)
+        gws.append(gw if gw is not None else np.empty(w.shape, dtype))
+        acc_b.append(gb is not None and gb is not False)
+        gbs.append(None if gb is False else gb if gb is not None else np.empty(w.shape[0], dtype))
+    gx = np.empty(x.shape, dtype) if input_grad else None
+    if not grad_out.flags.c_contiguous:
+        grad_out = np.ascontiguousarray(grad_out)
+    _C.linear_chain_backward(grad_out, x, outs, weights, gx, gws, gbs, activations, negative_slopes, acc_w, acc_b)
+    return gx, gws, gbs

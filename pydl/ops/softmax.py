@@ -86,6 +86,7 @@ def softmax_cross_entropy(logits: Array, target: Array, weight: Array | None = N
     -------
     (loss, grad): a Python float and dloss/dlogits, shape (N, C).
     """
-    g = np.empty_like(logits)
+    # (np.empty: cheaper than empty_like; anything but an ndarray is refused by the binding)
+    g = np.empty(logits.shape, logits.dtype) if type(logits) is np.ndarray else None
     loss = _C.cross_entropy(logits, target, g, weight, label_smoothing, reduction)
     return loss, g

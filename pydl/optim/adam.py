@@ -62,10 +62,13 @@ class Adam(Optimizer):
 
     def _step_group(self, group, params, grads, states):
         amsgrad = group["amsgrad"]
-        exp_avgs = [st["exp_avg"] for st in states]
-        exp_avg_sqs = [st["exp_avg_sq"] for st in states]
-        max_sqs = [st["max_exp_avg_sq"] for st in states] if amsgrad else []
-        steps = [st["step"] + 1 for st in states]
+        exp_avgs, exp_avg_sqs, max_sqs, steps = [], [], [], []
+        for st in states:
+            exp_avgs.append(st["exp_avg"])
+            exp_avg_sqs.append(st["exp_avg_sq"])
+            steps.append(st["step"] + 1)
+            if amsgrad:
+                max_sqs.append(st["max_exp_avg_sq"])
         beta1, beta2 = group["betas"]
         # hyperparameters by position (lr, beta1, beta2, eps, weight_decay, amsgrad, maximize,
         # decoupled_weight_decay): cheaper than keywords through pybind11

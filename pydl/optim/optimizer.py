@@ -141,9 +141,9 @@ class Optimizer:
         for group in self.param_groups:
             for p in group["params"]:
                 if set_to_none:
-                    p.grad = None
-                elif p.grad is not None:
-                    p.grad.fill(0)
+                    p._grad = None
+                elif p._grad is not None:
+                    p._grad.fill(0)
 
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
         """One update of every parameter that has a gradient (parameters whose ``grad`` is None
@@ -153,16 +153,19 @@ class Optimizer:
         for group in self.param_groups:
             by_dtype: dict[Any, tuple[list[Any], list[Any], list[Any]]] = {}  # dtype -> (params, grads, states)
             for p in group["params"]:
-                grad = p.grad
+                grad = p._grad
                 if grad is None:
                     continue
                 st = state.get(p)
                 if st is None:
                     st = state[p] = {}
-                params, grads, states = by_dtype.setdefault(p.data.dtype, ([], [], []))
-                params.append(p.data)
-                grads.append(grad)
-                states.append(st)
+                data = p.data
+                lists = by_dtype.get(data.dtype)
+                if lists is None:
+                    lists = by_dtype[data.dtype] = ([], [], [])
+                lists[0].append(data)
+                lists[1].append(grad)
+                lists[2].append(st)
             for params, grads, states in by_dtype.values():
                 self._init_group(group, params, states)
                 self._step_group(group, params, grads, states)

@@ -65,6 +65,7 @@ from ._clipping import GradientClipper
 from .callbacks import BackupAndRestore, Callback, LearningRateScheduler
 from .history import History
 from .regularizers import Regularizer, resolve_params
+from .step import TrainStep
 
 
 def _check_callbacks(callbacks: Iterable[Any], name: str) -> list[Callback]:
@@ -672,6 +673,11 @@ class Trainer:
         nb = xb.shape[0]
         if self.transform is not None:
             xb, yb = self._apply_transform(xb, yb)
+        if wb is None and grad_scale == 1.0 and self._plain_step():
+            step = self._step_fn()
+            loss = step(xb, yb)
+            metrics = [self._metric(fn, yb, step.output) for _, fn in self.metric_fns]
+            return (loss / nb if self._sum_reduction else loss), metrics
         self.optimizer.zero_grad()
         if self._weight_noise is not None:
             self._weight_noise.add()
@@ -705,6 +711,23 @@ class Trainer:
         if groups is None:
             return list(self.model.parameters())
         return [p for g in groups for p in g["params"]]
+
+    def _plain_step(self) -> bool:
+        """Whether a step is exactly zero_grad, forward, loss, backward, optimizer step: no weight
+        noise, regularizers, gradient clipping or distributed averaging (anything between backward
+        and step). Such a step runs as a TrainStep, fused into one C++ call when the model and
+        optimizer allow (docs/ARCHITECTURE.md §2)."""
+        return (self._weight_noise is None and not self.regularizers and self._clipper is None
+                and self._dist is None)
+
+    def _step_fn(self) -> TrainStep:
+        """The TrainStep of the current model, loss and optimizer (kept between batches: it holds
+        the fused plan)."""
+        step = getattr(self, "_step", None)
+        if (step is None or step.model is not self.model or step.loss_fn is not self.loss_fn
+                or step.optimizer is not self.optimizer):
+            step = self._step = TrainStep(self.model, self.loss_fn, self.optimizer)
+        return step
 
     def _weighted_loss(self, out, yb, wb):
         """Keras's sum_over_batch_size of the weighted per-sample losses, and dL/dout."""

@@ -232,6 +232,64 @@ def _b_linear_bwd(g):
                 {"activation": g.act(), "alpha": g.real(), "accumulate_weight": g.bool(), "accumulate_bias": g.bool()})
 
 
+def _chain(g):
+    """A chain of dense layers: N, the widths, dtype, weights, biases (or None), activations, slopes."""
+    L, dt, N = g.int(1, 3), g.fdtype(), g.dim()
+    widths = [g.dim() for _ in range(L + 1)]
+    ws = [g.arr(widths[l + 1], widths[l], dtype=dt) for l in range(L)]
+    bs = [g.arr(widths[l + 1], dtype=dt) if g.bool(0.8) else None for l in range(L)]
+    return N, widths, dt, ws, bs, [g.act() for _ in range(L)], [g.real() for _ in range(L)]
+
+
+def _b_chain_fwd(g):
+    N, widths, dt, ws, bs, acts, slopes = _chain(g)
+    outs = [g.arr(N, w, dtype=dt, fill="zeros") for w in widths[1:]]
+    return Call(_C.linear_chain_forward, [g.arr(N, widths[0], dtype=dt), ws, bs, outs, acts, slopes])
+
+
+def _b_chain_bwd(g):
+    N, widths, dt, ws, bs, acts, slopes = _chain(g)
+    outs = [g.arr(N, w, dtype=dt) for w in widths[1:]]
+    if acts[-1] == "none" and g.bool(0.3):
+        outs[-1] = None
+    return Call(_C.linear_chain_backward,
+                [g.arr(N, widths[-1], dtype=dt), g.arr(N, widths[0], dtype=dt), outs, ws,
+                 g.arr(N, widths[0], dtype=dt, fill="zeros") if g.bool(0.7) else None,
+                 [g.arr(*w.shape, dtype=dt, fill="zeros") for w in ws],
+                 [g.arr(w.shape[0], dtype=dt, fill="zeros") if b is not None else None for w, b in zip(ws, bs)],
+                 acts, slopes, [g.bool() for _ in ws], [g.bool() for _ in ws]])
+
+
+def _b_mlp_step(g):
+    """A whole scenario: make an MlpStep (arrays that mostly fit), then run steps on batches."""
+    N, widths, dt, ws, bs, acts, slopes = _chain(g)
+    tensors = [t for w, b in zip(ws, bs) for t in (w, b) if t is not None]
+    kind = g.choice(["sgd", "adam", "rmsprop"])
+    n_states = {"sgd": g.int(0, 1), "adam": g.choice([2, 3]), "rmsprop": 1}[kind]
+    states = [[g.arr(*t.shape, dtype=dt, fill="zeros") for t in tensors] for _ in range(n_states)]
+    hyper = (0.01, 0.9 if n_states else 0.0, 0.0, 0.0, False, False) if kind == "sgd" else \
+        (1e-3, 0.9, 0.999, 1e-8, 0.0, n_states == 3, False, False)
+    make = Call(_C.MlpStep, [ws, bs, [np.zeros_like(w) for w in ws], [None if b is None else np.zeros_like(b) for b in bs],
+                             acts, slopes, kind, states, [0] * len(tensors)])
+
+    def run():
+        plan = mutate_call(g, make)() if g.bool(0.3) else make()
+        x, C = g.arr(N, widths[0], dtype=dt), widths[-1]
+        for _ in range(g.int(1, 3)):
+            r = g.int(0, 2)
+            steps = [g.int(0, 3) for _ in tensors]
+            if r == 0:
+                target = g.index((N,), C + g.int(0, 1)) if g.bool() else g.arr(N, C, dtype=dt, fill="positive")
+                call = Call(plan.step, [x, target, g.arr(N, C, dtype=dt, fill="zeros"), None, g.real(), g.bool(),
+                                        [hyper], steps])
+            elif r == 1:
+                call = Call(plan.forward, [x, g.arr(N, C, dtype=dt, fill="zeros")])
+            else:
+                call = Call(plan.backward_step, [g.arr(N, C, dtype=dt), [hyper], steps])
+            (mutate_call(g, call) if g.bool(0.4) else call)()
+    return run
+
+
 def _shape(g):
     return tuple(g.dim() for _ in range(g.int(0, 3)))
 
@@ -444,6 +502,9 @@ BINDINGS = {
     "gemm_reference": _b_gemm(_C.gemm_reference),
     "linear_forward": _b_linear_fwd,
     "linear_backward": _b_linear_bwd,
+    "linear_chain_forward": _b_chain_fwd,
+    "linear_chain_backward": _b_chain_bwd,
+    "MlpStep": _b_mlp_step,
     "softmax_forward": _b_softmax_fwd,
     "softmax_backward": _b_softmax_bwd,
 }
@@ -536,6 +597,20 @@ def _o_linear_bwd(g):
                 {"has_bias": g.bool(), "input_grad": g.bool(), "grad_weight": c.args[5], "grad_bias": c.args[6]})
 
 
+def _o_chain(g):
+    c = _b_chain_fwd(g)
+    return Call(ops.linear_chain, [c.args[0], c.args[1], c.args[2], c.args[4], c.args[5]])
+
+
+def _o_chain_bwd(g):
+    c = _b_chain_bwd(g)
+    a = c.args
+    return Call(ops.linear_chain_backward, [a[0], a[1], a[2], a[3], a[7], a[8],
+                                            [gw if g.bool() else None for gw in a[5]],
+                                            [gb if gb is not None and g.bool() else (False if gb is None else None)
+                                             for gb in a[6]], g.bool()])
+
+
 def _o_bn_train(g):
     c = _b_bn_train(g)
     a = c.args
@@ -607,6 +682,8 @@ OPS = {
     "leaky_relu": lambda g: Call(ops.leaky_relu, [g.arr(*_shape(g), dtype=g.fdtype()), g.real()]),
     "linear": _o_linear,
     "linear_backward": _o_linear_bwd,
+    "linear_chain": _o_chain,
+    "linear_chain_backward": _o_chain_bwd,
     "log_softmax": _o_unary(ops.log_softmax),
     "matmul": _o_matmul,
     "relu": _o_unary(ops.relu),

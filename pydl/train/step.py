@@ -1,0 +1,236 @@
+"""TrainStep: one optimizer step on a batch, fused into one C++ call for plain MLPs.
+
+``step = TrainStep(model, loss_fn, optimizer)``; ``loss = step(x, y)`` does exactly what
+
+    optimizer.zero_grad()
+    out = model(x)
+    loss = float(loss_fn(out, y))
+    model.backward(loss_fn.backward(), input_grad=False)   # input_grad when the model takes it
+    optimizer.step()
+
+does (the Trainer's step), returns ``loss`` and keeps ``out`` as ``step.output``.
+
+**Fused plan** (docs/ARCHITECTURE.md §2, "Fused training step"). When the model is a
+``Sequential`` whose plan is a chain of dense layers (each step a plain ``Linear``, with its own
+activation or fused with the activation module after it; no forward hooks), the optimizer an
+``SGD``, ``Adam`` or ``AdamW`` holding every parameter of the model, and the optimizer's state
+complete (it is made by the first, layer-by-layer, step), the step runs in one call of a
+``pydl._C.MlpStep`` built for these arrays: forward into preallocated buffers, softmax
+cross-entropy, backward, and each layer's optimizer update as soon as its gradients are final.
+Other losses take two calls, forward and backward + update, with the loss object called in
+between as in the layer-by-layer path. The kernels and their arguments are those of the
+layer-by-layer path, so the losses, gradients and weights are bitwise the same (tested).
+
+The plan is rebuilt when the model's children, forward hooks, parameters (``p.data``) or the
+optimizer's groups or state arrays change; anything else falls back to the layer-by-layer path
+for that call: another model or optimizer, a batch that is not a C-contiguous (N, in) array of
+the model's dtype, targets other than int64 class indices (N,) or probabilities (N, C) of that
+dtype for cross-entropy (any target for other losses), ``pydl.no_grad()``, an out-of-range class
+index (so errors and ``ignore_index`` are handled exactly as there).
+
+A fused step leaves no saved state in the modules (nothing to consume: ``zero_grad`` has
+nothing to drop) and sets each parameter's ``.grad`` to the step's gradient, in a buffer of the
+plan that the next fused step overwrites.
+"""
+import numpy as np
+
+from .. import _C, nn
+from .._grad_mode import _local as _grad_local
+from .._validate import check_grad
+from ..nn.module import _Hooks
+from ..optim import SGD, Adam, AdamW
+
+
+def _takes_input_grad(model):
+    import inspect
+    try:
+        return "input_grad" in inspect.signature(model.backward).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+class TrainStep:
+    """One training step (zero_grad, forward, loss, backward, optimizer step) on a batch.
+
+    Parameters
+    ----------
+    model : nn.Module
+    loss_fn : loss object, ``loss_fn(pred, target)`` and ``loss_fn.backward()``
+    optimizer : optim.Optimizer
+
+    Calling ``step(x, y)`` returns the batch loss as a float; ``step.output`` is the model's
+    output on ``x``; ``step.fused`` tells whether that call ran the fused plan (see the module
+    docstring).
+    """
+
+    def __init__(self, model, loss_fn, optimizer):
+        self.model, self.loss_fn, self.optimizer = model, loss_fn, optimizer
+        self._backward_kw = {"input_grad": False} if _takes_input_grad(model) else {}
+        self._plan = None
+        self._plannable = (isinstance(model, nn.Sequential) and type(optimizer) in _OPTIMIZERS
+                           and _sequential_runs_as_written(model))
+        self.output = None
+        self.fused = False
+
+    def __call__(self, x, y):
+        d = self.model.__dict__
+        if self._plannable and _grad_local.enabled and "forward" not in d and "backward" not in d:
+            plan = self._plan
+            if plan is None or not plan.current():
+                plan = self._plan = _MlpPlan.make(self.model, self.loss_fn, self.optimizer)
+            if plan is not None:
+                res = plan.run(x, y)
+                if res is not None:
+                    self.fused = True
+                    loss, self.output = res
+                    return loss
+        self.fused = False
+        return self._layer_step(x, y)
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state["_plan"] = None  # a C++ plan bound to these arrays: a copy makes its own
+        return state
+
+    def _layer_step(self, x, y):
+        self.optimizer.zero_grad()
+        out = self.model(x)
+        loss = float(self.loss_fn(out, y))
+        self.model.backward(self.loss_fn.backward(), **self._backward_kw)
+        self.optimizer.step()
+        self.output = out
+        return loss
+
+
+# How _C.MlpStep runs each optimizer: kernel family, a group's hyperparameters in the order the
+# binding reads them, the state arrays a group's options use (in the kernel's order), and the group
+# options that decide those arrays (watched: another value makes a new plan).
+_OPTIMIZERS = {
+    SGD: ("sgd",
+          lambda g: (g["lr"], g["momentum"], g["dampening"], g["weight_decay"], g["nesterov"], g["maximize"]),
+          lambda g: ("momentum_buffer",) if g["momentum"] != 0 else (),
+          ("momentum",)),
+    Adam: ("adam",
+           lambda g: (g["lr"], *g["betas"], g["eps"], g["weight_decay"], g["amsgrad"], g["maximize"],
+                      g["decoupled_weight_decay"]),
+           lambda g: ("exp_avg", "exp_avg_sq", "max_exp_avg_sq") if g["amsgrad"] else ("exp_avg", "exp_avg_sq"),
+           ("amsgrad",)),
+}
+_OPTIMIZERS[AdamW] = _OPTIMIZERS[Adam]
+
+
+def _sequential_runs_as_written(model):
+    """A Sequential whose class keeps Sequential's passes (its instance is checked at each call)."""
+    t = type(model)
+    return all(getattr(t, name) is getattr(nn.Sequential, name) for name in ("__call__", "forward", "backward"))
+
+
+class _MlpPlan:
+    """A ``_C.MlpStep`` bound to one model's parameters and one optimizer's state.
+
+    ``current()`` is true while the model has the same plan (children, hooks), layers, parameters
+    and ``p.data``, and the optimizer the same groups, structural options and state arrays: the
+    C++ plan watches each as a (holder, name, value) triple.
+    """
+
+    @classmethod
+    def make(cls, model, loss_fn, optimizer):
+        """The plan for the model's current layers and the optimizer's current state, or None
+        when they do not form one (the step then runs layer by layer)."""
+        seq_plan = model._current_plan()
+        dense = seq_plan.dense
+        if dense is None or len({id(lin) for lin, _, _ in dense}) != len(dense):
+            return None
+        kind, hyper_of, state_names, structural = _OPTIMIZERS[type(optimizer)]
+        groups = optimizer.param_groups
+        group_of = {id(p): gi for gi, g in enumerate(groups) for p in g["params"]}
+        params = [p for lin, _, _ in dense for p in (lin.weight, lin.bias) if p is not None]
+        if len({id(p) for p in params}) != len(params) or any(id(p) not in group_of for p in params):
+            return None  # a parameter shared between layers, or one the optimizer does not update
+        dtype = params[0].data.dtype
+        if any(p.data.dtype != dtype for p in params):
+            return None
+        names = {state_names(groups[group_of[id(p)]]) for p in params}
+        if len(names) != 1:
+            return None  # groups whose options need different state
+        (names,) = names
+        states = [optimizer.state.get(p) for p in params]
+        needed = names + (("step",) if optimizer._counts_steps else ())
+        if any(st is None or any(k not in st for k in needed) for st in states):
+            return None  # state that the optimizer's next step creates first
+        self = cls()
+        self.loss_fn, self.optimizer, self.params, self.states = loss_fn, optimizer, params, states
+        self.hyper_of, self.groups = hyper_of, list(groups)
+        self.counts_steps = optimizer._counts_steps
+        ids = {id(p) for p in params}
+        self.others = [p for g in groups for p in g["params"] if id(p) not in ids]  # their grads: None
+        self.grads = [np.empty_like(p.data) for p in params]
+        grad_of = {id(p): g for p, g in zip(params, self.grads)}
+        lins = [lin for lin, _, _ in dense]
+        state_arrays = [[st[k] for st in states] for k in names]
+        # what the model and optimizer hold now; another value anywhere makes a new plan
+        watch_attrs = ([(model, "_plan", seq_plan), (_Hooks, "version", _Hooks.version),
+                        (optimizer, "state", optimizer.state), (optimizer, "param_groups", groups)]
+                       + [(lin, name, getattr(lin, name)) for lin in lins for name in ("weight", "bias")]
+                       + [(p, "data", p.data) for p in params])
+        watch_items = ([(groups, i, g) for i, g in enumerate(groups)]
+                       + [(g, k, g[k]) for g in groups for k in ("params",) + structural]
+                       + [(optimizer.state, p, st) for p, st in zip(params, states)]
+                       + [(st, k, a) for k, arrays in zip(names, state_arrays) for st, a in zip(states, arrays)])
+        try:
+            self.c = _C.MlpStep([lin.weight.data for lin in lins],
+                                [None if lin.bias is None else lin.bias.data for lin in lins],
+                                [grad_of[id(lin.weight)] for lin in lins],
+                                [None if lin.bias is None else grad_of[id(lin.bias)] for lin in lins],
+                                [a for _, a, _ in dense], [float(s) for _, _, s in dense],
+                                kind, state_arrays, [group_of[id(p)] for p in params], watch_attrs, watch_items)
+        except (TypeError, ValueError):
+            return None  # e.g. widths that do not chain: the layer-by-layer path reports it
+        self.current = self.c.current
+        self.dtype, self.n_in = dtype, lins[0].in_features
+        self.n_out, self.last_act = lins[-1].weight.data.shape[0], dense[-1][1]
+        return self
+
+    def run(self, x, y):
+        """(loss, output) of a fused step on (x, y), or None when this batch takes the
+        layer-by-layer path (nothing has changed then)."""
+        dtype = self.dtype
+        if (type(x) is not np.ndarray or x.ndim != 2 or x.shape[1] != self.n_in or not x.shape[0]
+                or (x.dtype is not dtype and x.dtype != dtype) or not x.flags.c_contiguous):
+            return None  # (dtypes: equal ones need not be one object, e.g. after unpickling)
+        n = x.shape[0]
+        loss_fn = self.loss_fn
+        ce = (type(loss_fn) is nn.CrossEntropyLoss and loss_fn.reduction != "none"
+              and not 0 <= loss_fn.ignore_index < self.n_out)
+        if ce and not (type(y) is np.ndarray and y.flags.c_contiguous and (
+                (y.dtype == np.int64 and y.shape == (n,)) or (y.dtype == dtype and y.shape == (n, self.n_out)))):
+            return None
+        hyper = [self.hyper_of(g) for g in self.groups]
+        states = self.states
+        steps = [st["step"] + 1 for st in states] if self.counts_steps else []
+        out = np.empty((n, self.n_out), dtype)
+        if ce:
+            loss = self.c.step(x, y, out, loss_fn._class_weights(self.n_out, dtype), loss_fn.label_smoothing,
+                               loss_fn.reduction == "mean", hyper, steps)
+            if loss is None:
+                return None
+        else:
+            self.c.forward(x, out)
+            if self.last_act != "none":
+                out.flags.writeable = False  # as the layer-by-layer path returns it: backward reads it
+            try:
+                loss = float(loss_fn(out, y))
+                grad = loss_fn.backward()
+                if type(grad) is not np.ndarray or grad.shape != out.shape or grad.dtype is not out.dtype:
+                    check_grad(grad, out.shape, out.dtype)
+            except BaseException:
+                self.optimizer.zero_grad()  # where the layer-by-layer path would have left them
+                raise
+            self.c.backward_step(np.ascontiguousarray(grad), hyper, steps)
+        for st, t in zip(states, steps):
+            st["step"] = t
+        for p, g in zip(self.params, self.grads):
+            p._grad = g
+        for p in self.others:
+            p.grad = None
+        return loss, out

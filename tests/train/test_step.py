@@ -1,0 +1,333 @@
+"""pydl.train.TrainStep: the fused step (one C++ call: forward, loss, backward, optimizer) is
+bitwise the layer-by-layer step (docs/ARCHITECTURE.md §2, "Fused training step") for every
+supported optimizer, loss, activation, dtype and ISA; everything else falls back to that path,
+with its results and its errors."""
+import copy
+import pickle
+import threading
+
+import numpy as np
+import pytest
+
+import pydl
+from pydl import nn, optim
+from pydl.train import Trainer, TrainStep
+
+OPTIMIZERS = {
+    "sgd": lambda p: optim.SGD(p, lr=0.05),
+    "sgd-nesterov": lambda p: optim.SGD(p, lr=0.05, momentum=0.9, nesterov=True, weight_decay=1e-3),
+    "sgd-dampening": lambda p: optim.SGD(p, lr=0.05, momentum=0.5, dampening=0.3, maximize=True),
+    "adam": lambda p: optim.Adam(p, lr=1e-2),
+    "adam-amsgrad": lambda p: optim.Adam(p, lr=1e-2, weight_decay=1e-2, amsgrad=True),
+    "adamw": lambda p: optim.AdamW(p, lr=1e-2, betas=(0.8, 0.99)),
+}
+LOSSES = {  # loss, targets
+    "ce": (lambda: nn.CrossEntropyLoss(), "index"),
+    "ce-soft-sum": (lambda: nn.CrossEntropyLoss(label_smoothing=0.1, reduction="sum"), "prob"),
+    "ce-weighted": (lambda: nn.CrossEntropyLoss(weight=np.linspace(0.5, 2, 5)), "index"),
+    "mse": (lambda: nn.MSELoss(), "value"),
+    "bce": (lambda: nn.BCEWithLogitsLoss(), "prob"),
+}
+
+
+def mlp(dtype=np.float32, seed=0):
+    pydl.manual_seed(seed)
+    return nn.Sequential(nn.Linear(6, 16, dtype=dtype), nn.ReLU(), nn.Linear(16, 12, dtype=dtype, activation="tanh"),
+                         nn.Linear(12, 8, dtype=dtype), nn.LeakyReLU(0.05), nn.Linear(8, 5, dtype=dtype),
+                         nn.Sigmoid())
+
+
+def batches(dtype, kind, n=6, seed=1):
+    rng = np.random.default_rng(seed)
+    for _ in range(n):
+        x = rng.standard_normal((7, 6)).astype(dtype)
+        if kind == "index":
+            y = rng.integers(0, 5, 7)
+        else:
+            y = rng.random((7, 5)).astype(dtype)
+        yield x, y
+
+
+def layer_by_layer(model, loss_fn, opt, x, y):
+    """The reference: the Trainer's step with every layer run on its own (a no-op hook stops all fusion)."""
+    handle = model.register_forward_hook(lambda *a: None)
+    try:
+        opt.zero_grad()
+        out = model(x)
+        loss = float(loss_fn(out, y))
+        model.backward(loss_fn.backward(), input_grad=False)
+        opt.step()
+    finally:
+        handle.remove()
+    return loss, out
+
+
+def assert_same_state(m1, o1, m2, o2):
+    for p, q in zip(m1.parameters(), m2.parameters()):
+        assert np.array_equal(p.data, q.data) and np.array_equal(p.grad, q.grad)
+    s1, s2 = o1.state_dict()["state"], o2.state_dict()["state"]
+    assert s1.keys() == s2.keys()
+    for k in s1:
+        assert s1[k].keys() == s2[k].keys()
+        for key in s1[k]:
+            assert np.array_equal(s1[k][key], s2[k][key]), key
+
+
+def train_both(dtype, opt_name, loss_name, steps=6):
+    (make_loss, kind), make_opt = LOSSES[loss_name], OPTIMIZERS[opt_name]
+    m1, m2 = mlp(dtype), mlp(dtype)
+    o1, o2 = make_opt(m1.parameters()), make_opt(m2.parameters())
+    step, loss2 = TrainStep(m1, make_loss(), o1), make_loss()
+    fused = []
+    for x, y in batches(dtype, kind, steps):
+        l1 = step(x, y)
+        fused.append(step.fused)
+        l2, out2 = layer_by_layer(m2, loss2, o2, x, y)
+        assert l1 == l2 and np.array_equal(step.output, out2)
+    return (m1, o1), (m2, o2), fused
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("opt_name", list(OPTIMIZERS))
+@pytest.mark.parametrize("loss_name", list(LOSSES))
+def test_fused_step_is_bitwise_layer_by_layer(isa, dtype, opt_name, loss_name):
+    (m1, o1), (m2, o2), fused = train_both(dtype, opt_name, loss_name)
+    assert fused == [False] + [True] * 5  # the first step makes the optimizer's state, layer by layer
+    assert_same_state(m1, o1, m2, o2)
+    assert all(len(m._pending) == 0 for m in m1.modules())  # a fused step leaves no records
+
+
+def test_bitwise_for_any_thread_count():
+    x = np.random.default_rng(0).standard_normal((256, 300)).astype(np.float32)
+    y = np.arange(256) % 10
+    results = []
+    for threads in (1, 2):
+        pydl.set_num_threads(threads)
+        pydl.manual_seed(0)
+        model = nn.Sequential(nn.Linear(300, 512), nn.ReLU(), nn.Linear(512, 10))
+        step = TrainStep(model, nn.CrossEntropyLoss(), optim.Adam(model.parameters()))
+        losses = [step(x, y) for _ in range(3)]
+        results.append((losses, [p.data.copy() for p in model.parameters()]))
+    assert results[0][0] == results[1][0]
+    for a, b in zip(results[0][1], results[1][1]):
+        assert np.array_equal(a, b)
+
+
+def test_param_groups_and_changing_hyperparameters():
+    m1, m2 = mlp(), mlp()
+
+    def groups(m):
+        return [{"params": list(m[0].parameters()), "lr": 0.02}, {"params": list(m[2].parameters()) + list(m[3].parameters())
+                                                                    + list(m[5].parameters())}]
+    o1, o2 = optim.Adam(groups(m1), lr=1e-2), optim.Adam(groups(m2), lr=1e-2)
+    sched = optim.lr_scheduler.StepLR(o1, step_size=2, gamma=0.5)
+    step = TrainStep(m1, nn.CrossEntropyLoss(), o1)
+    loss2 = nn.CrossEntropyLoss()
+    for k, (x, y) in enumerate(batches(np.float32, "index", 8)):
+        assert step(x, y) == layer_by_layer(m2, loss2, o2, x, y)[0]
+        assert step.fused == (k > 0 and k != 5)
+        sched.step()
+        o2.param_groups[0]["lr"] = o1.param_groups[0]["lr"]
+        o2.param_groups[1]["lr"] = o1.param_groups[1]["lr"]
+        if k == 4:  # an option that needs more state: one layer-by-layer step makes it
+            for o in (o1, o2):
+                for g in o.param_groups:
+                    g["amsgrad"] = True
+    assert_same_state(m1, o1, m2, o2)
+
+
+def test_plan_follows_replaced_arrays_and_loaded_state():
+    (m1, o1), (m2, o2), _ = train_both(np.float32, "adam", "ce", steps=3)
+    step = TrainStep(m1, nn.CrossEntropyLoss(), o1)
+    loss2 = nn.CrossEntropyLoss()
+    data = list(batches(np.float32, "index", 8, seed=5))
+
+    def both(k):
+        x, y = data[k]
+        assert step(x, y) == layer_by_layer(m2, loss2, o2, x, y)[0]
+        return step.fused
+    assert both(0)
+    for m in (m1, m2):  # new arrays for a weight and a bias
+        m[2].weight.data = m[2].weight.data.copy()
+        m[5].bias = nn.Parameter(m[5].bias.data.copy())
+    for o, m in ((o1, m1), (o2, m2)):  # the optimizer follows the new Parameter (state from 0 for it)
+        o.param_groups[0]["params"][-1] = m[5].bias
+    assert not both(1)  # the new bias has no optimizer state yet: one layer-by-layer step
+    assert both(2)
+    sd = o1.state_dict()
+    o1.load_state_dict(sd)
+    o2.load_state_dict(o2.state_dict())
+    assert both(3)
+    m1.load_state_dict(m2.state_dict())  # in place: the plan stays
+    assert both(4) and both(5)
+    assert_same_state(m1, o1, m2, o2)
+
+
+def test_what_the_plan_does_not_take_runs_layer_by_layer():
+    def stepped(model, loss_fn, opt, x, y):
+        step = TrainStep(model, loss_fn, opt)
+        step(x, y)
+        step(x, y)
+        return step.fused
+
+    x, y = next(batches(np.float32, "index"))
+    m = mlp()
+    assert stepped(m, nn.CrossEntropyLoss(), optim.Adam(m.parameters()), x, y)
+    for model in (nn.Sequential(nn.Linear(6, 8), nn.GELU(), nn.Linear(8, 5)),
+                  nn.Sequential(nn.Linear(6, 8), nn.Dropout(0.5), nn.Linear(8, 5)),
+                  nn.Sequential(nn.Linear(6, 8), nn.BatchNorm1d(8), nn.Linear(8, 5))):
+        assert not stepped(model, nn.CrossEntropyLoss(), optim.Adam(model.parameters()), x, y)
+    m = mlp()
+    assert not stepped(m, nn.CrossEntropyLoss(), optim.RMSprop(m.parameters()), x, y)
+    m = mlp()
+    m[0].register_forward_hook(lambda *a: None)
+    assert not stepped(m, nn.CrossEntropyLoss(), optim.Adam(m.parameters()), x, y)
+    m = mlp()
+    assert not stepped(m, nn.CrossEntropyLoss(), optim.Adam(list(m.parameters())[2:]), x, y)  # frozen layer
+    m = mlp()
+    step = TrainStep(m, nn.CrossEntropyLoss(), optim.Adam(m.parameters()))
+    step(x, y)
+    for xb, yb in ((x.T.copy().T, y), (x, y.astype(np.int32))):
+        step(xb, yb)
+        assert not step.fused
+    with pydl.no_grad(), pytest.raises(RuntimeError, match="no pending forward call"):
+        step(x, y)  # as the layer-by-layer step: no_grad saved nothing to backpropagate
+
+
+def warm_step():
+    """A TrainStep on mlp() with Adam after two steps (the second one fused), and its batch."""
+    m = mlp()
+    step = TrainStep(m, nn.CrossEntropyLoss(), optim.Adam(m.parameters()))
+    x, y = next(batches(np.float32, "index"))
+    step(x, y)
+    step(x, y)
+    assert step.fused
+    return m, step, x, y
+
+
+def test_errors_are_the_layer_by_layer_errors():
+    m, step, x, y = warm_step()
+    before = [p.data.copy() for p in m.parameters()]
+    bad = y.copy()
+    bad[3] = 5
+    with pytest.raises(ValueError, match=r"target: class index 5 .* out of range \[0, 5\)"):
+        step(x, bad)
+    with pytest.raises(TypeError, match=r"input: expected dtype float32 \(the layer's dtype\)"):
+        step(x.astype(np.float64), y)
+    with pytest.raises(ValueError, match=r"input: expected shape \(\*, 6\) for Linear\(6, 16\)"):
+        step(x[:, :5].copy(), y)
+    for p, b in zip(m.parameters(), before):
+        assert np.array_equal(p.data, b)  # nothing was stepped
+    step(x, y)
+    assert step.fused
+
+
+def test_ignore_index_takes_the_layer_by_layer_path():
+    m1, m2 = mlp(), mlp()
+    o1, o2 = optim.SGD(m1.parameters(), lr=0.1), optim.SGD(m2.parameters(), lr=0.1)
+    step, loss2 = TrainStep(m1, nn.CrossEntropyLoss(), o1), nn.CrossEntropyLoss()
+    for k, (x, y) in enumerate(batches(np.float32, "index")):
+        if k % 2:
+            y[::3] = -100  # ignored samples
+        assert step(x, y) == layer_by_layer(m2, loss2, o2, x, y)[0]
+        assert step.fused == (k % 2 == 0 and k > 0)
+    assert_same_state(m1, o1, m2, o2)
+
+
+def test_pending_calls_of_the_user_survive_fused_steps():
+    m = mlp()
+    step = TrainStep(m, nn.CrossEntropyLoss(), optim.Adam(m.parameters()))
+    x, y = next(batches(np.float32, "index"))
+    step(x, y)
+    kept = m(x)  # a call of the user's own, pending
+    step(x, y)
+    step(x, y)
+    assert step.fused and len(m._pending) == 1
+    m.backward(np.ones_like(kept))  # still the latest unconsumed call
+    assert len(m._pending) == 0
+
+
+def test_trainer_fit_is_bitwise_the_layer_by_layer_fit():
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((90, 6)).astype(np.float32), rng.integers(0, 5, 90)
+    runs = []
+    for hooked in (False, True):
+        m = mlp()
+        if hooked:
+            m.register_forward_hook(lambda *a: None)
+        tr = Trainer(m, nn.CrossEntropyLoss(), optim.Adam(m.parameters(), lr=1e-2))
+        pydl.manual_seed(3)
+        hist = tr.fit(x, y, epochs=3, batch_size=16, validation_split=0.2, verbose=0)
+        runs.append((hist.history, [p.data.copy() for p in m.parameters()], tr._step_fn().fused))
+    assert runs[0][2] and not runs[1][2]
+    assert runs[0][0] == runs[1][0]
+    for a, b in zip(runs[0][1], runs[1][1]):
+        assert np.array_equal(a, b)
+
+
+def test_two_threads_step_two_models_at_once():
+    x, y = next(batches(np.float32, "index"))
+
+    def make(k):  # (in this thread: initialization draws from pydl's global generator)
+        m = mlp(seed=k)
+        return m, TrainStep(m, nn.CrossEntropyLoss(), optim.Adam(m.parameters()))
+
+    def train(out, k, model, step):
+        out[k] = ([step(x, y) for _ in range(200)], [p.data.copy() for p in model.parameters()])
+    alone, together = {}, {}
+    for k in range(2):
+        train(alone, k, *make(k))
+    threads = [threading.Thread(target=train, args=(together, k) + make(k)) for k in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for k in range(2):
+        assert alone[k][0] == together[k][0]
+        assert all(np.array_equal(a, b) for a, b in zip(alone[k][1], together[k][1]))
+
+
+def test_copies_and_pickles_make_their_own_plan():
+    _, step, x, y = warm_step()
+    for clone in (copy.deepcopy, lambda s: pickle.loads(pickle.dumps(s))):
+        other = clone(step)
+        assert other._plan is None
+        loss = other(x, y)
+        assert other.fused and loss == step(x, y)  # the copy's plan is its own, on its own arrays
+
+
+def test_the_compiled_plan_names_bad_arrays():
+    from pydl import _C
+    w = [np.ones((4, 3), np.float32), np.ones((2, 4), np.float32)]
+    b = [np.ones(4, np.float32), None]
+    gw, gb = [np.zeros_like(a) for a in w], [np.zeros(4, np.float32), None]
+    states = [[np.zeros_like(a) for a in (w[0], b[0], w[1])] for _ in range(2)]
+    args = [w, b, gw, gb, ["relu", "none"], [0.0, 0.0], "adam", states, [0, 0, 0]]
+    plan = _C.MlpStep(*args)
+    hyper, x = [(1e-3, 0.9, 0.999, 1e-8, 0.0, False, False, False)], np.ones((5, 3), np.float32)
+    out = np.empty((5, 2), np.float32)
+    assert plan.step(x, np.zeros(5, np.int64), out, None, 0.0, True, hyper, [1, 1, 1]) > 0
+    assert plan.step(x, np.full(5, 2), out, None, 0.0, True, hyper, [2, 2, 2]) is None  # class 2 of 2: refused
+    cases = [
+        ({"states": [states[0], states[0]]}, ValueError, r"states\[\d\]\[\d\]: must not share memory with states\[\d\]\[\d\]"),
+        ({"gw": [gw[0], gw[0][:2]]}, ValueError, r"grad_weights\[1\]: expected shape \(2,4\)"),
+        ({"w": [w[0], np.ones((2, 5), np.float32)]}, ValueError, r"weights\[1\]: expected shape \(2,4\)"),
+        ({"gb": [None, None]}, ValueError, r"grad_biases\[0\]: give one exactly"),
+        ({"states": states[:1]}, ValueError, r"states: expected a list of 2 to 3 state lists"),
+        ({"w": [w[0].astype(np.float64), w[1]]}, TypeError, r"biases\[0\]: expected dtype float64 \(as weights\[0\]\)"),
+    ]
+    names = ["w", "b", "gw", "gb", "acts", "slopes", "kind", "states", "groups"]
+    for change, exc, msg in cases:
+        bad = dict(zip(names, args), **change)
+        with pytest.raises(exc, match=msg):
+            _C.MlpStep(*[bad[k] for k in names])
+    with pytest.raises(TypeError, match=r"input: expected dtype float32"):
+        plan.step(x.astype(np.float64), np.zeros(5, np.int64), out, None, 0.0, True, hyper, [1, 1, 1])
+    with pytest.raises(ValueError, match=r"input: must not share memory with weights\[0\]"):
+        plan.forward(w[0][:, :3].reshape(4, 3), np.empty((4, 2), np.float32))
+    with pytest.raises(ValueError, match=r"steps\[1\]: expected a step count >= 1"):
+        plan.step(x, np.zeros(5, np.int64), out, None, 0.0, True, hyper, [1, 0, 1])
+    with pytest.raises(ValueError, match=r"hyper: amsgrad needs max_exp_avg_sqs"):
+        plan.step(x, np.zeros(5, np.int64), out, None, 0.0, True, [hyper[0][:5] + (True,) + hyper[0][6:]], [1, 1, 1])
+    with pytest.raises(ValueError, match="backward_step: no forward"):
+        plan.backward_step(np.ones((5, 2), np.float32), hyper, [1, 1, 1])
