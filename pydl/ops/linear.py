@@ -14,6 +14,8 @@ errors name the argument. ``x`` of any rank >= 1 is read as (N, in) over its las
 """
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from .. import _C
@@ -95,17 +97,31 @@ def linear_backward(grad_out: Array, x: Array, weight: Array, out: Array | None 
     if not x2.flags.c_contiguous:
         x2 = np.ascontiguousarray(x2)
     acc_w = grad_weight is not None
-    gw = grad_weight if acc_w else np.empty(weight.shape, dtype)  # (np.empty: cheaper than empty_like)
+    gw: Array = grad_weight if grad_weight is not None else np.empty(weight.shape, dtype)  # (cheaper than empty_like)
     acc_b = grad_bias is not None
     gb = (grad_bias if acc_b else np.empty(out_f, dtype)) if has_bias else None
-    gx = np.empty(x2.shape, x2.dtype) if input_grad else None
+    gx: Array | None = np.empty(x2.shape, x2.dtype) if input_grad else None
     _C.linear_backward(g, x2, weight, y2, gx, gw, gb, activation, negative_slope, acc_w, acc_b)
     if flat and gx is not None:
         gx = gx.reshape(x.shape)
     return gx, gw, gb
 
 
-def linear_chain(x, weights, biases, activations, negative_slopes):
+def _check_chain(x: Any, weights: Any) -> None:
+    """x a 2-d array, weights a list of 2-d arrays (the binding checks the rest: dtypes, shapes)."""
+    check_array(x, "x")
+    if x.ndim != 2:
+        raise ValueError(f"x: expected shape (N, in_features), got {x.shape}")
+    if not isinstance(weights, (list, tuple)):
+        raise TypeError(f"weights: expected a list of arrays, got {type(weights).__name__}")
+    for i, w in enumerate(weights):
+        check_array(w, f"weights[{i}]")
+        if w.ndim != 2:
+            raise ValueError(f"weights[{i}]: expected shape (out_features, in_features), got {w.shape}")
+
+
+def linear_chain(x: Array, weights: list[Array], biases: list[Array | None], activations: list[str],
+                 negative_slopes: list[float]) -> list[Array]:
     """The outputs of a chain of dense layers, in one call: y_l = act_l(y_{l-1} W_l^T + b_l), y_{-1} = x.
 
     Each layer runs exactly as :func:`linear` (the same kernel, in order), so the outputs are
@@ -124,14 +140,17 @@ def linear_chain(x, weights, biases, activations, negative_slopes):
     -------
     list of ndarray, y_l of shape (N, out_l)
     """
+    _check_chain(x, weights)
     n, dtype = x.shape[0], x.dtype
     outs = [np.empty((n, w.shape[0]), dtype) for w in weights]
     _C.linear_chain_forward(x, weights, biases, outs, activations, negative_slopes)
     return outs
 
 
-def linear_chain_backward(grad_out, x, outs, weights, activations, negative_slopes, grad_weights, grad_biases,
-                          input_grad=True):
+def linear_chain_backward(grad_out: Array, x: Array, outs: list[Array | None], weights: list[Array],
+                          activations: list[str], negative_slopes: list[float], grad_weights: list[Any],
+                          grad_biases: list[Any], input_grad: bool = True
+                          ) -> tuple[Array | None, list[Array], list[Array | None]]:
     """Gradients of :func:`linear_chain` given dL/dy_{L-1}, layer by layer from the last (each as
     :func:`linear_backward`).
 
@@ -150,14 +169,19 @@ def linear_chain_backward(grad_out, x, outs, weights, activations, negative_slop
     -------
     (grad_input or None, list of grad_weight, list of grad_bias or None)
     """
+    check_array(grad_out, "grad_out")
+    _check_chain(x, weights)
     dtype = x.dtype
-    gws, gbs, acc_w, acc_b = [], [], [], []
+    gws: list[Array] = []
+    gbs: list[Array | None] = []
+    acc_w: list[bool] = []
+    acc_b: list[bool] = []
     for w, gw, gb in zip(weights, grad_weights, grad_biases):  # (one loop: this runs every call)
         acc_w.append(gw is not None)
         gws.append(gw if gw is not None else np.empty(w.shape, dtype))
         acc_b.append(gb is not None and gb is not False)
         gbs.append(None if gb is False else gb if gb is not None else np.empty(w.shape[0], dtype))
-    gx = np.empty(x.shape, dtype) if input_grad else None
+    gx: Array | None = np.empty(x.shape, dtype) if input_grad else None
     if not grad_out.flags.c_contiguous:
         grad_out = np.ascontiguousarray(grad_out)
     _C.linear_chain_backward(grad_out, x, outs, weights, gx, gws, gbs, activations, negative_slopes, acc_w, acc_b)

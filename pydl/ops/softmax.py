@@ -89,4 +89,4 @@ def softmax_cross_entropy(logits: Array, target: Array, weight: Array | None = N
     # (np.empty: cheaper than empty_like; anything but an ndarray is refused by the binding)
     g = np.empty(logits.shape, logits.dtype) if type(logits) is np.ndarray else None
     loss = _C.cross_entropy(logits, target, g, weight, label_smoothing, reduction)
-    return loss, g
+    return loss, g  # type: ignore[return-value]  # (g is an array once the binding accepted logits)
