@@ -36,7 +36,8 @@ else
 fi
 start=$(date +%s)
 
-# The kernel tests: every op family, the optimizer kernels, a few layers, bad input, runtime.
+# The kernel tests: every op family, the optimizer kernels, a few layers, the fused MLP step,
+# bad input, runtime.
 SANITIZE_TESTS=(
   tests/ops
   tests/optim/test_kernels.py
@@ -44,6 +45,8 @@ SANITIZE_TESTS=(
   tests/nn/test_batchnorm.py
   tests/nn/test_losses.py
   tests/nn/test_inplace.py
+  tests/nn/test_sequential_dense.py
+  tests/train/test_step.py
   tests/test_bad_input.py
   tests/runtime
   tests/test_concurrency.py

@@ -69,6 +69,7 @@ class TrainStep:
         self._plan = None
         self._plannable = (isinstance(model, nn.Sequential) and type(optimizer) in _OPTIMIZERS
                            and _sequential_runs_as_written(model))
+        self._wait = self._backoff = 0  # calls to skip before trying to make a plan again
         self.output = None
         self.fused = False
 
@@ -77,7 +78,7 @@ class TrainStep:
         if self._plannable and _grad_local.enabled and "forward" not in d and "backward" not in d:
             plan = self._plan
             if plan is None or not plan.current():
-                plan = self._plan = _MlpPlan.make(self.model, self.loss_fn, self.optimizer)
+                plan = self._plan = self._make_plan()
             if plan is not None:
                 res = plan.run(x, y)
                 if res is not None:
@@ -86,6 +87,21 @@ class TrainStep:
                     return loss
         self.fused = False
         return self._layer_step(x, y)
+
+    def _make_plan(self):
+        """A plan for the model and optimizer as they are now, or None. A model that does not
+        form one is asked again after 1, 2, 4, ... (at most 256) calls (only speed depends on
+        when: both paths give the same bits); the first step (no optimizer state yet) retries at
+        the next call."""
+        if self._wait:
+            self._wait -= 1
+            return None
+        plan = _MlpPlan.make(self.model, self.loss_fn, self.optimizer)
+        if plan is None:
+            self._wait, self._backoff = self._backoff, min(2 * self._backoff + 1, 256)
+        else:
+            self._backoff = 0
+        return plan
 
     def __getstate__(self):
         state = self.__dict__.copy()

@@ -331,3 +331,19 @@ def test_the_compiled_plan_names_bad_arrays():
         plan.step(x, np.zeros(5, np.int64), out, None, 0.0, True, [hyper[0][:5] + (True,) + hyper[0][6:]], [1, 1, 1])
     with pytest.raises(ValueError, match="backward_step: no forward"):
         plan.backward_step(np.ones((5, 2), np.float32), hyper, [1, 1, 1])
+
+
+def test_a_model_that_becomes_plannable_is_fused_soon():
+    m1, m2 = mlp(), mlp()
+    o1, o2 = optim.Adam(m1.parameters()), optim.Adam(m2.parameters())
+    step, loss2 = TrainStep(m1, nn.CrossEntropyLoss(), o1), nn.CrossEntropyLoss()
+    handle = m1[5].register_forward_hook(lambda *a: None)
+    x, y = next(batches(np.float32, "index"))
+    fused = []
+    for k in range(300):
+        if k == 20:
+            handle.remove()
+        assert step(x, y) == layer_by_layer(m2, loss2, o2, x, y)[0]
+        fused.append(step.fused)
+    assert not any(fused[:20]) and all(fused[20 + 32:])  # asked again after 1, 2, 4, ... calls
+    assert_same_state(m1, o1, m2, o2)
