@@ -8,6 +8,25 @@ _Array = npt.NDArray[Any]
 
 MAX_THREADS: int
 
+
+class MlpStep:
+    """A multilayer perceptron's training step in one call, bound to its parameters and optimizer state (see csrc/bindings/mlp_step.cpp)."""
+
+    def __init__(self, weights: Sequence[_Array], biases: Sequence[_Array | None], grad_weights: Sequence[_Array], grad_biases: Sequence[_Array | None], activations: Sequence[str], negative_slopes: Sequence[float], optimizer: str, states: Sequence[Sequence[_Array]], groups: Sequence[int], watch_attrs: list[Any] = ..., watch_items: list[Any] = ...) -> None:
+        ...
+
+    def backward_step(self, grad_out: _Array | None, hyper: Sequence[Any], steps: Sequence[int]) -> None:
+        """Backward of the last forward() from grad_out = dL/dout, and the optimizer step of every layer."""
+
+    def current(self) -> bool:
+        """Whether every watched (holder, name, value) still holds: getattr(holder, name) is value (watch_attrs), holder[name] is value (watch_items)."""
+
+    def forward(self, input: _Array | None, out: _Array | None) -> None:
+        """out = the chain of layers applied to input; keeps the batch for backward_step."""
+
+    def step(self, input: _Array | None, target: _Array | None, out: _Array | None, weight: _Array | None, label_smoothing: float, mean: bool, hyper: Sequence[Any], steps: Sequence[int]) -> float | None:
+        """Forward into out, softmax cross-entropy against target (int64 class indices (N,) or probabilities (N, C)), backward, and the optimizer step of every layer. Returns the loss, or None when a class index is out of range (then nothing but out was written)."""
+
 def _cross_entropy_kernel_check(logits: _Array | None, target: _Array | None, grad: _Array | None = None, weight: _Array | None = None, label_smoothing: float = 0.0, reduction: str = 'mean') -> float:
     """Tests only: cross_entropy without the binding's pre-check of the class indices, so that the kernel's own check at use (which guards against targets changed by another thread during the call) raises the ValueError."""
 
@@ -122,6 +141,12 @@ def get_num_threads() -> int:
 
 def linear_backward(grad_out: _Array | None, input: _Array | None, weight: _Array | None, out: _Array | None, grad_in: _Array | None, grad_weight: _Array | None, grad_bias: _Array | None, activation: str = 'none', negative_slope: float = 0.0, accumulate_weight: bool = False, accumulate_bias: bool = False) -> None:
     """Fused backward of out = act(input W^T + b): dz = grad_out * act'(.) (from out), grad_in = dz W (skipped when None), grad_weight (+)= dz^T input, grad_bias (+)= sum_rows dz (skipped when None)."""
+
+def linear_chain_backward(grad_out: _Array | None, input: _Array | None, outs: Sequence[_Array | None], weights: Sequence[_Array], grad_in: _Array | None, grad_weights: Sequence[_Array], grad_biases: Sequence[_Array | None], activations: Sequence[str], negative_slopes: Sequence[float], accumulate_weights: Sequence[bool], accumulate_biases: Sequence[bool]) -> None:
+    """Backward of linear_chain_forward from grad_out = dL/douts[-1]: one linear_backward per layer, last first; grad_weights[l] / grad_biases[l] written or added to (accumulate_*[l]); grad_biases[l] None skips it; grad_in = dL/dinput (None skips it). outs[-1] may be None when the last activation is 'none'."""
+
+def linear_chain_forward(input: _Array | None, weights: Sequence[_Array], biases: Sequence[_Array | None], outs: Sequence[_Array | None], activations: Sequence[str], negative_slopes: Sequence[float]) -> None:
+    """outs[l] (N, out_l) = act_l(outs[l-1] @ weights[l]^T + biases[l]), outs[-1] = input: a chain of dense layers, one linear_forward each. Layers must not share memory."""
 
 def linear_forward(input: _Array | None, weight: _Array | None, bias: _Array | None, out: _Array | None, activation: str = 'none', negative_slope: float = 0.0) -> None:
     """out (N, OUT) = act(input (N, IN) @ weight (OUT, IN)^T + bias (OUT,)); GEMM with the bias/activation epilogue."""

@@ -32,6 +32,10 @@ A fused step leaves no saved state in the modules (nothing to consume: ``zero_gr
 nothing to drop) and sets each parameter's ``.grad`` to the step's gradient, in a buffer of the
 plan that the next fused step overwrites.
 """
+from __future__ import annotations
+
+from typing import Any
+
 import numpy as np
 
 from .. import _C, nn
@@ -63,7 +67,7 @@ class TrainStep:
     docstring).
     """
 
-    def __init__(self, model, loss_fn, optimizer):
+    def __init__(self, model: nn.Module, loss_fn: Any, optimizer: Any) -> None:
         self.model, self.loss_fn, self.optimizer = model, loss_fn, optimizer
         self._backward_kw = {"input_grad": False} if _takes_input_grad(model) else {}
         self._plan = None
@@ -73,7 +77,7 @@ class TrainStep:
         self.output = None
         self.fused = False
 
-    def __call__(self, x, y):
+    def __call__(self, x: np.ndarray, y: np.ndarray) -> float:
         d = self.model.__dict__
         if self._plannable and _grad_local.enabled and "forward" not in d and "backward" not in d:
             plan = self._plan
