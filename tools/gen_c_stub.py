@@ -23,7 +23,8 @@ ARRAY_OR_NONE_LISTS = {"biases", "grad_biases", "outs"}
 #: other ``object`` arguments by name; every remaining one is an array or None (several take None
 #: for "skip", see the docstrings; the bindings raise TypeError for anything else)
 OBJECT_ARGS = {"first": "Sequence[bool] | None", "states": "Sequence[Sequence[_Array]]",
-               "accumulate_weights": "Sequence[bool]", "accumulate_biases": "Sequence[bool]"}
+               "accumulate_weights": "Sequence[bool]", "accumulate_biases": "Sequence[bool]",
+               "stages": "list[tuple[int, int, str, float, bool]] | None"}
 #: return types of ``object`` results by function name (all else: an array or None)
 OBJECT_RETURNS = {"step": "float | None"}
 

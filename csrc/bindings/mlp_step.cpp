@@ -21,6 +21,9 @@
 //   sgd:  (lr, momentum, dampening, weight_decay, nesterov, maximize)
 //   adam: (lr, beta1, beta2, eps, weight_decay, amsgrad, maximize, decoupled_weight_decay)
 // with `steps` (adam: each parameter's step number t >= 1, as pydl.optim.Adam passes them).
+// `stages` cuts the chain for a residual MLP (nn/mlp_step.h, Stage): a list of
+// (first, last, pre, pre_slope, residual) tuples covering the layers in order, pre an activation
+// name ("none": no leading activation); None is the one plain stage (0, L, "none", 0.0, False).
 #include <pybind11/stl.h>
 
 #include <algorithm>
@@ -39,6 +42,8 @@ using namespace pydl::bind;
 using pydl::nn::DenseLayer;
 using pydl::nn::LayerUpdate;
 using pydl::nn::MlpWorkspace;
+using pydl::nn::NetBuffers;
+using pydl::nn::Stage;
 using pydl::optim::AdamArgs;
 using pydl::optim::SgdArgs;
 using pydl::optim::TensorSlot;
@@ -233,12 +238,52 @@ std::vector<py::tuple> watch_list(const py::list& watch, const char* name) {
   return out;
 }
 
+// The stages of a chain (see the header comment), checked: they cover layers 0..L-1 in order, and a
+// residual stage maps its width to itself.
+std::vector<Stage> stage_args(const py::object& o, const Chain& c) {
+  const size_t L = c.size();
+  if (o.is_none()) return {Stage{0, L}};
+  if (!py::isinstance<py::list>(o) || py::len(o) == 0)
+    throw py::type_error("stages: expected a non-empty list of (first, last, pre, pre_slope, residual) tuples or None");
+  std::vector<Stage> stages;
+  size_t next = 0;
+  for (const py::handle h : py::reinterpret_borrow<py::list>(o)) {
+    const std::string name = "stages[" + std::to_string(stages.size()) + "]";
+    if (!py::isinstance<py::tuple>(h) || py::len(h) != 5)
+      throw py::type_error(name + ": expected a (first, last, pre, pre_slope, residual) tuple");
+    const auto t = py::reinterpret_borrow<py::tuple>(h);
+    Stage st{};
+    std::string pre;
+    try {
+      st = {t[0].cast<size_t>(), t[1].cast<size_t>(), pydl::ops::Act::none, t[3].cast<double>(), t[4].cast<bool>()};
+      pre = t[2].cast<std::string>();
+    } catch (const py::cast_error&) {
+      throw py::type_error(name + ": expected (int >= 0, int >= 0, str, float, bool)");
+    }
+    st.pre = activation_arg(pre);
+    if (st.first != next || st.last <= st.first || st.last > L)
+      throw py::value_error(name + ": expected layers [" + std::to_string(next) + ", last) with last in (" +
+                            std::to_string(next) + ", " + std::to_string(L) + "], got [" + std::to_string(st.first) +
+                            ", " + std::to_string(st.last) + ")");
+    const int64_t in = c.weights[st.first].dim(1), out = c.weights[st.last - 1].dim(0);
+    if (st.residual && in != out)
+      throw py::value_error(name + ": a residual stage must keep its width, got " + std::to_string(in) + " -> " +
+                            std::to_string(out));
+    next = st.last;
+    stages.push_back(st);
+  }
+  if (next != L) throw py::value_error("stages: expected them to cover the " + std::to_string(L) + " layers, got " +
+                                       std::to_string(next));
+  return stages;
+}
+
 class MlpStep {
  public:
   MlpStep(const py::object& weights, const py::object& biases, const py::object& grad_weights,
           const py::object& grad_biases, const std::vector<std::string>& activations,
           const std::vector<double>& negative_slopes, const std::string& optimizer, const py::object& states,
-          const std::vector<int64_t>& groups, const py::list& watch_attrs, const py::list& watch_items);
+          const std::vector<int64_t>& groups, const py::list& watch_attrs, const py::list& watch_items,
+          const py::object& stages);
 
   // True while getattr(holder, name) (watch_attrs) and holder[name] (watch_items) are still the
   // value given, for every (holder, name, value) triple: the caller's sign that the model and the
@@ -267,6 +312,7 @@ class MlpStep {
   void run(const py::sequence& hyper, const std::vector<int64_t>& steps, Fn&& fn);
 
   Chain chain_;
+  std::vector<Stage> stages_;
   std::vector<Arg> grad_weights_, grad_biases_;
   Optim optim_;
   std::vector<std::vector<Arg>> states_;     // per state list, one array per parameter
@@ -283,8 +329,10 @@ class MlpStep {
 MlpStep::MlpStep(const py::object& weights, const py::object& biases, const py::object& grad_weights,
                  const py::object& grad_biases, const std::vector<std::string>& activations,
                  const std::vector<double>& negative_slopes, const std::string& optimizer, const py::object& states,
-                 const std::vector<int64_t>& groups, const py::list& watch_attrs, const py::list& watch_items)
+                 const std::vector<int64_t>& groups, const py::list& watch_attrs, const py::list& watch_items,
+                 const py::object& stages)
     : chain_(chain_args(weights, biases, activations, negative_slopes)),
+      stages_(stage_args(stages, chain_)),
       optim_(optim_arg(optimizer)),
       watch_attrs_(watch_list(watch_attrs, "watch_attrs")),
       watch_items_(watch_list(watch_items, "watch_items")) {
@@ -439,7 +487,7 @@ py::object MlpStep::step(const py::object& input, const py::object& target, cons
     using T = decltype(tag);
     const pydl::nn::CrossEntropyTarget<T> ce{idx ? t.cptr<int64_t>() : nullptr, idx ? nullptr : t.cptr<T>(),
                                             w.cptr<T>(), label_smoothing, mean};
-    loss = pydl::nn::mlp_step_cross_entropy<T>(y.ptr<T>(), x.cptr<T>(), N, ce, layers, ws, update, &bad);
+    loss = pydl::nn::mlp_step_cross_entropy<T>(y.ptr<T>(), x.cptr<T>(), N, ce, layers, stages_, ws, update, &bad);
   });
   if (bad.pos >= 0) return py::none();  // nothing but out written: the caller runs the layer-by-layer path
   return py::float_(loss);
@@ -456,8 +504,8 @@ void MlpStep::forward(const py::object& input, const py::object& out) {
     T* yp = y.ptr<T>();
     py::gil_scoped_release nogil;
     std::lock_guard<std::mutex> lock(busy_);
-    const std::vector<T*> ys = workspace<T>().reserve(layers, N, yp);
-    pydl::nn::mlp_forward<T>(ys.data(), xp, N, layers);
+    const NetBuffers<T> b = workspace<T>().reserve(layers, stages_, N, yp);
+    pydl::nn::net_forward<T>(b, xp, N, layers, stages_);
   });
   fwd_input_ = input;
   fwd_out_ = out;
@@ -473,9 +521,8 @@ void MlpStep::backward_step(const py::object& grad_out, const py::sequence& hype
   fwd_input_ = fwd_out_ = py::none();
   run(hyper, steps, [&](auto tag, const auto& layers, auto& ws, const LayerUpdate& update) {
     using T = decltype(tag);
-    const std::vector<T*> ys = ws.reserve(layers, N, y.ptr<T>());  // (sized by forward(): the same buffers)
-    T* const scratch[2] = {ws.grad[0].data(), ws.grad[1].data()};
-    pydl::nn::mlp_backward<T>(nullptr, g.cptr<T>(), x.cptr<T>(), ys.data(), N, layers, scratch, &update);
+    const NetBuffers<T> b = ws.reserve(layers, stages_, N, y.ptr<T>());  // (sized by forward(): the same buffers)
+    pydl::nn::net_backward<T>(g.cptr<T>(), x.cptr<T>(), b, N, layers, stages_, ws.scratch(), ws.stage_grad(), update);
   });
 }
 
@@ -495,13 +542,15 @@ void register_mlp_step(py::module_& m) {
         "skips it; grad_in = dL/dinput (None skips it). outs[-1] may be None when the last activation is 'none'.");
   py::class_<MlpStep>(m, "MlpStep",
                       "A multilayer perceptron's training step in one call, bound to its parameters and optimizer "
-                      "state (see csrc/bindings/mlp_step.cpp).")
+                      "state; stages cut its chain of layers for a residual MLP (see csrc/bindings/mlp_step.cpp).")
       .def(py::init<const py::object&, const py::object&, const py::object&, const py::object&,
                     const std::vector<std::string>&, const std::vector<double>&, const std::string&,
-                    const py::object&, const std::vector<int64_t>&, const py::list&, const py::list&>(),
+                    const py::object&, const std::vector<int64_t>&, const py::list&, const py::list&,
+                    const py::object&>(),
            py::arg("weights"), py::arg("biases"), py::arg("grad_weights"), py::arg("grad_biases"),
            py::arg("activations"), py::arg("negative_slopes"), py::arg("optimizer"), py::arg("states"),
-           py::arg("groups"), py::arg("watch_attrs") = py::list(), py::arg("watch_items") = py::list())
+           py::arg("groups"), py::arg("watch_attrs") = py::list(), py::arg("watch_items") = py::list(),
+           py::arg("stages") = py::none())
       .def("current", &MlpStep::current,
            "Whether every watched (holder, name, value) still holds: getattr(holder, name) is value "
            "(watch_attrs), holder[name] is value (watch_items).")

@@ -1,11 +1,13 @@
 // One training step of a multilayer perceptron in one call: the forward pass through a chain of
 // dense layers, the loss gradient, the backward pass, and the optimizer update of each layer as
-// soon as its gradients are final.
+// soon as its gradients are final. The chain may be cut into stages with a leading activation and
+// an identity shortcut each (a residual MLP: Stage below).
 //
-// Every piece is a kernel the layer-by-layer path calls (linear_forward, cross_entropy,
-// linear_backward, the optimizer steps of optim/multi_tensor.h), called on the same arrays with
-// the same arguments, so the results are bitwise those of the layer-by-layer path
-// (docs/ARCHITECTURE.md §2, "Fused training step"). The one change of order: layer l's
+// Every piece is a kernel the layer-by-layer path calls (linear_forward, activation_forward,
+// cross_entropy, linear_backward, activation_backward, the optimizer steps of
+// optim/multi_tensor.h, and an elementwise sum where nn.Residual adds with numpy), called on the
+// same arrays with the same arguments, so the results are bitwise those of the layer-by-layer
+// path (docs/ARCHITECTURE.md §2, "Fused training step"). The one change of order: layer l's
 // parameters are updated right after its backward, before the backward of layer l - 1. That is
 // the same arithmetic, because nothing after layer l's backward reads its parameters or their
 // gradients, and an optimizer step is elementwise per tensor.
@@ -52,15 +54,55 @@ template <class T>
 void mlp_backward(T* dx, const T* dy, const T* x, const T* const* ys, int64_t N,
                   const std::vector<DenseLayer<T>>& layers, T* const* scratch, const LayerUpdate* update);
 
-// The memory a training step reuses from batch to batch: the layers' outputs (the last one is
-// the caller's), dL/dlogits and the two backward buffers. Grows with the batch, never shrinks.
+// A stage of a network cut from its chain of dense layers: y = [x +] chain(pre(x)), where pre is
+// an activation run alone (none: no such step; its derivative reads x), chain the layers
+// [first, last) of the network's list (last > first) and, when residual, the stage's input is
+// added back (an identity shortcut: nn.Residual; the chain then maps a width to itself). A plain
+// chain of dense layers is the one stage {0, L}. The stages of a network cover its layers in order.
+struct Stage {
+  size_t first, last;
+  pydl::ops::Act pre = pydl::ops::Act::none;
+  double pre_slope = 0.0;
+  bool residual = false;
+};
+
+// Where one batch's values live (pointers into an MlpWorkspace, made by reserve()):
+// ys[l] layer l's output, pre[s] stage s's activated input (null without pre), out[s] stage s's
+// output: its sum with the input when residual, else ys[last - 1]; the last stage's output is
+// the caller's array.
+template <class T>
+struct NetBuffers {
+  std::vector<T*> ys, pre, out;
+};
+
+// x (N, width in) -> out.back() (N, width out), stage by stage: pre, the chain, the shortcut sum.
+template <class T>
+void net_forward(const NetBuffers<T>& b, const T* x, int64_t N, const std::vector<DenseLayer<T>>& layers,
+                 const std::vector<Stage>& stages);
+
+// dy is dL/d(out.back()); x and b as net_forward left them. Stages last to first: the chain's
+// backward (mlp_backward's order and updates, through scratch[0..1]), then, except for stage 0
+// (nobody reads dL/dx), dL/d(stage input) = pre's backward of the chain's dL/dx (+ dy when
+// residual) into stage_grad[s % 2]. scratch and stage_grad hold N * max_{l > 0} layers[l].in
+// elements each.
+template <class T>
+void net_backward(const T* dy, const T* x, const NetBuffers<T>& b, int64_t N, const std::vector<DenseLayer<T>>& layers,
+                  const std::vector<Stage>& stages, T* const* scratch, T* const* stage_grad, const LayerUpdate& update);
+
+// The memory a training step reuses from batch to batch: the values of NetBuffers (the last
+// output is the caller's), dL/dlogits and the backward buffers. Grows with the batch, never shrinks.
 template <class T>
 struct MlpWorkspace {
-  std::vector<std::vector<T>> hidden;  // hidden[l]: (N, layers[l].out), l < L - 1
+  std::vector<std::vector<T>> values;  // the layers' outputs, activated stage inputs, residual sums
   std::vector<T> grad_out;             // (N, layers[L-1].out)
-  std::vector<T> grad[2];              // (N, max in) each
-  // Sizes the buffers for a batch of N; returns the output pointers for mlp_forward, out last.
-  std::vector<T*> reserve(const std::vector<DenseLayer<T>>& layers, int64_t N, T* out);
+  std::vector<T> grad[4];              // (N, max in) each: scratch (0, 1) and stage_grad (2, 3) of net_backward
+  // Sizes the buffers for a batch of N; returns where net_forward writes, out last.
+  NetBuffers<T> reserve(const std::vector<DenseLayer<T>>& layers, const std::vector<Stage>& stages, int64_t N, T* out);
+  T* const* scratch() { return grad_ptrs_; }
+  T* const* stage_grad() { return grad_ptrs_ + 2; }
+
+ private:
+  T* grad_ptrs_[4] = {};
 };
 
 // The loss of a step by softmax cross-entropy (ops::cross_entropy's arguments): class indices
@@ -74,13 +116,13 @@ struct CrossEntropyTarget {
   bool mean;
 };
 
-// A whole training step: mlp_forward (out (N, C) last), cross_entropy (loss and dL/dout into
-// ws), mlp_backward without dL/dx, each layer updated. Returns the loss. A class index outside
-// [0, C) is reported in *bad before anything but out and ws is written (parameters, gradients and
+// A whole training step: net_forward (out (N, C) last), cross_entropy (loss and dL/dout into
+// ws), net_backward, each layer updated. Returns the loss. A class index outside [0, C) is
+// reported in *bad before anything but out and ws is written (parameters, gradients and
 // optimizer state untouched); the return value is then meaningless.
 template <class T>
 double mlp_step_cross_entropy(T* out, const T* x, int64_t N, const CrossEntropyTarget<T>& target,
-                              const std::vector<DenseLayer<T>>& layers, MlpWorkspace<T>& ws,
-                              const LayerUpdate& update, pydl::ops::CeBadTarget* bad);
+                              const std::vector<DenseLayer<T>>& layers, const std::vector<Stage>& stages,
+                              MlpWorkspace<T>& ws, const LayerUpdate& update, pydl::ops::CeBadTarget* bad);
 
 }  // namespace pydl::nn

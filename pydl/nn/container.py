@@ -92,6 +92,28 @@ def _plain_linear(m):
             and _runs_as_written(m, Module, "__call__"))
 
 
+def _dense_chain(modules):
+    """``modules`` (run in order) as a chain of dense layers: a tuple of (Linear, activation,
+    negative_slope), each a plain Linear with its own activation or fused with the activation
+    module after it (the steps of a Sequential's plan), each Linear once; else None (also for no
+    modules)."""
+    chain, i = [], 0
+    while i < len(modules):
+        m = modules[i]
+        if not _plain_linear(m):
+            return None
+        if i + 1 < len(modules) and _fuses(m, modules[i + 1]):
+            act = modules[i + 1]
+            chain.append((m, act.activation, act.negative_slope))
+            i += 2
+        else:
+            chain.append((m, m._act, m.negative_slope))
+            i += 1
+    if not chain or len({id(m) for m, _, _ in chain}) != len(chain):
+        return None  # a Linear twice: its gradients accumulate over its calls, step by step
+    return tuple(chain)
+
+
 class Sequential(Module):
     """Runs its modules in order; backward runs their backward passes in reverse.
 
@@ -183,7 +205,6 @@ class Sequential(Module):
     def _build_plan(self):
         items = [(name, m) for name, m in self._modules.items() if m is not None]
         fwd, bwd, names, skips = [], [], [], []
-        dense = [] if not self._forward_hooks else None
         i = 0
         while i < len(items):
             name, m = items[i]
@@ -193,8 +214,6 @@ class Sequential(Module):
                 bwd.append(m.backward_fused)
                 names.append((name, items[i + 1][0]))
                 skips.append(True)
-                if dense is not None:
-                    dense = dense + [(m, act.activation, act.negative_slope)] if _plain_linear(m) else None
                 i += 2
                 continue
             # nested in this Sequential's call, a module's __call__ would only run forward
@@ -203,18 +222,14 @@ class Sequential(Module):
             bwd.append(m.backward_fused if plain else m.backward)
             names.append((name,))
             skips.append(plain)
-            if dense is not None:
-                dense = dense + [(m, m._act, m.negative_slope)] if _plain_linear(m) else None
             i += 1
         plan = _Plan()
         plan.forward, plan.backward, plan.names = tuple(fwd), tuple(reversed(bwd)), tuple(names)
         plan.first_skips = bool(skips) and skips[0]  # the first step takes input_grad=False
         plan.version = _Hooks.version
-        if dense and len({id(m) for m, _, _ in dense}) != len(dense):
-            dense = None  # a Linear twice: its gradients accumulate over its calls, step by step
-        plan.dense = tuple(dense) if dense else None
+        plan.dense = None if self._forward_hooks else _dense_chain([m for _, m in items])
         if plan.dense:
-            plan.lins, plan.acts, plan.slopes = ([d[k] for d in dense] for k in range(3))
+            plan.lins, plan.acts, plan.slopes = ([d[k] for d in plan.dense] for k in range(3))
         self.__dict__["_plan"] = plan
         return plan
 

@@ -12,7 +12,8 @@ does (the Trainer's step), returns ``loss`` and keeps ``out`` as ``step.output``
 
 **Fused plan** (docs/ARCHITECTURE.md §2, "Fused training step"). When the model is a
 ``Sequential`` whose plan is a chain of dense layers (each step a plain ``Linear``, with its own
-activation or fused with the activation module after it; no forward hooks), the optimizer an
+activation or fused with the activation module after it; no forward hooks), or such chains
+cut by residual blocks (a residual MLP: see :func:`_stages`), the optimizer an
 ``SGD``, ``Adam`` or ``AdamW`` holding every parameter of the model, and the optimizer's state
 complete (it is made by the first, layer-by-layer, step), the step runs in one call of a
 ``pydl._C.MlpStep`` built for these arrays: forward into preallocated buffers, softmax
@@ -41,7 +42,9 @@ import numpy as np
 from .. import _C, nn
 from .._grad_mode import _local as _grad_local
 from .._validate import check_grad
-from ..nn.module import _Hooks
+from ..nn.activation import _Activation
+from ..nn.container import _dense_chain, _runs_as_written
+from ..nn.module import Module, _Hooks
 from ..optim import SGD, Adam, AdamW
 
 
@@ -145,11 +148,76 @@ def _sequential_runs_as_written(model):
     return all(getattr(t, name) is getattr(nn.Sequential, name) for name in ("__call__", "forward", "backward"))
 
 
+def _stages(model):
+    """The model as stages of one chain of dense layers (``_C.MlpStep``'s ``stages``), or None.
+
+    The model's children, in order, are residual blocks and runs of other modules between them.
+    A run is a stage: an optional activation module first (it runs alone: nothing before it to
+    fuse with), then a chain of dense layers (``nn.container._dense_chain``). A block is an
+    ``nn.Residual`` with an identity shortcut whose module is such a stage too (a ``Sequential``,
+    or one plain ``Linear``): ``y = x + chain(pre(x))``. For example Prince's residual MLP
+    ``Sequential(Linear(40, 100), Residual(Sequential(ReLU(), Linear(100, 100))), ...,
+    Linear(100, 10))`` is the stages Linear | ReLU-Linear (+x) | ... | Linear. Every module runs
+    its class's own passes, without forward hooks.
+
+    Returns (dense, stages, watch): the chain's (Linear, activation, negative_slope) entries,
+    the (first, last, pre, pre_slope, residual) tuples, and the (holder, name, value) triples
+    that keep this structure beyond the model's own plan (the blocks' children and their plans).
+    """
+    dense, stages, watch = [], [], []
+
+    def add(modules, residual):
+        pre = modules[0] if modules and _lone_activation(modules[0]) else None
+        chain = _dense_chain(modules[1:] if pre else modules)
+        if chain is None:
+            return False
+        stages.append((len(dense), len(dense) + len(chain), pre.activation if pre else "none",
+                       float(pre.negative_slope) if pre else 0.0, residual))
+        dense.extend(chain)
+        return True
+
+    run = []
+    for m in model:
+        if not isinstance(m, nn.Residual):
+            run.append(m)
+            continue
+        body = _residual_body(m, watch)
+        if (run and not add(run, False)) or body is None or not add(body, True):
+            return None
+        run = []
+    if (run and not add(run, False)) or not dense or len({id(lin) for lin, _, _ in dense}) != len(dense):
+        return None  # (a Linear in two places: its gradients accumulate over its calls, step by step)
+    return dense, stages, watch
+
+
+def _lone_activation(m):
+    """An activation module running its class's passes, without hooks."""
+    return (isinstance(m, _Activation) and _runs_as_written(m, _Activation, "forward", "backward")
+            and _runs_as_written(m, Module, "__call__"))
+
+
+def _residual_body(block, watch):
+    """The modules an ``nn.Residual`` with an identity shortcut runs (its Sequential's children,
+    or its one module), when it and a Sequential module run their classes' passes without hooks;
+    else None. Appends to ``watch`` what keeps them: the block's children, the Sequential's plan."""
+    body = block.module
+    if not (_runs_as_written(block, nn.Residual, "forward", "backward")
+            and _runs_as_written(block, Module, "__call__") and block.shortcut is None):
+        return None
+    watch += [(block, "module", body), (block, "shortcut", None)]
+    if not isinstance(body, nn.Sequential):
+        return [body]
+    if not (_runs_as_written(body, nn.Sequential, "forward", "backward") and _runs_as_written(body, Module, "__call__")):
+        return None
+    watch.append((body, "_plan", body._current_plan()))
+    return list(body)
+
+
 class _MlpPlan:
     """A ``_C.MlpStep`` bound to one model's parameters and one optimizer's state.
 
-    ``current()`` is true while the model has the same plan (children, hooks), layers, parameters
-    and ``p.data``, and the optimizer the same groups, structural options and state arrays: the
+    ``current()`` is true while the model has the same plan (children, hooks), residual blocks
+    (children, their Sequentials' plans), layers, parameters and ``p.data``, and the optimizer the same groups, structural options and state arrays: the
     C++ plan watches each as a (holder, name, value) triple.
     """
 
@@ -158,9 +226,12 @@ class _MlpPlan:
         """The plan for the model's current layers and the optimizer's current state, or None
         when they do not form one (the step then runs layer by layer)."""
         seq_plan = model._current_plan()
-        dense = seq_plan.dense
-        if dense is None or len({id(lin) for lin, _, _ in dense}) != len(dense):
+        if model._forward_hooks:
             return None
+        found = _stages(model)
+        if found is None:
+            return None
+        dense, stages, structure = found
         kind, hyper_of, state_names, structural = _OPTIMIZERS[type(optimizer)]
         groups = optimizer.param_groups
         group_of = {id(p): gi for gi, g in enumerate(groups) for p in g["params"]}
@@ -190,7 +261,7 @@ class _MlpPlan:
         state_arrays = [[st[k] for st in states] for k in names]
         # what the model and optimizer hold now; another value anywhere makes a new plan
         watch_attrs = ([(model, "_plan", seq_plan), (_Hooks, "version", _Hooks.version),
-                        (optimizer, "state", optimizer.state), (optimizer, "param_groups", groups)]
+                        (optimizer, "state", optimizer.state), (optimizer, "param_groups", groups)] + structure
                        + [(lin, name, getattr(lin, name)) for lin in lins for name in ("weight", "bias")]
                        + [(p, "data", p.data) for p in params])
         watch_items = ([(groups, i, g) for i, g in enumerate(groups)]
@@ -203,12 +274,15 @@ class _MlpPlan:
                                 [grad_of[id(lin.weight)] for lin in lins],
                                 [None if lin.bias is None else grad_of[id(lin.bias)] for lin in lins],
                                 [a for _, a, _ in dense], [float(s) for _, _, s in dense],
-                                kind, state_arrays, [group_of[id(p)] for p in params], watch_attrs, watch_items)
+                                kind, state_arrays, [group_of[id(p)] for p in params], watch_attrs, watch_items,
+                                stages)
         except (TypeError, ValueError):
             return None  # e.g. widths that do not chain: the layer-by-layer path reports it
         self.current = self.c.current
         self.dtype, self.n_in = dtype, lins[0].in_features
-        self.n_out, self.last_act = lins[-1].weight.data.shape[0], dense[-1][1]
+        self.n_out = lins[-1].weight.data.shape[0]
+        # the output is read-only where the layer-by-layer path returns a Linear's saved output
+        self.readonly_out = dense[-1][1] != "none" and not stages[-1][4]
         return self
 
     def run(self, x, y):
@@ -234,9 +308,11 @@ class _MlpPlan:
                                loss_fn.reduction == "mean", hyper, steps)
             if loss is None:
                 return None
+            if self.readonly_out:
+                out.flags.writeable = False  # as the layer-by-layer path returns it
         else:
             self.c.forward(x, out)
-            if self.last_act != "none":
+            if self.readonly_out:
                 out.flags.writeable = False  # as the layer-by-layer path returns it: backward reads it
             try:
                 loss = float(loss_fn(out, y))

@@ -1,7 +1,7 @@
 """pydl.train.TrainStep: the fused step (one C++ call: forward, loss, backward, optimizer) is
 bitwise the layer-by-layer step (docs/ARCHITECTURE.md §2, "Fused training step") for every
-supported optimizer, loss, activation, dtype and ISA; everything else falls back to that path,
-with its results and its errors."""
+supported optimizer, loss, activation, dtype and ISA, for plain and residual MLPs; everything
+else falls back to that path, with its results and its errors."""
 import copy
 import pickle
 import threading
@@ -35,6 +35,21 @@ def mlp(dtype=np.float32, seed=0):
     return nn.Sequential(nn.Linear(6, 16, dtype=dtype), nn.ReLU(), nn.Linear(16, 12, dtype=dtype, activation="tanh"),
                          nn.Linear(12, 8, dtype=dtype), nn.LeakyReLU(0.05), nn.Linear(8, 5, dtype=dtype),
                          nn.Sigmoid())
+
+
+def resmlp(dtype=np.float32, seed=0):
+    """A residual MLP with every kind of stage the fused plan takes."""
+    pydl.manual_seed(seed)
+
+    def lin(i, o, **kw):
+        return nn.Linear(i, o, dtype=dtype, **kw)
+    return nn.Sequential(
+        lin(6, 16),
+        nn.Residual(nn.Sequential(nn.ReLU(), lin(16, 16))),              # pre-activation (Prince's block)
+        nn.Residual(nn.Sequential(lin(16, 12), nn.Tanh(), lin(12, 16))),  # post-activation bottleneck
+        nn.Residual(lin(16, 16, activation="sigmoid")),                   # one Linear
+        nn.GELU(), lin(16, 5),                                            # a run opening with an activation
+        nn.Residual(nn.Sequential(nn.LeakyReLU(-0.2), lin(5, 5, activation="relu"))))  # last: out is a sum
 
 
 def batches(dtype, kind, n=6, seed=1):
@@ -73,9 +88,9 @@ def assert_same_state(m1, o1, m2, o2):
             assert np.array_equal(s1[k][key], s2[k][key]), key
 
 
-def train_both(dtype, opt_name, loss_name, steps=6):
+def train_both(dtype, opt_name, loss_name, steps=6, model=mlp):
     (make_loss, kind), make_opt = LOSSES[loss_name], OPTIMIZERS[opt_name]
-    m1, m2 = mlp(dtype), mlp(dtype)
+    m1, m2 = model(dtype), model(dtype)
     o1, o2 = make_opt(m1.parameters()), make_opt(m2.parameters())
     step, loss2 = TrainStep(m1, make_loss(), o1), make_loss()
     fused = []
@@ -84,6 +99,7 @@ def train_both(dtype, opt_name, loss_name, steps=6):
         fused.append(step.fused)
         l2, out2 = layer_by_layer(m2, loss2, o2, x, y)
         assert l1 == l2 and np.array_equal(step.output, out2)
+        assert step.output.flags.writeable == out2.flags.writeable
     return (m1, o1), (m2, o2), fused
 
 
@@ -95,6 +111,95 @@ def test_fused_step_is_bitwise_layer_by_layer(isa, dtype, opt_name, loss_name):
     assert fused == [False] + [True] * 5  # the first step makes the optimizer's state, layer by layer
     assert_same_state(m1, o1, m2, o2)
     assert all(len(m._pending) == 0 for m in m1.modules())  # a fused step leaves no records
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("opt_name", list(OPTIMIZERS))
+@pytest.mark.parametrize("loss_name", ["ce", "ce-soft-sum", "mse"])
+def test_fused_residual_step_is_bitwise_layer_by_layer(isa, dtype, opt_name, loss_name):
+    (m1, o1), (m2, o2), fused = train_both(dtype, opt_name, loss_name, model=resmlp)
+    assert fused == [False] + [True] * 5
+    assert_same_state(m1, o1, m2, o2)
+    assert all(len(m._pending) == 0 for m in m1.modules())
+
+
+def test_residual_step_matches_torch():
+    """Prince's residual MLP (examples/mnist1d_paper.py), small, in float64: five Adam steps of
+    TrainStep (four of them fused) against torch's Adam on the formula written out, from the
+    same weights: h = x W0^T + b0; h = h + relu(h) Wk^T + bk twice; logits = h W3^T + b3."""
+    torch = pytest.importorskip("torch")
+    pydl.manual_seed(0)
+    model = nn.Sequential(nn.Linear(8, 12, dtype=np.float64),
+                          *(nn.Residual(nn.Sequential(nn.ReLU(), nn.Linear(12, 12, dtype=np.float64)))
+                            for _ in range(2)),
+                          nn.Linear(12, 5, dtype=np.float64))
+    w = [torch.tensor(p.data, requires_grad=True) for p in model.parameters()]
+
+    def torch_forward(x):
+        h = x @ w[0].T + w[1]
+        for k in (2, 4):
+            h = h + (torch.relu(h) @ w[k].T + w[k + 1])
+        return h @ w[6].T + w[7]
+    step = TrainStep(model, nn.CrossEntropyLoss(), optim.Adam(model.parameters(), lr=1e-2))
+    topt = torch.optim.Adam(w, lr=1e-2)
+    rng = np.random.default_rng(0)
+    for k in range(5):
+        x, y = rng.standard_normal((10, 8)), rng.integers(0, 5, 10)
+        loss = step(x, y)
+        assert step.fused == (k > 0)
+        tloss = torch.nn.functional.cross_entropy(torch_forward(torch.from_numpy(x)), torch.from_numpy(y))
+        tloss.backward()
+        topt.step()
+        topt.zero_grad()
+        assert abs(loss - tloss.item()) <= 1e-12 * abs(tloss.item())
+    for p, q in zip(model.parameters(), w):
+        np.testing.assert_allclose(p.data, q.detach().numpy(), rtol=1e-9, atol=1e-12)
+
+
+def test_residual_blocks_the_plan_does_not_take_run_layer_by_layer():
+    def block(**kw):
+        return nn.Residual(nn.Sequential(nn.ReLU(), nn.Linear(16, 16)), **kw)
+    shared = nn.Linear(16, 16)
+    x, y = next(batches(np.float32, "index"))
+    hooked = block()
+    hooked.module.register_forward_hook(lambda *a: None)
+    for blocks in ([block(shortcut=nn.Identity())],                              # a shortcut module
+                   [nn.Residual(nn.Sequential(nn.ReLU(), nn.Dropout(0.0), nn.Linear(16, 16)))],
+                   [nn.Residual(shared), nn.Residual(shared)],                   # a Linear in two blocks
+                   [hooked],
+                   [block(), nn.ReLU()]):                                        # a run without a Linear
+        pydl.manual_seed(0)
+        model = nn.Sequential(nn.Linear(6, 16), *blocks, *([nn.Linear(16, 5)] if len(blocks) < 2 or
+                                                           not isinstance(blocks[1], nn.ReLU) else []))
+        step = TrainStep(model, nn.CrossEntropyLoss(), optim.Adam(model.parameters()))
+        step(x, y)
+        step(x, y)
+        assert not step.fused, blocks
+
+
+def test_plan_follows_the_children_of_residual_blocks():
+    m1, m2 = resmlp(), resmlp()
+    o1, o2 = optim.Adam(m1.parameters()), optim.Adam(m2.parameters())
+    step, loss2 = TrainStep(m1, nn.CrossEntropyLoss(), o1), nn.CrossEntropyLoss()
+    fused, plans = [], []
+    for k, (x, y) in enumerate(batches(np.float32, "index", 7)):
+        for m in (m1, m2):
+            if k == 2:
+                m[1].shortcut = nn.Identity()  # the same function, run by a module: layer by layer
+            if k == 3:
+                m[1].shortcut = None
+            if k == 5:  # the same block rebuilt around its Linear: a new plan
+                m[2].module = nn.Sequential(*m[2].module)
+        o2.zero_grad()  # the layer-by-layer step (no hook: a hook would make every plan anew)
+        loss = float(loss2(m2(x), y))
+        m2.backward(loss2.backward(), input_grad=False)
+        o2.step()
+        assert step(x, y) == loss
+        fused.append(step.fused)
+        plans.append(step._plan)
+    assert fused == [False, True, False, True, True, True, True]
+    assert plans[3] is plans[4] and plans[5] is not plans[4]
+    assert_same_state(m1, o1, m2, o2)
 
 
 def test_bitwise_for_any_thread_count():
@@ -331,6 +436,18 @@ def test_the_compiled_plan_names_bad_arrays():
         plan.step(x, np.zeros(5, np.int64), out, None, 0.0, True, [hyper[0][:5] + (True,) + hyper[0][6:]], [1, 1, 1])
     with pytest.raises(ValueError, match="backward_step: no forward"):
         plan.backward_step(np.ones((5, 2), np.float32), hyper, [1, 1, 1])
+    stage_cases = [
+        ([(0, 1, "none", 0.0, False)], ValueError, r"stages: expected them to cover the 2 layers, got 1"),
+        ([(0, 1, "none", 0.0, False), (0, 2, "none", 0.0, False)], ValueError, r"stages\[1\]: expected layers \[1, last\)"),
+        ([(0, 2, "none", 0.0, True)], ValueError, r"stages\[0\]: a residual stage must keep its width, got 3 -> 2"),
+        ([(0, 2, "swish", 0.0, False)], ValueError, r"activation"),
+        ([(0, 2)], TypeError, r"stages\[0\]: expected a \(first, last, pre, pre_slope, residual\) tuple"),
+        ([], TypeError, r"stages: expected a non-empty list"),
+        ([(0, -2, "none", 0.0, False)], TypeError, r"stages\[0\]: expected \(int >= 0, int >= 0, str, float, bool\)"),
+    ]
+    for stages, exc, msg in stage_cases:
+        with pytest.raises(exc, match=msg):
+            _C.MlpStep(*args, stages=stages)
 
 
 def test_a_model_that_becomes_plannable_is_fused_soon():
