@@ -32,7 +32,7 @@ pydl's) and sees the same batches, in the same process, with the same thread cou
 ratio is torch's time over pydl's: CPU time of the process with one thread (it leaves out the
 time other processes hold the core of a shared machine), wall time with more.
 
-    python examples/mnist1d_paper.py --out runs/examples            # pydl ~25-40 s, torch ~50-100 s
+    python examples/mnist1d_paper.py --out runs/examples            # ~35 s on a Zen 5 core (pydl ~9 s, torch ~21 s)
     python examples/mnist1d_paper.py --quick                        # 300 steps, for the tests
 """
 import numpy as np
