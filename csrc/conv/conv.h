@@ -60,4 +60,21 @@ void im2col(T* col, int64_t ldcol, const T* x, int64_t C, const Conv2dShape& s);
 template <class T>
 void col2im_add(T* dx, const T* col, int64_t ldcol, int64_t C, const Conv2dShape& s);
 
+// Images per weight-gradient chunk (both paths), a function of the shape only, never of the thread
+// count: the chunks' partial sums are added in chunk order, so the bits do not depend on how
+// threads share the chunks. ceil(N / 16) images (at most 16 chunks), but at least kMinChunkPixels
+// output pixels per chunk (each chunk pays fixed costs: its partial dW, the kernels' register
+// reductions or the GEMM's packing; tiny images in 16 chunks spent more there than in the
+// arithmetic), and fewer when a chunk would hold more than max_elems scratch elements
+// (per_image each). L = OH*OW.
+inline int64_t chunk_images(int64_t N, int64_t L, int64_t per_image, int64_t max_elems) {
+  constexpr int64_t kMaxChunks = 16, kMinChunkPixels = 1024;
+  if (N <= 0) return 1;
+  int64_t ipc = (N + kMaxChunks - 1) / kMaxChunks;
+  const int64_t by_pixels = L > 0 ? (kMinChunkPixels + L - 1) / L : N;
+  if (by_pixels > ipc) ipc = by_pixels < N ? by_pixels : N;
+  if (ipc > 1 && ipc * per_image > max_elems) ipc = max_elems / per_image > 1 ? max_elems / per_image : 1;
+  return ipc;
+}
+
 }  // namespace pydl::conv

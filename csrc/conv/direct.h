@@ -62,6 +62,22 @@ struct DirectKernels {
   // * dzt[n*dzs + (i*OW + j)*ldz + o] (written).
   void (*wgrad_t)(float* dwt, int64_t ldd, const float* dzt, int64_t ldz, int64_t dzs, const float* xp, int64_t xs,
                   const int64_t* off, int64_t K, int64_t OC, int64_t nimg, int64_t OH, int64_t OW, int64_t Wp);
+  // The copies around the kernels, on R rows at a time (row strides ldd, lds):
+  // Rows split into sw stride phases (phase b at d + b*pstride), Wp columns each, left padding pl:
+  //   d[b*pstride + r*ldd + j] = src[r*lds + j*sw + b - pl] when 0 <= j*sw + b - pl < W, else 0.
+  void (*split_rows)(float* d, int64_t ldd, int64_t pstride, const float* src, int64_t lds, int64_t R, int64_t W,
+                     int64_t pl, int64_t sw, int64_t Wp);
+  // Its adjoint's gather: dst[r*ldd + w] = d[b*pstride + r*lds + j], (j, b) = divmod(w + pl, sw), for
+  // w < W; 0 when j >= Wp.
+  void (*merge_rows)(float* dst, int64_t ldd, const float* d, int64_t lds, int64_t pstride, int64_t R, int64_t W,
+                     int64_t pl, int64_t sw, int64_t Wp);
+  // dst[r*ldd + j] = act(src[r*lds + j] + bias), j < n, act relu (NaN kept) or none.
+  void (*rows_bias_act)(float* dst, int64_t ldd, const float* src, int64_t lds, int64_t R, int64_t n, float bias,
+                        bool relu);
+  // dst[r*ldd + j] = y[r*lds + j] > 0 ? dy[r*lds + j] : 0 (relu'), or dy when y is null; j < n.
+  void (*rows_relu_grad)(float* dst, int64_t ldd, const float* dy, const float* y, int64_t lds, int64_t R, int64_t n);
+  // sum of src[r*lds + j], r < R, j < n, in double, in an order fixed by (R, n).
+  double (*sum_rows)(const float* src, int64_t lds, int64_t R, int64_t n);
 };
 
 namespace generic { const DirectKernels& direct_kernels(); }
