@@ -10,14 +10,15 @@
 // Backward from dy = dL/dy (and y when act = relu: dz = dy * [y > 0], else dz = dy):
 //   dx = the transposed correlation of dz with w, dw = sum_n dz_n (x) x_n, db = sum_{n,i,j} dz.
 //
-// Fast paths: float32 stride-1 convolutions with k > 1 whose output channels per group are whole
-// vectors or fewer than 32 (and padding at most the dilated kernel extent) run the direct kernels of
-// direct.h (a padded input copy, no im2col). The rest (float64, strides, 1x1, wide odd channel
-// counts) use conv.cpp: im2col (Chellapilla et al. 2006; Caffe) + the packed GEMM, col2im for the
+// Fast paths: float32 convolutions with k > 1 whose output channels per group are whole vectors
+// or fewer than 32 run the direct kernels of direct.h (a padded input copy, split into the stride's
+// phases when strided; no im2col), for stride 1 when the padding is at most the dilated kernel
+// extent, for strides when the windows overlap and OC/G < 256 (direct_suits). The rest (float64,
+// 1x1, wide odd channel counts, ...) use conv.cpp: im2col (Chellapilla et al. 2006; Caffe) + the packed GEMM, col2im for the
 // data gradient; 1x1 stride-1 unpadded convolutions use x itself as the GEMM operand. Threads split
 // images (forward, data gradient); the weight gradient is reduced over fixed, shape-determined
-// chunks of images whose partial sums are added in chunk order: bitwise identical for any thread
-// count (docs/ARCHITECTURE.md §3.5).
+// chunks of images (chunk_images) whose partial sums are added in chunk order: bitwise identical
+// for any thread count (docs/ARCHITECTURE.md §3.5).
 #pragma once
 
 #include <cstdint>

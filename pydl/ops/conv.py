@@ -16,8 +16,9 @@ the odd extra element on the bottom/right, exactly as PyTorch). The backward ret
     dz = grad_out * [y > 0]  (activation="relu", from the forward output) else grad_out
     dx = conv_transpose(dz, weight),   dW = sum_n dz_n (x) x_n,   db = sum_{n,i,j} dz
 
-Kernels (csrc/conv): float32 stride-1 convolutions (3x3, 5x5, depthwise, ...) run direct kernels
-on a zero-padded copy of the input, vectorised over output channels or over pixels of full-width
+Kernels (csrc/conv): float32 convolutions (3x3, 5x5, depthwise, strided, 1-D, ...) run direct
+kernels on a zero-padded copy of the input (split into the stride's phases when strided; a batch of
+1-D signals stacked into one row), vectorised over output channels or over pixels of full-width
 rows (csrc/conv/direct.h), with no im2col copy; the data gradient gathers or scatters, whichever
 touches fewer pixels. Other cases use im2col + the packed GEMM with the bias and ReLU stored by the
 GEMM (1x1 stride-1 convolutions skip im2col) and col2im for dx. ``PYDL_CONV_DIRECT=0`` turns the
