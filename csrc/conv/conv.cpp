@@ -9,10 +9,10 @@
 //               side into one GEMM; large ones are cut into blocks of output rows (column block in L2).
 //   data grad   gcol_ng (Kg, L) = W_g^T . dz_ng,   dx_n = col2im(gcol_n)
 //   weight grad dW_g (OC/G, Kg) = sum_n dz_ng (OC/G, L) . col_ng^T
-// The weight gradient is reduced over chunks of images fixed by the shape (kMaxChunks, the chunk's
-// column buffer size): a chunk's images sit side by side in one (Kg, images*L) column buffer, so
-// each chunk is one GEMM per group (long K, good for small images); the chunks' partial sums are
-// then added in chunk order. Nothing depends on the thread count.
+// The weight gradient is reduced over chunks of images fixed by the shape (chunk_images, conv.h):
+// a chunk's images sit side by side in one (Kg, images*L) column buffer, so each chunk is one GEMM
+// per group (long K, good for small images); the chunks' partial sums are then added in chunk
+// order. Nothing depends on the thread count.
 #include "conv/conv.h"
 
 #include <cstddef>
@@ -32,7 +32,6 @@ using pydl::ops::Act;
 
 namespace {
 
-constexpr int64_t kMaxChunks = 16;                // weight-gradient chunks (upper bound, fixed)
 constexpr int64_t kMaxChunkCols = int64_t(1) << 21;  // elements of one chunk's column buffer
 constexpr double kMinParallelMacs = 1 << 20;
 constexpr int64_t kMinForwardCols = 512;
@@ -180,8 +179,7 @@ void conv2d_backward(T* dx, T* dw, T* db, const T* dy, const T* x, const T* w, c
   const bool relu = act == Act::relu;
   // Chunks of `ipc` images, a function of the shape only.
   const int64_t col_per_image = (G * Kg > s.OC ? G * Kg : s.OC) * (L > 0 ? L : 1);
-  int64_t ipc = s.N > 0 ? (s.N + kMaxChunks - 1) / kMaxChunks : 1;
-  if (ipc > 1 && ipc * col_per_image > kMaxChunkCols) ipc = kMaxChunkCols / col_per_image > 1 ? kMaxChunkCols / col_per_image : 1;
+  const int64_t ipc = chunk_images(s.N, L, col_per_image, kMaxChunkCols);
   const int64_t nchunks = s.N > 0 ? (s.N + ipc - 1) / ipc : 0;
   if (nchunks == 0 || L == 0) {  // nothing flows back: zero gradients
     if (!accumulate_w) std::memset(dw, 0, sizeof(T) * size_t(WN));

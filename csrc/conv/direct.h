@@ -1,9 +1,11 @@
-// Direct (implicit GEMM) convolution kernels for stride-1 float32 convolutions.
+// Direct (implicit GEMM) convolution kernels for float32 convolutions.
 //
 // The input of one image is copied once into a zero-padded buffer xp (C, Hp, Wp) with
 // Hp = OH + dh*(KH-1), Wp = OW + dw*(KW-1). Output pixel (i, j) then reads, for tap k = (c, p, q),
 // xp[off[k] + t] with t = i*Wp + j and off[k] = c*Hp*Wp + p*dh*Wp + q*dw: a fixed shift of one
-// running pixel index t. So the convolution is a GEMM whose B operand is never built; the kernels
+// running pixel index t. A strided convolution becomes such a stride-1 access once the padded
+// input is split into its stride phases (direct.cpp), and a batch of small images (a 1-D signal
+// is one row) is stacked into one run of pixels. So the convolution is a GEMM whose B operand is never built; the kernels
 // load the input at the shifted addresses (no im2col copy, Chellapilla 2006 being the copy this
 // avoids; feeding the micro-kernel through addresses is the idea of Dukhan 2019's indirect GEMM).
 // Two register layouts:
@@ -13,7 +15,9 @@
 //     are computed and the last Wp - OW of each discarded (Wp/OW more arithmetic). For few or odd
 //     channel counts, and depthwise planes.
 // The data gradient is a forward over the padded output gradient with flipped, transposed weights
-// (gather) or a per-tap scatter; the weight gradient reduces over pixels. Declarations only: the
+// (gather, stride 1) or a per-tap scatter; the weight gradient reduces over pixels. The copies
+// around them (the phase split, bias + ReLU into NCHW, dz = dy [y > 0] into wide rows, the bias
+// gradient's sums) run a column of short rows per call, vectorised per ISA. Declarations only: the
 // kernels are compiled once per ISA (direct_kernels.inc in direct_avx512.cpp, direct_avx2.cpp,
 // direct_generic.cpp; docs/ARCHITECTURE.md §3.3).
 #pragma once
@@ -62,6 +66,22 @@ struct DirectKernels {
   // * dzt[n*dzs + (i*OW + j)*ldz + o] (written).
   void (*wgrad_t)(float* dwt, int64_t ldd, const float* dzt, int64_t ldz, int64_t dzs, const float* xp, int64_t xs,
                   const int64_t* off, int64_t K, int64_t OC, int64_t nimg, int64_t OH, int64_t OW, int64_t Wp);
+  // The copies around the kernels, on R rows at a time (row strides ldd, lds):
+  // Rows split into sw stride phases (phase b at d + b*pstride), Wp columns each, left padding pl:
+  //   d[b*pstride + r*ldd + j] = src[r*lds + j*sw + b - pl] when 0 <= j*sw + b - pl < W, else 0.
+  void (*split_rows)(float* d, int64_t ldd, int64_t pstride, const float* src, int64_t lds, int64_t R, int64_t W,
+                     int64_t pl, int64_t sw, int64_t Wp);
+  // Its adjoint's gather: dst[r*ldd + w] = d[b*pstride + r*lds + j], (j, b) = divmod(w + pl, sw), for
+  // w < W; 0 when j >= Wp.
+  void (*merge_rows)(float* dst, int64_t ldd, const float* d, int64_t lds, int64_t pstride, int64_t R, int64_t W,
+                     int64_t pl, int64_t sw, int64_t Wp);
+  // dst[r*ldd + j] = act(src[r*lds + j] + bias), j < n, act relu (NaN kept) or none.
+  void (*rows_bias_act)(float* dst, int64_t ldd, const float* src, int64_t lds, int64_t R, int64_t n, float bias,
+                        bool relu);
+  // dst[r*ldd + j] = y[r*lds + j] > 0 ? dy[r*lds + j] : 0 (relu'), or dy when y is null; j < n.
+  void (*rows_relu_grad)(float* dst, int64_t ldd, const float* dy, const float* y, int64_t lds, int64_t R, int64_t n);
+  // sum of src[r*lds + j], r < R, j < n, in double, in an order fixed by (R, n).
+  double (*sum_rows)(const float* src, int64_t lds, int64_t R, int64_t n);
 };
 
 namespace generic { const DirectKernels& direct_kernels(); }
@@ -79,10 +99,11 @@ namespace avx512 = generic;
 
 namespace pydl::conv {
 
-// True when the direct kernels handle this float32 convolution: stride 1, every padding at most
-// the dilated kernel extent minus one (so the data gradient is again a padded convolution), not a
-// plain 1x1, and a shape where they measured faster than im2col + GEMM (OC/G whole vectors or
-// below 32; the portable build: one input channel per group). PYDL_CONV_DIRECT=0 / =1 override.
+// True when the direct kernels handle this float32 convolution: not a 1x1; stride 1 with every
+// padding at most the dilated kernel extent (so the data gradient may gather: a padded convolution
+// again), or any stride and padding; and a shape where they measured faster than im2col + GEMM
+// (OC/G whole vectors or below 32; strided: also OC/G < 256 and overlapping windows).
+// PYDL_CONV_DIRECT=0 / =1 override.
 bool direct_suits(const Conv2dShape& s);
 
 // Same contracts as conv2d_forward / conv2d_backward (conv.h), for shapes where direct_suits().

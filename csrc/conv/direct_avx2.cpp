@@ -1,5 +1,8 @@
 // The direct convolution kernels (direct_kernels.inc) for avx2: forward 6 channels x 2 pixel
 // vectors, weight gradient 2 channels x 6 taps, depthwise 6 pixel vectors per tile.
+#include <algorithm>
+#include <cstring>
+
 #include "conv/direct.h"
 #include "ops/vmath_avx2.h"
 

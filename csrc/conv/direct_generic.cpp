@@ -1,5 +1,8 @@
 // The direct convolution kernels (direct_kernels.inc) for generic: forward 4 channels x 4 pixel
 // vectors, weight gradient 2 channels x 4 taps, depthwise 8 pixel vectors per tile.
+#include <algorithm>
+#include <cstring>
+
 #include "conv/direct.h"
 #include "ops/vmath_generic.h"
 

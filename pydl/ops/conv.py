@@ -16,8 +16,9 @@ the odd extra element on the bottom/right, exactly as PyTorch). The backward ret
     dz = grad_out * [y > 0]  (activation="relu", from the forward output) else grad_out
     dx = conv_transpose(dz, weight),   dW = sum_n dz_n (x) x_n,   db = sum_{n,i,j} dz
 
-Kernels (csrc/conv): float32 stride-1 convolutions (3x3, 5x5, depthwise, ...) run direct kernels
-on a zero-padded copy of the input, vectorised over output channels or over pixels of full-width
+Kernels (csrc/conv): float32 convolutions (3x3, 5x5, depthwise, strided, 1-D, ...) run direct
+kernels on a zero-padded copy of the input (split into the stride's phases when strided; a batch of
+1-D signals stacked into one row), vectorised over output channels or over pixels of full-width
 rows (csrc/conv/direct.h), with no im2col copy; the data gradient gathers or scatters, whichever
 touches fewer pixels. Other cases use im2col + the packed GEMM with the bias and ReLU stored by the
 GEMM (1x1 stride-1 convolutions skip im2col) and col2im for dx. ``PYDL_CONV_DIRECT=0`` turns the
@@ -170,14 +171,64 @@ def _act(activation):
     return activation
 
 
+#: validated geometries by call signature (_plan_key): a training loop repeats a few shapes, and
+#: validating them again costs more than a small convolution's kernel time
+_PLANS: dict = {}
+_MAX_PLANS = 256
+
+
+def _plain(v):
+    """An int or a tuple of ints (bools and numpy integers excluded: they take the checked path)."""
+    t = type(v)
+    return t is int or (t is tuple and all(type(e) is int for e in v))
+
+
+def _plan_key(x, weight, bias, stride, padding, dilation, groups, nd):
+    """A hashable key of a call's geometry, or None when an argument is not of the plain types the
+    key represents exactly (then the call is validated in full, every time)."""
+    if (type(x) is not np.ndarray or type(weight) is not np.ndarray
+            or (bias is not None and type(bias) is not np.ndarray) or type(groups) is not int
+            or not _plain(stride) or not _plain(dilation) or not (type(padding) is str or _plain(padding))):
+        return None
+    return (nd, x.shape, x.dtype, weight.shape, weight.dtype, None if bias is None else (bias.shape, bias.dtype),
+            stride, padding, dilation, groups)
+
+
+def _prepare(x, weight, bias, stride, padding, dilation, groups, nd):
+    """Validate a conv{nd}d call (once per call signature); return (x4, w4, bias, plan).
+
+    plan = (x4 shape, w4 shape, stride2, pad4, dil2, groups, unbatched, y4 shape, user y shape):
+    x4 (N, C, H, W) and w4 (O, C/groups, kH, kW) C-contiguous (1-D: H = kH = 1); pad4 is (top,
+    bottom, left, right); the user's y shape drops N when unbatched and H for 1-D.
+    """
+    key = _plan_key(x, weight, bias, stride, padding, dilation, groups, nd)
+    plan = _PLANS.get(key) if key is not None else None
+    if plan is None:
+        x4, w4, bias, s, p, d, g, unbatched = _geometry(x, weight, bias, stride, padding, dilation, groups, nd)
+        oh, ow = _out_size(x4, w4, s, p, d)
+        y4 = (x4.shape[0], w4.shape[0], oh, ow)
+        user = y4[1:] if unbatched else y4
+        if nd == 1:
+            user = user[:-2] + user[-1:]
+        plan = (x4.shape, w4.shape, s, p, d, g, unbatched, y4, user)
+        if key is not None:
+            if len(_PLANS) >= _MAX_PLANS:
+                _PLANS.clear()
+            _PLANS[key] = plan
+        return x4, w4, bias, plan
+    x4 = np.ascontiguousarray(x).reshape(plan[0])
+    w4 = np.ascontiguousarray(weight).reshape(plan[1])
+    if bias is not None:
+        bias = np.ascontiguousarray(bias)
+    return x4, w4, bias, plan
+
+
 def _conv(x, weight, bias, stride, padding, dilation, groups, activation, nd):
-    x4, w4, b, s, p, d, g, unbatched = _geometry(x, weight, bias, stride, padding, dilation, groups, nd)
-    oh, ow = _out_size(x4, w4, s, p, d)
-    y = np.empty((x4.shape[0], w4.shape[0], oh, ow), x.dtype)
+    x4, w4, b, plan = _prepare(x, weight, bias, stride, padding, dilation, groups, nd)
+    _, _, s, p, d, g, _, y4, user = plan
+    y = np.empty(y4, x.dtype)
     _C.conv2d_forward(x4, w4, b, y, s, p, d, g, _act(activation))
-    if nd == 1:
-        y = y[:, :, 0, :]
-    return y[0] if unbatched else y
+    return y.reshape(user)
 
 
 def conv2d(x: Array, weight: Array, bias: Array | None = None, stride: IntOrTuple = 1, padding: Padding = 0,
@@ -211,12 +262,8 @@ def conv1d(x: Array, weight: Array, bias: Array | None = None, stride: IntOrTupl
 
 def _conv_backward(grad_out, x, weight, stride, padding, dilation, groups, input_grad, bias_grad, grad_weight,
                    grad_bias, out, activation, nd):
-    x4, w4, _, s, p, d, g, unbatched = _geometry(x, weight, None, stride, padding, dilation, groups, nd)
-    oh, ow = _out_size(x4, w4, s, p, d)
-    want = (x4.shape[0], w4.shape[0], oh, ow)
-    want_user = want[1:] if unbatched else want
-    if nd == 1:
-        want_user = tuple(e for i, e in enumerate(want_user) if i != len(want_user) - 2)
+    x4, w4, _, plan = _prepare(x, weight, None, stride, padding, dilation, groups, nd)
+    _, _, s, p, d, g, _, want, want_user = plan
     dy = np.ascontiguousarray(_check_like(grad_out, "grad_out", want_user, x.dtype)).reshape(want)
     y = None
     if _act(activation) == "relu":

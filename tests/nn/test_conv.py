@@ -322,3 +322,54 @@ def test_every_isa(isa):
         pydl._C.set_isa(isa)
     for a, b in zip(got, best):
         np.testing.assert_allclose(a, b, rtol=2e-4, atol=2e-4 * np.abs(b).max())
+
+
+def mnist1d_cnn(lib, **dt):
+    """The MNIST-1D paper's CNN (Greydanus 2020): three stride-2 Conv1d of 25 channels, ReLU, a Linear."""
+    return lib.Sequential(lib.Conv1d(1, 25, 5, stride=2, padding=1, **dt), lib.ReLU(),
+                          lib.Conv1d(25, 25, 3, stride=2, padding=1, **dt), lib.ReLU(),
+                          lib.Conv1d(25, 25, 3, stride=2, padding=1, **dt), lib.ReLU(),
+                          lib.Flatten(), lib.Linear(125, 10, **dt))
+
+
+def train_mnist1d_cnn(dtype, steps=4):
+    """pydl's TrainStep (Adam 1e-2) on random signals: the losses and the final weights."""
+    from pydl.train import TrainStep
+    pydl.manual_seed(2)
+    model = mnist1d_cnn(nn, dtype=dtype)
+    step = TrainStep(model, nn.CrossEntropyLoss(), pydl.optim.Adam(model.parameters(), lr=1e-2))
+    rng = np.random.default_rng(3)
+    data = [(rng.standard_normal((100, 1, 40)).astype(dtype), rng.integers(0, 10, 100)) for _ in range(steps)]
+    losses = [step(x, y) for x, y in data]
+    return model, data, losses
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_mnist1d_cnn_trains_as_torch(dtype):
+    """The strided Conv1d kernels (the batch stacked into one wide row) through whole training steps."""
+    model, data, losses = train_mnist1d_cnn(dtype)
+    pydl.manual_seed(2)
+    tmodel = to_torch(mnist1d_cnn(nn, dtype=dtype), mnist1d_cnn(torch.nn))
+    opt = torch.optim.Adam(tmodel.parameters(), lr=1e-2)
+    tol = 2e-4 if dtype == np.float32 else 1e-9
+    for (x, y), loss in zip(data, losses):
+        opt.zero_grad()
+        tloss = torch.nn.functional.cross_entropy(tmodel(torch.from_numpy(x)), torch.from_numpy(y))
+        tloss.backward()
+        opt.step()
+        assert loss == pytest.approx(tloss.item(), rel=tol)
+    tstate = tmodel.state_dict()
+    for k, v in model.state_dict().items():
+        ref = tstate[k].numpy()
+        np.testing.assert_allclose(v, ref, rtol=tol, atol=tol * np.abs(ref).max(), err_msg=k)
+
+
+def test_mnist1d_cnn_threads_bitwise():
+    runs = []
+    for n in (1, 2):
+        pydl.set_num_threads(n)
+        model, _, losses = train_mnist1d_cnn(np.float32)
+        runs.append((losses, [p.data.copy() for p in model.parameters()]))
+    assert runs[0][0] == runs[1][0]
+    for a, b in zip(runs[0][1], runs[1][1]):
+        assert np.array_equal(a, b)

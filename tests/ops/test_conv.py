@@ -42,6 +42,14 @@ CASES_2D = [
     (2, 24, 13, 17, 24, (3, 3), 1, 1, 1, 24, True),            # depthwise 3x3, odd width
     (2, 5, 12, 7, 5, (3, 2), 1, (2, 1), (2, 3), 5, False),     # depthwise, dilated, asymmetric kernel
     (2, 3, 6, 6, 4, (3, 3), 1, 3, 1, 1, True),                 # padding beyond the kernel: im2col path
+    # strided direct kernels (the padded input split into its stride phases)
+    (3, 5, 9, 11, 7, (3, 3), 2, 1, 1, 1, True),                # small images stacked into one wide segment
+    (2, 16, 12, 12, 32, (3, 3), 2, 1, 1, 1, True),             # channel-vectorised
+    (2, 4, 13, 10, 6, (3, 3), (2, 3), (1, 2), (2, 1), 2, True),  # unequal strides, dilation, groups
+    (2, 6, 11, 11, 6, (3, 3), 2, 1, 1, 6, True),               # depthwise
+    (2, 3, 9, 9, 4, (3, 3), 2, 4, 1, 1, True),                 # padding beyond the kernel
+    (2, 3, 20, 21, 5, (5, 5), 3, 2, 1, 1, True),               # stride 3; the last rows/columns are never read
+    (2, 3, 8, 8, 16, (2, 2), 2, 0, 1, 1, True),                # disjoint windows: im2col path
     (0, 3, 6, 6, 4, (3, 3), 1, 1, 1, 1, True),                 # empty batch
 ]
 
@@ -52,6 +60,13 @@ CASES_1D = [
     (2, 4, 15, 4, 4, 1, "same", 2, 4, False),
     (1, 2, 9, 3, 1, 1, 0, 1, 1, True),
     (18, 2, 12, 3, 3, 3, "valid", 1, 1, True),
+    # the MNIST-1D CNN's layers (stride 2): strided direct kernels, the batch stacked into one wide row
+    (5, 1, 40, 25, 5, 2, 1, 1, 1, True),
+    (7, 25, 19, 25, 3, 2, 1, 1, 1, True),
+    (3, 6, 20, 5, 3, 2, 0, 1, 1, True),      # the last input column is never read: zero gradient
+    (2, 4, 100, 16, 5, 2, 2, 1, 1, True),    # rows of several vectors, channel-vectorised
+    (3, 6, 33, 9, 4, 3, 2, 2, 3, False),     # stride 3, dilation, groups
+    (0, 25, 10, 25, 3, 2, 1, 1, 1, True),    # empty batch
 ]
 
 
@@ -168,6 +183,7 @@ def test_non_contiguous_inputs():
     (1, 4, 6, 6, 4, (3, 3), 2, "same" if False else (1, 0), (1, 2), 2, True),
     (2, 2, 5, 5, 2, (2, 2), 1, "same", 1, 2, True),
     (2, 3, 4, 5, 2, (1, 1), 1, 0, 1, 1, True),
+    (3, 3, 1, 9, 4, (1, 3), (1, 2), (0, 1), 1, 1, True),  # an MNIST-1D layer's geometry (stride 2, padding 1)
 ])
 @pytest.mark.parametrize("relu", [False, True])
 def test_conv2d_central_differences(case, relu):
@@ -205,6 +221,9 @@ THREAD_CASES = [
     (64, 6, 14, 14, 16, (5, 5), 1, 0, 1, 1, True),   # LeNet c2 (direct kernels, chunks of 4 images)
     (6, 8, 12, 12, 8, (3, 3), 1, 1, 1, 8, True),     # depthwise
     (12, 32, 4, 4, 32, (3, 3), 1, 1, 1, 1, True),    # forward batches of 12, 6 or 4 images by thread count
+    (100, 25, 1, 19, 25, (1, 3), (1, 2), (0, 1), 1, 1, True),  # MNIST-1D layer: stacked passes by thread count
+    (600, 4, 1, 30, 8, (1, 3), (1, 2), (0, 1), 1, 1, True),    # strided, 9 weight-gradient chunks
+    (64, 8, 9, 9, 12, (3, 3), 2, 1, 1, 1, True),     # 2-D strided, stacked, 2 chunks
 ]
 
 
@@ -224,7 +243,7 @@ def test_bitwise_identical_for_any_thread_count(case, dtype):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("case", CASES_2D[:-1] + THREAD_CASES[2:3])
+@pytest.mark.parametrize("case", CASES_2D[:-1] + THREAD_CASES[2:3] + THREAD_CASES[-3:])
 def test_fast_kernels_match_reference_on_every_isa(isa, case, dtype):
     x, w, b, kw = _make_2d(case, dtype)
     x4, w4, b4, s, p, d, g, _ = ops.conv._geometry(x, w, b, **kw, nd=2)
