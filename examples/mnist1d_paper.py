@@ -23,7 +23,7 @@ and the best test accuracy, and the wall time of the whole run (training and eva
 
 Target: the paper's test accuracies (the mnist1d repository's table: MLP 68%, CNN 94%), within
 3 points, for the final accuracy of each run; a run below is flagged MISSED (``--quick``, 300
-steps, misses by design). The residual MLP has no published figure: it is held to the paper's
+steps, is not judged). The residual MLP has no published figure: it is held to the paper's
 MLP figure (the notebook asks whether the residual connections change the MLP's performance).
 One seed: the paper's single-run protocol, no spread is reported.
 
@@ -194,16 +194,19 @@ def run(args, torch):
             clock = (lambda t: t.cpu_seconds) if cpu else (lambda t: t.seconds)
             speedup = f"{clock(results['torch'][3]) / clock(timer):.2f}x" if "torch" in results else "-"
             ref = PAPER_ACCURACY[TARGET[name]]
-            met = accs[-1] >= ref - TOLERANCE
+            met = accs[-1] >= ref - TOLERANCE if not args.quick else None  # targets are for the full run
             rows.append([name, impl, accs[-1], max(accs), f"{ref:.2f}" + ("" if TARGET[name] == name else " (MLP)"),
-                         C.verdict(met), f"{loss:.2e}", f"{timer.seconds:.1f}", f"{timer.cpu_seconds:.1f}",
+                         C.verdict(met) if met is not None else "n/a (--quick)", f"{loss:.2e}", f"{timer.seconds:.1f}", f"{timer.cpu_seconds:.1f}",
                          f"{(steps + 1) / timer.seconds:,.0f}", speedup])
     print(f"MNIST-1D, paper protocol: Adam {LR:g}, batch {BATCH}, {steps} steps, test accuracy every "
           f"{eval_every} steps; {args.threads} thread(s); 1 seed")
     C.table(["model", "impl", "final test acc", "best test acc", "paper", f"target (paper - {TOLERANCE})",
              "last train loss", "seconds", "cpu s", "steps/s", f"torch time / time ({'cpu' if cpu else 'wall'})"],
             rows)
-    C.report_targets([(f"{r[0]} {r[1]}", r[5] == "yes") for r in rows])
+    if args.quick:
+        print(f"targets: not judged (--quick runs {steps} steps; the paper's accuracies are for {STEPS})")
+    else:
+        C.report_targets([(f"{r[0]} {r[1]}", r[5] == "yes") for r in rows])
 
     fig = C.figure(1, 1, size=(6.0, 4.2))
     if fig is not None:

@@ -168,7 +168,11 @@ class Optimizer:
                 lists[2].append(st)
             for params, grads, states in by_dtype.values():
                 self._init_group(group, params, states)
-                self._step_group(group, params, grads, states)
+                try:
+                    self._step_group(group, params, grads, states)
+                except TypeError as exc:
+                    _explain_state_dtype(exc, params, states)
+                    raise
                 if self._counts_steps:
                     for st in states:  # counted once the kernel has run: a step it refuses is not counted
                         st["step"] += 1
@@ -391,3 +395,16 @@ def _checked_state_array(key, value, param, where):
         raise ValueError(f"{where}: a second-moment accumulator must be >= 0, got "
                          f"{int(np.count_nonzero(arr < 0))} negative value(s) (min {float(arr.min())!r})")
     return arr
+
+
+def _explain_state_dtype(exc: TypeError, params: list[Any], states: list[Any]) -> None:
+    """Raise a TypeError that names the cause when the optimizer state was made for parameters
+    of another dtype (the model was cast with ``.double()``/``.float()``/``.to()`` after steps)."""
+    for p, st in zip(params, states):
+        for key, value in st.items():
+            if isinstance(value, np.ndarray) and value.dtype != p.dtype:
+                raise TypeError(
+                    f"optimizer state {key!r} is {value.dtype} but its parameter is now {p.dtype}: the "
+                    "state was made before the model was cast. Cast the model before creating the "
+                    "optimizer, or create a new optimizer after the cast.") from exc
+

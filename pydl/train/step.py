@@ -71,6 +71,12 @@ class TrainStep:
     """
 
     def __init__(self, model: nn.Module, loss_fn: Any, optimizer: Any) -> None:
+        for name, obj, needs, what in (("model", model, ("__call__", "backward"), "an nn.Module"),
+                                       ("loss_fn", loss_fn, ("__call__", "backward"), "a loss such as nn.CrossEntropyLoss()"),
+                                       ("optimizer", optimizer, ("zero_grad", "step"), "an optimizer such as optim.Adam(...)")):
+            if not all(callable(getattr(obj, attr, None)) for attr in needs):
+                raise TypeError(f"TrainStep: {name} must be {what} (with {' and '.join(needs)}), "
+                                f"got {type(obj).__name__}")
         self.model, self.loss_fn, self.optimizer = model, loss_fn, optimizer
         self._backward_kw = {"input_grad": False} if _takes_input_grad(model) else {}
         self._plan = None

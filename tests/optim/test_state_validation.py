@@ -154,3 +154,19 @@ def test_valid_states_still_load_and_resume_bitwise(tmp_path):
     o = stepped(optim.SGD, momentum=0.9)
     o.load_state_dict(sd)
     assert "momentum_buffer" not in o.state_dict()["state"][0]
+
+
+@pytest.mark.parametrize("name,kw", [("Adam", {}), ("SGD", {"lr": 0.1, "momentum": 0.9}), ("RMSprop", {})])
+def test_state_made_before_a_cast_is_named(name, kw):
+    m = nn.Sequential(nn.Linear(4, 3))
+    opt = getattr(optim, name)(m.parameters(), **kw)
+    x, y = np.ones((2, 4), np.float32), np.array([0, 1])
+    loss = nn.CrossEntropyLoss()
+    opt.zero_grad(); loss(m(x), y); m.backward(loss.backward()); opt.step()  # noqa: E702
+    m.double()
+    before = [p.data.copy() for p in m.parameters()]
+    opt.zero_grad(); loss(m(x.astype(np.float64)), y); m.backward(loss.backward())  # noqa: E702
+    with pytest.raises(TypeError, match=r"optimizer state '\w+' is float32 but its parameter is now float64"):
+        opt.step()
+    for p, b in zip(m.parameters(), before):
+        assert np.array_equal(p.data, b)

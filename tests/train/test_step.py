@@ -464,3 +464,14 @@ def test_a_model_that_becomes_plannable_is_fused_soon():
         fused.append(step.fused)
     assert not any(fused[:20]) and all(fused[20 + 32:])  # asked again after 1, 2, 4, ... calls
     assert_same_state(m1, o1, m2, o2)
+
+
+def test_arguments_in_the_wrong_order_are_named():
+    m = nn.Sequential(nn.Linear(6, 5))
+    loss, opt = nn.CrossEntropyLoss(), optim.SGD(m.parameters(), lr=0.1)
+    with pytest.raises(TypeError, match=r"TrainStep: loss_fn must be a loss .* got SGD"):
+        TrainStep(m, opt, loss)
+    with pytest.raises(TypeError, match=r"TrainStep: model must be an nn.Module .* got ndarray"):
+        TrainStep(np.zeros(3), loss, opt)
+    with pytest.raises(TypeError, match=r"TrainStep: optimizer must be an optimizer .* got NoneType"):
+        TrainStep(m, loss, None)
