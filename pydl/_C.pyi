@@ -145,8 +145,8 @@ def linear_backward(grad_out: _Array | None, input: _Array | None, weight: _Arra
 def linear_chain_backward(grad_out: _Array | None, input: _Array | None, outs: Sequence[_Array | None], weights: Sequence[_Array], grad_in: _Array | None, grad_weights: Sequence[_Array], grad_biases: Sequence[_Array | None], activations: Sequence[str], negative_slopes: Sequence[float], accumulate_weights: Sequence[bool], accumulate_biases: Sequence[bool]) -> None:
     """Backward of linear_chain_forward from grad_out = dL/douts[-1]: one linear_backward per layer, last first; grad_weights[l] / grad_biases[l] written or added to (accumulate_*[l]); grad_biases[l] None skips it; grad_in = dL/dinput (None skips it). outs[-1] may be None when the last activation is 'none'."""
 
-def linear_chain_forward(input: _Array | None, weights: Sequence[_Array], biases: Sequence[_Array | None], outs: Sequence[_Array | None], activations: Sequence[str], negative_slopes: Sequence[float]) -> None:
-    """outs[l] (N, out_l) = act_l(outs[l-1] @ weights[l]^T + biases[l]), outs[-1] = input: a chain of dense layers, one linear_forward each. Layers must not share memory."""
+def linear_chain_forward(input: _Array | None, weights: Sequence[_Array], biases: Sequence[_Array | None], outs: Sequence[_Array | None], activations: Sequence[str], negative_slopes: Sequence[float]) -> _Array | None:
+    """outs[l] (N, out_l) = act_l(outs[l-1] @ weights[l]^T + biases[l]), outs[-1] = input: a chain of dense layers, one linear_forward each. Layers must not share memory. outs None: new arrays. Returns the list of outputs."""
 
 def linear_forward(input: _Array | None, weight: _Array | None, bias: _Array | None, out: _Array | None, activation: str = 'none', negative_slope: float = 0.0) -> None:
     """out (N, OUT) = act(input (N, IN) @ weight (OUT, IN)^T + bias (OUT,)); GEMM with the bias/activation epilogue."""

@@ -135,12 +135,20 @@ std::vector<T*> data_of(const std::vector<Arg>& arrays) {
   return out;
 }
 
-void linear_chain_forward(const py::object& input, const py::object& weights, const py::object& biases,
-                          const py::object& outs_obj, const std::vector<std::string>& activations,
-                          const std::vector<double>& negative_slopes) {
+py::object linear_chain_forward(const py::object& input, const py::object& weights, const py::object& biases,
+                                const py::object& outs_obj, const std::vector<std::string>& activations,
+                                const std::vector<double>& negative_slopes) {
   const Chain c = chain_args(weights, biases, activations, negative_slopes);
   Arg x = chain_input(input, c);
-  std::vector<Arg> outs = chain_outputs(outs_obj, c, x.dim(0));
+  const int64_t N = x.dim(0);
+  py::object result = outs_obj;
+  if (outs_obj.is_none()) {  // new arrays
+    py::list made;
+    for (size_t l = 0; l < c.size(); ++l)
+      made.append(py::array(c.first().array().dtype(), std::vector<py::ssize_t>{N, c.weights[l].dim(0)}));
+    result = made;
+  }
+  std::vector<Arg> outs = chain_outputs(result, c, N);
   for (Arg& y : outs) y.writeable();
   // Parameters are read here, but no two layers may share memory: the chain's backward writes
   // each layer's gradients once (layers sharing a parameter accumulate, layer by layer).
@@ -150,10 +158,10 @@ void linear_chain_forward(const py::object& input, const py::object& weights, co
     const std::vector<DenseLayer<T>> layers = c.layers<T>();
     const std::vector<T*> ys = data_of<T>(outs);
     const T* xp = x.cptr<T>();
-    const int64_t N = x.dim(0);
     py::gil_scoped_release nogil;
     pydl::nn::mlp_forward<T>(ys.data(), xp, N, layers);
   });
+  return result;
 }
 
 // The two buffers mlp_backward passes dL/dx through, per thread, grown as needed.
@@ -532,7 +540,8 @@ void register_mlp_step(py::module_& m) {
   m.def("linear_chain_forward", &linear_chain_forward, py::arg("input"), py::arg("weights"), py::arg("biases"),
         py::arg("outs"), py::arg("activations"), py::arg("negative_slopes"),
         "outs[l] (N, out_l) = act_l(outs[l-1] @ weights[l]^T + biases[l]), outs[-1] = input: a chain of dense "
-        "layers, one linear_forward each. Layers must not share memory.");
+        "layers, one linear_forward each. Layers must not share memory. outs None: new arrays. Returns the "
+        "list of outputs.");
   m.def("linear_chain_backward", &linear_chain_backward, py::arg("grad_out"), py::arg("input"), py::arg("outs"),
         py::arg("weights"), py::arg("grad_in"), py::arg("grad_weights"), py::arg("grad_biases"),
         py::arg("activations"), py::arg("negative_slopes"), py::arg("accumulate_weights"),

@@ -109,6 +109,12 @@ def linear_backward(grad_out: Array, x: Array, weight: Array, out: Array | None 
 
 def _check_chain(x: Any, weights: Any) -> None:
     """x a 2-d array, weights a list of 2-d arrays (the binding checks the rest: dtypes, shapes)."""
+    if type(x) is np.ndarray and x.ndim == 2 and type(weights) is list:
+        for w in weights:  # (the common case costs a type test per layer: this runs every call)
+            if type(w) is not np.ndarray or w.ndim != 2:
+                break
+        else:
+            return
     check_array(x, "x")
     if x.ndim != 2:
         raise ValueError(f"x: expected shape (N, in_features), got {x.shape}")
@@ -140,11 +146,7 @@ def linear_chain(x: Array, weights: list[Array], biases: list[Array | None], act
     -------
     list of ndarray, y_l of shape (N, out_l)
     """
-    _check_chain(x, weights)
-    n, dtype = x.shape[0], x.dtype
-    outs = [np.empty((n, w.shape[0]), dtype) for w in weights]
-    _C.linear_chain_forward(x, weights, biases, outs, activations, negative_slopes)
-    return outs
+    return _C.linear_chain_forward(x, weights, biases, None, activations, negative_slopes)  # (checks every argument)
 
 
 def linear_chain_backward(grad_out: Array, x: Array, outs: list[Array | None], weights: list[Array],
@@ -169,7 +171,8 @@ def linear_chain_backward(grad_out: Array, x: Array, outs: list[Array | None], w
     -------
     (grad_input or None, list of grad_weight, list of grad_bias or None)
     """
-    check_array(grad_out, "grad_out")
+    if type(grad_out) is not np.ndarray:
+        check_array(grad_out, "grad_out")
     _check_chain(x, weights)
     dtype = x.dtype
     gws: list[Array] = []
