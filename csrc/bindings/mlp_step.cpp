@@ -175,11 +175,44 @@ std::vector<T*> backward_scratch(const Chain& c, int64_t N) {
   return {buf[0].data(), buf[1].data()};
 }
 
-void linear_chain_backward(const py::object& grad_out, const py::object& input, const py::object& outs_obj,
-                           const py::object& weights, const py::object& grad_in_obj, const py::object& grad_weights,
-                           const py::object& grad_biases, const std::vector<std::string>& activations,
-                           const std::vector<double>& negative_slopes, const std::vector<bool>& accumulate_weights,
-                           const std::vector<bool>& accumulate_biases) {
+// The gradient lists of a chain's backward, one entry per layer: an array (written, or added to
+// with its accumulate flag), None (a new array, written) or, for a bias, False (the layer has no
+// bias). New arrays are made here, so one call replaces the caller's per-layer allocations.
+py::list gradient_list(const py::object& obj, const char* name, size_t L, const Chain& c, bool bias,
+                       const std::vector<bool>& accumulate, std::vector<bool>& acc_out) {
+  if (!py::isinstance<py::list>(obj) && !py::isinstance<py::tuple>(obj))
+    throw py::type_error(std::string(name) + ": expected a list of numpy.ndarray, got " +
+                         std::string(Py_TYPE(obj.ptr())->tp_name));
+  py::sequence seq = py::reinterpret_borrow<py::sequence>(obj);
+  if (seq.size() != L)
+    throw py::value_error(std::string(name) + ": expected " + std::to_string(L) + " entries (one per layer), got " +
+                          std::to_string(seq.size()));
+  if (accumulate.size() != L)
+    throw py::value_error("accumulate_weights, accumulate_biases: expected one flag per layer (" + std::to_string(L) + ")");
+  py::list out;
+  acc_out.assign(L, false);
+  for (size_t l = 0; l < L; ++l) {
+    py::object e = seq[l];
+    const py::array& w = c.weights[l].array();
+    if (bias && e.ptr() == Py_False) {
+      out.append(py::none());
+    } else if (e.is_none()) {
+      out.append(bias ? py::array(w.dtype(), std::vector<py::ssize_t>{w.shape(0)})
+                      : py::array(w.dtype(), std::vector<py::ssize_t>{w.shape(0), w.shape(1)}));
+    } else {
+      out.append(e);
+      acc_out[l] = accumulate[l];
+    }
+  }
+  return out;
+}
+
+py::tuple linear_chain_backward(const py::object& grad_out, const py::object& input, const py::object& outs_obj,
+                                const py::object& weights, const py::object& grad_in_obj,
+                                const py::object& grad_weights, const py::object& grad_biases,
+                                const std::vector<std::string>& activations, const std::vector<double>& negative_slopes,
+                                const std::vector<bool>& accumulate_weights,
+                                const std::vector<bool>& accumulate_biases) {
   const Chain c = chain_args(weights, py::none(), activations, negative_slopes);
   const size_t L = c.size();
   Arg x = chain_input(input, c);
@@ -187,14 +220,15 @@ void linear_chain_backward(const py::object& grad_out, const py::object& input, 
   std::vector<Arg> outs = chain_outputs(outs_obj, c, N, true);
   Arg g = Arg(grad_out, "grad_out").dtype_as(x).shape({N, c.out()}).contiguous();
   Arg grad_in = Arg::optional(grad_in_obj, "grad_in").like(x).writeable();
-  std::vector<Arg> gw = array_list(grad_weights, "grad_weights", static_cast<py::ssize_t>(L));
-  std::vector<Arg> gb = array_list(grad_biases, "grad_biases", static_cast<py::ssize_t>(L), true);
+  std::vector<bool> acc_w, acc_b;
+  py::list gw_list = gradient_list(grad_weights, "grad_weights", L, c, false, accumulate_weights, acc_w);
+  py::list gb_list = gradient_list(grad_biases, "grad_biases", L, c, true, accumulate_biases, acc_b);
+  std::vector<Arg> gw = array_list(gw_list, "grad_weights", static_cast<py::ssize_t>(L));
+  std::vector<Arg> gb = array_list(gb_list, "grad_biases", static_cast<py::ssize_t>(L), true);
   for (size_t l = 0; l < L; ++l) {
     gw[l].like(c.weights[l]).writeable();
     gb[l].dtype_as(x).shape({c.weights[l].dim(0)}).contiguous().writeable();
   }
-  if (accumulate_weights.size() != L || accumulate_biases.size() != L)
-    throw py::value_error("accumulate_weights, accumulate_biases: expected one flag per layer (" + std::to_string(L) + ")");
   std::vector<const Arg*> written = pointers_to({&gw, &gb});
   written.push_back(&grad_in);
   std::vector<const Arg*> read = pointers_to({&c.weights, &outs});
@@ -203,7 +237,7 @@ void linear_chain_backward(const py::object& grad_out, const py::object& input, 
   require_disjoint(written, read);
   dispatch_float(x.dtype(), [&](auto t) {
     using T = decltype(t);
-    const std::vector<DenseLayer<T>> layers = c.layers<T>(&gw, &gb, &accumulate_weights, &accumulate_biases);
+    const std::vector<DenseLayer<T>> layers = c.layers<T>(&gw, &gb, &acc_w, &acc_b);
     const std::vector<T*> ys = data_of<T>(outs);
     const T *gp = g.cptr<T>(), *xp = x.cptr<T>();
     T* dxp = grad_in.ptr<T>();
@@ -211,6 +245,7 @@ void linear_chain_backward(const py::object& grad_out, const py::object& input, 
     const std::vector<T*> scratch = backward_scratch<T>(c, N);
     pydl::nn::mlp_backward<T>(dxp, gp, xp, ys.data(), N, layers, scratch.data(), nullptr);
   });
+  return py::make_tuple(grad_in_obj, gw_list, gb_list);
 }
 
 // ---------------------------------------------------------------------------------- MlpStep
@@ -547,8 +582,10 @@ void register_mlp_step(py::module_& m) {
         py::arg("activations"), py::arg("negative_slopes"), py::arg("accumulate_weights"),
         py::arg("accumulate_biases"),
         "Backward of linear_chain_forward from grad_out = dL/douts[-1]: one linear_backward per layer, last "
-        "first; grad_weights[l] / grad_biases[l] written or added to (accumulate_*[l]); grad_biases[l] None "
-        "skips it; grad_in = dL/dinput (None skips it). outs[-1] may be None when the last activation is 'none'.");
+        "first; grad_weights[l] / grad_biases[l] written or added to (accumulate_*[l]), None: a new array, "
+        "grad_biases[l] False: the layer has no bias; grad_in = dL/dinput (None skips it). outs[-1] may be None "
+        "when the last activation is 'none'. Returns (grad_in, grad_weights, grad_biases), the new arrays in "
+        "place of None (and None for False).");
   py::class_<MlpStep>(m, "MlpStep",
                       "A multilayer perceptron's training step in one call, bound to its parameters and optimizer "
                       "state; stages cut its chain of layers for a residual MLP (see csrc/bindings/mlp_step.cpp).")

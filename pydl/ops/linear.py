@@ -174,18 +174,10 @@ def linear_chain_backward(grad_out: Array, x: Array, outs: list[Array | None], w
     if type(grad_out) is not np.ndarray:
         check_array(grad_out, "grad_out")
     _check_chain(x, weights)
-    dtype = x.dtype
-    gws: list[Array] = []
-    gbs: list[Array | None] = []
-    acc_w: list[bool] = []
-    acc_b: list[bool] = []
-    for w, gw, gb in zip(weights, grad_weights, grad_biases):  # (one loop: this runs every call)
-        acc_w.append(gw is not None)
-        gws.append(gw if gw is not None else np.empty(w.shape, dtype))
-        acc_b.append(gb is not None and gb is not False)
-        gbs.append(None if gb is False else gb if gb is not None else np.empty(w.shape[0], dtype))
-    gx: Array | None = np.empty(x.shape, dtype) if input_grad else None
+    gx: Array | None = np.empty(x.shape, x.dtype) if input_grad else None
     if not grad_out.flags.c_contiguous:
         grad_out = np.ascontiguousarray(grad_out)
-    _C.linear_chain_backward(grad_out, x, outs, weights, gx, gws, gbs, activations, negative_slopes, acc_w, acc_b)
+    acc = [True] * len(weights)  # every array given is added into; the binding makes the new ones (None)
+    gx, gws, gbs = _C.linear_chain_backward(grad_out, x, outs, weights, gx, grad_weights, grad_biases, activations,
+                                            negative_slopes, acc, acc)
     return gx, gws, gbs

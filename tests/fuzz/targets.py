@@ -256,7 +256,7 @@ def _b_chain_bwd(g):
                 [g.arr(N, widths[-1], dtype=dt), g.arr(N, widths[0], dtype=dt), outs, ws,
                  g.arr(N, widths[0], dtype=dt, fill="zeros") if g.bool(0.7) else None,
                  [g.arr(*w.shape, dtype=dt, fill="zeros") for w in ws],
-                 [g.arr(w.shape[0], dtype=dt, fill="zeros") if b is not None else None for w, b in zip(ws, bs)],
+                 [g.arr(w.shape[0], dtype=dt, fill="zeros") if b is not None else False for w, b in zip(ws, bs)],
                  acts, slopes, [g.bool() for _ in ws], [g.bool() for _ in ws]])
 
 
@@ -607,7 +607,7 @@ def _o_chain_bwd(g):
     a = c.args
     return Call(ops.linear_chain_backward, [a[0], a[1], a[2], a[3], a[7], a[8],
                                             [gw if g.bool() else None for gw in a[5]],
-                                            [gb if gb is not None and g.bool() else (False if gb is None else None)
+                                            [gb if gb is not False and g.bool() else (False if gb is False else None)
                                              for gb in a[6]], g.bool()])
 
 
