@@ -12,7 +12,7 @@ MAX_THREADS: int
 class MlpStep:
     """A multilayer perceptron's training step in one call, bound to its parameters and optimizer state; stages cut its chain of layers for a residual MLP (see csrc/bindings/mlp_step.cpp)."""
 
-    def __init__(self, weights: Sequence[_Array], biases: Sequence[_Array | None], grad_weights: Sequence[_Array], grad_biases: Sequence[_Array | None], activations: Sequence[str], negative_slopes: Sequence[float], optimizer: str, states: Sequence[Sequence[_Array]], groups: Sequence[int], watch_attrs: list[Any] = ..., watch_items: list[Any] = ..., stages: list[tuple[int, int, str, float, bool]] | None = None) -> None:
+    def __init__(self, weights: Sequence[_Array], biases: Sequence[_Array | None], grad_weights: Sequence[_Array | None], grad_biases: Sequence[_Array | bool | None], activations: Sequence[str], negative_slopes: Sequence[float], optimizer: str, states: Sequence[Sequence[_Array]], groups: Sequence[int], watch_attrs: list[Any] = ..., watch_items: list[Any] = ..., stages: list[tuple[int, int, str, float, bool]] | None = None) -> None:
         ...
 
     def backward_step(self, grad_out: _Array | None, hyper: Sequence[Any], steps: Sequence[int]) -> None:
@@ -142,10 +142,10 @@ def get_num_threads() -> int:
 def linear_backward(grad_out: _Array | None, input: _Array | None, weight: _Array | None, out: _Array | None, grad_in: _Array | None, grad_weight: _Array | None, grad_bias: _Array | None, activation: str = 'none', negative_slope: float = 0.0, accumulate_weight: bool = False, accumulate_bias: bool = False) -> None:
     """Fused backward of out = act(input W^T + b): dz = grad_out * act'(.) (from out), grad_in = dz W (skipped when None), grad_weight (+)= dz^T input, grad_bias (+)= sum_rows dz (skipped when None)."""
 
-def linear_chain_backward(grad_out: _Array | None, input: _Array | None, outs: Sequence[_Array | None], weights: Sequence[_Array], grad_in: _Array | None, grad_weights: Sequence[_Array], grad_biases: Sequence[_Array | None], activations: Sequence[str], negative_slopes: Sequence[float], accumulate_weights: Sequence[bool], accumulate_biases: Sequence[bool]) -> tuple:
+def linear_chain_backward(grad_out: _Array | None, input: _Array | None, outs: Sequence[_Array | None], weights: Sequence[_Array], grad_in: _Array | None, grad_weights: Sequence[_Array | None], grad_biases: Sequence[_Array | bool | None], activations: Sequence[str], negative_slopes: Sequence[float], accumulate_weights: Sequence[bool], accumulate_biases: Sequence[bool]) -> tuple[_Array | None, list[_Array], list[_Array | None]]:
     """Backward of linear_chain_forward from grad_out = dL/douts[-1]: one linear_backward per layer, last first; grad_weights[l] / grad_biases[l] written or added to (accumulate_*[l]), None: a new array, grad_biases[l] False: the layer has no bias; grad_in = dL/dinput (None skips it). outs[-1] may be None when the last activation is 'none'. Returns (grad_in, grad_weights, grad_biases), the new arrays in place of None (and None for False)."""
 
-def linear_chain_forward(input: _Array | None, weights: Sequence[_Array], biases: Sequence[_Array | None], outs: Sequence[_Array | None], activations: Sequence[str], negative_slopes: Sequence[float]) -> _Array | None:
+def linear_chain_forward(input: _Array | None, weights: Sequence[_Array], biases: Sequence[_Array | None], outs: Sequence[_Array] | None, activations: Sequence[str], negative_slopes: Sequence[float]) -> list[_Array]:
     """outs[l] (N, out_l) = act_l(outs[l-1] @ weights[l]^T + biases[l]), outs[-1] = input: a chain of dense layers, one linear_forward each. Layers must not share memory. outs None: new arrays. Returns the list of outputs."""
 
 def linear_forward(input: _Array | None, weight: _Array | None, bias: _Array | None, out: _Array | None, activation: str = 'none', negative_slope: float = 0.0) -> None:

@@ -15,18 +15,23 @@ import sys
 
 #: ``object`` arguments that are lists of arrays (the optimizer steps' flat lists) ...
 ARRAY_LISTS = {"params", "grads", "exp_avgs", "exp_avg_sqs", "square_avgs", "acc_deltas", "state_sums",
-               "weights", "grad_weights"}
+               "weights"}
 #: ... or lists that may be None (documented in csrc/bindings/optim.cpp)
 OPTIONAL_ARRAY_LISTS = {"momentum_buffers", "grad_avgs", "max_exp_avg_sqs"}
-#: ... or lists whose items may be None (a layer without bias; the chain's last output)
-ARRAY_OR_NONE_LISTS = {"biases", "grad_biases", "outs"}
+#: ... or lists whose items may be None (a layer without bias; the chain's last output; a gradient
+#: the chain's backward makes)
+ARRAY_OR_NONE_LISTS = {"biases", "outs", "grad_weights"}
 #: other ``object`` arguments by name; every remaining one is an array or None (several take None
 #: for "skip", see the docstrings; the bindings raise TypeError for anything else)
 OBJECT_ARGS = {"first": "Sequence[bool] | None", "states": "Sequence[Sequence[_Array]]",
                "accumulate_weights": "Sequence[bool]", "accumulate_biases": "Sequence[bool]",
-               "stages": "list[tuple[int, int, str, float, bool]] | None"}
+               "stages": "list[tuple[int, int, str, float, bool]] | None",
+               "grad_biases": "Sequence[_Array | bool | None]"}
+#: ``object`` arguments of one function that differ from OBJECT_ARGS / the lists above
+FUNCTION_ARGS = {("linear_chain_forward", "outs"): "Sequence[_Array] | None"}
 #: return types of ``object`` results by function name (all else: an array or None)
-OBJECT_RETURNS = {"step": "float | None"}
+OBJECT_RETURNS = {"step": "float | None", "linear_chain_forward": "list[_Array]",
+                  "linear_chain_backward": "tuple[_Array | None, list[_Array], list[_Array | None]]"}
 
 REPLACEMENTS = [  # pybind11's spellings -> plain typing
     (re.compile(r"typing\.Annotated\[(collections\.abc\.Sequence\[[^\]]*\])[^\]]*\]"), r"\1"),
@@ -105,9 +110,10 @@ def render_function(name, doc, indent=""):
     for pname, ptype, default in params:
         if default is not None and not re.fullmatch(r"[-\w.]+|'[^']*'", default):
             default = "..."                  # a mutable default such as [] is written as ... in a stub
-        args.append(pname + (f": {typed(pname, ptype)}" if ptype else "")
+        ptyped = FUNCTION_ARGS.get((name, pname)) if ptype == "object" else None
+        args.append(pname + (f": {ptyped or typed(pname, ptype)}" if ptype else "")
                     + (f" = {default}" if default is not None else ""))
-    ret = OBJECT_RETURNS.get(name, typed("", ret)) if ret == "object" else typed("", ret)
+    ret = OBJECT_RETURNS.get(name, typed("", ret)) if ret in ("object", "tuple") else typed("", ret)
     text = summary(doc)
     return ["", f"{indent}def {name}({', '.join(args)}) -> {ret}:",
             f'{indent}    """{text}"""'.replace("\n    ", "\n    " + indent) if text else f"{indent}    ..."]
