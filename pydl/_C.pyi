@@ -12,7 +12,7 @@ MAX_THREADS: int
 class MlpStep:
     """A multilayer perceptron's training step in one call, bound to its parameters and optimizer state; stages cut its chain of layers for a residual MLP (see csrc/bindings/mlp_step.cpp)."""
 
-    def __init__(self, weights: Sequence[_Array], biases: Sequence[_Array | None], grad_weights: Sequence[_Array | None], grad_biases: Sequence[_Array | bool | None], activations: Sequence[str], negative_slopes: Sequence[float], optimizer: str, states: Sequence[Sequence[_Array]], groups: Sequence[int], watch_attrs: list[Any] = ..., watch_items: list[Any] = ..., stages: list[tuple[int, int, str, float, bool]] | None = None) -> None:
+    def __init__(self, weights: Sequence[_Array], biases: Sequence[_Array | None], grad_weights: Sequence[_Array], grad_biases: Sequence[_Array | None], activations: Sequence[str], negative_slopes: Sequence[float], optimizer: str, states: Sequence[Sequence[_Array]], groups: Sequence[int], watch_attrs: list[Any] = ..., watch_items: list[Any] = ..., stages: list[tuple[int, int, str, float, bool]] | None = None) -> None:
         ...
 
     def backward_step(self, grad_out: _Array | None, hyper: Sequence[Any], steps: Sequence[int]) -> None:

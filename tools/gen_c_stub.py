@@ -28,7 +28,9 @@ OBJECT_ARGS = {"first": "Sequence[bool] | None", "states": "Sequence[Sequence[_A
                "stages": "list[tuple[int, int, str, float, bool]] | None",
                "grad_biases": "Sequence[_Array | bool | None]"}
 #: ``object`` arguments of one function that differ from OBJECT_ARGS / the lists above
-FUNCTION_ARGS = {("linear_chain_forward", "outs"): "Sequence[_Array] | None"}
+FUNCTION_ARGS = {("linear_chain_forward", "outs"): "Sequence[_Array] | None",
+                 ("__init__", "grad_weights"): "Sequence[_Array]",  # MlpStep's: arrays it writes
+                 ("__init__", "grad_biases"): "Sequence[_Array | None]"}
 #: return types of ``object`` results by function name (all else: an array or None)
 OBJECT_RETURNS = {"step": "float | None", "linear_chain_forward": "list[_Array]",
                   "linear_chain_backward": "tuple[_Array | None, list[_Array], list[_Array | None]]"}
