@@ -31,6 +31,7 @@ ForwardHook = Callable[["Module", "tuple[Any, ...]", Any], Any]
 
 _PRUNE_MIN = 8  # a stack is scanned for dead records once it holds this many (then twice the live ones)
 _GUARD_SAMPLES = 64  # elements of each input array of an outermost call compared at backward
+_GUARD_WHOLE = 16384  # bytes: an input this small is compared whole (one copy costs less than sampling)
 
 # Grad mode is read as ``_grad_local.enabled``: one attribute read (the class-level default
 # answers on a thread that never entered no_grad).
@@ -113,21 +114,24 @@ def _input_guard(marked):
     (position, array)), to detect an in-place edit between forward and backward
     (:meth:`Module._saved_for_backward` compares them).
 
-    About ``_GUARD_SAMPLES`` elements per array, evenly spaced in C order with an odd step
-    (so power-of-two row lengths do not hide whole columns). Returns a tuple of
-    (position, array, step, bytes).
+    An array of at most ``_GUARD_WHOLE`` bytes whole (step 0), a larger one by about
+    ``_GUARD_SAMPLES`` elements, evenly spaced in C order with an odd step (so power-of-two row
+    lengths do not hide whole columns). Returns a tuple of (position, array, step, bytes).
     """
     guard = ()
     for i, a in marked:
         if a.size:
-            step = (-(-a.size // _GUARD_SAMPLES)) | 1
-            guard += ((i, a, step, a.ravel()[::step].tobytes()),)  # (ravel: a view; marked arrays are contiguous)
+            if a.nbytes <= _GUARD_WHOLE:
+                guard += ((i, a, 0, a.tobytes()),)  # (marked arrays are contiguous)
+            else:
+                step = (-(-a.size // _GUARD_SAMPLES)) | 1
+                guard += ((i, a, step, a.ravel()[::step].tobytes()),)  # (ravel: a view)
     return guard
 
 
 def _check_input_guard(module, guard):
     for i, a, step, sample in guard:
-        if a.ravel()[::step].tobytes() != sample:
+        if (a.ravel()[::step].tobytes() if step else a.tobytes()) != sample:
             raise RuntimeError(
                 f"{type(module).__name__}.backward: input {i} of the call being backpropagated was modified in "
                 "place after forward; the saved input differs, so the gradients would be wrong. Keep the input "
