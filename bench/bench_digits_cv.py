@@ -7,10 +7,12 @@ fold. pydl runs twice: default (PyTorch) init, and He init (nn.init.kaiming_unif
 weights, zero biases). scikit-learn: MLPClassifier(hidden_layer_sizes=(128, 64), solver="adam",
 learning_rate_init=1e-3, batch_size=32, max_iter=60, alpha=0, tol=0, n_iter_no_change=10**9)
 on the same folds, so it runs all 60 epochs. Both on one thread (pydl.set_num_threads(1),
-threadpoolctl for scikit-learn's BLAS); the time is the fit time summed over the folds.
+threadpoolctl for scikit-learn's BLAS); the time is the fit time summed over the folds, by the
+process's CPU time (on the shared 2-core machine it leaves out the time other processes hold the
+core; each library runs one thread).
 
-Bars: mean accuracy >= 0.965 (default init) and >= 0.975 (He init); pydl >= 3x faster than
-scikit-learn.
+Bars: mean accuracy >= 0.965 (default init, issue 4) and >= 0.975 (He init); pydl >= 6x faster
+than scikit-learn (issue 9; both inits train at the same speed).
 
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python bench/bench_digits_cv.py
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python -m pytest bench/bench_digits_cv.py --benchmark-enable
@@ -56,9 +58,9 @@ def pydl_cv(x, y, splits, init):
         pydl.manual_seed(SEED + k)
         model = build_mlp(init)
         trainer = Trainer(model, nn.CrossEntropyLoss(), optim.Adam(model.parameters(), lr=LR))
-        t0 = time.perf_counter()
+        t0 = time.process_time()
         trainer.fit(x[tr], y[tr], epochs=EPOCHS, batch_size=BATCH, verbose=0)
-        seconds += time.perf_counter() - t0
+        seconds += time.process_time() - t0
         accs.append(trainer.evaluate(x[te], y[te])["accuracy"])
     return np.array(accs), seconds
 
@@ -73,9 +75,9 @@ def sklearn_cv(x, y, splits):
             clf = MLPClassifier(hidden_layer_sizes=(128, 64), solver="adam", learning_rate_init=LR,
                                 batch_size=BATCH, max_iter=EPOCHS, alpha=0.0, tol=0.0,
                                 n_iter_no_change=10**9, random_state=SEED + k)
-            t0 = time.perf_counter()
+            t0 = time.process_time()
             clf.fit(x[tr], y[tr])
-            seconds += time.perf_counter() - t0
+            seconds += time.process_time() - t0
             assert clf.n_iter_ == EPOCHS
             accs.append(clf.score(x[te], y[te]))
     return np.array(accs), seconds
@@ -106,7 +108,7 @@ def run():
 def report(rows):
     print(f"digits 5-fold CV, MLP 64-128-64-10, Adam {LR:g}, batch {BATCH}, {EPOCHS} epochs, 1 thread "
           f"(pydl ISA {pydl.cpu_info()['isa']}; numpy BLAS {blas_info()})")
-    print(f"{'model':<28} {'mean acc':>9} {'std':>7} {'fit s':>7} {'samples/s':>10}")
+    print(f"{'model':<28} {'mean acc':>9} {'std':>7} {'fit s':>7} {'samples/s':>10}   (fit s: CPU time)")
     n_samples = 1797 * 4 / 5 * EPOCHS * 5
     for name, (accs, sec) in rows.items():
         print(f"{name:<28} {accs.mean():9.4f} {accs.std():7.4f} {sec:7.2f} {n_samples / sec:10.0f}")
@@ -122,7 +124,8 @@ def test_digits_cv_bar(benchmark):
     assert rows["pydl, default init"][0].mean() >= 0.965
     assert rows["pydl, He init"][0].mean() >= 0.975
     if "scikit-learn MLPClassifier" in rows:
-        assert rows["scikit-learn MLPClassifier"][1] >= 3.0 * rows["pydl, default init"][1]
+        for name in ("pydl, default init", "pydl, He init"):
+            assert rows["scikit-learn MLPClassifier"][1] >= 6.0 * rows[name][1], name
 
 
 if __name__ == "__main__":
