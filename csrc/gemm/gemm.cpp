@@ -142,6 +142,13 @@ int sliver_width(const Plan<T>& p, int cols) {
   return cols <= p.nr_min ? p.nr_min : p.nr;
 }
 
+// Whether a sliver of `rows` rows of op(A) can be read in place: a full one, or an edge whose row
+// count has a register block of its own (kernels.h).
+template <class T>
+bool a_in_place(const Plan<T>& p, int rows) {
+  return rows == p.mr || (p.exact_rows >> rows & 1u);
+}
+
 // Packs op(B)[k0 : k0+kc, j0 : j0+cols] into a kc x sliver_width(cols) sliver, columns past `cols` zero.
 template <class T>
 void pack_b(const Plan<T>& p, T* dst, const T* B, int64_t ldb, bool trans, int64_t k0, int64_t j0, int cols,
@@ -213,7 +220,7 @@ void gemm_blocked(const Setup<T>& setup, bool trans_a, bool trans_b, int64_t M, 
           for (int64_t u = u0; u < u1; ++u) {
             if (u < a_items) {
               const int rows = int(min64(mr, mc - u * mr));
-              if (!direct_a || rows < mr) pack_a(p, apack + u * mr * kc, A, lda, trans_a, ic + u * mr, pc, rows, kc);
+              if (!(direct_a && a_in_place(p, rows))) pack_a(p, apack + u * mr * kc, A, lda, trans_a, ic + u * mr, pc, rows, kc);
             } else {
               const int64_t t = u - a_items;
               const int cols = int(min64(nr, nc - t * nr));
@@ -233,7 +240,7 @@ void gemm_blocked(const Setup<T>& setup, bool trans_a, bool trans_b, int64_t M, 
             const int64_t i0 = ic + s * mr;
             const int rows = int(min64(mr, M - i0));
             // A sliver: packed (k-major for op(A) = A^T, rows for op(A) = A) or read in place
-            const bool in_place = direct_a && rows == mr;
+            const bool in_place = direct_a && a_in_place(p, rows);
             const T* a = !in_place ? apack + s * mr * kc : trans_a ? A + pc * lda + i0 : A + i0 * lda + pc;
             const int64_t aks = trans_a ? (in_place ? lda : mr) : 1;
             const int64_t ars = trans_a ? 0 : in_place ? lda : kc;
