@@ -14,9 +14,10 @@
 //                                     it applies alpha, beta, bias and the activation
 //
 // KC, NC and MC come from the cache sizes the CPU reports (blocking() below; docs/GEMM.md).
-// Small problems (at most kSmallMacs multiply-adds) run on the calling thread and read A and B
-// in place where the micro-kernel can (rows of A or of A^T, rows of B); larger ones still read an
-// operand in place when too few tiles reuse it to pay for packing. A B^T with a few rows of A
+// Small problems (at most kSmallMacs multiply-adds, K within one KC block) skip this driver:
+// gemm_small runs the micro-kernel over the tiles on the calling thread, A and B read in place
+// where the micro-kernel can (rows of A or of A^T, rows of B). Larger ones still read an operand
+// in place when too few tiles reuse it to pay for packing. A B^T with a few rows of A
 // takes dot products of rows instead (gemm_dot). Threads split outputs only (tiles, column
 // blocks), so every element of C sees the same arithmetic for any thread count (bitwise
 // identical results).

@@ -103,8 +103,8 @@ double hsum(__m256d v) {
 // The dot kernel's block: 2 rows of A x 4 rows of B, 8 accumulators.
 constexpr int kDotRows = 2, kDotCols = 4;
 
-// The micro-kernel's register blocks by rows (6 or 3; kernel_core.inc picks the smallest
-// that covers a tile's rows).
+// The micro-kernel's register blocks by rows (kernel_core.inc picks the smallest that covers a
+// tile's rows; an edge of exactly 4, 3, 2 or 1 rows reads A in place).
 constexpr int kRowBlocks[] = {6, 4, 3, 2, 1};
 
 #include "gemm/kernel_core.inc"
