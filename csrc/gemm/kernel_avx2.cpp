@@ -104,8 +104,8 @@ double hsum(__m256d v) {
 constexpr int kDotRows = 2, kDotCols = 4;
 
 // The micro-kernel's register blocks by rows (kernel_core.inc picks the smallest that covers a
-// tile's rows; an edge of exactly 4, 3, 2 or 1 rows reads A in place).
-constexpr int kRowBlocks[] = {6, 4, 3, 2, 1};
+// tile's rows; an edge of any height reads A in place).
+constexpr int kRowBlocks[] = {6, 5, 4, 3, 2, 1};
 
 #include "gemm/kernel_core.inc"
 

@@ -107,8 +107,8 @@ double hsum(__m512d v) { return _mm512_reduce_add_pd(v); }
 constexpr int kDotRows = 4, kDotCols = 4;
 
 // The micro-kernel's register blocks by rows (kernel_core.inc picks the smallest that covers a
-// tile's rows; an edge of exactly 8, 6, 4, 2 or 1 rows reads A in place).
-constexpr int kRowBlocks[] = {12, 8, 6, 4, 2, 1};
+// tile's rows; an edge of exactly 10, 8, 6, 4, 2 or 1 rows reads A in place).
+constexpr int kRowBlocks[] = {12, 10, 8, 6, 4, 2, 1};
 
 #include "gemm/kernel_core.inc"
 
