@@ -14,9 +14,10 @@
 //                                     it applies alpha, beta, bias and the activation
 //
 // KC, NC and MC come from the cache sizes the CPU reports (blocking() below; docs/GEMM.md).
-// Small problems (at most kSmallMacs multiply-adds) run on the calling thread and read A and B
-// in place where the micro-kernel can (rows of A or of A^T, rows of B); larger ones still read an
-// operand in place when too few tiles reuse it to pay for packing. A B^T with a few rows of A
+// Small problems (at most kSmallMacs multiply-adds, K within one KC block) skip this driver:
+// gemm_small runs the micro-kernel over the tiles on the calling thread, A and B read in place
+// where the micro-kernel can (rows of A or of A^T, rows of B). Larger ones still read an operand
+// in place when too few tiles reuse it to pay for packing. A B^T with a few rows of A
 // takes dot products of rows instead (gemm_dot). Threads split outputs only (tiles, column
 // blocks), so every element of C sees the same arithmetic for any thread count (bitwise
 // identical results).
@@ -142,6 +143,13 @@ int sliver_width(const Plan<T>& p, int cols) {
   return cols <= p.nr_min ? p.nr_min : p.nr;
 }
 
+// Whether a sliver of `rows` rows of op(A) can be read in place: a full one, or an edge whose row
+// count has a register block of its own (kernels.h).
+template <class T>
+bool a_in_place(const Plan<T>& p, int rows) {
+  return rows == p.mr || (p.exact_rows >> rows & 1u);
+}
+
 // Packs op(B)[k0 : k0+kc, j0 : j0+cols] into a kc x sliver_width(cols) sliver, columns past `cols` zero.
 template <class T>
 void pack_b(const Plan<T>& p, T* dst, const T* B, int64_t ldb, bool trans, int64_t k0, int64_t j0, int cols,
@@ -213,7 +221,7 @@ void gemm_blocked(const Setup<T>& setup, bool trans_a, bool trans_b, int64_t M, 
           for (int64_t u = u0; u < u1; ++u) {
             if (u < a_items) {
               const int rows = int(min64(mr, mc - u * mr));
-              if (!direct_a || rows < mr) pack_a(p, apack + u * mr * kc, A, lda, trans_a, ic + u * mr, pc, rows, kc);
+              if (!(direct_a && a_in_place(p, rows))) pack_a(p, apack + u * mr * kc, A, lda, trans_a, ic + u * mr, pc, rows, kc);
             } else {
               const int64_t t = u - a_items;
               const int cols = int(min64(nr, nc - t * nr));
@@ -233,7 +241,7 @@ void gemm_blocked(const Setup<T>& setup, bool trans_a, bool trans_b, int64_t M, 
             const int64_t i0 = ic + s * mr;
             const int rows = int(min64(mr, M - i0));
             // A sliver: packed (k-major for op(A) = A^T, rows for op(A) = A) or read in place
-            const bool in_place = direct_a && rows == mr;
+            const bool in_place = direct_a && a_in_place(p, rows);
             const T* a = !in_place ? apack + s * mr * kc : trans_a ? A + pc * lda + i0 : A + i0 * lda + pc;
             const int64_t aks = trans_a ? (in_place ? lda : mr) : 1;
             const int64_t ars = trans_a ? 0 : in_place ? lda : kc;
@@ -262,6 +270,53 @@ void gemm_blocked(const Setup<T>& setup, bool trans_a, bool trans_b, int64_t M, 
       }
     }
   }
+}
+
+// The small-problem path (at most kSmallMacs multiply-adds, K in one block of at most KC): the
+// calling thread runs the micro-kernel over the tiles directly, without the blocked driver's
+// panels, work units and parallel passes, whose fixed cost is a large share of a call this short.
+// Column tiles outside, row slivers inside: each B sliver (op(B) = B read in place, or a B^T /
+// partial sliver packed once into the buffer) is reused from L1 by every row sliver, and A (at
+// most a few tens of KiB here) stays in L1 throughout. A is read in place (rows of A or of A^T)
+// except an edge sliver whose height has no register block of its own, packed once. Same tiles,
+// same k order and epilogue as gemm_blocked with one K block, so the same result bits.
+template <class T>
+void gemm_small(const Plan<T>& p, bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, const T* A,
+                int64_t lda, const T* B, int64_t ldb, T beta, T* C, int64_t ldc, const T* bias, Act act,
+                T negative_slope) {
+  const int mr = p.mr, nr = p.nr;
+  const int act_code = act == Act::relu ? 1 : act == Act::leaky_relu ? 2 : 0;
+  const int64_t full = M / mr * mr;  // rows covered by full slivers
+  const int edge = int(M - full);    // rows of the edge sliver (0: none)
+  const bool pack_edge = edge > 0 && !a_in_place(p, edge);
+  const Packs<T> packs = packing_buffers<T>(size_t(K * nr), pack_edge ? size_t(K * mr) : 0);
+  if (pack_edge) pack_a(p, packs.a, A, lda, trans_a, full, 0, edge, K);
+  // A sliver at row i0: element (i, k) at a[k * aks + i] (ars == 0) or a[i * ars + k]
+  const int64_t aks_in_place = trans_a ? lda : 1, ars_in_place = trans_a ? 0 : lda;
+  const int64_t aks_packed = trans_a ? mr : 1, ars_packed = trans_a ? 0 : K;
+  Epilogue<T> ep{alpha, beta, nullptr, act_code, negative_slope};
+  for (int64_t j = 0; j < N; j += nr) {
+    const int cols = int(min64(nr, N - j));
+    const T* b = B + j;  // op(B) = B in place
+    int64_t ldb_tile = ldb;
+    if (trans_b || cols < nr) {  // B^T, or a partial sliver: packed (zero-padded columns)
+      pack_b(p, packs.b, B, ldb, trans_b, 0, j, cols, K);
+      b = packs.b;
+      ldb_tile = sliver_width(p, cols);
+    }
+    ep.bias = bias ? bias + j : nullptr;
+    for (int64_t i0 = 0; i0 < full; i0 += mr) {
+      const T* a = trans_a ? A + i0 : A + i0 * lda;
+      p.kernel(K, a, aks_in_place, ars_in_place, b, ldb_tile, C + i0 * ldc + j, ldc, mr, cols, ep);
+    }
+    if (edge > 0) {
+      const T* a = pack_edge ? packs.a : trans_a ? A + full : A + full * lda;
+      p.kernel(K, a, pack_edge ? aks_packed : aks_in_place, pack_edge ? ars_packed : ars_in_place, b, ldb_tile,
+               C + full * ldc + j, ldc, edge, cols, ep);
+    }
+  }
+  if (act != Act::none && act_code == 0)  // sigmoid, tanh, gelu: on the finished rows (in cache)
+    for (int64_t i = 0; i < M; ++i) pydl::ops::activation_forward<T>(C + i * ldc, C + i * ldc, N, act, negative_slope);
 }
 
 // C = act(alpha A B^T + beta C + bias) with few rows of A: every output is a dot product of two
@@ -311,6 +366,10 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, 
   const Setup<T>& setup = active_setup<T>();
   if (!trans_a && trans_b && setup.p.dot && M <= kDotMaxM && (M <= 2 || K >= 256)) {
     gemm_dot<T>(setup.p, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, bias, act, negative_slope);
+    return;
+  }
+  if (K <= setup.bk.kc && double(M) * double(N) * double(K) <= kSmallMacs) {
+    gemm_small<T>(setup.p, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, bias, act, negative_slope);
     return;
   }
   gemm_blocked<T>(setup, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, bias, act,

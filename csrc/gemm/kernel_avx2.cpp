@@ -103,22 +103,22 @@ double hsum(__m256d v) {
 // The dot kernel's block: 2 rows of A x 4 rows of B, 8 accumulators.
 constexpr int kDotRows = 2, kDotCols = 4;
 
-// The micro-kernel's register blocks by rows (6 or 3; kernel_core.inc picks the smallest
-// that covers a tile's rows).
-constexpr int kRows0 = 6, kRows1 = 3, kRows2 = 3;
+// The micro-kernel's register blocks by rows (kernel_core.inc picks the smallest that covers a
+// tile's rows; an edge of any height reads A in place).
+constexpr int kRowBlocks[] = {6, 5, 4, 3, 2, 1};
 
 #include "gemm/kernel_core.inc"
 
 }  // namespace
 
-static_assert(kMrF32 == kRows0 && kMrF64 == kRows0 && kNrF32 == 2 * Vec<float>::L && kNrF64 == 2 * Vec<double>::L,
-              "the micro-kernel is kRows0 x 2 vectors");
+static_assert(kMrF32 == kRowBlocks[0] && kMrF64 == kRowBlocks[0] && kNrF32 == 2 * Vec<float>::L && kNrF64 == 2 * Vec<double>::L,
+              "the micro-kernel is kRowBlocks[0] x 2 vectors");
 
 const IsaKernels kernels = {
     {micro_kernel<float>, transpose_pack<float>, copy_pack<float>, kMrF32, kNrF32, Vec<float>::L, dot_kernel<float>,
-     kDotRows, kDotCols},
+     kDotRows, kDotCols, exact_row_mask()},
     {micro_kernel<double>, transpose_pack<double>, copy_pack<double>, kMrF64, kNrF64, Vec<double>::L,
-     dot_kernel<double>, kDotRows, kDotCols},
+     dot_kernel<double>, kDotRows, kDotCols, exact_row_mask()},
 };
 
 }  // namespace pydl::gemm::avx2

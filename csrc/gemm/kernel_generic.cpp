@@ -63,8 +63,8 @@ void copy_pack(T* dst, int w, const T* src, int64_t lds, int cols, int64_t kc) {
 }  // namespace
 
 const IsaKernels kernels = {
-    {kernel<float, kMrF32, kNrF32>, transpose_pack<float>, copy_pack<float>, kMrF32, kNrF32, kNrF32, nullptr, 0, 0},
-    {kernel<double, kMrF64, kNrF64>, transpose_pack<double>, copy_pack<double>, kMrF64, kNrF64, kNrF64, nullptr, 0, 0},
+    {kernel<float, kMrF32, kNrF32>, transpose_pack<float>, copy_pack<float>, kMrF32, kNrF32, kNrF32, nullptr, 0, 0, ~uint32_t(0)},
+    {kernel<double, kMrF64, kNrF64>, transpose_pack<double>, copy_pack<double>, kMrF64, kNrF64, kNrF64, nullptr, 0, 0, ~uint32_t(0)},
 };
 
 }  // namespace pydl::gemm::generic

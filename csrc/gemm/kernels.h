@@ -7,8 +7,9 @@
 // Micro-kernel contract (one MR x NR tile of C, row-major):
 //   a   A sliver, MR rows x kc. ars == 0: k-major, element (i, k) at a[k * aks + i] (packed:
 //       aks = MR, rows past the edge zero; or op(A) = A^T read in place: aks = A's leading
-//       dimension). ars > 0: rows of A read in place, element (i, k) at a[i * ars + k], aks = 1,
-//       and m == MR (no row past the matrix is read).
+//       dimension). ars > 0: rows of A read in place, element (i, k) at a[i * ars + k], aks = 1.
+//       Read in place only when m == MR or bit m of Plan::exact_rows is set (no row past the
+//       matrix is read).
 //   b   B sliver, kc x NR: b[k * ldb + j] (packed: ldb = NR; rows of B in place: ldb = B's)
 //   c   C tile, m x n valid (m <= MR, n <= NR), row stride ldc
 //   c[i][j] = act(alpha * sum_k a[i][k] b[k][j] + beta * c[i][j] + bias[j]) for i < m, j < n,
@@ -57,6 +58,9 @@ struct Plan {
   int mr, nr, nr_min;
   DotKernel<T> dot;
   int dot_rows, dot_cols;
+  // Bit r set: the kernel runs a tile of r rows on a register block of exactly r rows, so an edge
+  // sliver of r rows can be read in place (no row past the matrix is read); else it is packed.
+  uint32_t exact_rows;
 };
 
 struct IsaKernels {

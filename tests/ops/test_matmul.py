@@ -88,6 +88,26 @@ def test_matmul_transposes(m, n, k, ta, tb, dtype, isa):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("ta,tb", [(False, False), (False, True), (True, False), (True, True)])
+@pytest.mark.parametrize("n,k", [(5, 3), (40, 25), (70, 6)])
+def test_gemm_every_edge_row_count(n, k, ta, tb, dtype, isa):
+    """Every edge sliver height (M = 1 ... 25 covers 1 ... MR rows on each ISA): edge slivers whose
+    height has a register block of its own read A in place, the others are packed."""
+    rng = np.random.default_rng(11)
+    for m in range(1, 26):
+        a, b = operands(m, n, k, ta, tb, dtype, rng)
+        c = np.full((m, n), np.nan, dtype)
+        _C.gemm(a, b, c, ta, tb)
+        assert_gemm_close(c, expected(a, b, ta, tb), a, b, k, dtype)
+        bias = make((n,), dtype, rng)
+        c0 = make((m, n), dtype, rng)
+        c = c0.copy()
+        _C.gemm(a, b, c, ta, tb, alpha=0.5, beta=0.25, bias=bias, activation="relu")
+        ref = expected(a, b, ta, tb, alpha=0.5, beta=0.25, c=c0, bias=bias, act="relu")
+        assert_gemm_close(c, ref, a, b, k, dtype, extra_scale=1.0)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("n", [1024])
 def test_matmul_large_square(n, dtype, isa):
     rng = np.random.default_rng(1)
