@@ -178,8 +178,11 @@ std::vector<T*> backward_scratch(const Chain& c, int64_t N) {
 // The gradient lists of a chain's backward, one entry per layer: an array (written, or added to
 // with its accumulate flag), None (a new array, written) or, for a bias, False (the layer has no
 // bias). New arrays are made here, so one call replaces the caller's per-layer allocations.
-py::list gradient_list(const py::object& obj, const char* name, size_t L, const Chain& c, bool bias,
-                       const std::vector<bool>& accumulate, std::vector<bool>& acc_out) {
+// Returns the list with the new arrays in place of None (None for False); fills `args` with its
+// entries (absent for False) and `acc_out` with the accumulate flags that apply.
+py::list gradient_list(const py::object& obj, const char* name, const Chain& c, bool bias,
+                       const std::vector<bool>& accumulate, std::vector<Arg>& args, std::vector<bool>& acc_out) {
+  const size_t L = c.size();
   if (!py::isinstance<py::list>(obj) && !py::isinstance<py::tuple>(obj))
     throw py::type_error(std::string(name) + ": expected a list of numpy.ndarray, got " +
                          std::string(Py_TYPE(obj.ptr())->tp_name));
@@ -195,14 +198,15 @@ py::list gradient_list(const py::object& obj, const char* name, size_t L, const 
     py::object e = seq[l];
     const py::array& w = c.weights[l].array();
     if (bias && e.ptr() == Py_False) {
-      out.append(py::none());
+      e = py::none();
     } else if (e.is_none()) {
-      out.append(bias ? py::array(w.dtype(), std::vector<py::ssize_t>{w.shape(0)})
-                      : py::array(w.dtype(), std::vector<py::ssize_t>{w.shape(0), w.shape(1)}));
+      e = bias ? py::array(w.dtype(), std::vector<py::ssize_t>{w.shape(0)})
+               : py::array(w.dtype(), std::vector<py::ssize_t>{w.shape(0), w.shape(1)});
     } else {
-      out.append(e);
       acc_out[l] = accumulate[l];
     }
+    args.push_back(bias ? Arg::optional(e, name, static_cast<int64_t>(l)) : Arg(e, name, static_cast<int64_t>(l)));
+    out.append(e);
   }
   return out;
 }
@@ -221,10 +225,9 @@ py::tuple linear_chain_backward(const py::object& grad_out, const py::object& in
   Arg g = Arg(grad_out, "grad_out").dtype_as(x).shape({N, c.out()}).contiguous();
   Arg grad_in = Arg::optional(grad_in_obj, "grad_in").like(x).writeable();
   std::vector<bool> acc_w, acc_b;
-  py::list gw_list = gradient_list(grad_weights, "grad_weights", L, c, false, accumulate_weights, acc_w);
-  py::list gb_list = gradient_list(grad_biases, "grad_biases", L, c, true, accumulate_biases, acc_b);
-  std::vector<Arg> gw = array_list(gw_list, "grad_weights", static_cast<py::ssize_t>(L));
-  std::vector<Arg> gb = array_list(gb_list, "grad_biases", static_cast<py::ssize_t>(L), true);
+  std::vector<Arg> gw, gb;
+  py::list gw_list = gradient_list(grad_weights, "grad_weights", c, false, accumulate_weights, gw, acc_w);
+  py::list gb_list = gradient_list(grad_biases, "grad_biases", c, true, accumulate_biases, gb, acc_b);
   for (size_t l = 0; l < L; ++l) {
     gw[l].like(c.weights[l]).writeable();
     gb[l].dtype_as(x).shape({c.weights[l].dim(0)}).contiguous().writeable();

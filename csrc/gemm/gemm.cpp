@@ -158,6 +158,10 @@ void pack_b(const Plan<T>& p, T* dst, const T* B, int64_t ldb, bool trans, int64
   else p.cpack(dst, sliver_width(p, cols), B + k0 * ldb + j0, ldb, cols, kc);
 }
 
+// The micro-kernels' epilogue activation (Epilogue::act): 1 relu, 2 leaky_relu, 0 none; other
+// activations (sigmoid, tanh, gelu) run afterwards on the finished rows.
+int epilogue_act(Act act) { return act == Act::relu ? 1 : act == Act::leaky_relu ? 2 : 0; }
+
 // C = act(beta * C + bias): the K == 0 case.
 template <class T>
 void scale_only(T* C, int64_t ldc, const T* bias, int64_t M, int64_t N, T beta, Act act, T negative_slope) {
@@ -186,7 +190,7 @@ void gemm_blocked(const Setup<T>& setup, bool trans_a, bool trans_b, int64_t M, 
   const Plan<T>& p = setup.p;
   const Blocking& bk = setup.bk;
   const int mr = p.mr, nr = p.nr;
-  const int act_code = act == Act::relu ? 1 : act == Act::leaky_relu ? 2 : 0;
+  const int act_code = epilogue_act(act);
   const bool other_act = act != Act::none && act_code == 0;
   // K split into equal blocks of at most KC (rounded up to 8): no short tail block. Depends on K
   // and the ISA's blocking only, never on the thread count.
@@ -285,7 +289,7 @@ void gemm_small(const Plan<T>& p, bool trans_a, bool trans_b, int64_t M, int64_t
                 int64_t lda, const T* B, int64_t ldb, T beta, T* C, int64_t ldc, const T* bias, Act act,
                 T negative_slope) {
   const int mr = p.mr, nr = p.nr;
-  const int act_code = act == Act::relu ? 1 : act == Act::leaky_relu ? 2 : 0;
+  const int act_code = epilogue_act(act);
   const int64_t full = M / mr * mr;  // rows covered by full slivers
   const int edge = int(M - full);    // rows of the edge sliver (0: none)
   const bool pack_edge = edge > 0 && !a_in_place(p, edge);
@@ -329,7 +333,7 @@ constexpr int64_t kDotMaxM = 8;
 template <class T>
 void gemm_dot(const Plan<T>& p, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda, const T* B,
               int64_t ldb, T beta, T* C, int64_t ldc, const T* bias, Act act, T negative_slope) {
-  const int act_code = act == Act::relu ? 1 : act == Act::leaky_relu ? 2 : 0;
+  const int act_code = epilogue_act(act);
   const bool other_act = act != Act::none && act_code == 0;
   const int64_t rb = p.dot_rows, cb = p.dot_cols;
   const int64_t col_blocks = ceil_div(N, cb), per_unit = 16;  // 16 column blocks per unit of work
