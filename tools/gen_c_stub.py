@@ -32,7 +32,8 @@ FUNCTION_ARGS = {("linear_chain_forward", "outs"): "Sequence[_Array] | None",
                  ("__init__", "grad_weights"): "Sequence[_Array]",  # MlpStep's: arrays it writes
                  ("__init__", "grad_biases"): "Sequence[_Array | None]"}
 #: return types of ``object`` results by function name (all else: an array or None)
-OBJECT_RETURNS = {"step": "float | None", "linear_chain_forward": "list[_Array]",
+OBJECT_RETURNS = {"step": "float | None", "epoch": "tuple[list[float], list[int] | None]",
+                  "linear_chain_forward": "list[_Array]",
                   "linear_chain_backward": "tuple[_Array | None, list[_Array], list[_Array | None]]"}
 
 REPLACEMENTS = [  # pybind11's spellings -> plain typing

@@ -340,6 +340,10 @@ class MlpStep {
                   const std::vector<int64_t>& steps);
   void forward(const py::object& input, const py::object& out);
   void backward_step(const py::object& grad_out, const py::sequence& hyper, const std::vector<int64_t>& steps);
+  py::tuple epoch(const py::object& input, const py::object& target, const py::object& order,
+                  const std::vector<int64_t>& bounds, int64_t first, const py::object& out,
+                  const py::object& class_weight, double label_smoothing, bool mean, const py::sequence& hyper,
+                  const std::vector<int64_t>& steps, bool count_correct);
 
  private:
   template <class T>
@@ -352,8 +356,9 @@ class MlpStep {
   // The optimizer's scalars of every parameter for this step, from hyper and steps.
   template <class A>
   std::vector<A> optimizer_args(const py::sequence& hyper, const std::vector<int64_t>& steps) const;
-  // Runs fn(T{}, layers, workspace, update) with the GIL released, update being the optimizer
-  // step of a layer.
+  // Runs fn(T{}, layers, workspace, update, advance) with the GIL released, update being the
+  // optimizer step of a layer and advance(k) setting the optimizer's scalars for the k-th step
+  // from now (step counts steps[i] + k).
   template <class Fn>
   void run(const py::sequence& hyper, const std::vector<int64_t>& steps, Fn&& fn);
 
@@ -483,6 +488,13 @@ void MlpStep::run(const py::sequence& hyper, const std::vector<int64_t>& steps, 
   std::vector<AdamArgs> adam;
   if (optim_ == Optim::sgd) sgd = optimizer_args<SgdArgs>(hyper, steps);
   else adam = optimizer_args<AdamArgs>(hyper, steps);
+  const std::function<void(int64_t)> advance = [&](int64_t k) {
+    for (size_t i = 0; i < adam.size(); ++i) {  // (SGD's scalars do not depend on the step)
+      const AdamArgs a = adam[i];
+      adam[i] = pydl::optim::adam_args(a.lr, a.beta1, a.beta2, a.eps, a.weight_decay, steps[i] + k, a.amsgrad,
+                                       a.maximize, a.decoupled);
+    }
+  };
   dispatch_float(chain_.first().dtype(), [&](auto t) {
     using T = decltype(t);
     const std::vector<DenseLayer<T>> layers = chain_.layers<T>(&grad_weights_, &grad_biases_);
@@ -510,7 +522,7 @@ void MlpStep::run(const py::sequence& hyper, const std::vector<int64_t>& steps, 
     };
     py::gil_scoped_release nogil;
     std::lock_guard<std::mutex> lock(busy_);
-    fn(t, layers, workspace<T>(), update);
+    fn(t, layers, workspace<T>(), update, advance);
   });
 }
 
@@ -529,7 +541,7 @@ py::object MlpStep::step(const py::object& input, const py::object& target, cons
   y.disjoint_from(t).disjoint_from(w);
   pydl::ops::CeBadTarget bad;
   double loss = 0.0;
-  run(hyper, steps, [&](auto tag, const auto& layers, auto& ws, const LayerUpdate& update) {
+  run(hyper, steps, [&](auto tag, const auto& layers, auto& ws, const LayerUpdate& update, const auto&) {
     using T = decltype(tag);
     const pydl::nn::CrossEntropyTarget<T> ce{idx ? t.cptr<int64_t>() : nullptr, idx ? nullptr : t.cptr<T>(),
                                             w.cptr<T>(), label_smoothing, mean};
@@ -565,11 +577,64 @@ void MlpStep::backward_step(const py::object& grad_out, const py::sequence& hype
   Arg g = output_arg(grad_out, "grad_out", N);
   py::object keep_x = std::move(fwd_input_), keep_y = std::move(fwd_out_);  // one backward per forward
   fwd_input_ = fwd_out_ = py::none();
-  run(hyper, steps, [&](auto tag, const auto& layers, auto& ws, const LayerUpdate& update) {
+  run(hyper, steps, [&](auto tag, const auto& layers, auto& ws, const LayerUpdate& update, const auto&) {
     using T = decltype(tag);
     const NetBuffers<T> b = ws.reserve(layers, stages_, N, y.ptr<T>());  // (sized by forward(): the same buffers)
     pydl::nn::net_backward<T>(g.cptr<T>(), x.cptr<T>(), b, N, layers, stages_, ws.scratch(), ws.stage_grad(), update);
   });
+}
+
+py::tuple MlpStep::epoch(const py::object& input, const py::object& target, const py::object& order,
+                         const std::vector<int64_t>& bounds, int64_t first, const py::object& out,
+                         const py::object& class_weight, double label_smoothing, bool mean,
+                         const py::sequence& hyper, const std::vector<int64_t>& steps, bool count_correct) {
+  Arg x = input_arg(input);
+  const int64_t n = x.dim(0), C = chain_.out();
+  const size_t n_batches = bounds.size() < 2 ? 0 : bounds.size() - 1;
+  bool ordered = n_batches > 0 && bounds.front() >= 0 && bounds.back() <= n;
+  for (size_t b = 0; ordered && b < n_batches; ++b) ordered = bounds[b] < bounds[b + 1];
+  if (!ordered)
+    throw py::value_error("bounds: expected batch boundaries 0 <= b_0 < b_1 < ... <= " + std::to_string(n) +
+                          " (the rows of input), " + std::to_string(bounds.size()) + " given");
+  if (first < 0 || static_cast<size_t>(first) >= n_batches)
+    throw py::value_error("first: expected a batch index in [0, " + std::to_string(n_batches) + "), got " +
+                          std::to_string(first));
+  int64_t max_rows = 0;
+  for (size_t b = static_cast<size_t>(first); b < n_batches; ++b) max_rows = std::max(max_rows, bounds[b + 1] - bounds[b]);
+  Arg y = Arg(out, "out").dtype_as(x).rank(2).contiguous().writeable().disjoint_from(x);
+  if (y.dim(0) < max_rows || y.dim(1) != C)
+    throw py::value_error("out: expected shape (rows >= " + std::to_string(max_rows) + ", " + std::to_string(C) +
+                          "), got " + shape_str(y.array()));
+  owned_->require_disjoint_from(y);
+  Arg t = Arg(target, "target").contiguous();
+  const bool idx = is_int64(t.array());
+  if (idx) t.shape({n});
+  else t.dtype_as(x).shape({n, C});
+  Arg w = Arg::optional(class_weight, "weight").dtype_as(x).shape({C}).contiguous();
+  probability_arg(label_smoothing, "label_smoothing");
+  y.disjoint_from(t).disjoint_from(w);
+  std::vector<int64_t> rows;  // a copy: nothing else can change it while the GIL is released
+  Arg o = Arg::optional(order, "order");
+  if (o.present()) {
+    if (!is_int64(o.array())) throw py::type_error("order: expected int64 row indices, got " + dtype_str(o.array()));
+    o.shape({n}).contiguous();
+    rows.assign(o.cptr<int64_t>(), o.cptr<int64_t>() + n);
+    for (int64_t r : rows)
+      if (r < 0 || r >= n)
+        throw py::value_error("order: expected row indices in [0, " + std::to_string(n) + "), got " + std::to_string(r));
+  }
+  pydl::ops::CeBadTarget bad;
+  std::vector<double> losses;
+  std::vector<int64_t> correct;
+  run(hyper, steps, [&](auto tag, const auto& layers, auto& ws, const LayerUpdate& update, const auto& advance) {
+    using T = decltype(tag);
+    const pydl::nn::CrossEntropyTarget<T> ce{idx ? t.cptr<int64_t>() : nullptr, idx ? nullptr : t.cptr<T>(),
+                                            w.cptr<T>(), label_smoothing, mean};
+    pydl::nn::mlp_epoch_cross_entropy<T>(y.ptr<T>(), x.cptr<T>(), ce, rows.empty() ? nullptr : rows.data(), bounds,
+                                         static_cast<size_t>(first), layers, stages_, ws, update, advance, &bad,
+                                         &losses, idx && count_correct ? &correct : nullptr);
+  });
+  return py::make_tuple(py::cast(losses), idx && count_correct ? py::object(py::cast(correct)) : py::none());
 }
 
 }  // namespace
@@ -611,5 +676,14 @@ void register_mlp_step(py::module_& m) {
       .def("forward", &MlpStep::forward, py::arg("input"), py::arg("out"),
            "out = the chain of layers applied to input; keeps the batch for backward_step.")
       .def("backward_step", &MlpStep::backward_step, py::arg("grad_out"), py::arg("hyper"), py::arg("steps"),
-           "Backward of the last forward() from grad_out = dL/dout, and the optimizer step of every layer.");
+           "Backward of the last forward() from grad_out = dL/dout, and the optimizer step of every layer.")
+      .def("epoch", &MlpStep::epoch, py::arg("input"), py::arg("target"), py::arg("order"), py::arg("bounds"),
+           py::arg("first"), py::arg("out"), py::arg("weight"), py::arg("label_smoothing"), py::arg("mean"),
+           py::arg("hyper"), py::arg("steps"), py::arg("count_correct"),
+           "step() on batches first, first + 1, ... of an epoch in one call: batch b is the rows "
+           "order[bounds[b]:bounds[b + 1]] of input and target (rows bounds[b]:bounds[b + 1] when order is None), "
+           "its output in out's first rows; steps are the step counts of the first batch, advanced by one per "
+           "batch. Stops before a batch with a class index out of range. Returns (losses, correct): a loss per "
+           "batch run and, with count_correct and class indices, per batch the rows whose argmax is the target "
+           "(else None).");
 }

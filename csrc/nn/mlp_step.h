@@ -125,4 +125,25 @@ double mlp_step_cross_entropy(T* out, const T* x, int64_t N, const CrossEntropyT
                               const std::vector<DenseLayer<T>>& layers, const std::vector<Stage>& stages,
                               MlpWorkspace<T>& ws, const LayerUpdate& update, pydl::ops::CeBadTarget* bad);
 
+// Rows i of out (N, C) whose argmax is index[i]; the argmax is numpy's: the first maximum, or the
+// first NaN of a row that has one. (The Trainer's accuracy of a batch.)
+template <class T>
+int64_t count_argmax_hits(const T* out, const int64_t* index, int64_t N, int64_t C);
+
+// An epoch of training steps in one call (the Trainer's loop without Python between batches).
+// The data set is x (n, layers[0].in) and its targets (whole arrays in `target`); batch b is the
+// rows order[bounds[b]], ..., order[bounds[b + 1] - 1] (rows bounds[b] .. bounds[b + 1] - 1 when
+// order is null), gathered into buffers as the Trainer's x[idx] gathers them. Runs batches
+// first, first + 1, ..., bounds.size() - 2: before the k-th step of the call, advance(k) sets the
+// optimizer's scalars (step counts t0 + k); then mlp_step_cross_entropy into out (the batch's
+// rows). Stops at a batch with a class index outside [0, C) (reported in *bad; of it only out is
+// written). For each batch run: its loss into losses and, when correct is non-null (class index
+// targets only), count_argmax_hits of its output.
+template <class T>
+void mlp_epoch_cross_entropy(T* out, const T* x, const CrossEntropyTarget<T>& target, const int64_t* order,
+                             const std::vector<int64_t>& bounds, size_t first, const std::vector<DenseLayer<T>>& layers,
+                             const std::vector<Stage>& stages, MlpWorkspace<T>& ws, const LayerUpdate& update,
+                             const std::function<void(int64_t)>& advance, pydl::ops::CeBadTarget* bad,
+                             std::vector<double>* losses, std::vector<int64_t>* correct);
+
 }  // namespace pydl::nn

@@ -29,6 +29,11 @@ the model's dtype, targets other than int64 class indices (N,) or probabilities 
 dtype for cross-entropy (any target for other losses), ``pydl.no_grad()``, an out-of-range class
 index (so errors and ``ignore_index`` are handled exactly as there).
 
+``step.run_batches(x, y, order, bounds, first)`` runs the steps of consecutive batches of an
+epoch (batch b is ``x[order[bounds[b]:bounds[b + 1]]]``) in one C++ call when the fused plan
+takes them with softmax cross-entropy, bitwise as calling ``step`` on each: the Trainer's loop
+when nothing needs Python between batches.
+
 A fused step leaves no saved state in the modules (nothing to consume: ``zero_grad`` has
 nothing to drop) and sets each parameter's ``.grad`` to the step's gradient, in a buffer of the
 plan that the next fused step overwrites.
@@ -87,19 +92,49 @@ class TrainStep:
         self.fused = False
 
     def __call__(self, x: np.ndarray, y: np.ndarray) -> float:
-        d = self.model.__dict__
-        if self._plannable and _grad_local.enabled and "forward" not in d and "backward" not in d:
-            plan = self._plan
-            if plan is None or not plan.current():
-                plan = self._plan = self._make_plan()
-            if plan is not None:
-                res = plan.run(x, y)
-                if res is not None:
-                    self.fused = True
-                    loss, self.output = res
-                    return loss
+        plan = self._current_plan()
+        if plan is not None:
+            res = plan.run(x, y)
+            if res is not None:
+                self.fused = True
+                loss, self.output = res
+                return loss
         self.fused = False
         return self._layer_step(x, y)
+
+    def run_batches(self, x: np.ndarray, y: np.ndarray, order: np.ndarray | None, bounds: list[int],
+                    first: int, count_correct: bool = False) -> tuple[list[float], list[int] | None] | None:
+        """Steps on the batches ``first, first + 1, ..., len(bounds) - 2`` of an epoch in one C++
+        call, each exactly ``step(x[idx], y[idx])`` with ``idx = order[bounds[b]:bounds[b + 1]]``
+        (``slice(bounds[b], bounds[b + 1])`` when order is None), as the Trainer's loop runs them.
+
+        Returns ``(losses, correct)``: the loss of each batch run and, with ``count_correct``, the
+        number of its rows whose output's argmax is the class index (numpy's argmax; else None).
+        It stops before a batch with an out-of-range class index (the caller runs that one with
+        ``step``, which reports it), so fewer losses than batches may come back, even none. None
+        when the fused plan does not apply (see the module docstring; the loss must be a
+        softmax cross-entropy, and counting needs class indices and at least two outputs): the
+        caller then runs each batch with ``step``. ``output`` is the last batch's output.
+        """
+        plan = self._current_plan()
+        res = None if plan is None else plan.run_batches(x, y, order, bounds, first, count_correct)
+        if res is None:
+            return None
+        losses, correct, output = res
+        if losses:
+            self.fused, self.output = True, output
+        return losses, correct
+
+    def _current_plan(self):
+        """The fused plan for this call, made anew when the model or optimizer changed; None
+        when the step runs layer by layer."""
+        d = self.model.__dict__
+        if not (self._plannable and _grad_local.enabled and "forward" not in d and "backward" not in d):
+            return None
+        plan = self._plan
+        if plan is None or not plan.current():
+            plan = self._plan = self._make_plan()
+        return plan
 
     def _make_plan(self):
         """A plan for the model and optimizer as they are now, or None. A model that does not
@@ -291,27 +326,78 @@ class _MlpPlan:
         self.readonly_out = dense[-1][1] != "none" and not stages[-1][4]
         return self
 
+    def _batch_ok(self, x):
+        """Whether x is a batch (or data set) of the plan: a C-contiguous (n >= 1, in) array."""
+        dtype = self.dtype  # (dtypes: equal ones need not be one object, e.g. after unpickling)
+        return (type(x) is np.ndarray and x.ndim == 2 and x.shape[1] == self.n_in and x.shape[0] > 0
+                and (x.dtype is dtype or x.dtype == dtype) and x.flags.c_contiguous)
+
+    def _cross_entropy(self, y, n):
+        """Whether the loss runs inside the C++ step (softmax cross-entropy) on targets y for n rows:
+        None when y is not such targets, else True / False."""
+        loss_fn = self.loss_fn
+        if not (type(loss_fn) is nn.CrossEntropyLoss and loss_fn.reduction != "none"
+                and not 0 <= loss_fn.ignore_index < self.n_out):
+            return False
+        if not (type(y) is np.ndarray and y.flags.c_contiguous and (
+                (y.dtype == np.int64 and y.shape == (n,)) or (y.dtype == self.dtype and y.shape == (n, self.n_out)))):
+            return None
+        return True
+
+    def _ce_args(self):
+        """The cross-entropy loss's options, as MlpStep.step and .epoch take them."""
+        loss_fn = self.loss_fn
+        return (loss_fn._class_weights(self.n_out, self.dtype), loss_fn.label_smoothing, loss_fn.reduction == "mean")
+
+    def _after_steps(self, states, steps, k):
+        """What k fused steps leave in Python: step counts, each parameter's .grad."""
+        for st, t in zip(states, steps):
+            st["step"] = t + k - 1
+        for p, g in zip(self.params, self.grads):
+            p._grad = g
+        for p in self.others:
+            p.grad = None
+
+    def run_batches(self, x, y, order, bounds, first, count_correct):
+        """(losses, correct, last output) of fused steps on the batches first, ... of an epoch
+        (TrainStep.run_batches), or None when they take the layer-by-layer path."""
+        if not self._batch_ok(x) or self._cross_entropy(y, x.shape[0]) is not True:
+            return None
+        if count_correct and (y.ndim != 1 or self.n_out < 2):
+            return None
+        if order is not None and not (type(order) is np.ndarray and order.dtype == np.int64):
+            return None
+        states = self.states
+        steps = [st["step"] + 1 for st in states] if self.counts_steps else []
+        rows = max(bounds[b + 1] - bounds[b] for b in range(first, len(bounds) - 1))
+        out = np.empty((rows, self.n_out), self.dtype)
+        losses, correct = self.c.epoch(x, y, order, bounds, first, out, *self._ce_args(),
+                                       [self.hyper_of(g) for g in self.groups], steps, count_correct)
+        k = len(losses)
+        if not k:
+            return losses, correct, None
+        self._after_steps(states, steps, k)
+        out = out[:bounds[first + k] - bounds[first + k - 1]]
+        if self.readonly_out:
+            out.flags.writeable = False
+        return losses, correct, out
+
     def run(self, x, y):
         """(loss, output) of a fused step on (x, y), or None when this batch takes the
         layer-by-layer path (nothing has changed then)."""
-        dtype = self.dtype
-        if (type(x) is not np.ndarray or x.ndim != 2 or x.shape[1] != self.n_in or not x.shape[0]
-                or (x.dtype is not dtype and x.dtype != dtype) or not x.flags.c_contiguous):
-            return None  # (dtypes: equal ones need not be one object, e.g. after unpickling)
+        if not self._batch_ok(x):
+            return None
         n = x.shape[0]
         loss_fn = self.loss_fn
-        ce = (type(loss_fn) is nn.CrossEntropyLoss and loss_fn.reduction != "none"
-              and not 0 <= loss_fn.ignore_index < self.n_out)
-        if ce and not (type(y) is np.ndarray and y.flags.c_contiguous and (
-                (y.dtype == np.int64 and y.shape == (n,)) or (y.dtype == dtype and y.shape == (n, self.n_out)))):
+        ce = self._cross_entropy(y, n)
+        if ce is None:
             return None
         hyper = [self.hyper_of(g) for g in self.groups]
         states = self.states
         steps = [st["step"] + 1 for st in states] if self.counts_steps else []
-        out = np.empty((n, self.n_out), dtype)
+        out = np.empty((n, self.n_out), self.dtype)
         if ce:
-            loss = self.c.step(x, y, out, loss_fn._class_weights(self.n_out, dtype), loss_fn.label_smoothing,
-                               loss_fn.reduction == "mean", hyper, steps)
+            loss = self.c.step(x, y, out, *self._ce_args(), hyper, steps)
             if loss is None:
                 return None
             if self.readonly_out:
@@ -329,10 +415,5 @@ class _MlpPlan:
                 self.optimizer.zero_grad()  # where the layer-by-layer path would have left them
                 raise
             self.c.backward_step(np.ascontiguousarray(grad), hyper, steps)
-        for st, t in zip(states, steps):
-            st["step"] = t
-        for p, g in zip(self.params, self.grads):
-            p._grad = g
-        for p in self.others:
-            p.grad = None
+        self._after_steps(states, steps, 1)
         return loss, out

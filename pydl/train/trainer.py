@@ -628,9 +628,19 @@ class Trainer:
         order = p.order
         dist = self._dist
         scale = 1.0
-        for b in range(p.batch, len(bounds) - 1):
-            if p.batch > 0 and self.stop_training:    # restored from a run stopped mid-epoch
+        # Nothing in Python between batches (no batch callbacks, progress bar, sample weights,
+        # transform or distributed averaging, a plain step): the batches may run in C++ calls.
+        fused = (not batch_cbs and bar is None and dist is None and self._weights is None
+                 and self.transform is None and self._plain_step())
+        while p.batch < len(bounds) - 1:
+            b = p.batch
+            if b > 0 and self.stop_training:          # restored from a run stopped mid-epoch
                 break
+            if fused:
+                ran = self._run_fused(x, y, bounds, p)
+                if ran:
+                    continue
+                fused = ran is None                   # no plan yet: try again after this batch
             sl = slice(bounds[b], bounds[b + 1])
             idx = sl if order is None else order[sl]
             if dist is not None:                      # this rank's slice of the global batch
@@ -664,6 +674,43 @@ class Trainer:
         for (name, _), s in zip(self.metric_fns, metric_sums):
             logs[name] = float(s / seen)
         return logs
+
+    # batches per call of TrainStep.run_batches: Python regains control (Ctrl-C) between calls
+    _FUSED_BATCHES = 64
+
+    def _run_fused(self, x, y, bounds, p):
+        """Run batches p.batch, p.batch + 1, ... (at most _FUSED_BATCHES) of the epoch with
+        ``TrainStep.run_batches`` and add them to ``p`` exactly as the loop of ``_run_epoch``
+        does. Returns whether any ran (the loop then goes on from ``p.batch``), or None when the
+        TrainStep has no plan yet: the first step makes the optimizer state that a plan needs, so
+        plans are made by the per-batch steps."""
+        fns = [fn for _, fn in self.metric_fns]
+        if fns and not all(fn is _metrics.accuracy for fn in fns):
+            return False                              # (accuracy is counted in C++)
+        step = self._step_fn()
+        if not step._plannable:
+            return False
+        if step._plan is None:
+            return None
+        first = p.batch
+        res = step.run_batches(x, y, p.order, bounds[first:first + self._FUSED_BATCHES + 1], 0,
+                                          bool(fns))
+        if res is None:
+            return False
+        losses, correct = res
+        for k, loss in enumerate(losses):
+            b = first + k
+            nb = bounds[b + 1] - bounds[b]
+            if self._sum_reduction:
+                loss = loss / nb
+            if fns:
+                m = correct[k] / nb                   # _metric's accuracy of the batch
+                for i in range(len(fns)):
+                    p.metric_sums[i] += nb * m
+            p.loss_sum += nb * loss
+            p.seen += nb
+            p.batch = b + 1
+        return bool(losses)
 
     def _train_step(self, xb, yb, wb=None, grad_scale=1.0):
         """One optimizer step on a batch: transform, forward, loss, backward (at noisy weights

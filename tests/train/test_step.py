@@ -475,3 +475,166 @@ def test_arguments_in_the_wrong_order_are_named():
         TrainStep(np.zeros(3), loss, opt)
     with pytest.raises(TypeError, match=r"TrainStep: optimizer must be an optimizer .* got NoneType"):
         TrainStep(m, loss, None)
+
+
+# ---- whole epochs in C++ calls (TrainStep.run_batches, the Trainer's loop without Python between batches)
+
+class _EveryBatch(pydl.train.callbacks.Callback):
+    """A batch callback that does nothing: the Trainer then runs its per-batch loop."""
+
+    def on_batch_end(self, batch, logs=None):
+        pass
+
+
+def fit_three_ways(make_model, make_opt, make_loss, x, y, monkeypatch, **fit_kw):
+    """fit by epoch calls, by the per-batch loop (fused steps) and layer by layer (a hook);
+    returns per way (history, parameters, optimizer state, batches run by epoch calls)."""
+    calls = []
+    real = TrainStep.run_batches
+
+    def counting(self, *a, **k):
+        res = real(self, *a, **k)
+        calls.append(0 if res is None else len(res[0]))
+        return res
+    monkeypatch.setattr(TrainStep, "run_batches", counting)
+    runs = []
+    for way in ("epoch", "batch", "layer"):
+        m = make_model()
+        if way == "layer":
+            m.register_forward_hook(lambda *a: None)
+        tr = Trainer(m, make_loss(), make_opt(m.parameters()))
+        calls.clear()
+        pydl.manual_seed(3)
+        hist = tr.fit(x, y, verbose=0, callbacks=[_EveryBatch()] if way == "batch" else None, **fit_kw)
+        runs.append((hist.history, [p.data.copy() for p in m.parameters()], tr.optimizer.state_dict()["state"],
+                     sum(calls)))
+    return runs
+
+
+def assert_runs_equal(runs):
+    (h0, p0, s0, _), rest = runs[0], runs[1:]
+    for h, p, s, _ in rest:
+        assert h.keys() == h0.keys()
+        for k in h0:  # losses and accuracies: the same floats (NaN where NaN)
+            assert np.array_equal(h[k], h0[k], equal_nan=True), k
+        for a, b in zip(p0, p):
+            assert np.array_equal(a, b, equal_nan=True)
+        for k in s0:
+            for key in s0[k]:
+                assert np.array_equal(s0[k][key], s[k][key], equal_nan=True), key
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("opt_name", ["sgd-nesterov", "adam", "adam-amsgrad", "adamw"])
+@pytest.mark.parametrize("loss_name", ["ce", "ce-soft-sum", "ce-weighted"])
+@pytest.mark.parametrize("model", [mlp, resmlp])
+def test_epoch_calls_are_bitwise_the_per_batch_loop(monkeypatch, isa, dtype, opt_name, loss_name, model):
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((83, 6)).astype(dtype)   # batches of 16 and a last one of 3
+    y = rng.integers(0, 5, 83) if LOSSES[loss_name][1] == "index" else rng.random((83, 5)).astype(dtype)
+    runs = fit_three_ways(lambda: model(dtype), OPTIMIZERS[opt_name], LOSSES[loss_name][0], x, y, monkeypatch,
+                          epochs=3, batch_size=16)
+    assert_runs_equal(runs)
+    # class indices: every batch but the first two (the first makes the optimizer state, the
+    # second the plan) ran in epoch calls; probabilities: accuracy is counted in Python, batch by batch
+    assert runs[0][3] == (3 * 6 - 2 if LOSSES[loss_name][1] == "index" else 0)
+    assert runs[1][3] == runs[2][3] == 0
+
+
+@pytest.mark.parametrize("shuffle", [True, False])
+def test_epoch_calls_in_chunks_without_metrics_or_shuffling(monkeypatch, shuffle):
+    rng = np.random.default_rng(6)
+    x, y = rng.standard_normal((301, 6)).astype(np.float32), rng.integers(0, 5, 301)  # 151 batches: 3 calls each
+    runs = fit_three_ways(mlp, OPTIMIZERS["adam"], nn.CrossEntropyLoss, x, y, monkeypatch,
+                          epochs=2, batch_size=2, shuffle=shuffle)
+    assert_runs_equal(runs)
+    assert runs[0][3] == 2 * 151 - 2
+    m = mlp()
+    tr = Trainer(m, nn.CrossEntropyLoss(), optim.SGD(m.parameters(), lr=0.1), metrics=[])
+    hist = tr.fit(x, y, epochs=2, batch_size=32, verbose=0, shuffle=shuffle)
+    assert list(hist.history) == ["loss"] and tr._step_fn().fused
+
+
+def test_epoch_calls_count_accuracy_as_numpy_ties_and_nans(monkeypatch):
+    rng = np.random.default_rng(7)
+    x, y = rng.standard_normal((50, 6)).astype(np.float32), rng.integers(0, 5, 50)
+
+    def tied():  # every output equal (lr 0 keeps them so): argmax 0
+        m = nn.Sequential(nn.Linear(6, 4), nn.ReLU(), nn.Linear(4, 5))
+        for p in m.parameters():
+            p.data[...] = 0
+        return m
+
+    def nan_column():  # output 3 is NaN, then (after the first step) every output: argmax 3, then 0
+        m = mlp()
+        m[5].weight.data[3, 0] = np.nan
+        return m
+    for make in (tied, nan_column):
+        runs = fit_three_ways(make, lambda p: optim.SGD(p, lr=0.0), nn.CrossEntropyLoss, x, y, monkeypatch,
+                              epochs=2, batch_size=8, shuffle=False)
+        assert_runs_equal(runs)
+        assert runs[0][3] > 0
+        assert runs[0][0]["accuracy"][-1] == pytest.approx(float(np.mean(y == 0)))
+
+
+def test_a_bad_class_index_mid_epoch_stops_the_call_before_it():
+    rng = np.random.default_rng(8)
+    x, y = rng.standard_normal((64, 6)).astype(np.float32), rng.integers(0, 5, 64)
+    y[37] = 5                                       # in batch 4 of 8 (the Trainer checks this before fit)
+    bounds = list(range(0, 65, 8))
+    (m1, o1), (m2, o2) = [(m, optim.Adam(m.parameters(), lr=1e-2)) for m in (mlp(), mlp())]
+    s1, s2 = TrainStep(m1, nn.CrossEntropyLoss(), o1), TrainStep(m2, nn.CrossEntropyLoss(), o2)
+    for s in (s1, s2):                              # the first steps make the state, then the plan
+        for _ in range(2):
+            s(x[:8], y[:8])
+    losses, correct = s1.run_batches(x, y, None, bounds, 0, True)
+    assert len(losses) == len(correct) == 4
+    for b in range(4):
+        assert losses[b] == s2(x[bounds[b]:bounds[b + 1]], y[bounds[b]:bounds[b + 1]])
+        assert correct[b] == np.count_nonzero(s2.output.argmax(axis=1) == y[bounds[b]:bounds[b + 1]])
+    assert_same_state(m1, o1, m2, o2)
+    errors = []
+    for s in (s1, s2):
+        with pytest.raises((ValueError, IndexError)) as err:
+            s(x[32:40], y[32:40])
+        errors.append(str(err.value))
+    assert errors[0] == errors[1] and "5" in errors[0]
+    assert s1.run_batches(x, y, None, bounds, 4, True) == ([], [])
+
+
+def test_the_epoch_call_names_bad_arguments():
+    from pydl import _C
+    w, b = [np.ones((4, 3), np.float32)], [np.zeros(4, np.float32)]
+    plan = _C.MlpStep(w, b, [np.zeros_like(w[0])], [np.zeros(4, np.float32)], ["none"], [0.0], "sgd", [], [0, 0])
+    x, y = np.ones((10, 3), np.float32), np.zeros(10, np.int64)
+    out, hyper = np.empty((4, 4), np.float32), [(0.1, 0.0, 0.0, 0.0, False, False)]
+
+    def epoch(order=None, bounds=(0, 4, 8, 10), first=0, out=out, y=y, nan=False):
+        w[0][...], b[0][...] = 1, 0                    # equal outputs: argmax 0
+        if nan:
+            w[0][2, 1] = np.nan  # output 2 NaN in batch 0 (the first NaN: numpy's argmax), then every one
+        return plan.epoch(x, y, order, list(bounds), first, out, None, 0.0, True, hyper, [], True)
+    losses, correct = epoch(order=np.arange(10)[::-1].copy())
+    assert len(losses) == 3 and correct == [4, 4, 2]   # (the steps keep class 0 the largest)
+    assert epoch(first=2)[0] == [pytest.approx(np.log(4))]
+    assert epoch(y=np.full(10, 3))[1][0] == 0
+    assert epoch(y=np.full(10, 2), nan=True)[1] == [4, 0, 0]
+    assert epoch(nan=True)[1] == [0, 4, 2]
+    bad = np.zeros(10, np.int64)
+    bad[5] = 4
+    assert len(epoch(y=bad)[0]) == 1                   # stops before the batch with class 4 of 4
+    cases = [
+        ({"bounds": (0, 4, 4, 10)}, ValueError, r"bounds: expected batch boundaries 0 <= b_0 < b_1 < \.\.\. <= 10"),
+        ({"bounds": (0, 11)}, ValueError, r"bounds: expected"),
+        ({"bounds": (0,)}, ValueError, r"bounds: expected"),
+        ({"first": 3}, ValueError, r"first: expected a batch index in \[0, 3\), got 3"),
+        ({"order": np.arange(10.0)}, TypeError, r"order: expected int64 row indices, got float64"),
+        ({"order": np.arange(9)}, ValueError, r"order: expected shape \(10,\)"),
+        ({"order": np.arange(10) + 1}, ValueError, r"order: expected row indices in \[0, 10\), got 10"),
+        ({"out": np.empty((3, 4), np.float32)}, ValueError, r"out: expected shape \(rows >= 4, 4\), got \(3,4\)"),
+        ({"out": x[:4, :3]}, ValueError, r"out: expected shape|out: must not share memory"),
+        ({"out": b[0].reshape(1, 4), "bounds": (0, 1)}, ValueError, r"out: must not share memory with biases\[0\]"),
+    ]
+    for change, exc, msg in cases:
+        with pytest.raises(exc, match=msg):
+            epoch(**change)
