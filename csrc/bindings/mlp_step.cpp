@@ -323,6 +323,33 @@ std::vector<Stage> stage_args(const py::object& o, const Chain& c) {
   return stages;
 }
 
+// The cross-entropy arguments of a step: targets for N rows (int64 class indices (N,) or
+// probabilities (N, C) of x's dtype), class weights (C,) or None, the label smoothing; none may
+// share memory with the output y.
+struct CeArgs {
+  Arg target, weight;
+  bool index;
+  double label_smoothing;
+  bool mean;
+  template <class T>
+  pydl::nn::CrossEntropyTarget<T> get() const {
+    return {index ? target.cptr<int64_t>() : nullptr, index ? nullptr : target.cptr<T>(), weight.cptr<T>(),
+            label_smoothing, mean};
+  }
+};
+
+CeArgs ce_args(const py::object& target, const py::object& class_weight, double label_smoothing, bool mean,
+               const Arg& x, int64_t N, int64_t C, Arg& y) {
+  Arg t = Arg(target, "target").contiguous();
+  const bool index = is_int64(t.array());
+  if (index) t.shape({N});
+  else t.dtype_as(x).shape({N, C});
+  Arg w = Arg::optional(class_weight, "weight").dtype_as(x).shape({C}).contiguous();
+  probability_arg(label_smoothing, "label_smoothing");
+  y.disjoint_from(t).disjoint_from(w);
+  return {t, w, index, label_smoothing, mean};
+}
+
 class MlpStep {
  public:
   MlpStep(const py::object& weights, const py::object& biases, const py::object& grad_weights,
@@ -532,20 +559,12 @@ py::object MlpStep::step(const py::object& input, const py::object& target, cons
   Arg x = input_arg(input);
   const int64_t N = x.dim(0), C = chain_.out();
   Arg y = output_arg(out, "out", N).writeable().disjoint_from(x);
-  Arg t = Arg(target, "target").contiguous();
-  const bool idx = is_int64(t.array());
-  if (idx) t.shape({N});
-  else t.dtype_as(x).shape({N, C});
-  Arg w = Arg::optional(class_weight, "weight").dtype_as(x).shape({C}).contiguous();
-  probability_arg(label_smoothing, "label_smoothing");
-  y.disjoint_from(t).disjoint_from(w);
+  const CeArgs ce = ce_args(target, class_weight, label_smoothing, mean, x, N, C, y);
   pydl::ops::CeBadTarget bad;
   double loss = 0.0;
   run(hyper, steps, [&](auto tag, const auto& layers, auto& ws, const LayerUpdate& update, const auto&) {
     using T = decltype(tag);
-    const pydl::nn::CrossEntropyTarget<T> ce{idx ? t.cptr<int64_t>() : nullptr, idx ? nullptr : t.cptr<T>(),
-                                            w.cptr<T>(), label_smoothing, mean};
-    loss = pydl::nn::mlp_step_cross_entropy<T>(y.ptr<T>(), x.cptr<T>(), N, ce, layers, stages_, ws, update, &bad);
+    loss = pydl::nn::mlp_step_cross_entropy<T>(y.ptr<T>(), x.cptr<T>(), N, ce.get<T>(), layers, stages_, ws, update, &bad);
   });
   if (bad.pos >= 0) return py::none();  // nothing but out written: the caller runs the layer-by-layer path
   return py::float_(loss);
@@ -606,13 +625,7 @@ py::tuple MlpStep::epoch(const py::object& input, const py::object& target, cons
     throw py::value_error("out: expected shape (rows >= " + std::to_string(max_rows) + ", " + std::to_string(C) +
                           "), got " + shape_str(y.array()));
   owned_->require_disjoint_from(y);
-  Arg t = Arg(target, "target").contiguous();
-  const bool idx = is_int64(t.array());
-  if (idx) t.shape({n});
-  else t.dtype_as(x).shape({n, C});
-  Arg w = Arg::optional(class_weight, "weight").dtype_as(x).shape({C}).contiguous();
-  probability_arg(label_smoothing, "label_smoothing");
-  y.disjoint_from(t).disjoint_from(w);
+  const CeArgs ce = ce_args(target, class_weight, label_smoothing, mean, x, n, C, y);
   std::vector<int64_t> rows;  // a copy: nothing else can change it while the GIL is released
   Arg o = Arg::optional(order, "order");
   if (o.present()) {
@@ -628,13 +641,11 @@ py::tuple MlpStep::epoch(const py::object& input, const py::object& target, cons
   std::vector<int64_t> correct;
   run(hyper, steps, [&](auto tag, const auto& layers, auto& ws, const LayerUpdate& update, const auto& advance) {
     using T = decltype(tag);
-    const pydl::nn::CrossEntropyTarget<T> ce{idx ? t.cptr<int64_t>() : nullptr, idx ? nullptr : t.cptr<T>(),
-                                            w.cptr<T>(), label_smoothing, mean};
-    pydl::nn::mlp_epoch_cross_entropy<T>(y.ptr<T>(), x.cptr<T>(), ce, rows.empty() ? nullptr : rows.data(), bounds,
+    pydl::nn::mlp_epoch_cross_entropy<T>(y.ptr<T>(), x.cptr<T>(), ce.get<T>(), rows.empty() ? nullptr : rows.data(), bounds,
                                          static_cast<size_t>(first), layers, stages_, ws, update, advance, &bad,
-                                         &losses, idx && count_correct ? &correct : nullptr);
+                                         &losses, ce.index && count_correct ? &correct : nullptr);
   });
-  return py::make_tuple(py::cast(losses), idx && count_correct ? py::object(py::cast(correct)) : py::none());
+  return py::make_tuple(py::cast(losses), ce.index && count_correct ? py::object(py::cast(correct)) : py::none());
 }
 
 }  // namespace
