@@ -309,11 +309,16 @@ void gemm_small(const Plan<T>& p, bool trans_a, bool trans_b, int64_t M, int64_t
       ldb_tile = sliver_width(p, cols);
     }
     ep.bias = bias ? bias + j : nullptr;
-    for (int64_t i0 = 0; i0 < full; i0 += mr) {
-      const T* a = trans_a ? A + i0 : A + i0 * lda;
-      p.kernel(K, a, aks_in_place, ars_in_place, b, ldb_tile, C + i0 * ldc + j, ldc, mr, cols, ep);
+    if (p.strip) {  // the slivers read in place in one call
+      p.strip(K, A, aks_in_place, ars_in_place, trans_a ? 1 : lda, b, ldb_tile, C + j, ldc, int(pack_edge ? full : M),
+              cols, ep);
+    } else {
+      for (int64_t i0 = 0; i0 < full; i0 += mr) {
+        const T* a = trans_a ? A + i0 : A + i0 * lda;
+        p.kernel(K, a, aks_in_place, ars_in_place, b, ldb_tile, C + i0 * ldc + j, ldc, mr, cols, ep);
+      }
     }
-    if (edge > 0) {
+    if (edge > 0 && (pack_edge || !p.strip)) {
       const T* a = pack_edge ? packs.a : trans_a ? A + full : A + full * lda;
       p.kernel(K, a, pack_edge ? aks_packed : aks_in_place, pack_edge ? ars_packed : ars_in_place, b, ldb_tile,
                C + full * ldc + j, ldc, edge, cols, ep);

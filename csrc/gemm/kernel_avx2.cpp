@@ -106,6 +106,8 @@ constexpr int kDotRows = 2, kDotCols = 4;
 // The micro-kernel's register blocks by rows (kernel_core.inc picks the smallest that covers a
 // tile's rows; an edge of any height reads A in place).
 constexpr int kRowBlocks[] = {6, 5, 4, 3, 2, 1};
+// No 7-row block (14 accumulators, two B vectors and a broadcast would need 17 registers).
+constexpr bool kMergeOneRow = false;
 
 #include "gemm/kernel_core.inc"
 
@@ -116,9 +118,9 @@ static_assert(kMrF32 == kRowBlocks[0] && kMrF64 == kRowBlocks[0] && kNrF32 == 2 
 
 const IsaKernels kernels = {
     {micro_kernel<float>, transpose_pack<float>, copy_pack<float>, kMrF32, kNrF32, Vec<float>::L, dot_kernel<float>,
-     kDotRows, kDotCols, exact_row_mask()},
+     kDotRows, kDotCols, exact_row_mask(), strip_kernel<float>},
     {micro_kernel<double>, transpose_pack<double>, copy_pack<double>, kMrF64, kNrF64, Vec<double>::L,
-     dot_kernel<double>, kDotRows, kDotCols, exact_row_mask()},
+     dot_kernel<double>, kDotRows, kDotCols, exact_row_mask(), strip_kernel<double>},
 };
 
 }  // namespace pydl::gemm::avx2

@@ -109,6 +109,8 @@ constexpr int kDotRows = 4, kDotCols = 4;
 // The micro-kernel's register blocks by rows (kernel_core.inc picks the smallest that covers a
 // tile's rows; an edge of exactly 10, 8, 6, 4, 2 or 1 rows reads A in place).
 constexpr int kRowBlocks[] = {12, 10, 8, 6, 4, 2, 1};
+// Plan::strip runs an edge of one row with the tile above it, 13 rows on 26 accumulators.
+constexpr bool kMergeOneRow = true;
 
 #include "gemm/kernel_core.inc"
 
@@ -119,9 +121,9 @@ static_assert(kMrF32 == kRowBlocks[0] && kMrF64 == kRowBlocks[0] && kNrF32 == 2 
 
 const IsaKernels kernels = {
     {micro_kernel<float>, transpose_pack<float>, copy_pack<float>, kMrF32, kNrF32, Vec<float>::L, dot_kernel<float>,
-     kDotRows, kDotCols, exact_row_mask()},
+     kDotRows, kDotCols, exact_row_mask(), strip_kernel<float>},
     {micro_kernel<double>, transpose_pack<double>, copy_pack<double>, kMrF64, kNrF64, Vec<double>::L,
-     dot_kernel<double>, kDotRows, kDotCols, exact_row_mask()},
+     dot_kernel<double>, kDotRows, kDotCols, exact_row_mask(), strip_kernel<double>},
 };
 
 }  // namespace pydl::gemm::avx512

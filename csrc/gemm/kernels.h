@@ -39,6 +39,12 @@ struct Epilogue {
 template <class T>
 using MicroKernel = void (*)(int64_t kc, const T* a, int64_t aks, int64_t ars, const T* b, int64_t ldb, T* c,
                              int64_t ldc, int m, int n, const Epilogue<T>& ep);
+// The micro-kernel down a column strip: rows [0, m) as MR-row tiles from the top (the last one
+// of m % MR rows), A's rows i at a + i * row_step (row_step 1 for A^T in place, lda for rows of A),
+// C's at c + i * ldc; each tile as MicroKernel would run it, in that order.
+template <class T>
+using StripKernel = void (*)(int64_t kc, const T* a, int64_t aks, int64_t ars, int64_t row_step, const T* b,
+                             int64_t ldb, T* c, int64_t ldc, int m, int n, const Epilogue<T>& ep);
 template <class T>
 using Pack = void (*)(T* dst, int w, const T* src, int64_t lds, int count, int64_t kc);
 // c[i][j] = act(alpha * sum_k a[i * lda + k] b[j * ldb + k] + beta c[i][j] + bias[j]) for i < m <= dot_rows,
@@ -61,6 +67,8 @@ struct Plan {
   // Bit r set: the kernel runs a tile of r rows on a register block of exactly r rows, so an edge
   // sliver of r rows can be read in place (no row past the matrix is read); else it is packed.
   uint32_t exact_rows;
+  // Optional (null: the caller loops over kernel). Only for m whose edge rows are in exact_rows.
+  StripKernel<T> strip = nullptr;
 };
 
 struct IsaKernels {

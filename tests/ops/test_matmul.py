@@ -257,6 +257,29 @@ def test_one_vs_two_threads_bitwise(ta, tb, m, n, k, dtype, isa):
     np.testing.assert_array_equal(out[0], out[1])
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("ta", [False, True])
+@pytest.mark.parametrize("m", [13, 25, 24, 11])
+def test_small_path_strips_are_bitwise_the_blocked_tiles(m, ta, dtype, isa):
+    """The small path runs a column strip in one call (on AVX-512 an edge of one row with the
+    tile above it, 13 rows in one block); the blocked path runs the same tiles one call each.
+    Both give every element the same k-ordered FMAs: the same bits."""
+    rng = np.random.default_rng(12)
+    k, n_small = 6, 200                              # m x 200 x 6: the small path
+    n_big = (1 << 21) // (m * k) + 64                # past 2^21 multiply-adds: the blocked path
+    a, b = operands(m, n_big, k, ta, False, dtype, rng)
+    bias = make((n_big,), dtype, rng)
+    c0 = make((m, n_big), dtype, rng)
+    big, small = c0.copy(), c0[:, :n_small].copy()
+    _C.gemm(a, b, big, trans_a=ta, beta=0.5, bias=bias, activation="leaky_relu", negative_slope=0.1)
+    _C.gemm(a, np.ascontiguousarray(b[:, :n_small]), small, trans_a=ta, beta=0.5, bias=bias[:n_small],
+            activation="leaky_relu", negative_slope=0.1)
+    np.testing.assert_array_equal(small, big[:, :n_small])
+    plain = np.empty((m, n_small), dtype)
+    _C.gemm(a, np.ascontiguousarray(b[:, :n_small]), plain, trans_a=ta)
+    assert_gemm_close(plain, expected(a, b[:, :n_small], ta, False), a, b, k, dtype)
+
+
 def test_out_aliases_input(isa):
     rng = np.random.default_rng(10)
     a = make((40, 40), np.float32, rng)
