@@ -468,6 +468,8 @@ class Trainer:
         Parameters
         ----------
         x : ndarray of shape (N, ...)
+            Any numeric dtype (bool, integers, floats, e.g. uint8 images): converted to the model's
+            dtype, as Keras does (calling a module directly takes that dtype only).
         y : ndarray of shape (N,) int class indices, (N, C) soft targets, or (N,) / (N, k) regression targets
         epochs : int
             Index of the epoch to stop before (Keras): epochs ``initial_epoch, ..., epochs - 1`` run.
@@ -930,6 +932,7 @@ class Trainer:
         Parameters
         ----------
         x : ndarray of shape (N, ...)
+            Any numeric dtype: converted to the model's dtype (as in ``fit``).
         y : ndarray of shape (N,) or (N, k), targets as for ``fit``
         batch_size : int >= 1
 
@@ -952,6 +955,7 @@ class Trainer:
         Parameters
         ----------
         x : ndarray of shape (N, ...)
+            Any numeric dtype: converted to the model's dtype (as in ``fit``).
         batch_size : int >= 1
 
         Returns

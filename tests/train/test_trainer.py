@@ -365,3 +365,24 @@ def test_history_plot(stubs, blobs, tmp_path):
     path = hist.plot(tmp_path / "curves.png")
     with open(path, "rb") as f:
         assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+
+
+def test_numeric_inputs_are_converted_to_the_model_dtype():
+    """fit / evaluate / predict take any numeric x (uint8 images, bools, float64) as Keras does:
+    the same run as with x already of the model's dtype."""
+    from pydl import nn, optim
+    rng = np.random.default_rng(3)
+    x8 = rng.integers(0, 17, (90, 8)).astype(np.uint8)
+    y = rng.integers(0, 3, 90)
+    runs = []
+    for x in (x8, x8.astype(np.float32), x8.astype(np.float64), x8.astype(np.int64)):
+        pydl.manual_seed(0)
+        m = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 3))
+        tr = Trainer(m, nn.CrossEntropyLoss(), optim.Adam(m.parameters(), lr=1e-2))
+        hist = tr.fit(x, y, epochs=2, batch_size=16, verbose=0).history
+        runs.append((hist, tr.evaluate(x, y), tr.predict(x)))
+    for hist, ev, pred in runs[1:]:
+        assert hist == runs[0][0] and ev == runs[0][1]
+        assert pred.dtype == np.float32 and np.array_equal(pred, runs[0][2])
+    with pytest.raises(TypeError, match="input: expected dtype float32"):
+        m(x8)  # a module call takes its dtype only
