@@ -630,9 +630,10 @@ class Trainer:
         order = p.order
         dist = self._dist
         scale = 1.0
-        # Nothing in Python between batches (no batch callbacks, progress bar, sample weights,
-        # transform or distributed averaging, a plain step): the batches may run in C++ calls.
-        fused = (not batch_cbs and bar is None and dist is None and self._weights is None
+        # Nothing in Python between batches (no batch callbacks, sample weights, transform or
+        # distributed averaging, a plain step): the batches may run in C++ calls (a progress bar
+        # then advances by a call's batches).
+        fused = (not batch_cbs and dist is None and self._weights is None
                  and self.transform is None and self._plain_step())
         while p.batch < len(bounds) - 1:
             b = p.batch
@@ -641,6 +642,8 @@ class Trainer:
             if fused:
                 ran = self._run_fused(x, y, bounds, p)
                 if ran:
+                    if bar is not None:
+                        bar.update(p.batch - b)
                     continue
                 fused = ran is None                   # no plan yet: try again after this batch
             sl = slice(bounds[b], bounds[b + 1])

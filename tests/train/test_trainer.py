@@ -386,3 +386,25 @@ def test_numeric_inputs_are_converted_to_the_model_dtype():
         assert pred.dtype == np.float32 and np.array_equal(pred, runs[0][2])
     with pytest.raises(TypeError, match="input: expected dtype float32"):
         m(x8)  # a module call takes its dtype only
+
+
+def test_progress_bar_counts_the_batches_of_epoch_calls(capsys):
+    """With tqdm, verbose=1 keeps the whole-epoch C++ calls: the bar advances by a call's batches
+    and ends at every batch of the epoch; the run is the one verbose=0 gives."""
+    pytest.importorskip("tqdm")
+    from pydl import nn, optim
+    rng = np.random.default_rng(4)
+    x, y = rng.standard_normal((100, 6)).astype(np.float32), rng.integers(0, 3, 100)
+    runs = []
+    for verbose in (1, 0):
+        pydl.manual_seed(0)
+        m = nn.Sequential(nn.Linear(6, 8), nn.ReLU(), nn.Linear(8, 3))
+        tr = Trainer(m, nn.CrossEntropyLoss(), optim.Adam(m.parameters(), lr=1e-2))
+        runs.append((tr.fit(x, y, epochs=2, batch_size=10, verbose=verbose).history,
+                     [p.data.copy() for p in m.parameters()]))
+        assert tr._step_fn().fused
+        if verbose:
+            err = capsys.readouterr().err
+            assert "Epoch 2/2" in err and "10/10" in err
+    assert runs[0][0] == runs[1][0]
+    assert all(np.array_equal(a, b) for a, b in zip(runs[0][1], runs[1][1]))
