@@ -21,8 +21,8 @@ class MlpStep:
     def current(self) -> bool:
         """Whether every watched (holder, name, value) still holds: getattr(holder, name) is value (watch_attrs), holder[name] is value (watch_items)."""
 
-    def epoch(self, input: _Array | None, target: _Array | None, order: _Array | None, bounds: Sequence[int], first: int, out: _Array | None, weight: _Array | None, label_smoothing: float, mean: bool, hyper: Sequence[Any], steps: Sequence[int], count_correct: bool) -> tuple[list[float], list[int] | None]:
-        """step() on batches first, first + 1, ... of an epoch in one call: batch b is the rows order[bounds[b]:bounds[b + 1]] of input and target (rows bounds[b]:bounds[b + 1] when order is None), its output in out's first rows; steps are the step counts of the first batch, advanced by one per batch. Stops before a batch with a class index out of range. Returns (losses, correct): a loss per batch run and, with count_correct and class indices, per batch the rows whose argmax is the target (else None)."""
+    def epoch(self, input: _Array | None, target: _Array | None, order: _Array | None, bounds: Sequence[int], out: _Array | None, weight: _Array | None, label_smoothing: float, mean: bool, hyper: Sequence[Any], steps: Sequence[int], count_correct: bool) -> tuple[list[float], list[int] | None]:
+        """step() on consecutive batches of an epoch in one call: batch b is the rows order[bounds[b]:bounds[b + 1]] of input and target (rows bounds[b]:bounds[b + 1] when order is None, the epoch's permutation of the rows of input), its output in out's first rows; steps are the step counts of the first batch, advanced by one per batch. Stops before a batch with a class index out of range. Returns (losses, correct): a loss per batch run and, with count_correct and class indices, per batch the rows whose argmax is the target (else None)."""
 
     def forward(self, input: _Array | None, out: _Array | None) -> None:
         """out = the chain of layers applied to input; keeps the batch for backward_step."""

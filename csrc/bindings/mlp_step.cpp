@@ -368,8 +368,8 @@ class MlpStep {
   void forward(const py::object& input, const py::object& out);
   void backward_step(const py::object& grad_out, const py::sequence& hyper, const std::vector<int64_t>& steps);
   py::tuple epoch(const py::object& input, const py::object& target, const py::object& order,
-                  const std::vector<int64_t>& bounds, int64_t first, const py::object& out,
-                  const py::object& class_weight, double label_smoothing, bool mean, const py::sequence& hyper,
+                  const std::vector<int64_t>& bounds, const py::object& out, const py::object& class_weight,
+                  double label_smoothing, bool mean, const py::sequence& hyper,
                   const std::vector<int64_t>& steps, bool count_correct);
 
  private:
@@ -604,7 +604,7 @@ void MlpStep::backward_step(const py::object& grad_out, const py::sequence& hype
 }
 
 py::tuple MlpStep::epoch(const py::object& input, const py::object& target, const py::object& order,
-                         const std::vector<int64_t>& bounds, int64_t first, const py::object& out,
+                         const std::vector<int64_t>& bounds, const py::object& out,
                          const py::object& class_weight, double label_smoothing, bool mean,
                          const py::sequence& hyper, const std::vector<int64_t>& steps, bool count_correct) {
   Arg x = input_arg(input);
@@ -615,23 +615,22 @@ py::tuple MlpStep::epoch(const py::object& input, const py::object& target, cons
   if (!ordered)
     throw py::value_error("bounds: expected batch boundaries 0 <= b_0 < b_1 < ... <= " + std::to_string(n) +
                           " (the rows of input), " + std::to_string(bounds.size()) + " given");
-  if (first < 0 || static_cast<size_t>(first) >= n_batches)
-    throw py::value_error("first: expected a batch index in [0, " + std::to_string(n_batches) + "), got " +
-                          std::to_string(first));
   int64_t max_rows = 0;
-  for (size_t b = static_cast<size_t>(first); b < n_batches; ++b) max_rows = std::max(max_rows, bounds[b + 1] - bounds[b]);
+  for (size_t b = 0; b < n_batches; ++b) max_rows = std::max(max_rows, bounds[b + 1] - bounds[b]);
   Arg y = Arg(out, "out").dtype_as(x).rank(2).contiguous().writeable().disjoint_from(x);
   if (y.dim(0) < max_rows || y.dim(1) != C)
     throw py::value_error("out: expected shape (rows >= " + std::to_string(max_rows) + ", " + std::to_string(C) +
                           "), got " + shape_str(y.array()));
   owned_->require_disjoint_from(y);
   const CeArgs ce = ce_args(target, class_weight, label_smoothing, mean, x, n, C, y);
-  std::vector<int64_t> rows;  // a copy: nothing else can change it while the GIL is released
+  // The positions bounds[0] .. bounds.back() of order, copied: nothing else can change them while
+  // the GIL is released (and a call of a few batches reads only its own part of the permutation).
+  std::vector<int64_t> rows;
   Arg o = Arg::optional(order, "order");
   if (o.present()) {
     if (!is_int64(o.array())) throw py::type_error("order: expected int64 row indices, got " + dtype_str(o.array()));
     o.shape({n}).contiguous();
-    rows.assign(o.cptr<int64_t>(), o.cptr<int64_t>() + n);
+    rows.assign(o.cptr<int64_t>() + bounds.front(), o.cptr<int64_t>() + bounds.back());
     for (int64_t r : rows)
       if (r < 0 || r >= n)
         throw py::value_error("order: expected row indices in [0, " + std::to_string(n) + "), got " + std::to_string(r));
@@ -641,9 +640,9 @@ py::tuple MlpStep::epoch(const py::object& input, const py::object& target, cons
   std::vector<int64_t> correct;
   run(hyper, steps, [&](auto tag, const auto& layers, auto& ws, const LayerUpdate& update, const auto& advance) {
     using T = decltype(tag);
-    pydl::nn::mlp_epoch_cross_entropy<T>(y.ptr<T>(), x.cptr<T>(), ce.get<T>(), rows.empty() ? nullptr : rows.data(), bounds,
-                                         static_cast<size_t>(first), layers, stages_, ws, update, advance, &bad,
-                                         &losses, ce.index && count_correct ? &correct : nullptr);
+    pydl::nn::mlp_epoch_cross_entropy<T>(y.ptr<T>(), x.cptr<T>(), ce.get<T>(), o.present() ? rows.data() : nullptr,
+                                         bounds, layers, stages_, ws, update, advance, &bad, &losses,
+                                         ce.index && count_correct ? &correct : nullptr);
   });
   return py::make_tuple(py::cast(losses), ce.index && count_correct ? py::object(py::cast(correct)) : py::none());
 }
@@ -689,12 +688,12 @@ void register_mlp_step(py::module_& m) {
       .def("backward_step", &MlpStep::backward_step, py::arg("grad_out"), py::arg("hyper"), py::arg("steps"),
            "Backward of the last forward() from grad_out = dL/dout, and the optimizer step of every layer.")
       .def("epoch", &MlpStep::epoch, py::arg("input"), py::arg("target"), py::arg("order"), py::arg("bounds"),
-           py::arg("first"), py::arg("out"), py::arg("weight"), py::arg("label_smoothing"), py::arg("mean"),
+           py::arg("out"), py::arg("weight"), py::arg("label_smoothing"), py::arg("mean"),
            py::arg("hyper"), py::arg("steps"), py::arg("count_correct"),
-           "step() on batches first, first + 1, ... of an epoch in one call: batch b is the rows "
-           "order[bounds[b]:bounds[b + 1]] of input and target (rows bounds[b]:bounds[b + 1] when order is None), "
-           "its output in out's first rows; steps are the step counts of the first batch, advanced by one per "
-           "batch. Stops before a batch with a class index out of range. Returns (losses, correct): a loss per "
+           "step() on consecutive batches of an epoch in one call: batch b is the rows "
+           "order[bounds[b]:bounds[b + 1]] of input and target (rows bounds[b]:bounds[b + 1] when order is None, "
+           "the epoch's permutation of the rows of input), its output in out's first rows; steps are the step "
+           "counts of the first batch, advanced by one per batch. Stops before a batch with a class index out of range. Returns (losses, correct): a loss per "
            "batch run and, with count_correct and class indices, per batch the rows whose argmax is the target "
            "(else None).");
 }

@@ -175,14 +175,14 @@ int64_t count_argmax_hits(const T* out, const int64_t* index, int64_t N, int64_t
 
 template <class T>
 void mlp_epoch_cross_entropy(T* out, const T* x, const CrossEntropyTarget<T>& target, const int64_t* order,
-                             const std::vector<int64_t>& bounds, size_t first, const std::vector<DenseLayer<T>>& layers,
+                             const std::vector<int64_t>& bounds, const std::vector<DenseLayer<T>>& layers,
                              const std::vector<Stage>& stages, MlpWorkspace<T>& ws, const LayerUpdate& update,
                              const std::function<void(int64_t)>& advance, pydl::ops::CeBadTarget* bad,
                              std::vector<double>* losses, std::vector<int64_t>* correct) {
   const int64_t in = layers.front().in, C = layers.back().out;
   const size_t n_batches = bounds.size() - 1;
   int64_t max_rows = 0;
-  for (size_t b = first; b < n_batches; ++b) max_rows = std::max(max_rows, bounds[b + 1] - bounds[b]);
+  for (size_t b = 0; b < n_batches; ++b) max_rows = std::max(max_rows, bounds[b + 1] - bounds[b]);
   std::vector<T> xb, pb;  // a gathered batch (with order): inputs, probability targets
   std::vector<int64_t> ib;
   if (order) {
@@ -190,13 +190,13 @@ void mlp_epoch_cross_entropy(T* out, const T* x, const CrossEntropyTarget<T>& ta
     if (target.index) ib.resize(static_cast<size_t>(max_rows));
     else pb.resize(static_cast<size_t>(max_rows * C));
   }
-  for (size_t b = first; b < n_batches; ++b) {
+  for (size_t b = 0; b < n_batches; ++b) {
     const int64_t lo = bounds[b], N = bounds[b + 1] - lo;
     CrossEntropyTarget<T> t = target;
     const T* xs = x + lo * in;
     if (order) {
       for (int64_t i = 0; i < N; ++i) {
-        const int64_t r = order[lo + i];
+        const int64_t r = order[lo - bounds[0] + i];
         std::copy_n(x + r * in, in, xb.data() + i * in);
         if (target.index) ib[static_cast<size_t>(i)] = target.index[r];
         else std::copy_n(target.prob + r * C, C, pb.data() + i * C);
@@ -208,7 +208,7 @@ void mlp_epoch_cross_entropy(T* out, const T* x, const CrossEntropyTarget<T>& ta
       t.index = target.index ? target.index + lo : nullptr;
       t.prob = target.index ? nullptr : target.prob + lo * C;
     }
-    advance(static_cast<int64_t>(b - first));
+    advance(static_cast<int64_t>(b));
     const double loss = mlp_step_cross_entropy<T>(out, xs, N, t, layers, stages, ws, update, bad);
     if (bad->pos >= 0) return;
     losses->push_back(loss);
@@ -231,7 +231,7 @@ void mlp_epoch_cross_entropy(T* out, const T* x, const CrossEntropyTarget<T>& ta
                                             MlpWorkspace<T>&, const LayerUpdate&, pydl::ops::CeBadTarget*);  \
   template int64_t count_argmax_hits<T>(const T*, const int64_t*, int64_t, int64_t);                               \
   template void mlp_epoch_cross_entropy<T>(T*, const T*, const CrossEntropyTarget<T>&, const int64_t*,             \
-                                           const std::vector<int64_t>&, size_t, const std::vector<DenseLayer<T>>&, \
+                                           const std::vector<int64_t>&, const std::vector<DenseLayer<T>>&,         \
                                            const std::vector<Stage>&, MlpWorkspace<T>&, const LayerUpdate&,        \
                                            const std::function<void(int64_t)>&, pydl::ops::CeBadTarget*,           \
                                            std::vector<double>*, std::vector<int64_t>*);

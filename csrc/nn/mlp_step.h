@@ -131,17 +131,17 @@ template <class T>
 int64_t count_argmax_hits(const T* out, const int64_t* index, int64_t N, int64_t C);
 
 // An epoch of training steps in one call (the Trainer's loop without Python between batches).
-// The data set is x (n, layers[0].in) and its targets (whole arrays in `target`); batch b is the
-// rows order[bounds[b]], ..., order[bounds[b + 1] - 1] (rows bounds[b] .. bounds[b + 1] - 1 when
-// order is null), gathered into buffers as the Trainer's x[idx] gathers them. Runs batches
-// first, first + 1, ..., bounds.size() - 2: before the k-th step of the call, advance(k) sets the
-// optimizer's scalars (step counts t0 + k); then mlp_step_cross_entropy into out (the batch's
-// rows). Stops at a batch with a class index outside [0, C) (reported in *bad; of it only out is
+// The data set is x (n, layers[0].in) and its targets (whole arrays in `target`); batch b is
+// rows bounds[b] .. bounds[b + 1] - 1 of x, or with an order the rows order[bounds[b] - bounds[0]],
+// ..., order[bounds[b + 1] - 1 - bounds[0]] (order holds the positions bounds[0] .. bounds.back()
+// of the epoch's permutation), gathered into buffers as the Trainer's x[idx] gathers them. Runs
+// batches 0, 1, ..., bounds.size() - 2: before the k-th step, advance(k) sets the optimizer's
+// scalars (step counts t0 + k); then mlp_step_cross_entropy into out (the batch's rows). Stops at a batch with a class index outside [0, C) (reported in *bad; of it only out is
 // written). For each batch run: its loss into losses and, when correct is non-null (class index
 // targets only), count_argmax_hits of its output.
 template <class T>
 void mlp_epoch_cross_entropy(T* out, const T* x, const CrossEntropyTarget<T>& target, const int64_t* order,
-                             const std::vector<int64_t>& bounds, size_t first, const std::vector<DenseLayer<T>>& layers,
+                             const std::vector<int64_t>& bounds, const std::vector<DenseLayer<T>>& layers,
                              const std::vector<Stage>& stages, MlpWorkspace<T>& ws, const LayerUpdate& update,
                              const std::function<void(int64_t)>& advance, pydl::ops::CeBadTarget* bad,
                              std::vector<double>* losses, std::vector<int64_t>* correct);

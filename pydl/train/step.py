@@ -29,7 +29,7 @@ the model's dtype, targets other than int64 class indices (N,) or probabilities 
 dtype for cross-entropy (any target for other losses), ``pydl.no_grad()``, an out-of-range class
 index (so errors and ``ignore_index`` are handled exactly as there).
 
-``step.run_batches(x, y, order, bounds, first)`` runs the steps of consecutive batches of an
+``step.run_batches(x, y, order, bounds)`` runs the steps of consecutive batches of an
 epoch (batch b is ``x[order[bounds[b]:bounds[b + 1]]]``) in one C++ call when the fused plan
 takes them with softmax cross-entropy, bitwise as calling ``step`` on each: the Trainer's loop
 when nothing needs Python between batches.
@@ -103,10 +103,12 @@ class TrainStep:
         return self._layer_step(x, y)
 
     def run_batches(self, x: np.ndarray, y: np.ndarray, order: np.ndarray | None, bounds: list[int],
-                    first: int, count_correct: bool = False) -> tuple[list[float], list[int] | None] | None:
-        """Steps on the batches ``first, first + 1, ..., len(bounds) - 2`` of an epoch in one C++
-        call, each exactly ``step(x[idx], y[idx])`` with ``idx = order[bounds[b]:bounds[b + 1]]``
-        (``slice(bounds[b], bounds[b + 1])`` when order is None), as the Trainer's loop runs them.
+                    count_correct: bool = False) -> tuple[list[float], list[int] | None] | None:
+        """Steps on the batches ``b = 0, 1, ..., len(bounds) - 2`` in one C++ call (``bounds``:
+        those of the batches to run, e.g. a slice of the epoch's; ``order``: the epoch's
+        permutation of x's rows, or None), each exactly ``step(x[idx], y[idx])`` with
+        ``idx = order[bounds[b]:bounds[b + 1]]`` (``slice(bounds[b], bounds[b + 1])`` when order is
+        None), as the Trainer's loop runs them.
 
         Returns ``(losses, correct)``: the loss of each batch run and, with ``count_correct``, the
         number of its rows whose output's argmax is the class index (numpy's argmax; else None).
@@ -117,7 +119,7 @@ class TrainStep:
         caller then runs each batch with ``step``. ``output`` is the last batch's output.
         """
         plan = self._current_plan()
-        res = None if plan is None else plan.run_batches(x, y, order, bounds, first, count_correct)
+        res = None if plan is None else plan.run_batches(x, y, order, bounds, count_correct)
         if res is None:
             return None
         losses, correct, output = res
@@ -358,8 +360,8 @@ class _MlpPlan:
         for p in self.others:
             p.grad = None
 
-    def run_batches(self, x, y, order, bounds, first, count_correct):
-        """(losses, correct, last output) of fused steps on the batches first, ... of an epoch
+    def run_batches(self, x, y, order, bounds, count_correct):
+        """(losses, correct, last output) of fused steps on the batches of ``bounds``
         (TrainStep.run_batches), or None when they take the layer-by-layer path."""
         if not self._batch_ok(x) or self._cross_entropy(y, x.shape[0]) is not True:
             return None
@@ -369,15 +371,15 @@ class _MlpPlan:
             return None
         states = self.states
         steps = [st["step"] + 1 for st in states] if self.counts_steps else []
-        rows = max(bounds[b + 1] - bounds[b] for b in range(first, len(bounds) - 1))
+        rows = max(hi - lo for lo, hi in zip(bounds, bounds[1:]))
         out = np.empty((rows, self.n_out), self.dtype)
-        losses, correct = self.c.epoch(x, y, order, bounds, first, out, *self._ce_args(),
+        losses, correct = self.c.epoch(x, y, order, bounds, out, *self._ce_args(),
                                        [self.hyper_of(g) for g in self.groups], steps, count_correct)
         k = len(losses)
         if not k:
             return losses, correct, None
         self._after_steps(states, steps, k)
-        out = out[:bounds[first + k] - bounds[first + k - 1]]
+        out = out[:bounds[k] - bounds[k - 1]]
         if self.readonly_out:
             out.flags.writeable = False
         return losses, correct, out

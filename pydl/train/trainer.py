@@ -633,8 +633,7 @@ class Trainer:
         # Nothing in Python between batches (no batch callbacks, sample weights, transform or
         # distributed averaging, a plain step): the batches may run in C++ calls (a progress bar
         # then advances by a call's batches).
-        fused = (not batch_cbs and dist is None and self._weights is None
-                 and self.transform is None and self._plain_step())
+        fused = not batch_cbs and self._weights is None and self.transform is None and self._plain_step()
         while p.batch < len(bounds) - 1:
             b = p.batch
             if b > 0 and self.stop_training:          # restored from a run stopped mid-epoch
@@ -698,8 +697,7 @@ class Trainer:
         if step._plan is None:
             return None
         first = p.batch
-        res = step.run_batches(x, y, p.order, bounds[first:first + self._FUSED_BATCHES + 1], 0,
-                                          bool(fns))
+        res = step.run_batches(x, y, p.order, bounds[first:first + self._FUSED_BATCHES + 1], bool(fns))
         if res is None:
             return False
         losses, correct = res

@@ -587,7 +587,7 @@ def test_a_bad_class_index_mid_epoch_stops_the_call_before_it():
     for s in (s1, s2):                              # the first steps make the state, then the plan
         for _ in range(2):
             s(x[:8], y[:8])
-    losses, correct = s1.run_batches(x, y, None, bounds, 0, True)
+    losses, correct = s1.run_batches(x, y, None, bounds, True)
     assert len(losses) == len(correct) == 4
     for b in range(4):
         assert losses[b] == s2(x[bounds[b]:bounds[b + 1]], y[bounds[b]:bounds[b + 1]])
@@ -599,7 +599,7 @@ def test_a_bad_class_index_mid_epoch_stops_the_call_before_it():
             s(x[32:40], y[32:40])
         errors.append(str(err.value))
     assert errors[0] == errors[1] and "5" in errors[0]
-    assert s1.run_batches(x, y, None, bounds, 4, True) == ([], [])
+    assert s1.run_batches(x, y, None, bounds[4:], True) == ([], [])
 
 
 def test_the_epoch_call_names_bad_arguments():
@@ -609,14 +609,17 @@ def test_the_epoch_call_names_bad_arguments():
     x, y = np.ones((10, 3), np.float32), np.zeros(10, np.int64)
     out, hyper = np.empty((4, 4), np.float32), [(0.1, 0.0, 0.0, 0.0, False, False)]
 
-    def epoch(order=None, bounds=(0, 4, 8, 10), first=0, out=out, y=y, nan=False):
+    def epoch(order=None, bounds=(0, 4, 8, 10), out=out, y=y, nan=False):
         w[0][...], b[0][...] = 1, 0                    # equal outputs: argmax 0
         if nan:
             w[0][2, 1] = np.nan  # output 2 NaN in batch 0 (the first NaN: numpy's argmax), then every one
-        return plan.epoch(x, y, order, list(bounds), first, out, None, 0.0, True, hyper, [], True)
+        return plan.epoch(x, y, order, list(bounds), out, None, 0.0, True, hyper, [], True)
     losses, correct = epoch(order=np.arange(10)[::-1].copy())
     assert len(losses) == 3 and correct == [4, 4, 2]   # (the steps keep class 0 the largest)
-    assert epoch(first=2)[0] == [pytest.approx(np.log(4))]
+    assert epoch(bounds=(8, 10))[0] == [pytest.approx(np.log(4))]
+    far = np.arange(10)
+    far[9] = 99                                        # a position past the batches run: not read
+    assert len(epoch(order=far, bounds=(0, 4, 8))[0]) == 2
     assert epoch(y=np.full(10, 3))[1][0] == 0
     assert epoch(y=np.full(10, 2), nan=True)[1] == [4, 0, 0]
     assert epoch(nan=True)[1] == [0, 4, 2]
@@ -627,7 +630,6 @@ def test_the_epoch_call_names_bad_arguments():
         ({"bounds": (0, 4, 4, 10)}, ValueError, r"bounds: expected batch boundaries 0 <= b_0 < b_1 < \.\.\. <= 10"),
         ({"bounds": (0, 11)}, ValueError, r"bounds: expected"),
         ({"bounds": (0,)}, ValueError, r"bounds: expected"),
-        ({"first": 3}, ValueError, r"first: expected a batch index in \[0, 3\), got 3"),
         ({"order": np.arange(10.0)}, TypeError, r"order: expected int64 row indices, got float64"),
         ({"order": np.arange(9)}, ValueError, r"order: expected shape \(10,\)"),
         ({"order": np.arange(10) + 1}, ValueError, r"order: expected row indices in \[0, 10\), got 10"),
