@@ -122,18 +122,32 @@ const Setup<T>& active_setup() {
   return *runtime::select(&s[0], &s[1], &s[2]);
 }
 
+// Packed rows of A are kc + kRowPad elements apart. With kc a multiple of 1024 floats the rows of
+// a sliver would lie exactly 4 KiB apart, so the MR lines the micro-kernel reads at each k step
+// would share one L1 set (64 sets of 64 bytes: addresses 4 KiB apart map to the same set), six of
+// its eight ways on AVX2, and evict one another and the B stream. The pad spreads them over sets:
+// AVX2 n = 1024 went from 0.88-0.95x to 0.97-1.00x OpenBLAS's Haswell kernel (docs/GEMM.md).
+constexpr int64_t kRowPad = 32;
+
 // Packs op(A)[i0 : i0+rows, k0 : k0+kc] into an MR x kc sliver, rows past `rows` zero. op(A) = A^T
-// goes k-major (element (i, k) at dst[k * MR + i]), op(A) = A row by row (at dst[i * kc + k]): both
-// are plain copies, and the micro-kernel reads either layout at the same speed.
+// goes k-major (element (i, k) at dst[k * MR + i]), op(A) = A row by row (at dst[i * (kc + kRowPad)
+// + k]): both are plain copies, and the micro-kernel reads either layout at the same speed.
 template <class T>
 void pack_a(const Plan<T>& p, T* dst, const T* A, int64_t lda, bool trans, int64_t i0, int64_t k0, int rows,
             int64_t kc) {
   if (trans) {
     p.cpack(dst, p.mr, A + k0 * lda + i0, lda, rows, kc);
   } else {
-    p.cpack(dst, int(kc), A + i0 * lda + k0, lda, int(kc), rows);
-    for (int64_t e = rows * kc; e < p.mr * kc; ++e) dst[e] = T(0);
+    const int64_t stride = kc + kRowPad;
+    for (int i = 0; i < rows; ++i) p.cpack(dst + i * stride, int(kc), A + (i0 + i) * lda + k0, lda, int(kc), 1);
+    for (int64_t e = rows * stride; e < p.mr * stride; ++e) dst[e] = T(0);
   }
+}
+
+// Elements of one packed A sliver of kc steps (either layout).
+template <class T>
+int64_t a_sliver_elems(const Plan<T>& p, int64_t kc) {
+  return p.mr * (kc + kRowPad);
 }
 
 // Width of a packed B sliver of `cols` columns: the narrow p.nr_min when they fit in it (the last
@@ -197,7 +211,9 @@ void gemm_blocked(const Setup<T>& setup, bool trans_a, bool trans_b, int64_t M, 
   const int64_t kblocks = ceil_div(K, bk.kc);
   const int64_t kc_max = min64(K, ceil_div(ceil_div(K, kblocks), 8) * 8);
   const int64_t nc_max = min64(bk.nc, ceil_div(N, nr) * nr);
-  const int64_t mc_max = min64(bk.mc, ceil_div(M, mr) * mr);
+  // M split into equal panels of at most MC rows (rounded up to MR): no thin last panel, which would
+  // pack all of B again for a few rows (n = 2048 on AVX2 here: a panel of 2046 rows and one of 2).
+  const int64_t mc_max = min64(ceil_div(ceil_div(M, ceil_div(M, bk.mc)), mr) * mr, ceil_div(M, mr) * mr);
   const bool small = double(M) * double(N) * double(K) <= kSmallMacs;
   const int nthreads = small ? 1 : pydl::runtime::get_num_threads();
   // Operands read in place: op(B) = B when the problem is small, when there are too few A slivers
@@ -206,7 +222,7 @@ void gemm_blocked(const Setup<T>& setup, bool trans_a, bool trans_b, int64_t M, 
   // still packed (zero padding).
   const bool direct_b = !trans_b && (small || ceil_div(M, mr) <= 4 || K * N * int64_t(sizeof(T)) <= (64 << 10));
   const bool direct_a = small || ceil_div(N, nr) <= 4;
-  const Packs<T> packs = packing_buffers<T>(size_t(kc_max * nc_max), size_t(kc_max * mc_max));
+  const Packs<T> packs = packing_buffers<T>(size_t(kc_max * nc_max), size_t(ceil_div(mc_max, mr) * a_sliver_elems(p, kc_max)));
   T* const bpack = packs.b;
   T* const apack = packs.a;
 
@@ -225,7 +241,7 @@ void gemm_blocked(const Setup<T>& setup, bool trans_a, bool trans_b, int64_t M, 
           for (int64_t u = u0; u < u1; ++u) {
             if (u < a_items) {
               const int rows = int(min64(mr, mc - u * mr));
-              if (!(direct_a && a_in_place(p, rows))) pack_a(p, apack + u * mr * kc, A, lda, trans_a, ic + u * mr, pc, rows, kc);
+              if (!(direct_a && a_in_place(p, rows))) pack_a(p, apack + u * a_sliver_elems(p, kc), A, lda, trans_a, ic + u * mr, pc, rows, kc);
             } else {
               const int64_t t = u - a_items;
               const int cols = int(min64(nr, nc - t * nr));
@@ -246,9 +262,9 @@ void gemm_blocked(const Setup<T>& setup, bool trans_a, bool trans_b, int64_t M, 
             const int rows = int(min64(mr, M - i0));
             // A sliver: packed (k-major for op(A) = A^T, rows for op(A) = A) or read in place
             const bool in_place = direct_a && a_in_place(p, rows);
-            const T* a = !in_place ? apack + s * mr * kc : trans_a ? A + pc * lda + i0 : A + i0 * lda + pc;
+            const T* a = !in_place ? apack + s * a_sliver_elems(p, kc) : trans_a ? A + pc * lda + i0 : A + i0 * lda + pc;
             const int64_t aks = trans_a ? (in_place ? lda : mr) : 1;
-            const int64_t ars = trans_a ? 0 : in_place ? lda : kc;
+            const int64_t ars = trans_a ? 0 : in_place ? lda : kc + kRowPad;
             const int64_t t0 = slivers_n * q / parts, t1 = slivers_n * (q + 1) / parts;
             Epilogue<T> e = ep;
             for (int64_t t = t0; t < t1; ++t) {
@@ -293,11 +309,11 @@ void gemm_small(const Plan<T>& p, bool trans_a, bool trans_b, int64_t M, int64_t
   const int64_t full = M / mr * mr;  // rows covered by full slivers
   const int edge = int(M - full);    // rows of the edge sliver (0: none)
   const bool pack_edge = edge > 0 && !a_in_place(p, edge);
-  const Packs<T> packs = packing_buffers<T>(size_t(K * nr), pack_edge ? size_t(K * mr) : 0);
+  const Packs<T> packs = packing_buffers<T>(size_t(K * nr), pack_edge ? size_t(a_sliver_elems(p, K)) : 0);
   if (pack_edge) pack_a(p, packs.a, A, lda, trans_a, full, 0, edge, K);
   // A sliver at row i0: element (i, k) at a[k * aks + i] (ars == 0) or a[i * ars + k]
   const int64_t aks_in_place = trans_a ? lda : 1, ars_in_place = trans_a ? 0 : lda;
-  const int64_t aks_packed = trans_a ? mr : 1, ars_packed = trans_a ? 0 : K;
+  const int64_t aks_packed = trans_a ? mr : 1, ars_packed = trans_a ? 0 : K + kRowPad;
   Epilogue<T> ep{alpha, beta, nullptr, act_code, negative_slope};
   for (int64_t j = 0; j < N; j += nr) {
     const int cols = int(min64(nr, N - j));

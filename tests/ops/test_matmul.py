@@ -126,6 +126,23 @@ def test_matmul_beyond_1024(ta, tb, isa):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("ta,tb", [(False, False), (True, True)])
+def test_gemm_across_row_panels_and_k_blocks(ta, tb, dtype, isa):
+    """M past the A panel (MC rows, 252-3120 depending on the caches; split into equal panels) and K
+    past the K block, with N wide enough that A is packed (padded rows for op(A) = A) and with
+    alpha, beta, bias and relu applied on the last K block of every panel."""
+    rng = np.random.default_rng(9)
+    m, n, k = 4100, 150, 1100
+    a, b = operands(m, n, k, ta, tb, dtype, rng)
+    c0 = make((m, n), dtype, rng)
+    bias = make((n,), dtype, rng)
+    c = c0.copy()
+    _C.gemm(a, b, c, ta, tb, alpha=0.5, beta=0.25, bias=bias, activation="relu")
+    ref = expected(a, b, ta, tb, alpha=0.5, beta=0.25, c=c0, bias=bias, act="relu")
+    assert_gemm_close(c, ref, a, b, k, dtype, extra_scale=1.0)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("act", ["none", "relu", "leaky_relu"])
 @pytest.mark.parametrize("alpha,beta", [(1.0, 0.0), (0.5, 1.0), (-2.0, 0.25)])
 @pytest.mark.parametrize("m,n,k", [(1, 1, 1), (19, 45, 37), (70, 130, 600), (5, 9, 0)])
