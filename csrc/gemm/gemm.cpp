@@ -3,7 +3,7 @@
 //
 //   C (M x N) = act(alpha * op(A) op(B) + beta * C + bias), row-major, op(A) M x K, op(B) K x N.
 //
-//   for ic in M by MC:                A panel (MC x KC) in this thread's share of L3
+//   for ic in M by MC:                A panel (MC x KC) in a quarter of L3
 //     for pc in K by KC:              equal blocks of <= KC; the k order never depends on threads
 //       for jc in N by NC:            B block (KC x NC) packed into NR-wide slivers, kept in L2
 //         pack the B block, and with the first one the A panel into MR-row slivers (zero-padded
@@ -78,10 +78,13 @@ Packs<T> packing_buffers(size_t b_elems, size_t a_elems) {
 }
 
 // Cache blocks for one ISA's tile: an A sliver (MR x KC) fills L1, a B block (KC x NC) half of
-// L2, an A panel (MC x KC) half of this thread's share of L3. KC is capped at 1024 and rounded to
-// 16, NC to NR, MC to MR. A KC this long makes the B stream push the sliver out of L1 between
-// tiles (it comes back from L2, prefetched), but halves the passes over C against KC = L1 / 2:
-// measured 3-5% faster from n = 1024 (docs/GEMM.md).
+// L2, an A panel (MC x KC) a quarter of the whole L3. KC is capped at 1024 and rounded to 16, NC to
+// NR, MC to MR. A KC this long makes the B stream push the sliver out of L1 between tiles (it
+// comes back from L2, prefetched), but halves the passes over C against KC = L1 / 2: measured
+// 3-5% faster from n = 1024. The panel is sized from the whole L3, not from one thread's share of
+// it: all of B is packed again for every panel, and the share of a Zen 3 core (32 MiB over 16
+// threads) gave panels of 252 rows, 0.87x OpenBLAS at n = 2048 against 0.95-0.99x for panels of
+// 512 to 2048 rows (docs/GEMM.md).
 struct Blocking {
   int64_t kc, nc, mc;
 };
@@ -94,7 +97,7 @@ Blocking blocking(const Plan<T>& p) {
   kc = kc < 64 ? 64 : kc > 1024 ? 1024 : kc;
   int64_t nc = cs.l2 / 2 / (kc * size) / p.nr * p.nr;
   nc = nc < 4 * p.nr ? 4 * p.nr : nc;
-  int64_t mc = cs.l3_share / 2 / (kc * size) / p.mr * p.mr;
+  int64_t mc = cs.l3 / 4 / (kc * size) / p.mr * p.mr;
   mc = mc < 16 * p.mr ? 16 * p.mr : mc;
   return {kc, nc, mc};
 }

@@ -43,7 +43,7 @@ Isa detect() {
 std::atomic<int> g_active{-1};
 
 // Cache levels from the deterministic cache parameters leaf (same layout on Intel leaf 4 and AMD
-// 0x8000001D): EAX[4:0] type (1 data, 3 unified), EAX[7:5] level, EAX[25:14] threads sharing - 1;
+// 0x8000001D): EAX[4:0] type (1 data, 3 unified), EAX[7:5] level;
 // size = ways * partitions * line size * sets (EBX[31:22], EBX[21:12], EBX[11:0], ECX, each + 1).
 CacheSizes detect_caches() {
   CacheSizes cs{0, 0, 0};
@@ -58,20 +58,18 @@ CacheSizes detect_caches() {
     if (type == 0) break;
     if (type != 1 && type != 3) continue;
     const long size = long((b >> 22) + 1) * long(((b >> 12) & 1023) + 1) * long((b & 4095) + 1) * long(c + 1);
-    const long sharing = long(((a >> 14) & 4095) + 1);
     if (level == 1) cs.l1d = size;
     else if (level == 2) cs.l2 = size;
-    else if (level == 3) cs.l3_share = size / sharing;
+    else if (level == 3) cs.l3 = size;
   }
 #elif defined(__linux__) && defined(_SC_LEVEL1_DCACHE_SIZE)
   cs.l1d = sysconf(_SC_LEVEL1_DCACHE_SIZE);
   cs.l2 = sysconf(_SC_LEVEL2_CACHE_SIZE);
-  const long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-  cs.l3_share = cpus > 0 ? sysconf(_SC_LEVEL3_CACHE_SIZE) / cpus : 0;
+  cs.l3 = sysconf(_SC_LEVEL3_CACHE_SIZE);
 #endif
   if (cs.l1d <= 0) cs.l1d = 32 << 10;
   if (cs.l2 <= 0) cs.l2 = 512 << 10;
-  if (cs.l3_share <= 0) cs.l3_share = 1 << 20;
+  if (cs.l3 <= 0) cs.l3 = 4 << 20;
   return cs;
 }
 

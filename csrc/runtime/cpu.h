@@ -26,13 +26,13 @@ const char* isa_name(Isa isa);
 bool parse_isa(const char* name, Isa* out);
 
 // Data cache sizes in bytes as the CPU reports them (cpuid leaf 4 on Intel, 0x8000001D on AMD;
-// elsewhere sysconf), l3 divided by the number of threads sharing it (sysconf: by the CPU count).
-// A level the CPU does not report gets a conservative default (32 KiB, 512 KiB, 1 MiB). Read once,
-// then cached.
+// elsewhere sysconf): L1d and L2 of one core, the whole L3 (however many cores share it). A level
+// the CPU does not report gets a conservative default (32 KiB, 512 KiB, 4 MiB). Read once, then
+// cached.
 struct CacheSizes {
   long l1d;
   long l2;
-  long l3_share;
+  long l3;
 };
 CacheSizes cache_sizes();
 
