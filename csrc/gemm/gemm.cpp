@@ -220,10 +220,14 @@ void gemm_blocked(const Setup<T>& setup, bool trans_a, bool trans_b, int64_t M, 
   const bool small = double(M) * double(N) * double(K) <= kSmallMacs;
   const int nthreads = small ? 1 : pydl::runtime::get_num_threads();
   // Operands read in place: op(B) = B when the problem is small, when there are too few A slivers
-  // to pay for packing it, or when it stays in cache anyway; op(A) (A or A^T) when the problem is
-  // small or there are too few B slivers to pay for packing it. Partial slivers at the edges are
-  // still packed (zero padding).
-  const bool direct_b = !trans_b && (small || ceil_div(M, mr) <= 4 || K * N * int64_t(sizeof(T)) <= (64 << 10));
+  // to pay for packing it, or when it stays in cache anyway (K x N within 64 KiB) and the kernel's B
+  // rows are at least two cache lines wide; op(A) (A or A^T) when the problem is small or there are
+  // too few B slivers to pay for packing it. Partial slivers at the edges are still packed (zero
+  // padding). The row width: AVX2's 64-byte rows of B read in place ran 0.78-0.93x OpenBLAS's
+  // Haswell kernel (516 x 512 x 32 and six shapes like it), packed 0.90-1.05x; AVX-512's 128-byte
+  // rows were as fast in place as packed, or up to 7% faster (docs/GEMM.md).
+  const bool b_stays = p.nr * int64_t(sizeof(T)) >= 128 && K * N * int64_t(sizeof(T)) <= (64 << 10);
+  const bool direct_b = !trans_b && (small || ceil_div(M, mr) <= 4 || b_stays);
   const bool direct_a = small || ceil_div(N, nr) <= 4;
   const Packs<T> packs = packing_buffers<T>(size_t(kc_max * nc_max), size_t(ceil_div(mc_max, mr) * a_sliver_elems(p, kc_max)));
   T* const bpack = packs.b;
