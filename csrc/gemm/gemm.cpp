@@ -302,8 +302,8 @@ void gemm_blocked(const Setup<T>& setup, bool trans_a, bool trans_b, int64_t M, 
 // The small-problem path (at most kSmallMacs multiply-adds, K in one block of at most KC): the
 // calling thread runs the micro-kernel over the tiles directly, without the blocked driver's
 // panels, work units and parallel passes, whose fixed cost is a large share of a call this short.
-// Column tiles outside, row slivers inside: each B sliver (op(B) = B read in place, or a B^T /
-// partial sliver packed once into the buffer) is reused from L1 by every row sliver, and A (at
+// Column tiles outside, row slivers inside: each B sliver (op(B) = B read in place, or packed once
+// into the buffer: B^T, a partial sliver, or any sliver of one-line rows) is reused from L1 by every row sliver, and A (at
 // most a few tens of KiB here) stays in L1 throughout. A is read in place (rows of A or of A^T)
 // except an edge sliver whose height has no register block of its own, packed once. Same tiles,
 // same k order and epilogue as gemm_blocked with one K block, so the same result bits.
@@ -322,11 +322,18 @@ void gemm_small(const Plan<T>& p, bool trans_a, bool trans_b, int64_t M, int64_t
   const int64_t aks_in_place = trans_a ? lda : 1, ars_in_place = trans_a ? 0 : lda;
   const int64_t aks_packed = trans_a ? mr : 1, ars_packed = trans_a ? 0 : K + kRowPad;
   Epilogue<T> ep{alpha, beta, nullptr, act_code, negative_slope};
+  // Full slivers of op(B) = B are packed too when the kernel's B rows are one cache line (AVX2)
+  // and the k loop is not tiny: read in place, a row segment straddles two lines at numpy's
+  // 16-byte alignment. Measured (AVX2 vs OpenBLAS Haswell, float32): 126 x 256 x 64 0.85-0.93x
+  // in place, 1.02-1.03x packed; 60 x 1024 x 32 0.85-0.87x, 0.94-0.96x; but 25 x 3136 x 6
+  // 0.95x, 0.85-0.90x, and 128 x 256 x 10 either way within noise (hence K >= 16). AVX-512's
+  // two-line rows and the portable kernel's half-line rows ran faster in place (docs/GEMM.md).
+  const bool pack_full = nr * int64_t(sizeof(T)) == 64 && K >= 16;
   for (int64_t j = 0; j < N; j += nr) {
     const int cols = int(min64(nr, N - j));
     const T* b = B + j;  // op(B) = B in place
     int64_t ldb_tile = ldb;
-    if (trans_b || cols < nr) {  // B^T, or a partial sliver: packed (zero-padded columns)
+    if (trans_b || cols < nr || pack_full) {  // B^T, a partial sliver, or one-line rows: packed
       pack_b(p, packs.b, B, ldb, trans_b, 0, j, cols, K);
       b = packs.b;
       ldb_tile = sliver_width(p, cols);
