@@ -196,6 +196,10 @@ void scale_only(T* C, int64_t ldc, const T* bias, int64_t M, int64_t N, T beta, 
   }
 }
 
+// Rows of an A^T panel per pack item (Plan::tpanel): each item ends with one exact-width store per
+// sliver (the others spill into the next row).
+constexpr int64_t kPanelRows = 32;
+
 // Problems of at most this many multiply-adds take the small path: the calling thread alone (~20 us
 // of work on one core; waking a worker costs a few us) and operands read in place where possible.
 constexpr double kSmallMacs = 1 << 21;
@@ -243,10 +247,16 @@ void gemm_blocked(const Setup<T>& setup, bool trans_a, bool trans_b, int64_t M, 
         const int64_t nc = min64(nc_max, N - jc);
         const int64_t slivers_n = ceil_div(nc, nr);
         // One parallel pass packs the B block and, with the first one, the A panel.
-        const int64_t a_items = jc == 0 ? slivers_m : 0;
+        // A^T packed row by row where the ISA has it (kernels.h, PanelPack): pack items of
+        // kPanelRows k rows of every sliver; else one item per sliver.
+        const bool a_panel = trans_a && !direct_a && p.tpanel;
+        const int64_t a_items = jc != 0 ? 0 : a_panel ? ceil_div(kc, kPanelRows) : slivers_m;
         auto pack = [&](int64_t u0, int64_t u1) {
           for (int64_t u = u0; u < u1; ++u) {
-            if (u < a_items) {
+            if (a_panel && u < a_items) {
+              const int64_t k0 = u * kPanelRows;
+              p.tpanel(apack, a_sliver_elems(p, kc), mr, A + pc * lda + ic, lda, mc, k0, min64(kc, k0 + kPanelRows));
+            } else if (u < a_items) {
               const int rows = int(min64(mr, mc - u * mr));
               if (!(direct_a && a_in_place(p, rows))) pack_a(p, apack + u * a_sliver_elems(p, kc), A, lda, trans_a, ic + u * mr, pc, rows, kc);
             } else {

@@ -118,9 +118,9 @@ static_assert(kMrF32 == kRowBlocks[0] && kMrF64 == kRowBlocks[0] && kNrF32 == 2 
 
 const IsaKernels kernels = {
     {micro_kernel<float>, transpose_pack<float>, copy_pack<float>, kMrF32, kNrF32, Vec<float>::L, dot_kernel<float>,
-     kDotRows, kDotCols, exact_row_mask(), strip_kernel<float>},
+     kDotRows, kDotCols, exact_row_mask(), strip_kernel<float>, panel_pack_t<float>},
     {micro_kernel<double>, transpose_pack<double>, copy_pack<double>, kMrF64, kNrF64, Vec<double>::L,
-     dot_kernel<double>, kDotRows, kDotCols, exact_row_mask(), strip_kernel<double>},
+     dot_kernel<double>, kDotRows, kDotCols, exact_row_mask(), strip_kernel<double>, panel_pack_t<double>},
 };
 
 }  // namespace pydl::gemm::avx2
