@@ -380,7 +380,8 @@ void gemm_dot(const Plan<T>& p, int64_t M, int64_t N, int64_t K, T alpha, const 
               int64_t ldb, T beta, T* C, int64_t ldc, const T* bias, Act act, T negative_slope) {
   const int act_code = epilogue_act(act);
   const bool other_act = act != Act::none && act_code == 0;
-  const int64_t rb = p.dot_rows, cb = p.dot_cols;
+  // Rows per block: all of M when it fits one block; 7 or 8 rows as two of 4 (not 6 + 2).
+  const int64_t rb = (p.dot_rows > 4 && M > p.dot_rows) ? 4 : p.dot_rows, cb = p.dot_cols;
   const int64_t col_blocks = ceil_div(N, cb), per_unit = 16;  // 16 column blocks per unit of work
   const int nthreads = double(M) * double(N) * double(K) <= kSmallMacs ? 1 : pydl::runtime::get_num_threads();
   auto run = [&](int64_t u0, int64_t u1) {

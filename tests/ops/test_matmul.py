@@ -242,7 +242,7 @@ def test_beta_zero_ignores_nan_in_c(k, dtype, isa):
 # edges (rows and columns past a block, K not a multiple of the vector), and its neighbours.
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("m,n,k", [(1, 1, 1), (1, 37, 15), (2, 5, 17), (3, 9, 255), (3, 9, 256), (5, 23, 300),
-                                   (8, 41, 1000), (6, 25, 3136), (9, 13, 400)])
+                                   (7, 29, 512), (8, 41, 1000), (6, 25, 3136), (9, 13, 400)])
 @pytest.mark.parametrize("act", ["none", "leaky_relu", "gelu"])
 def test_gemm_few_rows_times_b_transposed(m, n, k, act, dtype, isa):
     rng = np.random.default_rng(m * 100 + n + k)
