@@ -263,6 +263,9 @@ bool direct_suits(const Conv2dShape& s) {
     return v != nullptr && (v[0] == '0' || v[0] == '1') && v[1] == 0 ? v[0] - '0' : -1;
   }();
   if (mode == 0 || (s.KH == 1 && s.KW == 1)) return false;
+  // Empty channels or batch: the im2col path (its GEMMs return at once); the direct kernels'
+  // scatter read past empty buffers (a fuzz case: conv2d_backward with C = OC = 0).
+  if (s.N <= 0 || s.C <= 0 || s.OC <= 0) return false;
   const bool strided = s.sh != 1 || s.sw != 1;
   if (!strided) {  // the stride-1 data gradient may gather: a padded convolution again
     const int64_t eh = s.dh * (s.KH - 1), ew = s.dw * (s.KW - 1);

@@ -360,3 +360,14 @@ def test_empty_batch_gives_zero_gradients():
     assert y.shape == (0, 4, 6, 6)
     gx, gw, gb = ops.conv2d_backward(y, x, w, **kw)
     assert gx.shape == x.shape and not gw.any() and not gb.any()
+
+
+def test_conv2d_backward_with_no_channels(isa):
+    """C = OC = 0 (a fuzz case, seed 1796300943, that crashed the direct kernels' scatter with a
+    segmentation fault): every buffer is empty, the call returns without touching memory."""
+    z = lambda *s: np.zeros(s, np.float32)  # noqa: E731
+    dx = np.ones((3, 0, 7, 28), np.float32)
+    dy, y = z(3, 0, 7, 55), z(3, 0, 7, 55)
+    _C.conv2d_backward(z(3, 0, 7, 28), dy, z(0, 0, 2, 1), dx, y, z(0, 0, 2, 1), z(0), [1, 2], [1, 0, 0, 0],
+                       [1, 2], 1, activation="none", accumulate_weight=True, accumulate_bias=True)
+    assert dx.shape == (3, 0, 7, 28)
