@@ -10,8 +10,9 @@
 //         rows; row copies for op(A) = A, k-major for A^T): one parallel pass
 //         for each (A sliver, column part) unit, threads taking units from a shared counter:
 //           for jr in the part by NR: micro-kernel on one MR x NR tile of C: the A sliver is
-//                                     reused from L1, the B sliver streams from L2; on the last KC block
-//                                     it applies alpha, beta, bias and the activation
+//                                     reused by every tile of the part, it and the B sliver stream
+//                                     from L2; on the last KC block it applies alpha, beta, bias
+//                                     and the activation
 //
 // KC, NC and MC come from the cache sizes the CPU reports (blocking() below; docs/GEMM.md).
 // Small problems (at most kSmallMacs multiply-adds, K within one KC block) skip this driver:
@@ -77,14 +78,16 @@ Packs<T> packing_buffers(size_t b_elems, size_t a_elems) {
   return {static_cast<T*>(bufs[0].get(b_elems * sizeof(T))), static_cast<T*>(bufs[1].get(a_elems * sizeof(T)))};
 }
 
-// Cache blocks for one ISA's tile: an A sliver (MR x KC) fills L1, a B block (KC x NC) half of
-// L2, an A panel (MC x KC) a quarter of the whole L3. KC is capped at 1024 and rounded to 16, NC to
-// NR, MC to MR. A KC this long makes the B stream push the sliver out of L1 between tiles (it
-// comes back from L2, prefetched), but halves the passes over C against KC = L1 / 2: measured
-// 3-5% faster from n = 1024. The panel is sized from the whole L3, not from one thread's share of
-// it: all of B is packed again for every panel, and the share of a Zen 3 core (32 MiB over 16
-// threads) gave panels of 252 rows, 0.87x OpenBLAS at n = 2048 against 0.95-0.99x for panels of
-// 512 to 2048 rows (docs/GEMM.md).
+// Cache blocks for one ISA's tile: an A sliver (MR x KC) and a B sliver (KC x NR) each within a
+// quarter of L2, KC capped at 2048 and rounded to 16; a B block (KC x NC) in half of L2 but at least
+// four slivers (NC a multiple of NR); an A panel (MC x KC) in a quarter of the whole L3 (MC a
+// multiple of MR). The k loop streams both slivers from L2 (prefetched; 24 FMAs per 176 bytes on
+// AVX-512), so an A sliver need not fit L1, and a longer KC means fewer passes over C and fewer
+// restarts of the k loop: on Zen 4, n = 2048, KC 2048 against the L1-sized 672 (float32) and 336
+// (float64) of before ran 1.08-1.11x OpenBLAS against 1.01-1.03x, and float64 1.04x against 0.95x
+// (docs/GEMM.md). The panel is sized from the whole L3, not from one thread's share of it: all of B
+// is packed again for every panel, and the share of a Zen 3 core (32 MiB over 16 threads) gave
+// panels of 252 rows, 0.87x OpenBLAS at n = 2048 against 0.95-0.99x for panels of 512 to 2048 rows.
 struct Blocking {
   int64_t kc, nc, mc;
 };
@@ -93,8 +96,8 @@ template <class T>
 Blocking blocking(const Plan<T>& p) {
   const runtime::CacheSizes cs = runtime::cache_sizes();
   const int64_t size = sizeof(T);
-  int64_t kc = cs.l1d / (p.mr * size) / 16 * 16;
-  kc = kc < 64 ? 64 : kc > 1024 ? 1024 : kc;
+  int64_t kc = cs.l2 / 4 / ((p.mr > p.nr ? p.mr : p.nr) * size) / 16 * 16;
+  kc = kc < 64 ? 64 : kc > 2048 ? 2048 : kc;
   int64_t nc = cs.l2 / 2 / (kc * size) / p.nr * p.nr;
   nc = nc < 4 * p.nr ? 4 * p.nr : nc;
   int64_t mc = cs.l3 / 4 / (kc * size) / p.mr * p.mr;
@@ -220,7 +223,7 @@ void gemm_blocked(const Setup<T>& setup, bool trans_a, bool trans_b, int64_t M, 
   const int64_t nc_max = min64(bk.nc, ceil_div(N, nr) * nr);
   // M split into equal panels of at most MC rows (rounded up to MR): no thin last panel, which would
   // pack all of B again for a few rows (n = 2048 on AVX2 here: a panel of 2046 rows and one of 2).
-  const int64_t mc_max = min64(ceil_div(ceil_div(M, ceil_div(M, bk.mc)), mr) * mr, ceil_div(M, mr) * mr);
+  const int64_t mc_max = ceil_div(ceil_div(M, ceil_div(M, bk.mc)), mr) * mr;
   const bool small = double(M) * double(N) * double(K) <= kSmallMacs;
   const int nthreads = small ? 1 : pydl::runtime::get_num_threads();
   // Operands read in place: op(B) = B when the problem is small, when there are too few A slivers

@@ -128,11 +128,12 @@ def test_matmul_beyond_1024(ta, tb, isa):
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("ta,tb", [(False, False), (True, True)])
 def test_gemm_across_row_panels_and_k_blocks(ta, tb, dtype, isa):
-    """M past the A panel (MC rows, 252-3120 depending on the caches; split into equal panels) and K
-    past the K block, with N wide enough that A is packed (padded rows for op(A) = A) and with
-    alpha, beta, bias and relu applied on the last K block of every panel."""
+    """M past the A panel (MC rows, a few hundred to a few thousand depending on the caches; split
+    into equal panels) and K past the K block (KC at most 2048), with N wide enough that A is
+    packed (padded rows for op(A) = A) and with alpha, beta, bias and relu applied on the last K
+    block of every panel."""
     rng = np.random.default_rng(9)
-    m, n, k = 4100, 150, 1100
+    m, n, k = 4100, 150, 2100
     a, b = operands(m, n, k, ta, tb, dtype, rng)
     c0 = make((m, n), dtype, rng)
     bias = make((n,), dtype, rng)
