@@ -3,7 +3,7 @@
 //
 //   C (M x N) = act(alpha * op(A) op(B) + beta * C + bias), row-major, op(A) M x K, op(B) K x N.
 //
-//   for ic in M by MC:                A panel (MC x KC) in a quarter of L3
+//   for ic in M by MC:                A panel (MC x KC) in half of L3
 //     for pc in K by KC:              equal blocks of <= KC; the k order never depends on threads
 //       for jc in N by NC:            B block (KC x NC) packed into NR-wide slivers, kept in L2
 //         pack the B block, and with the first one the A panel into MR-row slivers (zero-padded
@@ -80,14 +80,16 @@ Packs<T> packing_buffers(size_t b_elems, size_t a_elems) {
 
 // Cache blocks for one ISA's tile: an A sliver (MR x KC) and a B sliver (KC x NR) each within a
 // quarter of L2, KC capped at 2048 and rounded to 16; a B block (KC x NC) in half of L2 but at least
-// four slivers (NC a multiple of NR); an A panel (MC x KC) in a quarter of the whole L3 (MC a
-// multiple of MR). The k loop streams both slivers from L2 (prefetched; 24 FMAs per 176 bytes on
+// four slivers (NC a multiple of NR); an A panel (MC x KC) in half of the whole L3 (MC a multiple
+// of MR). The k loop streams both slivers from L2 (prefetched; 24 FMAs per 176 bytes on
 // AVX-512), so an A sliver need not fit L1, and a longer KC means fewer passes over C and fewer
 // restarts of the k loop: on Zen 4, n = 2048, KC 2048 against the L1-sized 672 (float32) and 336
 // (float64) of before ran 1.08-1.11x OpenBLAS against 1.01-1.03x, and float64 1.04x against 0.95x
 // (docs/GEMM.md). The panel is sized from the whole L3, not from one thread's share of it: all of B
 // is packed again for every panel, and the share of a Zen 3 core (32 MiB over 16 threads) gave
-// panels of 252 rows, 0.87x OpenBLAS at n = 2048 against 0.95-0.99x for panels of 512 to 2048 rows.
+// panels of 252 rows, 0.87x OpenBLAS at n = 2048 against 0.95-0.99x for panels of 512 to 2048 rows;
+// with KC = 2048 a quarter of L3 gave two panels at n = 2048, half of it one: AVX2 0.91-0.95x ->
+// 0.97-0.99x, AVX-512 1.06 -> 1.06-1.10x.
 struct Blocking {
   int64_t kc, nc, mc;
 };
@@ -100,7 +102,7 @@ Blocking blocking(const Plan<T>& p) {
   kc = kc < 64 ? 64 : kc > 2048 ? 2048 : kc;
   int64_t nc = cs.l2 / 2 / (kc * size) / p.nr * p.nr;
   nc = nc < 4 * p.nr ? 4 * p.nr : nc;
-  int64_t mc = cs.l3 / 4 / (kc * size) / p.mr * p.mr;
+  int64_t mc = cs.l3 / 2 / (kc * size) / p.mr * p.mr;
   mc = mc < 16 * p.mr ? 16 * p.mr : mc;
   return {kc, nc, mc};
 }
