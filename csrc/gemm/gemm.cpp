@@ -22,6 +22,7 @@
 // takes dot products of rows instead (gemm_dot). Threads split outputs only (tiles, column
 // blocks), so every element of C sees the same arithmetic for any thread count (bitwise
 // identical results).
+#include <cstdint>
 #include <cstdlib>
 #include <new>
 #if defined(__linux__)
@@ -344,8 +345,19 @@ void gemm_small(const Plan<T>& p, bool trans_a, bool trans_b, int64_t M, int64_t
   // 0.95x, 0.85-0.90x, and 128 x 256 x 10 either way within noise (hence K >= 16). AVX-512's
   // two-line rows and the portable kernel's half-line rows ran faster in place (docs/GEMM.md).
   const bool pack_full = nr * int64_t(sizeof(T)) == 64 && K >= 16;
-  for (int64_t j = 0; j < N; j += nr) {
-    const int cols = int(min64(nr, N - j));
+  // Column strips end on C's cache lines: when every row of C starts at the same offset within a
+  // line (ldc a whole number of lines), a first strip narrower than NR takes the columns up to the
+  // first line boundary, and the strips after it store whole lines (numpy's arrays sit 16 bytes
+  // past a line: a 128-byte row of an AVX-512 tile then touches three lines, not two). Each
+  // element's arithmetic does not depend on its strip. Only for tiles two lines wide and N of 16
+  // tiles or more, where the extra strip costs little: AVX-512, 25 x 3136 x 6 A^T (LeNet conv1's
+  // input gradient) 13.4 -> 12.0 us, C aligned 12.4 us; at N = 256 the extra strip cost what the
+  // lines saved, and AVX2's one-line tiles gained nothing (docs/GEMM.md).
+  const int64_t line = 64 / int64_t(sizeof(T)), off = int64_t(reinterpret_cast<uintptr_t>(C) % 64);
+  const bool shift = nr >= 2 * line && N >= 16 * nr && off % int64_t(sizeof(T)) == 0 && ldc % line == 0 && off != 0;
+  const int64_t head = shift ? line - off / int64_t(sizeof(T)) : nr;
+  for (int64_t j = 0; j < N; j += (j == 0 ? head : nr)) {
+    const int cols = int(min64(j == 0 ? head : nr, N - j));
     const T* b = B + j;  // op(B) = B in place
     int64_t ldb_tile = ldb;
     if (trans_b || cols < nr || pack_full) {  // B^T, a partial sliver, or one-line rows: packed

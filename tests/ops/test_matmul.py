@@ -143,6 +143,37 @@ def test_gemm_across_row_panels_and_k_blocks(ta, tb, dtype, isa):
     assert_gemm_close(c, ref, a, b, k, dtype, extra_scale=1.0)
 
 
+def at_offset(shape, dtype, offset):
+    """A C-contiguous array of `shape` whose data starts `offset` elements past a 64-byte line."""
+    size = int(np.prod(shape))
+    raw = np.zeros(size + 64, dtype)
+    start = (-raw.ctypes.data % 64) // raw.itemsize + offset
+    return raw[start:start + size].reshape(shape)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("ta", [False, True])
+@pytest.mark.parametrize("m,n,k", [(25, 3136, 6), (13, 600, 20)])
+def test_gemm_small_path_any_output_alignment(m, n, k, ta, dtype, isa):
+    """The small path starts its column strips on C's cache lines when C's rows sit past one (a
+    narrower first strip): every element's arithmetic is the same, so C at any offset within a
+    line gives the same bits, and matches the float64 reference (alpha, beta, bias, relu)."""
+    rng = np.random.default_rng(5)
+    a, b = operands(m, n, k, ta, False, dtype, rng)
+    c0 = make((m, n), dtype, rng)
+    bias = make((n,), dtype, rng)
+    ref = expected(a, b, ta, False, alpha=0.5, beta=0.25, c=c0, bias=bias, act="relu")
+    out = []
+    for offset in range(64 // np.dtype(dtype).itemsize):
+        c = at_offset((m, n), dtype, offset)
+        c[...] = c0
+        _C.gemm(a, b, c, ta, False, alpha=0.5, beta=0.25, bias=bias, activation="relu")
+        assert_gemm_close(c, ref, a, b, k, dtype, extra_scale=1.0)
+        out.append(c.copy())
+    for c in out[1:]:
+        np.testing.assert_array_equal(c, out[0])
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("act", ["none", "relu", "leaky_relu"])
 @pytest.mark.parametrize("alpha,beta", [(1.0, 0.0), (0.5, 1.0), (-2.0, 0.25)])
