@@ -79,28 +79,32 @@ Packs<T> packing_buffers(size_t b_elems, size_t a_elems) {
   return {static_cast<T*>(bufs[0].get(b_elems * sizeof(T))), static_cast<T*>(bufs[1].get(a_elems * sizeof(T)))};
 }
 
-// Cache blocks for one ISA's tile: an A sliver (MR x KC) and a B sliver (KC x NR) each within a
-// quarter of L2, KC capped at 2048 and rounded to 16; a B block (KC x NC) in half of L2 but at least
-// four slivers (NC a multiple of NR); an A panel (MC x KC) in half of the whole L3 (MC a multiple
-// of MR). The k loop streams both slivers from L2 (prefetched; 24 FMAs per 176 bytes on
-// AVX-512), so an A sliver need not fit L1, and a longer KC means fewer passes over C and fewer
-// restarts of the k loop: on Zen 4, n = 2048, KC 2048 against the L1-sized 672 (float32) and 336
-// (float64) of before ran 1.08-1.11x OpenBLAS against 1.01-1.03x, and float64 1.04x against 0.95x
-// (docs/GEMM.md). The panel is sized from the whole L3, not from one thread's share of it: all of B
-// is packed again for every panel, and the share of a Zen 3 core (32 MiB over 16 threads) gave
-// panels of 252 rows, 0.87x OpenBLAS at n = 2048 against 0.95-0.99x for panels of 512 to 2048 rows;
-// with KC = 2048 a quarter of L3 gave two panels at n = 2048, half of it one: AVX2 0.91-0.95x ->
-// 0.97-0.99x, AVX-512 1.06 -> 1.06-1.10x.
+// Cache blocks for one ISA's tile. KC: where the A sliver lives while the kernel streams it.
+// AVX-512 (12 x 32 tile): from L2, an A sliver (MR x KC) and a B sliver (KC x NR) each within a
+// quarter of it: a k step is 24 FMAs for 14 loads, so both slivers stream from L2 in time
+// (prefetched), and a longer KC means fewer passes over C and fewer restarts of the k loop. On
+// Zen 4, n = 2048, KC 2048 against the L1-sized 672 (float32) and 336 (float64) of before ran
+// 1.06-1.10x OpenBLAS against 1.01-1.05x, float64 0.99-1.00x against 0.94-0.95x (docs/GEMM.md).
+// AVX2 and the portable kernel (6 x 16 and 4 x 8: a k step of 12 or 8 FMAs against 8 or 6 loads):
+// an A sliver fills L1, as before; KC 2048 there measured within noise of 1024 at best and up to
+// 7% slower on some shapes. KC is capped at 2048 (AVX-512) or 1024 and rounded to 16. NC: a B
+// block (KC x NC) in half of L2, at least four slivers (a multiple of NR). MC: an A panel (MC x KC)
+// in half of the whole L3 (a multiple of MR), not one thread's share of it: all of B is packed
+// again for every panel; the share of a Zen 3 core (32 MiB over 16 threads) gave panels of 252
+// rows, 0.87x OpenBLAS at n = 2048 against 0.95-0.99x for 512 to 2048 rows, and with KC = 2048 a
+// quarter of L3 gave two panels at n = 2048 where half gives one.
 struct Blocking {
   int64_t kc, nc, mc;
 };
 
 template <class T>
-Blocking blocking(const Plan<T>& p) {
+Blocking blocking(const Plan<T>& p, bool a_from_l2) {
   const runtime::CacheSizes cs = runtime::cache_sizes();
   const int64_t size = sizeof(T);
-  int64_t kc = cs.l2 / 4 / ((p.mr > p.nr ? p.mr : p.nr) * size) / 16 * 16;
-  kc = kc < 64 ? 64 : kc > 2048 ? 2048 : kc;
+  int64_t kc = a_from_l2 ? cs.l2 / 4 / ((p.mr > p.nr ? p.mr : p.nr) * size) : cs.l1d / (p.mr * size);
+  const int64_t kc_cap = a_from_l2 ? 2048 : 1024;
+  kc = kc / 16 * 16;
+  kc = kc < 64 ? 64 : kc > kc_cap ? kc_cap : kc;
   int64_t nc = cs.l2 / 2 / (kc * size) / p.nr * p.nr;
   nc = nc < 4 * p.nr ? 4 * p.nr : nc;
   int64_t mc = cs.l3 / 2 / (kc * size) / p.mr * p.mr;
@@ -116,18 +120,18 @@ struct Setup {
 };
 
 template <class T>
-Setup<T> setup_for(const IsaKernels& k) {
+Setup<T> setup_for(const IsaKernels& k, bool a_from_l2) {
   Plan<T> p;
   if constexpr (std::is_same_v<T, float>) p = k.f32;
   else p = k.f64;
-  return {p, blocking(p)};
+  return {p, blocking(p, a_from_l2)};
 }
 
 // The kernels and blocks of the active ISA (worked out once per ISA).
 template <class T>
 const Setup<T>& active_setup() {
-  static const Setup<T> s[3] = {setup_for<T>(avx512::kernels), setup_for<T>(avx2::kernels),
-                                setup_for<T>(generic::kernels)};
+  static const Setup<T> s[3] = {setup_for<T>(avx512::kernels, true), setup_for<T>(avx2::kernels, false),
+                                setup_for<T>(generic::kernels, false)};
   return *runtime::select(&s[0], &s[1], &s[2]);
 }
 
