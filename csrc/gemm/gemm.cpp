@@ -84,15 +84,15 @@ Packs<T> packing_buffers(size_t b_elems, size_t a_elems) {
 // quarter of it: a k step is 24 FMAs for 14 loads, so both slivers stream from L2 in time
 // (prefetched), and a longer KC means fewer passes over C and fewer restarts of the k loop. On
 // Zen 4, n = 2048, KC 2048 against the L1-sized 672 (float32) and 336 (float64) of before ran
-// 1.06-1.10x OpenBLAS against 1.01-1.05x, float64 0.99-1.00x against 0.94-0.95x (docs/GEMM.md).
-// AVX2 and the portable kernel (6 x 16 and 4 x 8: a k step of 12 or 8 FMAs against 8 or 6 loads):
-// an A sliver fills L1, as before; KC 2048 there measured within noise of 1024 at best and up to
-// 7% slower on some shapes. KC is capped at 2048 (AVX-512) or 1024 and rounded to 16. NC: a B
-// block (KC x NC) in half of L2, at least four slivers (a multiple of NR). MC: an A panel (MC x KC)
-// in half of the whole L3 (a multiple of MR), not one thread's share of it: all of B is packed
-// again for every panel; the share of a Zen 3 core (32 MiB over 16 threads) gave panels of 252
-// rows, 0.87x OpenBLAS at n = 2048 against 0.95-0.99x for 512 to 2048 rows, and with KC = 2048 a
-// quarter of L3 gave two panels at n = 2048 where half gives one.
+// 1.05-1.10x OpenBLAS against 1.01-1.05x, float64 0.99-1.04x against 0.93-1.00x (docs/GEMM.md).
+// AVX2 (a k step of 12 FMAs for 8 loads: over twice AVX-512's loads per cycle here) and the
+// portable kernel keep an A sliver in L1, as before: on AVX2, KC 2048 measured within noise of
+// 1024 at best and up to 7% slower on some shapes. KC is capped at 2048 (AVX-512) or 1024 and
+// rounded to 16. NC: a B block (KC x NC) in half of L2, at least four slivers (a multiple of NR).
+// MC: an A panel (MC x KC) in half of the whole L3 (a multiple of MR), not one thread's share of
+// it: all of B is packed again for every panel; the share of a Zen 3 core (32 MiB over 16
+// threads) gave panels of 252 rows, 0.87x OpenBLAS at n = 2048 against 0.95-0.99x for 512 to 2048
+// rows, and with KC = 2048 a quarter of L3 gave two panels at n = 2048 where half gives one.
 struct Blocking {
   int64_t kc, nc, mc;
 };
