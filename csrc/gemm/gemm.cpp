@@ -360,8 +360,8 @@ void gemm_small(const Plan<T>& p, bool trans_a, bool trans_b, int64_t M, int64_t
   const int64_t line = 64 / int64_t(sizeof(T)), off = int64_t(reinterpret_cast<uintptr_t>(C) % 64);
   const bool shift = nr >= 2 * line && N >= 16 * nr && off % int64_t(sizeof(T)) == 0 && ldc % line == 0 && off != 0;
   const int64_t head = shift ? line - off / int64_t(sizeof(T)) : nr;
-  for (int64_t j = 0; j < N; j += (j == 0 ? head : nr)) {
-    const int cols = int(min64(j == 0 ? head : nr, N - j));
+  for (int64_t j = 0, width = head; j < N; j += width, width = nr) {
+    const int cols = int(min64(width, N - j));
     const T* b = B + j;  // op(B) = B in place
     int64_t ldb_tile = ldb;
     if (trans_b || cols < nr || pack_full) {  // B^T, a partial sliver, or one-line rows: packed
