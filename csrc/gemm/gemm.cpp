@@ -319,14 +319,19 @@ void gemm_blocked(const Setup<T>& setup, bool trans_a, bool trans_b, int64_t M, 
   }
 }
 
+// The small path's wide strips (Plan::wide) for K up to this many steps.
+constexpr int64_t kWideMaxK = 16;
+
 // The small-problem path (at most kSmallMacs multiply-adds, K in one block of at most KC): the
 // calling thread runs the micro-kernel over the tiles directly, without the blocked driver's
 // panels, work units and parallel passes, whose fixed cost is a large share of a call this short.
 // Column tiles outside, row slivers inside: each B sliver (op(B) = B read in place, or packed once
 // into the buffer: B^T, a partial sliver, or any sliver of one-line rows) is reused from L1 by every row sliver, and A (at
 // most a few tens of KiB here) stays in L1 throughout. A is read in place (rows of A or of A^T)
-// except an edge sliver whose height has no register block of its own, packed once. Same tiles,
-// same k order and epilogue as gemm_blocked with one K block, so the same result bits.
+// except an edge sliver whose height has no register block of its own, packed once. Short k
+// loops run most columns as wider strips of fewer rows where the ISA has them (Plan::wide). Every
+// element gets the same k-ordered FMAs and epilogue as in gemm_blocked with one K block, so the
+// same result bits whatever the tile.
 template <class T>
 void gemm_small(const Plan<T>& p, bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, const T* A,
                 int64_t lda, const T* B, int64_t ldb, T beta, T* C, int64_t ldc, const T* bias, Act act,
@@ -360,8 +365,7 @@ void gemm_small(const Plan<T>& p, bool trans_a, bool trans_b, int64_t M, int64_t
   const int64_t line = 64 / int64_t(sizeof(T)), off = int64_t(reinterpret_cast<uintptr_t>(C) % 64);
   const bool shift = nr >= 2 * line && N >= 16 * nr && off % int64_t(sizeof(T)) == 0 && ldc % line == 0 && off != 0;
   const int64_t head = shift ? line - off / int64_t(sizeof(T)) : nr;
-  for (int64_t j = 0, width = head; j < N; j += width, width = nr) {
-    const int cols = int(min64(width, N - j));
+  auto run_strip = [&](int64_t j, int cols) {
     const T* b = B + j;  // op(B) = B in place
     int64_t ldb_tile = ldb;
     if (trans_b || cols < nr || pack_full) {  // B^T, a partial sliver, or one-line rows: packed
@@ -384,7 +388,24 @@ void gemm_small(const Plan<T>& p, bool trans_a, bool trans_b, int64_t M, int64_t
       p.kernel(K, a, pack_edge ? aks_packed : aks_in_place, pack_edge ? ars_packed : ars_in_place, b, ldb_tile,
                C + full * ldc + j, ldc, edge, cols, ep);
     }
+  };
+  // Short k loops with op(B) = B in place: strips of p.wide_cols where the ISA has them (AVX-512:
+  // 64 columns in 6 x 4-vector blocks; a head strip and the last columns as above). In-process
+  // against the 12 x 2 tiles, AVX-512 float32 (docs/GEMM.md): 128 x 256 x 10 (the MLP's K = 10
+  // backward) 3-8% faster at C offsets 0, 16 and 32, 64 x 512 x 8 9-13%, 4 x 1024 x 8 13%,
+  // 25 x 3136 x 6 A^T 1-3%; 6 x 768 x 9 (one 6-row block either way) 7% slower. At K of 24 and 25
+  // it was mixed (6 x 784 x 25 3-8% slower), hence kWideMaxK.
+  const bool wide = p.wide && !trans_b && K <= kWideMaxK;
+  int64_t j = 0;
+  if (head < nr) {
+    run_strip(0, int(min64(head, N)));
+    j = head;
   }
+  for (; wide && j + p.wide_cols <= N; j += p.wide_cols) {
+    ep.bias = bias ? bias + j : nullptr;
+    p.wide(K, A, aks_in_place, ars_in_place, trans_a ? 1 : lda, B + j, ldb, C + j, ldc, int(M), p.wide_cols, ep);
+  }
+  for (; j < N; j += nr) run_strip(j, int(min64(nr, N - j)));
   if (act != Act::none && act_code == 0)  // sigmoid, tanh, gelu: on the finished rows (in cache)
     for (int64_t i = 0; i < M; ++i) pydl::ops::activation_forward<T>(C + i * ldc, C + i * ldc, N, act, negative_slope);
 }

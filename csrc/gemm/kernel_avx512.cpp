@@ -123,9 +123,11 @@ static_assert(kMrF32 == kRowBlocks[0] && kMrF64 == kRowBlocks[0] && kNrF32 == 2 
 
 const IsaKernels kernels = {
     {micro_kernel<float>, transpose_pack<float>, copy_pack<float>, kMrF32, kNrF32, Vec<float>::L, dot_kernel<float>,
-     kDotRows, kDotCols, exact_row_mask(), strip_kernel<float>, panel_pack_t<float>},
+     kDotRows, kDotCols, exact_row_mask(), strip_kernel<float>, panel_pack_t<float>, wide_strip<float, 6, 4>,
+     4 * Vec<float>::L},
     {micro_kernel<double>, transpose_pack<double>, copy_pack<double>, kMrF64, kNrF64, Vec<double>::L,
-     dot_kernel<double>, kDotRows, kDotCols, exact_row_mask(), strip_kernel<double>, panel_pack_t<double>},
+     dot_kernel<double>, kDotRows, kDotCols, exact_row_mask(), strip_kernel<double>, panel_pack_t<double>,
+     wide_strip<double, 6, 4>, 4 * Vec<double>::L},
 };
 
 }  // namespace pydl::gemm::avx512

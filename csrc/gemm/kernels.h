@@ -77,6 +77,11 @@ struct Plan {
   StripKernel<T> strip = nullptr;
   // Optional (null: cpack per sliver). Packs an A^T panel row by row (PanelPack above).
   PanelPack<T> tpanel = nullptr;
+  // Optional (null: none). StripKernel over a strip of exactly wide_cols columns (more vectors per
+  // row than the tile, fewer rows per block), any m, A read in place: for short k loops
+  // (gemm.cpp). Same per-element arithmetic as kernel.
+  StripKernel<T> wide = nullptr;
+  int wide_cols = 0;
 };
 
 struct IsaKernels {

@@ -190,7 +190,7 @@ def test_gemm_epilogue(m, n, k, alpha, beta, act, dtype, isa):
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("act", ["sigmoid", "tanh", "gelu", "gelu_tanh"])
-@pytest.mark.parametrize("m,n,k", [(3, 5, 7), (70, 130, 300)])
+@pytest.mark.parametrize("m,n,k", [(3, 5, 7), (70, 130, 300), (20, 130, 10)])
 def test_gemm_other_activations(m, n, k, act, dtype, isa):
     rng = np.random.default_rng(13)
     a, b = operands(m, n, k, True, False, dtype, rng)
@@ -308,13 +308,15 @@ def test_one_vs_two_threads_bitwise(ta, tb, m, n, k, dtype, isa):
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("ta", [False, True])
-@pytest.mark.parametrize("m", [13, 25, 24, 11])
-def test_small_path_strips_are_bitwise_the_blocked_tiles(m, ta, dtype, isa):
+@pytest.mark.parametrize("m", [13, 25, 24, 11, 3, 6])
+@pytest.mark.parametrize("k", [6, 16, 17])
+def test_small_path_strips_are_bitwise_the_blocked_tiles(m, k, ta, dtype, isa):
     """The small path runs a column strip in one call (on AVX-512 an edge of one row with the
-    tile above it, 13 rows in one block); the blocked path runs the same tiles one call each.
-    Both give every element the same k-ordered FMAs: the same bits."""
+    tile above it, 13 rows in one block; for K <= 16, 64-column strips of 6-row blocks and edge
+    blocks of 4, 2 and 1 rows, then the tiles' strips for the last columns); the blocked path runs
+    the tiles one call each. All give every element the same k-ordered FMAs: the same bits."""
     rng = np.random.default_rng(12)
-    k, n_small = 6, 200                              # m x 200 x 6: the small path
+    n_small = 200                                    # m x 200 x k: the small path
     n_big = (1 << 21) // (m * k) + 64                # past 2^21 multiply-adds: the blocked path
     a, b = operands(m, n_big, k, ta, False, dtype, rng)
     bias = make((n_big,), dtype, rng)
