@@ -206,7 +206,7 @@ void scale_only(T* C, int64_t ldc, const T* bias, int64_t M, int64_t N, T beta, 
   }
 }
 
-// Rows of an A^T panel per pack item (Plan::tpanel): each item ends with one exact-width store per
+// Rows of a panel (A^T or B) per pack item (Plan::tpanel): each item ends with one exact-width store per
 // sliver (the others spill into the next row).
 constexpr int64_t kPanelRows = 32;
 
@@ -243,6 +243,7 @@ void gemm_blocked(const Setup<T>& setup, bool trans_a, bool trans_b, int64_t M, 
   const bool b_stays = p.nr * int64_t(sizeof(T)) >= 128 && K * N * int64_t(sizeof(T)) <= (64 << 10);
   const bool direct_b = !trans_b && (small || ceil_div(M, mr) <= 4 || b_stays);
   const bool direct_a = small || ceil_div(N, nr) <= 4;
+  const bool b_from_dram = p.nr * int64_t(sizeof(T)) == 64 && double(K) * double(N) * sizeof(T) > runtime::cache_sizes().l3 / 2;
   const Packs<T> packs = packing_buffers<T>(size_t(kc_max * nc_max), size_t(ceil_div(mc_max, mr) * a_sliver_elems(p, kc_max)));
   T* const bpack = packs.b;
   T* const apack = packs.a;
@@ -257,18 +258,28 @@ void gemm_blocked(const Setup<T>& setup, bool trans_a, bool trans_b, int64_t M, 
         const int64_t nc = min64(nc_max, N - jc);
         const int64_t slivers_n = ceil_div(nc, nr);
         // One parallel pass packs the B block and, with the first one, the A panel.
-        // A^T packed row by row where the ISA has it (kernels.h, PanelPack): pack items of
-        // kPanelRows k rows of every sliver; else one item per sliver.
+        // A^T goes row by row where the ISA has it (kernels.h, PanelPack): pack items of
+        // kPanelRows k rows of every sliver; else one item per sliver. So does a B (not B^T) of
+        // one-line sliver rows (AVX2) too large for half of L3, which comes from DRAM: sliver by
+        // sliver, each 64-byte piece of a row is a miss of its own. Its slivers are all NR wide
+        // (a partial one zero-padded). AVX2, in-process: 128 x 4096 x 4096 and 60 x 4096 x 4096
+        // 10-14% faster; n = 2048 (B half of L3) 0-2% slower, hence the bound; AVX-512's two-line
+        // rows gained 0-7% at 60 x 4096 x 4096 and lost 0-2% at 128 x 4096 x 4096 (docs/GEMM.md).
         const bool a_panel = trans_a && !direct_a && p.tpanel;
+        const bool b_panel = !trans_b && !direct_b && p.tpanel && b_from_dram;
         const int64_t a_items = jc != 0 ? 0 : a_panel ? ceil_div(kc, kPanelRows) : slivers_m;
+        const int64_t b_items = b_panel ? ceil_div(kc, kPanelRows) : slivers_n;
         auto pack = [&](int64_t u0, int64_t u1) {
           for (int64_t u = u0; u < u1; ++u) {
             if (a_panel && u < a_items) {
               const int64_t k0 = u * kPanelRows;
-              p.tpanel(apack, a_sliver_elems(p, kc), mr, A + pc * lda + ic, lda, mc, k0, min64(kc, k0 + kPanelRows));
+              p.tpanel(apack, a_sliver_elems(p, kc), mr, A + pc * lda + ic, lda, mc, k0, min64(kc, k0 + kPanelRows), kc);
             } else if (u < a_items) {
               const int rows = int(min64(mr, mc - u * mr));
               if (!(direct_a && a_in_place(p, rows))) pack_a(p, apack + u * a_sliver_elems(p, kc), A, lda, trans_a, ic + u * mr, pc, rows, kc);
+            } else if (b_panel) {
+              const int64_t k0 = (u - a_items) * kPanelRows;
+              p.tpanel(bpack, nr * kc, nr, B + pc * ldb + jc, ldb, nc, k0, min64(kc, k0 + kPanelRows), kc);
             } else {
               const int64_t t = u - a_items;
               const int cols = int(min64(nr, nc - t * nr));
@@ -276,7 +287,7 @@ void gemm_blocked(const Setup<T>& setup, bool trans_a, bool trans_b, int64_t M, 
             }
           }
         };
-        runtime::parallel_for_dynamic(a_items + slivers_n, nthreads, pack);
+        runtime::parallel_for_dynamic(a_items + b_items, nthreads, pack);
 
         // Work units are (A sliver, column part) pairs; slivers are cut into parts only when
         // there are too few of them to keep every thread busy.
@@ -301,8 +312,8 @@ void gemm_blocked(const Setup<T>& setup, bool trans_a, bool trans_b, int64_t M, 
               if (direct_b && cols == nr)
                 p.kernel(kc, a, aks, ars, B + pc * ldb + j, ldb, C + i0 * ldc + j, ldc, rows, cols, e);
               else
-                p.kernel(kc, a, aks, ars, bpack + t * nr * kc, sliver_width(p, cols), C + i0 * ldc + j, ldc, rows, cols,
-                         e);
+                p.kernel(kc, a, aks, ars, bpack + t * nr * kc, b_panel ? nr : sliver_width(p, cols), C + i0 * ldc + j,
+                         ldc, rows, cols, e);
             }
             if (last && other_act) {  // sigmoid, tanh, gelu: on the finished rows while they are in cache
               const int64_t j0 = jc + t0 * nr, j1 = min64(N, jc + t1 * nr);

@@ -47,12 +47,14 @@ using StripKernel = void (*)(int64_t kc, const T* a, int64_t aks, int64_t ars, i
                              int64_t ldb, T* c, int64_t ldc, int m, int n, const Epilogue<T>& ep);
 template <class T>
 using Pack = void (*)(T* dst, int w, const T* src, int64_t lds, int count, int64_t kc);
-// The copying pack of an A^T panel, row by row: for k in [k0, k1) and every sliver s of the
-// panel's `rows` rows, dst[s * sstride + k * w + i] = src[k * lds + s * w + i] for s * w + i < rows,
-// zero for the rest of i < w. Rows [k0, k1) of every sliver are written by this call alone.
+// The copying pack of a panel row by row (an A^T panel, MR-wide slivers, or a B block, NR-wide):
+// for k in [k0, k1) and every sliver s of the panel's `rows` rows (elements of a source row),
+// dst[s * sstride + k * w + i] = src[k * lds + s * w + i] for s * w + i < rows, zero for the rest of
+// i < w. Rows [k0, k1) of every sliver are written by this call alone; source rows up to k_end
+// exist (short rows are prefetched a few rows ahead, never past k_end).
 template <class T>
 using PanelPack = void (*)(T* dst, int64_t sstride, int w, const T* src, int64_t lds, int64_t rows, int64_t k0,
-                           int64_t k1);
+                           int64_t k1, int64_t k_end);
 // c[i][j] = act(alpha * sum_k a[i * lda + k] b[j * ldb + k] + beta c[i][j] + bias[j]) for i < m <= dot_rows,
 // j < n <= dot_cols (kernel_core.inc): C = A B^T with both read in place, row by row.
 template <class T>
@@ -75,7 +77,7 @@ struct Plan {
   uint32_t exact_rows;
   // Optional (null: the caller loops over kernel). Only for m whose edge rows are in exact_rows.
   StripKernel<T> strip = nullptr;
-  // Optional (null: cpack per sliver). Packs an A^T panel row by row (PanelPack above).
+  // Optional (null: cpack per sliver). Packs an A^T panel or a B block row by row (PanelPack above).
   PanelPack<T> tpanel = nullptr;
   // Optional (null: none). StripKernel over a strip of exactly wide_cols columns (more vectors per
   // row than the tile, fewer rows per block), any m, A read in place: for short k loops

@@ -295,15 +295,38 @@ def test_gemm_few_rows_times_b_transposed(m, n, k, act, dtype, isa):
 def test_one_vs_two_threads_bitwise(ta, tb, m, n, k, dtype, isa):
     rng = np.random.default_rng(9)
     a, b = operands(m, n, k, ta, tb, dtype, rng)
-    bias = make((n,), dtype, rng)
-    c0 = make((m, n), dtype, rng)
+    one, two = gemm_on_one_and_two_threads(a, b, make((m, n), dtype, rng), make((n,), dtype, rng), ta, tb)
+    np.testing.assert_array_equal(one, two)
+
+
+def gemm_on_one_and_two_threads(a, b, c0, bias, ta=False, tb=False):
+    """act(op(a) op(b) + 0.5 c0 + bias) with relu, computed on 1 and on 2 threads."""
     out = []
     for threads in (1, 2):
         pydl.set_num_threads(threads)
         c = c0.copy()
         _C.gemm(a, b, c, trans_a=ta, trans_b=tb, beta=0.5, bias=bias, activation="relu")
         out.append(c)
+    return out
+
+
+@pytest.mark.parametrize("dtype,n,k", [(np.float32, 4103, 4100), (np.float64, 2903, 2900)])
+def test_gemm_b_beyond_l3_packed_row_by_row(dtype, n, k, isa):
+    """A B of more than 64 MiB (beyond half of any L3 this runs on) is packed row by row on AVX2
+    (every sliver NR wide, the partial last one zero-padded): the same bits as the sliver-by-sliver
+    pack of a narrower B with the same K blocks, for any thread count, and the float64 reference."""
+    rng = np.random.default_rng(21)
+    m, n_small = 30, 1000                            # 5 A slivers on AVX2: B is packed
+    a, b = operands(m, n, k, False, False, dtype, rng)
+    bias = make((n,), dtype, rng)
+    c0 = make((m, n), dtype, rng)
+    out = gemm_on_one_and_two_threads(a, b, c0, bias)
     np.testing.assert_array_equal(out[0], out[1])
+    small = c0[:, :n_small].copy()
+    _C.gemm(a, np.ascontiguousarray(b[:, :n_small]), small, beta=0.5, bias=bias[:n_small], activation="relu")
+    np.testing.assert_array_equal(out[0][:, :n_small], small)
+    ref = expected(a, b, False, False, beta=0.5, c=c0, bias=bias, act="relu")
+    assert_gemm_close(out[0], ref, a, b, k, dtype, extra_scale=1.0)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
