@@ -221,10 +221,10 @@ def test_gemm_reference_matches_numpy(dtype):
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("ta,tb", [(False, False), (False, True), (True, False), (True, True)])
-def test_gemm_leading_dimensions(ta, tb, dtype, isa):
+@pytest.mark.parametrize("m,n,k", [(37, 53, 71), (37, 131, 10)])  # the second: wide strips (K <= 16)
+def test_gemm_leading_dimensions(m, n, k, ta, tb, dtype, isa):
     """Sliced views: rows longer than the matrix; elements outside c stay untouched."""
     rng = np.random.default_rng(5)
-    m, n, k = 37, 53, 71
     big_a = make((k + 5, m + 9) if ta else (m + 5, k + 9), dtype, rng)
     big_b = make((n + 3, k + 6) if tb else (k + 3, n + 6), dtype, rng)
     a = big_a[2:2 + (k if ta else m), 4:4 + (m if ta else k)]
