@@ -116,12 +116,17 @@ def main(threads=1, rounds=15):
             for fn in run.values():
                 check(fn, a, b, c, ta, tb, k)
             flops = 2.0 * m * n * k
-            number = int(max(1, 3e7 / flops))
+            # calls per timed sample: ~0.3 ms of work on one thread (CPU time), ~3 ms with more
+            # (wall time, which the workers' wake-ups and the timer's resolution weigh on)
+            number = int(max(1, (3e7 if threads == 1 else 3e8) / flops))
             times = {key: [] for key in run}
             for _ in range(rounds):  # interleaved rounds: the libraries see the same machine load
                 for key, fn in run.items():
-                    if threads > 1:  # others' workers spin after a call: let them sleep first
-                        time.sleep(0.05)
+                    if threads > 1:  # others' workers spin after a call (OpenBLAS's for ~0.1 s:
+                        time.sleep(0.2)  # 100 ms of CPU in the 100 ms after one, on Zen 3); then
+                        warm = time.perf_counter() + 0.01  # 10 ms of untimed calls: after the pause
+                        while time.perf_counter() < warm:  # the first calls ran up to 2x slower
+                            fn()  # (clocks and caches; Zen 3 VM), unlike the calls of a training loop
                     times[key].append(timeit.timeit(fn, number=number, timer=clock) / number)
             rate = {key: flops / min(t) * 1e-9 for key, t in times.items()}
             med = {key: flops / float(np.median(t)) * 1e-9 for key, t in times.items()}
